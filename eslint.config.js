@@ -1,0 +1,39 @@
+// Strict lint, plus the layering rule of docs/architecture.md: only src/k8s/ may talk to the API
+// server (import @kubernetes/client-node or undici); the pure layers import nothing that does I/O.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const apiClients = {
+  patterns: [
+    { group: ['@kubernetes/client-node', 'undici'], message: 'Only src/k8s/ talks to the API server.' },
+  ],
+};
+const pureOnly = {
+  patterns: [
+    ...apiClients.patterns,
+    { group: ['node:fs', 'node:child_process', 'node:http', 'node:https', 'pino', '**/controller/*', '**/k8s/*'], message: 'render/ and compliance/ are pure: no I/O, no controller or k8s imports.', allowTypeImports: true },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', '.cache/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/explicit-function-return-type': ['error', { allowExpressions: true, allowTypedFunctionExpressions: true }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      complexity: ['error', 25],
+      eqeqeq: ['error', 'always'],
+    },
+  },
+  { files: ['src/**/*.ts'], ignores: ['src/k8s/**'], rules: { 'no-restricted-imports': ['error', apiClients] } },
+  { files: ['src/render/**/*.ts', 'src/compliance/**/*.ts', 'src/api/**/*.ts'], rules: { 'no-restricted-imports': ['error', pureOnly] } },
+  { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/explicit-function-return-type': 'off' } },
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', globalThis: 'readonly' } } },
+);

@@ -1,0 +1,134 @@
+// Generates the CustomResourceDefinition from the zod schemas. zod emits JSON Schema; Kubernetes wants
+// a structural OpenAPI v3 subset, so the conversion keeps only the keywords the API server accepts and
+// carries our `x-kubernetes-*` metadata through.
+import { z } from 'zod';
+import { stringify } from 'yaml';
+import { API_VERSION, ApiSecurityPolicySpec, ApiSecurityPolicyStatus, GROUP, KIND, PLURAL, VERSION } from './v1alpha1.ts';
+
+type Schema = Record<string, unknown>;
+
+const KEPT = new Set([
+  'type',
+  'description',
+  'properties',
+  'required',
+  'items',
+  'enum',
+  'pattern',
+  'minLength',
+  'maxLength',
+  'minimum',
+  'maximum',
+  'minItems',
+  'maxItems',
+  'maxProperties',
+  'default',
+  'format',
+  'additionalProperties',
+  'nullable',
+  'x-kubernetes-validations',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-preserve-unknown-fields',
+]);
+
+const SAFE_INT = Number.MAX_SAFE_INTEGER;
+
+/** Converts one zod JSON Schema node into a Kubernetes structural schema node. */
+export function toStructural(node: Schema): Schema {
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (!KEPT.has(key)) continue;
+    if (key === 'properties') {
+      out.properties = Object.fromEntries(
+        Object.entries(value as Record<string, Schema>).map(([k, v]) => [k, toStructural(v)]),
+      );
+    } else if (key === 'items') {
+      out.items = toStructural(value as Schema);
+    } else if (key === 'additionalProperties') {
+      // `false` is zod's strict object: Kubernetes prunes unknown fields instead.
+      if (typeof value === 'object' && value !== null) out.additionalProperties = toStructural(value as Schema);
+    } else if ((key === 'minimum' || key === 'maximum') && Math.abs(value as number) >= SAFE_INT) {
+      // zod's int() adds ±MAX_SAFE_INTEGER bounds: noise in a CRD.
+    } else if (key === 'required' && Array.isArray(value)) {
+      // zod lists fields with defaults as required in output mode; the API server fills defaults,
+      // so only fields without a default are required from the user.
+      const props = (node.properties ?? {}) as Record<string, Schema>;
+      const req = value.filter((f: string) => props[f]?.default === undefined);
+      if (req.length) out.required = req;
+    } else {
+      out[key] = value;
+    }
+  }
+  if (out.type === undefined && node.const !== undefined) {
+    out.type = typeof node.const;
+    out.enum = [node.const];
+  }
+  return out;
+}
+
+function jsonSchema(schema: z.ZodType): Schema {
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' }) as Schema;
+}
+
+export function apiSecurityPolicyCrd(): Schema {
+  const condition = (type: string): string => `.status.conditions[?(@.type=="${type}")].status`;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${PLURAL}.${GROUP}`,
+      labels: { 'app.kubernetes.io/name': 'api-security-operator' },
+    },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: KIND.toLowerCase(),
+        shortNames: ['asp'],
+        categories: ['apisec'],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+            { name: 'Enforced', type: 'string', jsonPath: condition('Enforced') },
+            { name: 'Compliant', type: 'string', jsonPath: condition('Compliant') },
+            { name: 'Score', type: 'integer', jsonPath: '.status.score' },
+            { name: 'Violations', type: 'integer', jsonPath: '.status.violations', priority: 1 },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              description: `ApiSecurityPolicy (${API_VERSION}) declares the security controls of one API and reports its posture.`,
+              type: 'object',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: toStructural(jsonSchema(ApiSecurityPolicySpec)),
+                status: toStructural(jsonSchema(ApiSecurityPolicyStatus)),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export const CRD_FILES: Record<string, () => Schema> = {
+  [`${GROUP}_${PLURAL}.yaml`]: apiSecurityPolicyCrd,
+};
+
+export function renderCrdYaml(make: () => Schema): string {
+  return `# Generated from src/api by \`npm run gen:crds\`. Do not edit.\n${stringify(make(), { lineWidth: 0 })}`;
+}

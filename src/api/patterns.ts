@@ -1,0 +1,55 @@
+// Character-level rules shared by the zod schemas, the CRD (as OpenAPI patterns) and the renderers.
+// They are deliberately narrower than the RFCs: every value that passes them is safe to place in an
+// annotation, an nginx or HAProxy config without quoting tricks (no whitespace, quotes, braces, `;`,
+// `$`, `#`, backslashes or non-ASCII look-alikes).
+import { isIP } from 'node:net';
+
+export const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** HTTP header names: a strict subset of the RFC 9110 token (letters, digits, dashes). */
+export const HEADER_NAME = '^[A-Za-z0-9][A-Za-z0-9-]*$';
+/** Sizes like 512, 64Ki, 1Mi, 10M, 1Gi (binary and decimal suffixes of Kubernetes quantities). */
+export const SIZE = '^[1-9][0-9]{0,9}(Ki|Mi|Gi|k|K|M|G)?$';
+export const CIDR = '^[0-9a-fA-F.:]+/[0-9]{1,3}$';
+/** Origins for CORS: scheme://host[:port] or the wildcard. */
+export const ORIGIN = '^(\\*|https?://(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?)$';
+/** http(s) URLs with a host, optional port and a plain path; no query, fragment or user info. */
+export const URL_PLAIN = '^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';
+export const HTTPS_URL = '^https://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';
+/** URL paths for authorization rules; `*` as a trailing wildcard segment. */
+export const URL_PATH = '^/[A-Za-z0-9._~/*-]*$';
+export const MEDIA_TYPE = '^[a-z0-9][a-z0-9.+-]*/[a-z0-9*][a-z0-9.+*-]*$';
+/** Scopes and claim values: OAuth scope-token characters without quotes or backslash. */
+export const SCOPE = '^[A-Za-z0-9:._/-]+$';
+export const LABEL_KEY = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+export const LABEL_VALUE = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
+
+/** Exact CIDR check (the pattern above only keeps the character set safe). */
+export function isCidr(value: string): boolean {
+  const slash = value.indexOf('/');
+  if (slash < 0) return false;
+  const addr = value.slice(0, slash);
+  const bits = value.slice(slash + 1);
+  if (!/^[0-9]{1,3}$/.test(bits)) return false;
+  const family = isIP(addr);
+  const max = family === 4 ? 32 : family === 6 ? 128 : -1;
+  return max > 0 && Number(bits) <= max;
+}
+
+const SIZE_FACTORS: Record<string, number> = {
+  '': 1,
+  k: 1000,
+  K: 1000,
+  M: 1000 ** 2,
+  G: 1000 ** 3,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+};
+
+/** Bytes of a SIZE string, or undefined when it does not match. */
+export function sizeToBytes(size: string): number | undefined {
+  const m = /^([1-9][0-9]{0,9})(Ki|Mi|Gi|k|K|M|G)?$/.exec(size);
+  if (!m) return undefined;
+  return Number(m[1]) * (SIZE_FACTORS[m[2] ?? ''] ?? 1);
+}

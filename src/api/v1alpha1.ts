@@ -1,0 +1,392 @@
+// apisec.dev/v1alpha1: the single source of truth for the ApiSecurityPolicy API. The TypeScript types
+// and the CRD in crds/ (npm run gen:crds) are both generated from these schemas. Bounds, patterns and
+// `x-kubernetes-validations` (CEL) make the API server refuse bad input at the door; the controller parses
+// with the same schemas again before it renders anything (validate twice).
+import { z } from 'zod';
+import * as P from './patterns.ts';
+
+export const GROUP = 'apisec.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'ApiSecurityPolicy';
+export const PLURAL = 'apisecuritypolicies';
+
+type Rule = { rule: string; message: string; fieldPath?: string; reason?: string };
+const cel = (...rules: Rule[]): { 'x-kubernetes-validations': Rule[] } => ({ 'x-kubernetes-validations': rules });
+
+const str = (pattern: string, max: number, description: string): z.ZodString =>
+  z.string().min(1).max(max).regex(new RegExp(pattern)).describe(description);
+
+const name = (description: string): z.ZodString => str(P.DNS_SUBDOMAIN, 253, description);
+const headerName = (description: string): z.ZodString => str(P.HEADER_NAME, 64, description);
+const cidr = z
+  .string()
+  .min(3)
+  .max(43)
+  .regex(new RegExp(P.CIDR))
+  .refine(P.isCidr, 'must be an IPv4 or IPv6 CIDR such as 10.0.0.0/8')
+  .describe('An IPv4 or IPv6 CIDR, e.g. 10.0.0.0/8 or 2001:db8::/32.')
+  .meta(cel({ rule: 'isCIDR(self)', message: 'must be a valid IPv4 or IPv6 CIDR' }));
+
+export const HttpMethod = z
+  .enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+  .describe('An HTTP method.');
+export type HttpMethod = z.infer<typeof HttpMethod>;
+
+const methods = (description: string): z.ZodArray<typeof HttpMethod> =>
+  z.array(HttpMethod).min(1).max(7).describe(description);
+
+const positive = (max: number, description: string): z.ZodNumber => z.number().int().min(1).max(max).describe(description);
+
+const LabelSelector = z
+  .object({
+    matchLabels: z
+      .record(z.string().max(317).regex(new RegExp(P.LABEL_KEY)), z.string().max(63).regex(new RegExp(P.LABEL_VALUE)))
+      .optional()
+      .describe('Labels that must all match.')
+      .refine((m) => m === undefined || Object.keys(m).length <= 16, 'at most 16 labels')
+      .meta({
+        maxProperties: 16,
+        'x-kubernetes-validations': [
+          { rule: `self.all(k, k.size() <= 317 && k.matches(r'${P.LABEL_KEY}'))`, message: 'label keys must be valid Kubernetes label keys' },
+        ],
+      }),
+    matchExpressions: z
+      .array(
+        z.object({
+          key: z.string().min(1).max(317).regex(new RegExp(P.LABEL_KEY)).describe('The label key.'),
+          operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']).describe('How the key relates to the values.'),
+          values: z
+            .array(z.string().max(63).regex(new RegExp(P.LABEL_VALUE)))
+            .max(32)
+            .optional()
+            .describe('Values for In and NotIn; empty for Exists and DoesNotExist.'),
+        }),
+      )
+      .max(16)
+      .optional()
+      .describe('Label expressions that must all match.'),
+  })
+  .describe('A Kubernetes label selector; an empty selector selects everything.');
+
+export const TargetRef = z
+  .object({
+    group: z.enum(['networking.k8s.io', '']).describe('API group of the target: networking.k8s.io for Ingress, "" for Service.'),
+    kind: z.enum(['Ingress', 'Service']).describe('Kind of the target.'),
+    name: name('Name of the target, in the policy\'s namespace.'),
+  })
+  .describe('A target in the same namespace as the policy (policy attachment).')
+  .meta(
+    cel(
+      { rule: "self.kind == 'Ingress' ? self.group == 'networking.k8s.io' : self.group == ''", message: 'Ingress lives in group networking.k8s.io, Service in the core group ""' },
+    ),
+  );
+export type TargetRef = z.infer<typeof TargetRef>;
+
+const Tls = z
+  .object({
+    httpsOnly: z.boolean().default(true).describe('Redirect plain HTTP to HTTPS (308) and serve the API over TLS only.'),
+    hsts: z
+      .object({
+        maxAgeSeconds: z.number().int().min(0).max(63072000).default(31536000).describe('Strict-Transport-Security max-age in seconds (at most two years).'),
+        includeSubDomains: z.boolean().default(false).describe('Add includeSubDomains to the HSTS header.'),
+        preload: z.boolean().default(false).describe('Add preload to the HSTS header.'),
+      })
+      .optional()
+      .describe('HTTP Strict Transport Security.'),
+  })
+  .describe('Transport security.');
+
+const Oidc = z
+  .object({
+    issuerURL: str(P.HTTPS_URL, 512, 'The OpenID Connect issuer (https).'),
+    audiences: z.array(str(P.SCOPE, 128, 'An accepted audience.')).max(16).optional().describe('Accepted token audiences.'),
+    authURL: str(P.URL_PLAIN, 512, 'Endpoint of the authenticating proxy (e.g. oauth2-proxy /oauth2/auth) the data plane asks for every request; 2xx lets the request through, 401/403 is returned to the client.'),
+    signinURL: str(P.URL_PLAIN, 512, 'Where browsers are sent to sign in when the proxy answers 401.').optional(),
+  })
+  .describe('OpenID Connect via an authenticating proxy (such as oauth2-proxy) that the user runs.');
+
+const Jwt = z
+  .object({
+    issuer: str(P.URL_PLAIN, 512, 'Expected iss claim.'),
+    jwksURI: str(P.HTTPS_URL, 512, 'Where the signing keys are published.'),
+    audiences: z.array(str(P.SCOPE, 128, 'An accepted audience.')).max(16).optional().describe('Accepted aud values.'),
+    authURL: str(P.URL_PLAIN, 512, 'Token-validating endpoint the data plane asks for every request (external auth).'),
+  })
+  .describe('Bearer JWTs, validated by an external endpoint the data plane calls.');
+
+const ApiKey = z
+  .object({
+    header: headerName('Header that carries the key.').default('X-API-Key'),
+    authURL: str(P.URL_PLAIN, 512, 'Endpoint that validates the key (external auth).'),
+  })
+  .describe('API keys in a request header, validated by an external endpoint.');
+
+const Mtls = z
+  .object({
+    caSecretRef: name('Secret (namespace/name not allowed: same namespace) holding ca.crt used to verify client certificates.'),
+    verifyDepth: z.number().int().min(1).max(10).default(1).describe('Maximum client certificate chain depth.'),
+    passCertificateToUpstream: z.boolean().default(false).describe('Forward the verified client certificate to the API.'),
+  })
+  .describe('Mutual TLS: clients must present a certificate signed by the CA.');
+
+const External = z
+  .object({
+    authURL: str(P.URL_PLAIN, 512, 'External authorization endpoint; 2xx allows the request.'),
+    responseHeaders: z.array(headerName('A header to copy from the auth response to the upstream request.')).max(16).optional().describe('Headers copied from the auth response to the request.'),
+  })
+  .describe('A generic external authentication/authorization endpoint.');
+
+const authMethods = ['oidc', 'jwt', 'apiKey', 'mtls', 'external'] as const;
+const Authentication = z
+  .object({
+    oidc: Oidc.optional(),
+    jwt: Jwt.optional(),
+    apiKey: ApiKey.optional(),
+    mtls: Mtls.optional(),
+    external: External.optional(),
+  })
+  .describe('How clients prove who they are. Exactly one method.')
+  .meta(cel({ rule: `[${authMethods.map((m) => `has(self.${m})`).join(', ')}].filter(x, x).size() == 1`, message: 'set exactly one of oidc, jwt, apiKey, mtls, external' }))
+  .refine((a) => authMethods.filter((m) => a[m] !== undefined).length === 1, 'set exactly one of oidc, jwt, apiKey, mtls, external');
+
+const AuthorizationRule = z
+  .object({
+    methods: methods('Methods this rule allows.'),
+    paths: z.array(str(P.URL_PATH, 256, 'A path; a trailing /* matches a subtree.')).min(1).max(32).describe('Paths this rule allows.'),
+    requireScopes: z.array(str(P.SCOPE, 128, 'An OAuth scope.')).max(16).optional().describe('Scopes the caller must have (checked by the auth endpoint).'),
+  })
+  .describe('One allow rule.');
+
+const Authorization = z
+  .object({
+    defaultAction: z.enum(['Allow', 'Deny']).default('Deny').describe('What happens to requests that no rule allows. Deny is least privilege.'),
+    rules: z.array(AuthorizationRule).max(64).default([]).describe('Allow rules, evaluated in order.'),
+  })
+  .describe('Least-privilege authorization by method and path.');
+
+const RateLimit = z
+  .object({
+    requestsPerSecond: positive(100000, 'Sustained requests per second per key.').optional(),
+    requestsPerMinute: positive(6000000, 'Sustained requests per minute per key.').optional(),
+    burst: z.number().int().min(0).max(1000000).optional().describe('Extra requests allowed in a burst above the rate (default: equal to the rate).'),
+    key: z.enum(['ClientIP', 'Header']).default('ClientIP').describe('What a limit is counted per.'),
+    header: headerName('Header whose value keys the limit when key is Header.').optional(),
+    maxConnections: positive(100000, 'Concurrent connections (or in-flight requests) per key.').optional(),
+  })
+  .describe('Rate limiting against brute force and denial of service. Exceeding it answers 429 where the data plane can.')
+  .meta(
+    cel(
+      { rule: 'has(self.requestsPerSecond) != has(self.requestsPerMinute)', message: 'set exactly one of requestsPerSecond and requestsPerMinute' },
+      { rule: '!has(self.burst) || (has(self.requestsPerSecond) ? self.burst >= self.requestsPerSecond : self.burst * 60 >= self.requestsPerMinute)', message: 'burst must be at least the per-second rate' },
+      { rule: "self.key != 'Header' || has(self.header)", message: 'key Header needs header' },
+    ),
+  )
+  .refine((r) => (r.requestsPerSecond === undefined) !== (r.requestsPerMinute === undefined), 'set exactly one of requestsPerSecond and requestsPerMinute')
+  .refine(
+    (r) => r.burst === undefined || (r.requestsPerSecond !== undefined ? r.burst >= r.requestsPerSecond : r.burst * 60 >= (r.requestsPerMinute ?? 0)),
+    { message: 'burst must be at least the per-second rate', path: ['burst'] },
+  )
+  .refine((r) => r.key !== 'Header' || r.header !== undefined, { message: 'key Header needs header', path: ['header'] });
+
+const IpAccess = z
+  .object({
+    allow: z.array(cidr).max(64).optional().describe('Only these source ranges may call the API (403 otherwise).'),
+    deny: z.array(cidr).max(64).optional().describe('These source ranges are refused (403).'),
+  })
+  .describe('Source address allow and deny lists.');
+
+const Cors = z
+  .object({
+    allowOrigins: z.array(str(P.ORIGIN, 253, 'An origin, e.g. https://shop.example.com, or *.')).min(1).max(32).describe('Origins allowed to call the API from a browser.'),
+    allowMethods: methods('Methods allowed cross-origin.').optional(),
+    allowHeaders: z.array(headerName('A request header.')).max(32).optional().describe('Request headers allowed cross-origin.'),
+    exposeHeaders: z.array(headerName('A response header.')).max(32).optional().describe('Response headers exposed to the browser.'),
+    allowCredentials: z.boolean().default(false).describe('Allow cookies and credentials.'),
+    maxAgeSeconds: z.number().int().min(0).max(86400).default(600).describe('How long browsers may cache a preflight answer.'),
+  })
+  .describe('Cross-origin resource sharing.')
+  .meta(cel({ rule: "!(self.allowCredentials && self.allowOrigins.exists(o, o == '*'))", message: 'a wildcard origin cannot be combined with allowCredentials' }))
+  .refine((c) => !(c.allowCredentials && c.allowOrigins.includes('*')), { message: 'a wildcard origin cannot be combined with allowCredentials', path: ['allowOrigins'] });
+
+const RequestLimits = z
+  .object({
+    maxBodySize: str(P.SIZE, 16, 'Largest request body, e.g. 1Mi (413 above it).').optional(),
+    allowedMethods: methods('Only these methods reach the API (405 otherwise).').optional(),
+    allowedContentTypes: z.array(str(P.MEDIA_TYPE, 128, 'A media type such as application/json.')).max(16).optional().describe('Accepted request content types.'),
+  })
+  .describe('Input validation by size, method and content type.');
+
+const Waf = z
+  .object({
+    enabled: z.boolean().default(true).describe('Turn the web application firewall on.'),
+    mode: z.enum(['Block', 'Detect']).default('Block').describe('Block attacks, or only detect and log them.'),
+    ruleSet: z.enum(['OWASPCoreRuleSet']).default('OWASPCoreRuleSet').describe('The rule set to load.'),
+  })
+  .describe('Web application firewall.');
+
+const NetworkPeer = z
+  .object({
+    ingressController: z.boolean().optional().describe('The pods of the ingress controller serving the target (configured in the operator).'),
+    namespaceSelector: LabelSelector.optional(),
+    podSelector: LabelSelector.optional(),
+    ipBlock: z
+      .object({ cidr, except: z.array(cidr).max(16).optional().describe('Ranges inside cidr to exclude.') })
+      .optional()
+      .describe('Callers by address.'),
+  })
+  .describe('A caller allowed to reach the API pods.')
+  .meta(cel({ rule: 'has(self.ingressController) || has(self.namespaceSelector) || has(self.podSelector) || has(self.ipBlock)', message: 'name at least one kind of caller' }));
+
+const Network = z
+  .object({
+    defaultDeny: z.boolean().default(true).describe('Deny all ingress traffic to the API pods except from allowFrom.'),
+    allowFrom: z.array(NetworkPeer).max(32).default([{ ingressController: true }]).describe('Callers allowed to reach the API pods.'),
+  })
+  .describe('Network isolation of the pods behind the target Services (NetworkPolicy).');
+
+const Sidecar = z
+  .object({
+    enabled: z.boolean().default(true).describe('Generate a ConfigMap with a complete nginx reverse-proxy config for a sidecar.'),
+    port: z.number().int().min(1024).max(65535).default(8080).describe('Port the sidecar listens on.'),
+    appPort: z.number().int().min(1).max(65535).describe('Port of the application inside the pod (127.0.0.1).'),
+  })
+  .describe('A rate-limiting reverse-proxy sidecar in front of the application.');
+
+const Logging = z
+  .object({
+    accessLog: z.boolean().default(true).describe('Keep access logs for the API.'),
+    format: z.enum(['JSON']).default('JSON').describe('Access log format.'),
+  })
+  .describe('Logging and monitoring.');
+
+export const ApiSecurityPolicySpec = z
+  .object({
+    targetRefs: z.array(TargetRef).min(1).max(16).describe('The Ingresses and Services this policy protects, in its namespace.'),
+    mode: z.enum(['Enforce', 'Audit']).default('Enforce').describe('Enforce writes controls; Audit evaluates and reports, changing nothing.'),
+    provider: z.enum(['auto', 'ingress-nginx', 'traefik', 'haproxy']).default('auto').describe('The data plane. auto picks it from the Ingress class.'),
+    tls: Tls.optional(),
+    authentication: Authentication.optional(),
+    authorization: Authorization.optional(),
+    rateLimit: RateLimit.optional(),
+    ipAccess: IpAccess.optional(),
+    cors: Cors.optional(),
+    requestLimits: RequestLimits.optional(),
+    waf: Waf.optional(),
+    network: Network.optional(),
+    sidecar: Sidecar.optional(),
+    logging: Logging.optional(),
+  })
+  .describe('Desired security controls for one API.');
+export type ApiSecurityPolicySpec = z.infer<typeof ApiSecurityPolicySpec>;
+export type ApiSecurityPolicySpecInput = z.input<typeof ApiSecurityPolicySpec>;
+
+// ---- status ----
+
+export const Condition = z
+  .object({
+    type: z.string().min(1).max(316).describe('Type of condition in CamelCase.'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition.'),
+    observedGeneration: z.number().int().min(0).optional().describe('The generation this condition was set for.'),
+    lastTransitionTime: z.string().describe('When the status last changed.').meta({ format: 'date-time' }),
+    reason: z.string().min(1).max(1024).regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/).describe('Machine-readable CamelCase reason.'),
+    message: z.string().max(32768).describe('Human-readable detail.'),
+  })
+  .describe('A metav1.Condition.');
+export type Condition = z.infer<typeof Condition>;
+
+export const ControlName = z.enum([
+  'HTTPSOnly',
+  'Authentication',
+  'Authorization',
+  'RateLimit',
+  'IPAccess',
+  'CORS',
+  'RequestLimits',
+  'WAF',
+  'NetworkIsolation',
+  'Logging',
+]);
+export type ControlName = z.infer<typeof ControlName>;
+
+export const ControlResult = z
+  .object({
+    control: ControlName.describe('The security control.'),
+    result: z.enum(['Pass', 'Fail', 'Warn', 'NotApplicable']).describe('Outcome of the check.'),
+    enforcement: z.enum(['Enforced', 'Audit', 'NotEnforced']).describe('Whether the operator wrote this control to the data plane.'),
+    fidelity: z.enum(['Exact', 'Approximated', 'Unsupported']).optional().describe('How faithfully the data plane expresses the control.'),
+    target: z.string().max(320).optional().describe('Kind/name the result is about.'),
+    message: z.string().max(1024).describe('What was found.'),
+    remediation: z.string().max(1024).optional().describe('How to fix a Fail or Warn.'),
+  })
+  .describe('The result of one security control.');
+export type ControlResult = z.infer<typeof ControlResult>;
+
+export const ObjectRef = z
+  .object({
+    apiVersion: z.string().max(253),
+    kind: z.string().max(63),
+    name: z.string().max(253),
+  })
+  .describe('An object the operator generated or wrote to.');
+
+export const TargetStatus = z
+  .object({
+    kind: z.enum(['Ingress', 'Service']),
+    name: z.string().max(253),
+    state: z.enum(['Enforced', 'Audit', 'NotFound', 'Conflicted', 'Unsupported']).describe('What happened to this target.'),
+    provider: z.string().max(63).optional().describe('The data plane chosen for an Ingress.'),
+    message: z.string().max(1024).optional(),
+  })
+  .describe('The state of one target.');
+
+export const ApiSecurityPolicyStatus = z
+  .object({
+    observedGeneration: z.number().int().min(0).optional().describe('The generation the status was computed for.'),
+    conditions: z
+      .array(Condition)
+      .max(16)
+      .optional()
+      .describe('Accepted, Enforced, Compliant, Conflicted.')
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+    score: z.number().int().min(0).max(100).optional().describe('Compliance score 0-100 (see docs for weights).'),
+    violations: z.number().int().min(0).optional().describe('Number of controls that Fail.'),
+    controls: z.array(ControlResult).max(64).optional().describe('One result per control and target.'),
+    targets: z.array(TargetStatus).max(16).optional().describe('Per-target state.'),
+    generated: z.array(ObjectRef).max(64).optional().describe('Objects the operator generated for this policy.'),
+  })
+  .describe('Observed state, written by the operator.');
+export type ApiSecurityPolicyStatus = z.infer<typeof ApiSecurityPolicyStatus>;
+
+export interface ApiSecurityPolicy {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    finalizers?: string[];
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: ApiSecurityPolicySpec;
+  status?: ApiSecurityPolicyStatus;
+}
+
+/** Parses an untrusted spec; the error message names each failing field path. */
+export function parseSpec(spec: unknown): { ok: true; spec: ApiSecurityPolicySpec } | { ok: false; message: string } {
+  const res = ApiSecurityPolicySpec.safeParse(spec);
+  if (res.success) return { ok: true, spec: res.data };
+  return { ok: false, message: formatIssues(res.error.issues) };
+}
+
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 10)
+    .map((i) => `spec${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`)
+    .join('; ');
+}

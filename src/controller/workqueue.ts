@@ -1,0 +1,132 @@
+// A rate-limited workqueue in the manner of client-go's: keys are deduplicated while waiting, a key is
+// never handed to two workers at once (a key added while it is processed is requeued once when done),
+// failures back off per key exponentially up to a cap, and addAfter schedules a re-check. Per-key state
+// is pruned by forget() and done(), so the maps never grow beyond the keys in flight.
+
+export interface WorkqueueOptions {
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Injected for tests; defaults to the real timers. */
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+}
+
+export class Workqueue {
+  private readonly queue: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; handle: unknown }>();
+  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private shuttingDown = false;
+  private readonly baseDelay: number;
+  private readonly maxDelay: number;
+  private readonly setTimer: (fn: () => void, ms: number) => unknown;
+  private readonly clearTimer: (handle: unknown) => void;
+  /** Counters for metrics. */
+  adds = 0;
+  retries = 0;
+
+  constructor(opts: WorkqueueOptions = {}) {
+    this.baseDelay = opts.baseDelayMs ?? 200;
+    this.maxDelay = opts.maxDelayMs ?? 5 * 60_000;
+    this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
+    this.clearTimer = opts.clearTimer ?? ((h) => clearTimeout(h as NodeJS.Timeout));
+  }
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  /** Keys waiting for a delayed add (backoff or requeueAfter). */
+  get scheduled(): number {
+    return this.timers.size;
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.adds++;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return; // requeued by done()
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.queue.push(key);
+    }
+  }
+
+  /** Adds the key after ms; an earlier pending schedule for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) this.clearTimer(existing.handle);
+    const handle = this.setTimer(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    this.timers.set(key, { at, handle });
+  }
+
+  /** Schedules a retry with per-key exponential backoff; returns the delay chosen. */
+  addRateLimited(key: string, minDelayMs = 0): number {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    this.retries++;
+    const delay = Math.max(minDelayMs, Math.min(this.maxDelay, this.baseDelay * 2 ** Math.min(n, 30)));
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  numRequeues(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Resets the backoff of a key after a success. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  /** Waits for the next key; undefined once the queue is shut down and empty. */
+  get(): Promise<string | undefined> {
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key)) {
+      this.dirty.delete(key);
+      this.add(key);
+    }
+  }
+
+  /** Stops handing out keys: pending timers are cancelled, waiting workers get undefined. */
+  shutDown(): void {
+    this.shuttingDown = true;
+    for (const t of this.timers.values()) this.clearTimer(t.handle);
+    this.timers.clear();
+    this.queue.length = 0;
+    this.dirty.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+}

@@ -1,0 +1,79 @@
+// Every write the controller makes, all by server-side apply under one field manager:
+// - owned objects (NetworkPolicy, ConfigMap): the whole desired object, force;
+// - foreign objects (Ingress): only the operator's annotation keys; keys it stops sending are removed
+//   by the API server, and other managers' keys are never touched;
+// - the policy's finalizer and status, each as its own apply.
+import type { KubeClient } from './client.ts';
+import { FIELD_MANAGER } from './client.ts';
+import { isNotFound } from './errors.ts';
+import { apiVersionOf, objectPath, type KubeObject, type ResourceType } from './resources.ts';
+
+const APPLY = 'application/apply-patch+yaml';
+
+export class Writer {
+  private readonly client: KubeClient;
+
+  constructor(client: KubeClient) {
+    this.client = client;
+  }
+
+  /** Applies a whole object the operator owns. */
+  async applyOwned<T extends KubeObject>(r: ResourceType, obj: T): Promise<T> {
+    return this.client.request<T>('PATCH', objectPath(r, obj.metadata.namespace, obj.metadata.name), {
+      verb: 'patch',
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: { ...obj, apiVersion: apiVersionOf(r), kind: r.kind },
+      contentType: APPLY,
+    });
+  }
+
+  /**
+   * Applies exactly `annotations` as the operator's set on a foreign object. An empty set releases
+   * every key the operator owned. Forced, so a hand edit of one of the operator's keys is repaired;
+   * keys of other managers are never part of the request and stay untouched.
+   */
+  async applyAnnotations(r: ResourceType, namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
+    await this.client.request('PATCH', objectPath(r, namespace, name), {
+      verb: 'patch',
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace, annotations } },
+      contentType: APPLY,
+    });
+  }
+
+  /** Owns (or with [] releases) the operator's finalizer; other finalizers are untouched. */
+  async applyFinalizers(r: ResourceType, namespace: string, name: string, finalizers: string[], uid?: string): Promise<void> {
+    try {
+      await this.client.request('PATCH', objectPath(r, namespace, name), {
+        verb: 'patch',
+        query: { fieldManager: FIELD_MANAGER, force: true },
+        // The uid precondition keeps a re-created object with the same name from being touched.
+        body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace, finalizers, ...(uid ? { uid } : {}) } },
+        contentType: APPLY,
+      });
+    } catch (err) {
+      if (!(finalizers.length === 0 && isNotFound(err))) throw err;
+    }
+  }
+
+  async applyStatus(r: ResourceType, namespace: string, name: string, status: unknown): Promise<void> {
+    await this.client.request('PATCH', objectPath(r, namespace, name, 'status'), {
+      verb: 'patch',
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace }, status },
+      contentType: APPLY,
+    });
+  }
+
+  /** Deletes an object; a missing one counts as deleted. */
+  async delete(r: ResourceType, namespace: string, name: string, uid?: string): Promise<void> {
+    try {
+      await this.client.request('DELETE', objectPath(r, namespace, name), {
+        verb: 'delete',
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

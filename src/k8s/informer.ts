@@ -1,0 +1,238 @@
+// A supervised list+watch cache (a "reflector" plus store). It pages the initial list, watches from the
+// list's resourceVersion with bookmarks, relists on 410 Gone, restarts with jittered backoff on any
+// error, and aborts a stream that stays silent past the server's timeout (a watchdog). Handlers only get
+// the object and must do nothing but enqueue keys: the controller is level-triggered.
+import type { Logger } from 'pino';
+import type { KubeClient } from './client.ts';
+import { ApiError, isGone } from './errors.ts';
+import { collectionPath, keyOf, type KubeObject, type ResourceType } from './resources.ts';
+
+export interface InformerOptions {
+  namespace?: string;
+  labelSelector?: string;
+  pageSize?: number;
+  watchTimeoutSeconds?: number;
+  /** Backoff between failed attempts: base and cap in milliseconds. */
+  backoffMs?: [number, number];
+}
+
+export type Handler<T> = (obj: T, kind: 'upsert' | 'delete') => void;
+
+export interface InformerHealth {
+  resource: string;
+  synced: boolean;
+  healthy: boolean;
+  restarts: number;
+  lastError?: string;
+}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly store = new Map<string, T>();
+  private readonly handlers: Handler<T>[] = [];
+  private abort = new AbortController();
+  private stopped = false;
+  private running?: Promise<void>;
+  private synced = false;
+  private healthy = false;
+  private restarts = 0;
+  private lastError?: string;
+  private syncWaiters: (() => void)[] = [];
+
+  private readonly client: KubeClient;
+  readonly resource: ResourceType;
+  private readonly log: Logger;
+  private readonly opts: InformerOptions;
+
+  constructor(client: KubeClient, resource: ResourceType, log: Logger, opts: InformerOptions = {}) {
+    this.client = client;
+    this.resource = resource;
+    this.log = log;
+    this.opts = opts;
+  }
+
+  on(handler: Handler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.store.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  health(): InformerHealth {
+    return {
+      resource: this.resource.plural,
+      synced: this.synced,
+      healthy: this.healthy,
+      restarts: this.restarts,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    if (this.synced) return true;
+    return new Promise((resolve) => {
+      const done = (): void => resolve(this.synced);
+      this.syncWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    await this.running;
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  private emit(obj: T, kind: 'upsert' | 'delete'): void {
+    for (const h of this.handlers) {
+      try {
+        h(obj, kind);
+      } catch (err) {
+        this.log.error({ err }, 'Informer handler failed');
+      }
+    }
+  }
+
+  private async run(): Promise<void> {
+    const [base, cap] = this.opts.backoffMs ?? [500, 30_000];
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        let rv = await this.relist();
+        failures = 0;
+        for (;;) {
+          if (this.stopped) return;
+          rv = await this.watch(rv);
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        if (isGone(err)) {
+          this.log.info({ resource: this.resource.plural }, 'Watch expired, relisting');
+          continue;
+        }
+        failures++;
+        this.restarts++;
+        this.healthy = false;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        const delay = Math.min(cap, base * 2 ** Math.min(failures - 1, 16)) * (0.5 + Math.random() / 2);
+        this.log.warn({ resource: this.resource.plural, err: this.lastError, retryInMs: Math.round(delay) }, 'Informer failed, restarting');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.abort.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
+
+  private async relist(): Promise<string> {
+    const path = collectionPath(this.resource, this.opts.namespace);
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv: string;
+    do {
+      const page = await this.client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, {
+        verb: 'list',
+        query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector },
+        signal: this.abort.signal,
+      });
+      const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+      for (const item of page.items) fresh.set(keyOf(item), { ...item, apiVersion, kind: this.resource.kind });
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+
+    // Replace the store and tell handlers what differs (a relist can hide missed deletes).
+    const old = new Map(this.store);
+    this.store.clear();
+    for (const [k, v] of fresh) this.store.set(k, v);
+    for (const [k, v] of fresh) if (old.get(k)?.metadata.resourceVersion !== v.metadata.resourceVersion) this.emit(v, 'upsert');
+    for (const [k, v] of old) if (!fresh.has(k)) this.emit(v, 'delete');
+    this.healthy = true;
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+    return rv;
+  }
+
+  /** Watches from rv until the server ends the stream; returns the last resourceVersion seen. */
+  private async watch(rv: string): Promise<string> {
+    const timeout = this.opts.watchTimeoutSeconds ?? 300;
+    const local = new AbortController();
+    const onStop = (): void => local.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    // Watchdog: a stream silent for longer than the server-side timeout is dead.
+    let idle = setTimeout(() => local.abort(), (timeout + 30) * 1000);
+    const touch = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => local.abort(), (timeout + 30) * 1000);
+    };
+    try {
+      const res = await this.client.stream(collectionPath(this.resource, this.opts.namespace), {
+        verb: 'watch',
+        query: { watch: 1, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, labelSelector: this.opts.labelSelector },
+        signal: local.signal,
+      });
+      this.healthy = true;
+      const decoder = new TextDecoder();
+      let buf = '';
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        touch();
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) rv = this.handleEvent(line, rv);
+        }
+      }
+      return rv;
+    } catch (err) {
+      if (local.signal.aborted && !this.stopped) throw new ApiError('watch stream was silent too long', 0, 'WatchTimeout');
+      throw err;
+    } finally {
+      clearTimeout(idle);
+      this.abort.signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  private handleEvent(line: string, rv: string): string {
+    const ev = JSON.parse(line) as { type: string; object: T & { code?: number; message?: string } };
+    if (ev.type === 'ERROR') {
+      const code = ev.object.code ?? 500;
+      throw new ApiError(`watch error: ${ev.object.message ?? ''}`, code, code === 410 ? 'Expired' : 'WatchError');
+    }
+    const obj = ev.object;
+    const next = obj.metadata?.resourceVersion ?? rv;
+    if (ev.type === 'BOOKMARK') return next;
+    const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+    const typed = { ...obj, apiVersion, kind: this.resource.kind } as T;
+    const key = keyOf(typed);
+    if (ev.type === 'DELETED') {
+      this.store.delete(key);
+      this.emit(typed, 'delete');
+    } else {
+      this.store.set(key, typed);
+      this.emit(typed, 'upsert');
+    }
+    return next;
+  }
+}

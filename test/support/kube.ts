@@ -1,0 +1,96 @@
+// Helpers for integration tests: clients for the test identities, unique namespaces, CRD installation
+// and polling. They talk to the real API server started by global-setup.ts.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { KubeClient } from '../../src/k8s/client.ts';
+import { ApiError } from '../../src/k8s/errors.ts';
+import { Resources, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
+import { repoRoot, type ControlPlaneInfo, type IdentityName } from './controlplane.ts';
+
+export function controlPlane(): ControlPlaneInfo {
+  const raw = process.env.APISEC_TEST_CONTROLPLANE;
+  if (!raw) throw new Error('no control plane: integration tests run through the jest "integration" project');
+  return JSON.parse(raw) as ControlPlaneInfo;
+}
+
+export function clientAs(identity: IdentityName = 'admin'): KubeClient {
+  return KubeClient.fromKubeconfig(controlPlane().kubeconfigs[identity]);
+}
+
+let counter = 0;
+export async function createNamespace(client: KubeClient, prefix: string, labels: Record<string, string> = {}): Promise<string> {
+  const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`.slice(0, 63).replace(/-+$/, '');
+  await client.request('POST', '/api/v1/namespaces', {
+    verb: 'create',
+    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } },
+  });
+  return name;
+}
+
+/** Server-side applies a manifest as the given field manager (the way kubectl apply --server-side does). */
+export async function apply<T extends KubeObject>(client: KubeClient, obj: KubeObject, fieldManager = 'apisec-test'): Promise<T> {
+  const [group, version] = (obj.apiVersion ?? '').includes('/') ? (obj.apiVersion ?? '').split('/') : ['', obj.apiVersion ?? ''];
+  const r = Object.values(Resources).find((x) => x.kind === obj.kind && x.group === group && x.version === version);
+  if (!r) throw new Error(`test helper does not know ${obj.apiVersion} ${obj.kind}`);
+  return client.request<T>('PATCH', objectPath(r, obj.metadata.namespace, obj.metadata.name), {
+    verb: 'patch',
+    query: { fieldManager, force: true },
+    body: obj,
+    contentType: 'application/apply-patch+yaml',
+  });
+}
+
+export function loadYamlFile(path: string): KubeObject[] {
+  return parseAllDocuments(readFileSync(path, 'utf8'))
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null && typeof o === 'object');
+}
+
+/** Installs every CRD in crds/ and waits until each is Established. */
+export async function installCrds(client: KubeClient): Promise<string[]> {
+  const dir = join(repoRoot, 'crds');
+  const names: string[] = [];
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    for (const crd of loadYamlFile(join(dir, f))) {
+      await apply(client, crd);
+      names.push(crd.metadata.name);
+    }
+  }
+  for (const name of names) await waitEstablished(client, name);
+  return names;
+}
+
+export async function waitEstablished(client: KubeClient, name: string): Promise<void> {
+  await eventually(async () => {
+    const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      'GET',
+      objectPath(Resources.crd, undefined, name),
+      { verb: 'get' },
+    );
+    const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+    if (!established) throw new Error(`CRD ${name} not Established yet`);
+  }, 30_000);
+}
+
+/** Retries fn until it stops throwing, or throws its last error after timeoutMs. */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}
+
+export async function getOrUndefined<T>(client: KubeClient, path: string): Promise<T | undefined> {
+  try {
+    return await client.request<T>('GET', path, { verb: 'get' });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  }
+}
