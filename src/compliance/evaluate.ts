@@ -1,0 +1,168 @@
+// compliance: (policy spec, observed targets, render output, mode) → one result per control and a score.
+// Pure. A control passes only when it is both declared well and expressible by the data plane: a
+// control the data plane cannot enforce is a Fail in Enforce mode, whatever the spec says.
+import type { ApiSecurityPolicySpec, ControlName, ControlResult } from '../api/v1alpha1.ts';
+import type { FidelityNote, FidelityReport, IngressLike } from '../render/types.ts';
+
+/** Weights of the score (sum 100). Documented in docs/compliance.md. */
+export const WEIGHTS: Record<ControlName, number> = {
+  Authentication: 20,
+  HTTPSOnly: 15,
+  RateLimit: 15,
+  Authorization: 10,
+  NetworkIsolation: 10,
+  RequestLimits: 10,
+  WAF: 8,
+  IPAccess: 4,
+  CORS: 4,
+  Logging: 4,
+};
+
+export interface ComplianceInput {
+  spec: ApiSecurityPolicySpec;
+  mode: 'Enforce' | 'Audit';
+  /** Ingress targets that exist (and were not lost to a conflicting policy). */
+  ingresses: IngressLike[];
+  /** Whether any target (Ingress or Service) exists. */
+  anyTarget: boolean;
+  fidelity: FidelityReport;
+  /** Services behind the targets that the NetworkPolicy could not select. */
+  networkSkipped: { service: string; reason: string }[];
+}
+
+export interface ComplianceOutput {
+  controls: ControlResult[];
+  score: number;
+  violations: number;
+}
+
+type Verdict = Pick<ControlResult, 'result' | 'message'> & { remediation?: string };
+
+const pass = (message: string): Verdict => ({ result: 'Pass', message });
+const warn = (message: string, remediation: string): Verdict => ({ result: 'Warn', message, remediation });
+const fail = (message: string, remediation: string): Verdict => ({ result: 'Fail', message, remediation });
+const na = (message: string): Verdict => ({ result: 'NotApplicable', message });
+
+function checkHttps(i: ComplianceInput): Verdict {
+  if (!i.spec.tls?.httpsOnly) return fail('plain HTTP is accepted', 'set spec.tls.httpsOnly: true');
+  const noTls = i.ingresses.filter((g) => !g.spec?.tls?.length).map((g) => g.metadata.name);
+  if (noTls.length) return warn(`HTTPS redirect set, but Ingress ${noTls.join(', ')} has no tls section`, 'add spec.tls with a certificate to the Ingress');
+  if (!i.spec.tls.hsts) return warn('HTTPS only, without HSTS', 'set spec.tls.hsts');
+  return pass('HTTPS only with HSTS');
+}
+
+function checkAuthentication(i: ComplianceInput): Verdict {
+  const a = i.spec.authentication;
+  if (!a) return fail('no authentication: anyone can call the API', 'set spec.authentication (oidc, jwt, apiKey, mtls or external)');
+  const method = Object.keys(a).find((k) => a[k as keyof typeof a] !== undefined) ?? 'unknown';
+  return pass(`authentication by ${method}`);
+}
+
+function checkAuthorization(i: ComplianceInput): Verdict {
+  const z = i.spec.authorization;
+  if (!i.spec.authentication) return fail('no authentication, so no authorization', 'set spec.authentication and spec.authorization');
+  if (!z) return warn('every authenticated caller may do everything', 'set spec.authorization with defaultAction: Deny and allow rules');
+  if (z.defaultAction === 'Allow') return warn('requests no rule matches are allowed', 'set spec.authorization.defaultAction: Deny');
+  if (z.rules.length === 0) return warn('default Deny without rules denies every request', 'add allow rules');
+  return pass(`least privilege: default Deny with ${z.rules.length} allow rule(s)`);
+}
+
+function checkRateLimit(i: ComplianceInput): Verdict {
+  const r = i.spec.rateLimit;
+  if (!r) return fail('no rate limit: open to brute force and floods', 'set spec.rateLimit');
+  const rate = r.requestsPerSecond !== undefined ? `${r.requestsPerSecond}/s` : `${r.requestsPerMinute}/min`;
+  return pass(`limited to ${rate} per ${r.key === 'Header' ? `header ${r.header}` : 'client'}`);
+}
+
+function checkIpAccess(i: ComplianceInput): Verdict {
+  const ip = i.spec.ipAccess;
+  if (!ip || (!ip.allow?.length && !ip.deny?.length)) return na('no source ranges declared (public API)');
+  const open = ip.allow?.some((c) => c === '0.0.0.0/0' || c === '::/0');
+  if (open) return warn('the allow-list admits every address', 'narrow spec.ipAccess.allow');
+  return pass(`${ip.allow?.length ?? 0} allowed and ${ip.deny?.length ?? 0} denied range(s)`);
+}
+
+function checkCors(i: ComplianceInput): Verdict {
+  const c = i.spec.cors;
+  if (!c) return na('no cross-origin access declared');
+  if (c.allowOrigins.includes('*')) return warn('any origin may call the API from a browser', 'list the allowed origins in spec.cors.allowOrigins');
+  return pass(`${c.allowOrigins.length} allowed origin(s)`);
+}
+
+function checkRequestLimits(i: ComplianceInput): Verdict {
+  const l = i.spec.requestLimits;
+  if (!l?.maxBodySize) return fail('no request body size limit', 'set spec.requestLimits.maxBodySize');
+  if (!l.allowedMethods) return warn(`body limited to ${l.maxBodySize}; every method accepted`, 'set spec.requestLimits.allowedMethods');
+  return pass(`body ≤ ${l.maxBodySize}, methods ${l.allowedMethods.join(', ')}`);
+}
+
+function checkWaf(i: ComplianceInput): Verdict {
+  const w = i.spec.waf;
+  if (!w?.enabled) return warn('no web application firewall', 'set spec.waf.enabled: true');
+  if (w.mode === 'Detect') return warn('WAF only detects attacks', 'set spec.waf.mode: Block');
+  return pass('WAF blocks with the OWASP core rule set');
+}
+
+function checkNetwork(i: ComplianceInput): Verdict {
+  const n = i.spec.network;
+  if (!n?.defaultDeny) return fail('API pods accept traffic from anywhere in the cluster', 'set spec.network.defaultDeny: true');
+  if (i.networkSkipped.length) {
+    return warn(`not isolated: ${i.networkSkipped.map((s) => `${s.service} (${s.reason})`).join('; ')}`, 'give the Service a pod selector');
+  }
+  return pass(`default deny, ${n.allowFrom.length} allowed caller group(s)`);
+}
+
+function checkLogging(i: ComplianceInput): Verdict {
+  const l = i.spec.logging;
+  if (!l) return warn('access logging not declared', 'set spec.logging.accessLog: true');
+  if (!l.accessLog) return fail('access logging is off', 'set spec.logging.accessLog: true');
+  return pass('access logs in JSON');
+}
+
+const CHECKS: [ControlName, (i: ComplianceInput) => Verdict][] = [
+  ['HTTPSOnly', checkHttps],
+  ['Authentication', checkAuthentication],
+  ['Authorization', checkAuthorization],
+  ['RateLimit', checkRateLimit],
+  ['IPAccess', checkIpAccess],
+  ['CORS', checkCors],
+  ['RequestLimits', checkRequestLimits],
+  ['WAF', checkWaf],
+  ['NetworkIsolation', checkNetwork],
+  ['Logging', checkLogging],
+];
+
+/** Controls expressed through the Ingress; the others (network) through generated objects. */
+const INGRESS_CONTROLS = new Set<ControlName>(['HTTPSOnly', 'Authentication', 'Authorization', 'RateLimit', 'IPAccess', 'CORS', 'RequestLimits', 'WAF', 'Logging']);
+
+function applyFidelity(v: Verdict, note: FidelityNote | undefined, control: ControlName, i: ComplianceInput): Verdict {
+  if (v.result !== 'Pass' && v.result !== 'Warn') return v;
+  if (INGRESS_CONTROLS.has(control) && i.ingresses.length === 0) return v; // judged on the Service side only
+  if (note?.fidelity === 'Unsupported') {
+    return fail(`declared, but the data plane cannot enforce it: ${note.reason ?? ''}`.trim(), 'use a data plane that supports it, or the sidecar');
+  }
+  return v;
+}
+
+export function evaluate(i: ComplianceInput): ComplianceOutput {
+  const controls: ControlResult[] = [];
+  let earned = 0;
+  let possible = 0;
+  for (const [control, check] of CHECKS) {
+    const note = i.fidelity[control];
+    const v = applyFidelity(check(i), note, control, i);
+    const enforcement: ControlResult['enforcement'] =
+      i.mode === 'Audit' ? 'Audit' : !i.anyTarget || v.result === 'Fail' || v.result === 'NotApplicable' || note?.fidelity === 'Unsupported' ? 'NotEnforced' : 'Enforced';
+    const result: ControlResult = { control, result: v.result, enforcement, message: v.message };
+    if (note) result.fidelity = note.fidelity;
+    if (note?.reason && note.fidelity !== 'Exact') result.message = `${v.message} (${note.fidelity}: ${note.reason})`.slice(0, 1024);
+    if (v.remediation) result.remediation = v.remediation;
+    controls.push(result);
+    if (v.result !== 'NotApplicable') {
+      possible += WEIGHTS[control];
+      earned += WEIGHTS[control] * (v.result === 'Pass' ? 1 : v.result === 'Warn' ? 0.5 : 0);
+    }
+  }
+  const score = possible === 0 ? 0 : Math.round((earned / possible) * 100);
+  return { controls, score, violations: controls.filter((c) => c.result === 'Fail').length };
+}

@@ -1,0 +1,188 @@
+// Wires informers → workqueue → workers → PolicyReconciler. Informer handlers only map an object to
+// policy keys and enqueue them; workers start after every cache has synced.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ApiSecurityPolicy, TargetRef } from '../api/v1alpha1.ts';
+import type { Writer } from '../k8s/apply.ts';
+import type { KubeClient } from '../k8s/client.ts';
+import { isTransient } from '../k8s/errors.ts';
+import { Informer, type InformerHealth } from '../k8s/informer.ts';
+import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
+import { backendServices } from '../render/index.ts';
+import { ANNOTATION_POLICY, LABEL_MANAGED_BY, MANAGED_BY } from '../render/labels.ts';
+import type { IngressLike, OperatorSettings } from '../render/types.ts';
+import { PolicyReconciler } from './reconciler.ts';
+import { Workqueue } from './workqueue.ts';
+
+export interface ControllerOptions {
+  client: KubeClient;
+  writer: Writer;
+  settings: OperatorSettings;
+  log: Logger;
+  workers?: number;
+  resyncMs?: number;
+  /** Limit to one namespace (undefined: all namespaces). */
+  namespace?: string;
+  backoff?: { baseDelayMs: number; maxDelayMs: number };
+  onReconcile?: (outcome: 'success' | 'error' | 'requeue', seconds: number, writes: number) => void;
+}
+
+type Policy = ApiSecurityPolicy & KubeObject;
+
+const targetsOf = (p: KubeObject): TargetRef[] => ((p.spec as { targetRefs?: TargetRef[] } | undefined)?.targetRefs ?? []).filter(Boolean);
+
+export class PolicyController {
+  readonly queue: Workqueue;
+  readonly informers: {
+    policies: Informer<Policy>;
+    ingresses: Informer;
+    services: Informer;
+    networkPolicies: Informer;
+    configMaps: Informer;
+  };
+  private readonly reconciler: PolicyReconciler;
+  private readonly opts: ControllerOptions;
+  private workers: Promise<void>[] = [];
+  private started = false;
+
+  constructor(opts: ControllerOptions) {
+    this.opts = opts;
+    const { client, log, namespace } = opts;
+    const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string): Informer<T> =>
+      new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector });
+    this.informers = {
+      policies: inf<Policy>(Resources.policy),
+      ingresses: inf(Resources.ingress),
+      services: inf(Resources.service),
+      networkPolicies: inf(Resources.networkPolicy, owned),
+      configMaps: inf(Resources.configMap, owned),
+    };
+    this.queue = new Workqueue(opts.backoff);
+    this.reconciler = new PolicyReconciler({
+      caches: {
+        policies: this.informers.policies,
+        ingresses: this.informers.ingresses,
+        services: this.informers.services,
+        networkPolicies: this.informers.networkPolicies,
+      },
+      actions: opts.writer,
+      settings: opts.settings,
+      ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+    });
+    this.informers.policies.on((p) => this.onPolicy(p));
+    this.informers.ingresses.on((o) => this.onIngress(o));
+    this.informers.services.on((o) => this.onService(o));
+    this.informers.networkPolicies.on((o) => this.onOwned(o));
+    this.informers.configMaps.on((o) => this.onOwned(o));
+  }
+
+  /** Starts the caches (every replica keeps warm caches; only the leader runs workers). */
+  startInformers(): void {
+    for (const i of Object.values(this.informers)) i.start();
+  }
+
+  async waitForCacheSync(signal?: AbortSignal): Promise<boolean> {
+    const results = await Promise.all(Object.values(this.informers).map((i) => i.waitForSync(signal)));
+    return results.every(Boolean);
+  }
+
+  get synced(): boolean {
+    return Object.values(this.informers).every((i) => i.hasSynced);
+  }
+
+  health(): InformerHealth[] {
+    return Object.values(this.informers).map((i) => i.health());
+  }
+
+  /** Starts the workers; call after the caches have synced and leadership is held. */
+  startWorkers(): void {
+    if (this.started) return;
+    this.started = true;
+    // Everything known is reconciled once at start: level-triggered, nothing is assumed converged.
+    for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+    const n = this.opts.workers ?? 2;
+    for (let i = 0; i < n; i++) this.workers.push(this.work());
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish, then stops the informers. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      await this.process(key);
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const policy = this.informers.policies.get(key);
+    const log = this.opts.log.child({
+      controller: 'apisecuritypolicy',
+      namespace,
+      name,
+      generation: policy?.metadata.generation,
+      reconcileID: randomUUID(),
+    });
+    const started = performance.now();
+    try {
+      const res = await this.reconciler.reconcile(namespace, name, log);
+      this.queue.forget(key);
+      if (res.requeueAfterMs !== undefined && this.informers.policies.get(key)) this.queue.addAfter(key, res.requeueAfterMs);
+      const seconds = (performance.now() - started) / 1000;
+      if (res.writes > 0) log.debug({ writes: res.writes, seconds }, 'Reconciled');
+      this.opts.onReconcile?.('success', seconds, res.writes);
+    } catch (err) {
+      const delay = this.queue.addRateLimited(key, (err as { retryAfterSeconds?: number }).retryAfterSeconds ? 1000 * ((err as { retryAfterSeconds: number }).retryAfterSeconds) : 0);
+      const seconds = (performance.now() - started) / 1000;
+      log.warn({ err: (err as Error).message, transient: isTransient(err), retryInMs: delay, retries: this.queue.numRequeues(key) }, 'Reconcile failed');
+      this.opts.onReconcile?.(isTransient(err) ? 'requeue' : 'error', seconds, 0);
+    } finally {
+      this.queue.done(key);
+    }
+  }
+
+  // ---- event → keys ----
+
+  private onPolicy(p: Policy): void {
+    this.queue.add(keyOf(p));
+    // Policies sharing a target decide a winner between them: re-check the others.
+    const mine = new Set(targetsOf(p).map((t) => `${t.kind}/${t.name}`));
+    for (const other of this.informers.policies.list(p.metadata.namespace)) {
+      if (other.metadata.name !== p.metadata.name && targetsOf(other).some((t) => mine.has(`${t.kind}/${t.name}`))) this.queue.add(keyOf(other));
+    }
+  }
+
+  private policiesTargeting(namespace: string | undefined, kind: string, name: string): Policy[] {
+    return this.informers.policies.list(namespace).filter((p) => targetsOf(p).some((t) => t.kind === kind && t.name === name));
+  }
+
+  private onIngress(o: KubeObject): void {
+    const ns = o.metadata.namespace;
+    for (const p of this.policiesTargeting(ns, 'Ingress', o.metadata.name)) this.queue.add(keyOf(p));
+    const marker = o.metadata.annotations?.[ANNOTATION_POLICY];
+    if (marker && ns) this.queue.add(`${ns}/${marker}`);
+  }
+
+  private onService(o: KubeObject): void {
+    const ns = o.metadata.namespace;
+    for (const p of this.policiesTargeting(ns, 'Service', o.metadata.name)) this.queue.add(keyOf(p));
+    // A Service behind a target Ingress shapes that policy's NetworkPolicy.
+    for (const ing of this.informers.ingresses.list(ns)) {
+      if (backendServices([ing as IngressLike]).includes(o.metadata.name)) {
+        for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.queue.add(keyOf(p));
+      }
+    }
+  }
+
+  private onOwned(o: KubeObject): void {
+    const owner = o.metadata.ownerReferences?.find((r) => r.kind === 'ApiSecurityPolicy');
+    if (owner && o.metadata.namespace) this.queue.add(`${o.metadata.namespace}/${owner.name}`);
+  }
+}

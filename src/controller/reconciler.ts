@@ -1,0 +1,368 @@
+// The level-triggered reconcile of one ApiSecurityPolicy key:
+//   gather (from caches) → render (pure) → evaluate (pure) → apply (SSA, only what differs) → status
+//   (SSA, only when it changed).
+// It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
+import type { Logger } from 'pino';
+import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type TargetRef } from '../api/v1alpha1.ts';
+import { mergeConditions, type ConditionInput } from '../compliance/conditions.ts';
+import { evaluate } from '../compliance/evaluate.ts';
+import { FIELD_MANAGER } from '../k8s/client.ts';
+import { isTransient } from '../k8s/errors.ts';
+import { Resources, type KubeObject } from '../k8s/resources.ts';
+import { backendServices, render, type RenderOutput } from '../render/index.ts';
+import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
+import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
+import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
+
+export const FINALIZER = 'apisec.dev/cleanup';
+
+export interface Store<T> {
+  get(key: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export interface Caches {
+  policies: Store<ApiSecurityPolicy & KubeObject>;
+  ingresses: Store<KubeObject>;
+  services: Store<KubeObject>;
+  networkPolicies: Store<KubeObject>;
+}
+
+/** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
+export interface Actions {
+  applyOwned(r: (typeof Resources)['networkPolicy'], obj: KubeObject): Promise<unknown>;
+  applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<void>;
+  applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
+  applyStatus(r: (typeof Resources)['policy'], namespace: string, name: string, status: unknown): Promise<void>;
+  delete(r: (typeof Resources)['networkPolicy'], namespace: string, name: string, uid?: string): Promise<void>;
+}
+
+export interface ReconcilerDeps {
+  caches: Caches;
+  actions: Actions;
+  settings: OperatorSettings;
+  now?: () => Date;
+  /** Periodic re-check of a converged policy. */
+  resyncMs?: number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+  /** Number of mutating requests made (for logs and tests). */
+  writes: number;
+}
+
+type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
+interface TargetOutcome {
+  ref: TargetRef;
+  state: TargetState;
+  object?: KubeObject;
+  message?: string;
+  provider?: string;
+}
+
+const targetKey = (kind: string, name: string): string => `${kind}/${name}`;
+const olderFirst = (a: KubeObject, b: KubeObject): number =>
+  (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name);
+
+export class PolicyReconciler {
+  private readonly deps: Required<ReconcilerDeps>;
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = { now: () => new Date(), resyncMs: 10 * 60_000, ...deps };
+  }
+
+  async reconcile(namespace: string, name: string, log: Logger): Promise<ReconcileResult> {
+    const { caches } = this.deps;
+    const policy = caches.policies.get(`${namespace}/${name}`);
+    const counter = { writes: 0 };
+    if (!policy) {
+      // Gone without our finalizer running (e.g. removed by force): clean up what carries its name.
+      await this.cleanup(namespace, name, counter, log);
+      return { writes: counter.writes };
+    }
+    if (policy.metadata.deletionTimestamp) {
+      if (policy.metadata.finalizers?.includes(FINALIZER)) {
+        await this.cleanup(namespace, name, counter, log);
+        await this.deps.actions.applyFinalizers(Resources.policy, namespace, name, [], policy.metadata.uid);
+        counter.writes++;
+        log.info('Released finalizer after cleanup');
+      }
+      return { writes: counter.writes };
+    }
+    if (!policy.metadata.finalizers?.includes(FINALIZER)) {
+      await this.deps.actions.applyFinalizers(Resources.policy, namespace, name, [FINALIZER], policy.metadata.uid);
+      counter.writes++;
+    }
+
+    const parsed = parseSpec(policy.spec);
+    if (!parsed.ok) {
+      // Terminal: nothing is changed on the targets; retried when the generation changes.
+      await this.writeStatus(policy, this.invalidStatus(policy, parsed.message), counter);
+      log.warn({ reason: 'InvalidSpec', detail: parsed.message }, 'Rejected invalid spec');
+      return { writes: counter.writes };
+    }
+    const spec = parsed.spec;
+    const targets = this.resolveTargets(policy, spec);
+    const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
+    const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as KubeObject & IngressLike);
+    const services = this.servicesBehind(namespace, won, ingresses);
+    const ref: PolicyRef = { name, namespace, uid: policy.metadata.uid ?? '' };
+    const rendered = render({ policy: ref, spec, ingresses, services, settings: this.deps.settings });
+    this.annotateOutcomes(targets, rendered);
+
+    const errors: unknown[] = [];
+    await this.syncIngresses(policy, spec, rendered, ingresses, counter, errors, log);
+    await this.syncNetworkPolicies(ref, spec.mode === 'Enforce' ? (rendered.networkPolicies as unknown as KubeObject[]) : [], counter, errors, log);
+
+    const status = this.status(policy, spec, targets, rendered, ingresses, errors);
+    await this.writeStatus(policy, status, counter);
+    const transient = errors.find(isTransient);
+    if (transient) throw transient;
+    return { writes: counter.writes, requeueAfterMs: errors.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs };
+  }
+
+  /** Each target: found or not, and whether an older policy already governs it. */
+  private resolveTargets(policy: ApiSecurityPolicy & KubeObject, spec: ApiSecurityPolicySpec): TargetOutcome[] {
+    const ns = policy.metadata.namespace;
+    const rivals = this.deps.caches.policies
+      .list(ns)
+      .filter((p) => !p.metadata.deletionTimestamp && p.metadata.name !== policy.metadata.name)
+      .sort(olderFirst);
+    const seen = new Set<string>();
+    const out: TargetOutcome[] = [];
+    for (const ref of spec.targetRefs) {
+      const tk = targetKey(ref.kind, ref.name);
+      if (seen.has(tk)) continue;
+      seen.add(tk);
+      const store = ref.kind === 'Ingress' ? this.deps.caches.ingresses : this.deps.caches.services;
+      const object = store.get(`${ns}/${ref.name}`);
+      if (!object) {
+        out.push({ ref, state: 'NotFound', message: `${tk} not found in namespace ${ns}` });
+        continue;
+      }
+      // Deterministic winner: the oldest policy (then the first by name) that targets the object.
+      const winner = [...rivals, policy]
+        .sort(olderFirst)
+        .find((p) => ((p.spec as { targetRefs?: TargetRef[] }).targetRefs ?? []).some((r) => r.kind === ref.kind && r.name === ref.name));
+      if (winner && winner.metadata.name !== policy.metadata.name) {
+        out.push({ ref, state: 'Conflicted', object, message: `${tk} is governed by the older policy ${winner.metadata.name}` });
+        continue;
+      }
+      out.push({ ref, state: spec.mode === 'Audit' ? 'Audit' : 'Enforced', object });
+    }
+    return out;
+  }
+
+  /** Target Services plus the backends of target Ingresses that exist. */
+  private servicesBehind(ns: string, won: TargetOutcome[], ingresses: IngressLike[]): (KubeObject & ServiceLike)[] {
+    const names = new Set([...won.filter((t) => t.ref.kind === 'Service').map((t) => t.ref.name), ...backendServices(ingresses)]);
+    return [...names]
+      .map((n) => this.deps.caches.services.get(`${ns}/${n}`))
+      .filter((s): s is KubeObject => s !== undefined) as (KubeObject & ServiceLike)[];
+  }
+
+  private annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): void {
+    for (const t of targets) {
+      if (t.ref.kind !== 'Ingress' || !t.object || t.state === 'Conflicted') continue;
+      const r = rendered.ingresses.find((i) => i.ingress === t.ref.name);
+      if (r?.problem) Object.assign(t, { state: 'Unsupported', message: r.problem.message });
+      else if (r?.plan) t.provider = r.plan.provider;
+      if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';
+    }
+  }
+
+  /**
+   * Writes the operator's annotation set on every Ingress this policy wins, and releases it from
+   * Ingresses that still carry this policy's marker but are no longer its targets (or in Audit mode).
+   * All policies share one field manager, so an Ingress marked by another policy is never released here.
+   */
+  private async syncIngresses(
+    policy: ApiSecurityPolicy & KubeObject,
+    spec: ApiSecurityPolicySpec,
+    rendered: RenderOutput,
+    won: IngressLike[],
+    counter: { writes: number },
+    errors: unknown[],
+    log: Logger,
+  ): Promise<void> {
+    const ns = policy.metadata.namespace;
+    const desired = new Map<string, Record<string, string>>();
+    if (spec.mode === 'Enforce') {
+      for (const r of rendered.ingresses) if (r.plan) desired.set(r.ingress, r.plan.annotations);
+    }
+    const wonNames = new Set(won.map((i) => i.metadata.name));
+    for (const ing of this.deps.caches.ingresses.list(ns)) {
+      const name = ing.metadata.name;
+      const marked = ing.metadata.annotations?.[ANNOTATION_POLICY] === policy.metadata.name;
+      if (!wonNames.has(name) && !marked) continue;
+      if (!wonNames.has(name) && marked && ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
+      const want = desired.get(name) ?? {};
+      if (!annotationsNeedApply(ing, FIELD_MANAGER, want)) continue;
+      try {
+        await this.deps.actions.applyAnnotations(Resources.ingress, ns, name, want);
+        counter.writes++;
+        log.info({ ingress: name, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied Ingress annotations' : 'Released Ingress annotations');
+      } catch (err) {
+        errors.push(err);
+        log.warn({ ingress: name, err: (err as Error).message }, 'Failed to apply Ingress annotations');
+      }
+    }
+  }
+
+  private async syncNetworkPolicies(ref: PolicyRef, desired: KubeObject[], counter: { writes: number }, errors: unknown[], log: Logger): Promise<void> {
+    const existing = this.ownedNetworkPolicies(ref.namespace, ref.name);
+    const wanted = new Set(desired.map((d) => d.metadata.name));
+    for (const d of desired) {
+      const cur = existing.find((e) => e.metadata.name === d.metadata.name);
+      if (cur && isSubset(d, cur)) continue;
+      try {
+        await this.deps.actions.applyOwned(Resources.networkPolicy, d);
+        counter.writes++;
+        log.info({ networkPolicy: d.metadata.name }, cur ? 'Updated NetworkPolicy' : 'Created NetworkPolicy');
+      } catch (err) {
+        errors.push(err);
+        log.warn({ networkPolicy: d.metadata.name, err: (err as Error).message }, 'Failed to apply NetworkPolicy');
+      }
+    }
+    for (const e of existing) {
+      if (wanted.has(e.metadata.name)) continue;
+      try {
+        await this.deps.actions.delete(Resources.networkPolicy, ref.namespace, e.metadata.name, e.metadata.uid);
+        counter.writes++;
+        log.info({ networkPolicy: e.metadata.name }, 'Deleted NetworkPolicy');
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  }
+
+  private ownedNetworkPolicies(namespace: string, policyName: string): KubeObject[] {
+    return this.deps.caches.networkPolicies
+      .list(namespace)
+      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
+  }
+
+  /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
+  private async cleanup(namespace: string, name: string, counter: { writes: number }, log: Logger): Promise<void> {
+    for (const ing of this.deps.caches.ingresses.list(namespace)) {
+      if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
+      if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
+      await this.deps.actions.applyAnnotations(Resources.ingress, namespace, ing.metadata.name, {});
+      counter.writes++;
+      log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
+    }
+    for (const np of this.ownedNetworkPolicies(namespace, name)) {
+      await this.deps.actions.delete(Resources.networkPolicy, namespace, np.metadata.name, np.metadata.uid);
+      counter.writes++;
+      log.info({ networkPolicy: np.metadata.name }, 'Deleted NetworkPolicy');
+    }
+  }
+
+  private status(
+    policy: ApiSecurityPolicy & KubeObject,
+    spec: ApiSecurityPolicySpec,
+    targets: TargetOutcome[],
+    rendered: RenderOutput,
+    ingresses: IngressLike[],
+    errors: unknown[],
+  ): ApiSecurityPolicyStatus {
+    const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
+    const compliance = evaluate({
+      spec,
+      mode: spec.mode,
+      ingresses: ingresses.filter((i) => live.some((t) => t.ref.kind === 'Ingress' && t.ref.name === i.metadata.name)),
+      anyTarget: live.length > 0,
+      fidelity: rendered.fidelity,
+      networkSkipped: rendered.networkSkipped,
+    });
+    const conflicted = targets.filter((t) => t.state === 'Conflicted');
+    const missing = targets.filter((t) => t.state === 'NotFound');
+    const unsupported = targets.filter((t) => t.state === 'Unsupported');
+    const conds: ConditionInput[] = [];
+    conds.push(
+      conflicted.length === targets.length
+        ? { type: 'Accepted', status: 'False', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') }
+        : { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'The policy is valid' },
+    );
+    conds.push(this.enforcedCondition(spec, live, missing, unsupported, conflicted, errors, rendered));
+    const failing = compliance.controls.filter((c) => c.result === 'Fail').map((c) => c.control);
+    conds.push(
+      failing.length === 0
+        ? { type: 'Compliant', status: 'True', reason: 'AllControlsPass', message: `No control fails (score ${compliance.score})` }
+        : { type: 'Compliant', status: 'False', reason: 'ControlsFailing', message: `Failing: ${failing.join(', ')}` },
+    );
+    if (conflicted.length) conds.push({ type: 'Conflicted', status: 'True', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') });
+
+    const generation = policy.metadata.generation ?? 0;
+    const status: ApiSecurityPolicyStatus = {
+      observedGeneration: generation,
+      conditions: mergeConditions(policy.status?.conditions, conds, generation, this.deps.now()),
+      score: compliance.score,
+      violations: compliance.violations,
+      controls: compliance.controls,
+      targets: targets.map((t) => ({
+        kind: t.ref.kind,
+        name: t.ref.name,
+        state: t.state,
+        ...(t.provider ? { provider: t.provider } : {}),
+        ...(t.message ? { message: t.message.slice(0, 1024) } : {}),
+      })),
+    };
+    if (spec.mode === 'Enforce' && rendered.networkPolicies.length) {
+      status.generated = rendered.networkPolicies.map((n) => ({ apiVersion: n.apiVersion, kind: n.kind, name: n.metadata.name }));
+    }
+    return status;
+  }
+
+  private enforcedCondition(
+    spec: ApiSecurityPolicySpec,
+    live: TargetOutcome[],
+    missing: TargetOutcome[],
+    unsupported: TargetOutcome[],
+    conflicted: TargetOutcome[],
+    errors: unknown[],
+    rendered: RenderOutput,
+  ): ConditionInput {
+    const no = (reason: string, message: string): ConditionInput => ({ type: 'Enforced', status: 'False', reason, message });
+    if (errors.length) return no('ApplyFailed', errors.map((e) => (e as Error).message.slice(0, 300)).join('; '));
+    if (spec.mode === 'Audit') return no('AuditMode', 'Audit mode: controls are evaluated and reported, nothing is written');
+    if (missing.length) return no('TargetNotFound', missing.map((t) => t.message).join('; '));
+    if (unsupported.length) {
+      const reason = rendered.ingresses.find((i) => i.problem)?.problem?.reason ?? 'Unsupported';
+      return no(reason, unsupported.map((t) => t.message).join('; '));
+    }
+    if (live.length === 0 && conflicted.length) return no('Conflicted', 'Every target is governed by another policy');
+    const ing = live.filter((t) => t.ref.kind === 'Ingress').length;
+    return {
+      type: 'Enforced',
+      status: 'True',
+      reason: 'Enforced',
+      message: `Controls written to ${ing} Ingress(es) and ${rendered.networkPolicies.length} NetworkPolicy(ies)`,
+    };
+  }
+
+  private invalidStatus(policy: ApiSecurityPolicy & KubeObject, message: string): ApiSecurityPolicyStatus {
+    const generation = policy.metadata.generation ?? 0;
+    return {
+      ...policy.status,
+      observedGeneration: generation,
+      conditions: mergeConditions(
+        policy.status?.conditions,
+        [
+          { type: 'Accepted', status: 'False', reason: 'InvalidSpec', message },
+          { type: 'Enforced', status: 'False', reason: 'InvalidSpec', message: 'Not enforced: the spec is invalid' },
+          { type: 'Compliant', status: 'Unknown', reason: 'InvalidSpec', message: 'Not evaluated: the spec is invalid' },
+        ],
+        generation,
+        this.deps.now(),
+      ),
+    };
+  }
+
+  private async writeStatus(policy: ApiSecurityPolicy & KubeObject, status: ApiSecurityPolicyStatus, counter: { writes: number }): Promise<void> {
+    if (canonical(policy.status ?? {}) === canonical(status)) return;
+    await this.deps.actions.applyStatus(Resources.policy, policy.metadata.namespace, policy.metadata.name, status);
+    counter.writes++;
+  }
+}

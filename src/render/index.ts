@@ -1,0 +1,93 @@
+// render: (policy, observed targets, settings) → everything the operator should write for it.
+// Pure; one file per artifact or provider, composed here.
+import type { ControlName } from '../api/v1alpha1.ts';
+import { renderIngressNginx } from './ingress-nginx.ts';
+import { ANNOTATION_POLICY } from './labels.ts';
+import { renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
+
+export { backendServices } from './network-policy.ts';
+import type { FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput } from './types.ts';
+
+export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
+
+const RENDERERS: Partial<Record<Provider, typeof renderIngressNginx>> = {
+  'ingress-nginx': renderIngressNginx,
+};
+
+export function ingressClassOf(ing: IngressLike): string | undefined {
+  return ing.spec?.ingressClassName ?? ing.metadata.annotations?.['kubernetes.io/ingress.class'];
+}
+
+/** The data plane of an Ingress: the policy's explicit provider, or its class for auto. */
+export function resolveProvider(provider: 'auto' | Provider, ing: IngressLike, settings: OperatorSettings): ProviderChoice {
+  if (provider !== 'auto') return { ok: true, provider };
+  const cls = ingressClassOf(ing);
+  if (!cls) return { ok: false, reason: 'NoIngressClass', message: `Ingress ${ing.metadata.name} has no ingressClassName; set spec.provider` };
+  const p = settings.ingressClasses[cls];
+  if (!p) {
+    const known = Object.keys(settings.ingressClasses).sort().join(', ');
+    return { ok: false, reason: 'UnknownIngressClass', message: `Ingress class "${cls}" of ${ing.metadata.name} maps to no data plane (known: ${known}); set spec.provider` };
+  }
+  return { ok: true, provider: p };
+}
+
+export interface IngressResult {
+  ingress: string;
+  plan?: IngressPlan;
+  problem?: { reason: string; message: string };
+}
+
+export interface RenderOutput {
+  ingresses: IngressResult[];
+  networkPolicies: NetworkPolicyObject[];
+  /** The Services given (targets and Ingress backends) that could not be isolated. */
+  networkSkipped: { service: string; reason: string }[];
+  /** Fidelity merged over all Ingresses: the weakest wins. */
+  fidelity: FidelityReport;
+}
+
+const RANK = { Exact: 0, Approximated: 1, Unsupported: 2 } as const;
+
+export function render(input: RenderInput): RenderOutput {
+  const { spec, policy, settings } = input;
+  const results: IngressResult[] = [];
+  const providers: Provider[] = [];
+  const fidelity: FidelityReport = {};
+
+  for (const ing of [...input.ingresses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const choice = resolveProvider(spec.provider, ing, settings);
+    if (!choice.ok) {
+      results.push({ ingress: ing.metadata.name, problem: { reason: choice.reason, message: choice.message } });
+      continue;
+    }
+    providers.push(choice.provider);
+    const renderer = RENDERERS[choice.provider];
+    if (!renderer) {
+      results.push({
+        ingress: ing.metadata.name,
+        problem: { reason: 'ProviderNotSupported', message: `data plane ${choice.provider} is not rendered by this operator version` },
+      });
+      continue;
+    }
+    const out = renderer(spec, policy.namespace);
+    const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
+    results.push({ ingress: ing.metadata.name, plan: { ingress: ing.metadata.name, provider: choice.provider, annotations, fidelity: out.fidelity } });
+    for (const [control, note] of Object.entries(out.fidelity) as [ControlName, NonNullable<FidelityReport[ControlName]>][]) {
+      const prev = fidelity[control];
+      if (!prev || RANK[note.fidelity] > RANK[prev.fidelity]) fidelity[control] = note;
+    }
+  }
+
+  const net = renderNetworkPolicies(policy, spec, input.services, providers, settings);
+  if (spec.network?.defaultDeny) {
+    fidelity.NetworkIsolation = net.skipped.length
+      ? { fidelity: 'Approximated', reason: `not isolable: ${net.skipped.map((s) => s.service).join(', ')}` }
+      : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
+  }
+  return {
+    ingresses: results,
+    networkPolicies: net.objects,
+    networkSkipped: net.skipped,
+    fidelity,
+  };
+}

@@ -1,0 +1,134 @@
+// ingress-nginx annotations for one policy. Values are built only from schema-validated fields (see
+// src/api/patterns.ts), and never as a `*-snippet`: snippets are arbitrary nginx config and are how
+// annotation injection happens. What ingress-nginx cannot express per Ingress is reported, not faked.
+import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { sizeToBytes } from '../api/patterns.ts';
+import type { FidelityReport } from './types.ts';
+
+const P = 'nginx.ingress.kubernetes.io/';
+
+export interface ProviderRender {
+  annotations: Record<string, string>;
+  fidelity: FidelityReport;
+}
+
+/** nginx size syntax (k/m/g are binary there): the largest exact unit. */
+export function nginxSize(bytes: number): string {
+  if (bytes % (1024 * 1024 * 1024) === 0) return `${bytes / (1024 * 1024 * 1024)}g`;
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}m`;
+  if (bytes % 1024 === 0) return `${bytes / 1024}k`;
+  return String(bytes);
+}
+
+type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, namespace: string) => void;
+
+const https: Part = (spec, a, f) => {
+  if (!spec.tls?.httpsOnly) return;
+  a[`${P}ssl-redirect`] = 'true';
+  a[`${P}force-ssl-redirect`] = 'true';
+  f.HTTPSOnly = spec.tls.hsts
+    ? { fidelity: 'Approximated', reason: 'redirect is per Ingress (308); HSTS is set globally in the controller ConfigMap (hsts, hsts-max-age)' }
+    : { fidelity: 'Exact' };
+};
+
+const authentication: Part = (spec, a, f, namespace) => {
+  const auth = spec.authentication;
+  if (!auth) return;
+  const delegated = auth.oidc ?? auth.jwt ?? auth.apiKey ?? auth.external;
+  if (delegated) {
+    a[`${P}auth-url`] = delegated.authURL;
+    if (auth.oidc?.signinURL) a[`${P}auth-signin`] = auth.oidc.signinURL;
+    if (auth.external?.responseHeaders?.length) a[`${P}auth-response-headers`] = auth.external.responseHeaders.join(',');
+    f.Authentication = { fidelity: 'Exact', reason: 'delegated to the auth endpoint (auth-url)' };
+  } else if (auth.mtls) {
+    a[`${P}auth-tls-secret`] = `${namespace}/${auth.mtls.caSecretRef}`;
+    a[`${P}auth-tls-verify-client`] = 'on';
+    a[`${P}auth-tls-verify-depth`] = String(auth.mtls.verifyDepth);
+    a[`${P}auth-tls-pass-certificate-to-upstream`] = String(auth.mtls.passCertificateToUpstream);
+    f.Authentication = { fidelity: 'Exact' };
+  }
+};
+
+const authorization: Part = (spec, _a, f) => {
+  if (!spec.authorization) return;
+  const hasAuthEndpoint = spec.authentication !== undefined && spec.authentication.mtls === undefined;
+  f.Authorization = hasAuthEndpoint
+    ? { fidelity: 'Approximated', reason: 'method/path/scope rules are decided by the auth endpoint; ingress-nginx has no per-route authorization' }
+    : { fidelity: 'Unsupported', reason: 'ingress-nginx has no per-route authorization without an auth endpoint' };
+};
+
+const rateLimit: Part = (spec, a, f) => {
+  const rl = spec.rateLimit;
+  if (!rl) return;
+  const perSecond = rl.requestsPerSecond !== undefined;
+  const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
+  a[`${P}${perSecond ? 'limit-rps' : 'limit-rpm'}`] = String(rate);
+  if (rl.burst !== undefined) {
+    const perUnit = perSecond ? rate : rate / 60;
+    // ingress-nginx takes burst as a whole multiple of the rate (default 5).
+    a[`${P}limit-burst-multiplier`] = String(Math.max(1, Math.ceil(rl.burst / Math.max(perUnit, 1))));
+  }
+  if (rl.maxConnections !== undefined) a[`${P}limit-connections`] = String(rl.maxConnections);
+  const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429'];
+  if (rl.key === 'Header') reasons.push('keyed by client address only, not by header');
+  if (rl.burst !== undefined) reasons.push('burst rounded up to a multiple of the rate');
+  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; ') };
+};
+
+const ipAccess: Part = (spec, a, f) => {
+  if (!spec.ipAccess) return;
+  if (spec.ipAccess.allow?.length) a[`${P}allowlist-source-range`] = spec.ipAccess.allow.join(',');
+  if (spec.ipAccess.deny?.length) a[`${P}denylist-source-range`] = spec.ipAccess.deny.join(',');
+  f.IPAccess = { fidelity: 'Exact' };
+};
+
+const cors: Part = (spec, a, f) => {
+  const c = spec.cors;
+  if (!c) return;
+  a[`${P}enable-cors`] = 'true';
+  a[`${P}cors-allow-origin`] = c.allowOrigins.join(', ');
+  if (c.allowMethods) a[`${P}cors-allow-methods`] = c.allowMethods.join(', ');
+  if (c.allowHeaders?.length) a[`${P}cors-allow-headers`] = c.allowHeaders.join(', ');
+  if (c.exposeHeaders?.length) a[`${P}cors-expose-headers`] = c.exposeHeaders.join(', ');
+  a[`${P}cors-allow-credentials`] = String(c.allowCredentials);
+  a[`${P}cors-max-age`] = String(c.maxAgeSeconds);
+  f.CORS = { fidelity: 'Exact' };
+};
+
+const requestLimits: Part = (spec, a, f) => {
+  const limits = spec.requestLimits;
+  if (!limits) return;
+  const unsupported: string[] = [];
+  if (limits.maxBodySize) a[`${P}proxy-body-size`] = nginxSize(sizeToBytes(limits.maxBodySize) ?? 0);
+  if (limits.allowedMethods) unsupported.push('method allow-list (use the sidecar)');
+  if (limits.allowedContentTypes) unsupported.push('content-type allow-list');
+  f.RequestLimits =
+    unsupported.length === 0
+      ? { fidelity: 'Exact' }
+      : { fidelity: limits.maxBodySize ? 'Approximated' : 'Unsupported', reason: `ingress-nginx cannot express: ${unsupported.join(', ')}` };
+};
+
+const waf: Part = (spec, a, f) => {
+  if (!spec.waf) return;
+  a[`${P}enable-modsecurity`] = String(spec.waf.enabled);
+  a[`${P}enable-owasp-core-rules`] = String(spec.waf.enabled);
+  f.WAF =
+    spec.waf.mode === 'Block' && spec.waf.enabled
+      ? { fidelity: 'Approximated', reason: 'ModSecurity blocks only when the controller ConfigMap sets SecRuleEngine On (snippets are never generated)' }
+      : { fidelity: 'Exact' };
+};
+
+const logging: Part = (spec, a, f) => {
+  if (!spec.logging) return;
+  a[`${P}enable-access-log`] = String(spec.logging.accessLog);
+  f.Logging = { fidelity: 'Approximated', reason: 'the JSON log format is set globally (controller ConfigMap log-format-upstream)' };
+};
+
+const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, requestLimits, waf, logging];
+
+export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string): ProviderRender {
+  const annotations: Record<string, string> = {};
+  const fidelity: FidelityReport = {};
+  for (const part of PARTS) part(spec, annotations, fidelity, namespace);
+  return { annotations, fidelity };
+}

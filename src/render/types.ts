@@ -1,0 +1,88 @@
+// Inputs and outputs of the pure render step. Plain records only: the renderers import no client and
+// do no I/O, so every artifact is a function of (policy, observed targets, operator settings).
+import type { ApiSecurityPolicySpec, ControlName } from '../api/v1alpha1.ts';
+
+export type Provider = 'ingress-nginx' | 'traefik' | 'haproxy';
+export type Fidelity = 'Exact' | 'Approximated' | 'Unsupported';
+
+export interface FidelityNote {
+  fidelity: Fidelity;
+  reason?: string;
+}
+
+/** How faithfully one data plane expresses each control that the policy asks for. */
+export type FidelityReport = Partial<Record<ControlName, FidelityNote>>;
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+}
+
+export interface IngressLike {
+  metadata: ObjectMeta;
+  spec?: {
+    ingressClassName?: string;
+    tls?: { hosts?: string[]; secretName?: string }[];
+    defaultBackend?: { service?: { name: string } };
+    rules?: { host?: string; http?: { paths?: { path?: string; backend?: { service?: { name: string } } }[] } }[];
+  };
+}
+
+export interface ServicePort {
+  name?: string;
+  port: number;
+  protocol?: string;
+  targetPort?: number | string;
+}
+
+export interface ServiceLike {
+  metadata: ObjectMeta;
+  spec?: { type?: string; selector?: Record<string, string>; ports?: ServicePort[] };
+}
+
+/** Where the pods of an ingress controller run, for NetworkPolicy peers. */
+export interface ControllerPeer {
+  namespace: string;
+  podLabels: Record<string, string>;
+}
+
+export interface OperatorSettings {
+  /** Ingress class name → data plane, for provider: auto. */
+  ingressClasses: Record<string, Provider>;
+  ingressControllers: Partial<Record<Provider, ControllerPeer>>;
+}
+
+export const defaultSettings: OperatorSettings = {
+  ingressClasses: { nginx: 'ingress-nginx', 'ingress-nginx': 'ingress-nginx', traefik: 'traefik', haproxy: 'haproxy' },
+  ingressControllers: {
+    'ingress-nginx': { namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+    traefik: { namespace: 'traefik', podLabels: { 'app.kubernetes.io/name': 'traefik' } },
+    haproxy: { namespace: 'haproxy-controller', podLabels: { 'app.kubernetes.io/name': 'kubernetes-ingress' } },
+  },
+};
+
+export interface PolicyRef {
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+/** The desired annotations for one Ingress and what the data plane makes of each control. */
+export interface IngressPlan {
+  ingress: string;
+  provider: Provider;
+  annotations: Record<string, string>;
+  fidelity: FidelityReport;
+}
+
+export interface RenderInput {
+  policy: PolicyRef;
+  spec: ApiSecurityPolicySpec;
+  ingresses: IngressLike[];
+  services: ServiceLike[];
+  settings: OperatorSettings;
+}

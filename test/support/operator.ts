@@ -1,0 +1,95 @@
+// Runs the operator's controller in the test process against the real API server, as the operator's
+// own identity, and counts what it writes.
+import { pino } from 'pino';
+import { PolicyController } from '../../src/controller/controller.ts';
+import { Writer } from '../../src/k8s/apply.ts';
+import type { KubeClient } from '../../src/k8s/client.ts';
+import { defaultSettings, type OperatorSettings } from '../../src/render/types.ts';
+import { apply, clientAs } from './kube.ts';
+import { identities } from './controlplane.ts';
+
+/** The permissions the controller needs (the Helm chart grants the same). */
+export const operatorRules = [
+  { apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies'], verbs: ['get', 'list', 'watch', 'patch'] },
+  { apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies/status'], verbs: ['get', 'patch'] },
+  { apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies/finalizers'], verbs: ['update'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['get', 'list', 'watch', 'patch'] },
+  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+export async function grantOperatorRbac(admin: KubeClient): Promise<void> {
+  await apply(admin, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'apisec-test-operator' },
+    rules: operatorRules,
+  } as never);
+  await apply(admin, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'apisec-test-operator' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'apisec-test-operator' },
+    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.operator.user }],
+  } as never);
+}
+
+export interface RunningOperator {
+  controller: PolicyController;
+  client: KubeClient;
+  /** Mutating requests the operator made, by "verb resource". */
+  writes: string[];
+  reconciles: number;
+  stop(): Promise<void>;
+  /** Resolves when the queue is empty and nothing is in flight. */
+  idle(timeoutMs?: number): Promise<void>;
+}
+
+export async function startOperator(opts: { namespace?: string; settings?: OperatorSettings; resyncMs?: number } = {}): Promise<RunningOperator> {
+  const client = clientAs('operator');
+  const writes: string[] = [];
+  client.onRequest((verb, resource, status) => {
+    if (verb !== 'get' && verb !== 'list' && verb !== 'watch' && status >= 200 && status < 300) writes.push(`${verb} ${resource}`);
+  });
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  let reconciles = 0;
+  const controller = new PolicyController({
+    client,
+    writer: new Writer(client),
+    settings: opts.settings ?? defaultSettings,
+    log,
+    workers: 2,
+    backoff: { baseDelayMs: 100, maxDelayMs: 2000 },
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
+    ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+    onReconcile: () => reconciles++,
+  });
+  controller.startInformers();
+  await controller.waitForCacheSync();
+  controller.startWorkers();
+  const running: RunningOperator = {
+    controller,
+    client,
+    writes,
+    get reconciles() {
+      return reconciles;
+    },
+    stop: () => controller.stop(),
+    async idle(timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      let quietSince = 0;
+      while (Date.now() < deadline) {
+        const busy = controller.queue.depth > 0 || controller.queue.inFlight > 0;
+        if (!busy && quietSince === 0) quietSince = Date.now();
+        if (busy) quietSince = 0;
+        if (quietSince && Date.now() - quietSince > 500) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('operator did not become idle');
+    },
+  };
+  return running;
+}
