@@ -1,41 +1,6 @@
 // npm run cluster:up | cluster:down — a local control plane for people and the demo, in the background.
-// Its admin kubeconfig is written to .cache/cluster/kubeconfig. Both commands are idempotent.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ControlPlaneError, alive, repoRoot, startControlPlane, stopControlPlane, type ControlPlaneInfo } from '../test/support/controlplane.ts';
-
-const dir = join(repoRoot, '.cache', 'cluster');
-const stateFile = join(dir, 'controlplane.json');
-const kubeconfig = join(dir, 'kubeconfig');
-
-function running(): ControlPlaneInfo | undefined {
-  if (!existsSync(stateFile)) return undefined;
-  const info = JSON.parse(readFileSync(stateFile, 'utf8')) as ControlPlaneInfo;
-  return info.pids.length > 0 && info.pids.every(alive) ? info : undefined;
-}
-
-async function up(): Promise<void> {
-  const current = running();
-  if (current) {
-    console.log(`control plane already running at ${current.server}\nexport KUBECONFIG=${kubeconfig}`);
-    return;
-  }
-  await down(true);
-  mkdirSync(dir, { recursive: true });
-  const info = await startControlPlane({ tieToThisProcess: false, workDir: join(dir, 'state') });
-  writeFileSync(stateFile, JSON.stringify(info, null, 2));
-  writeFileSync(kubeconfig, readFileSync(info.kubeconfigPath));
-  console.log(`control plane running at ${info.server} (pids ${info.pids.join(', ')})\nexport KUBECONFIG=${kubeconfig}`);
-}
-
-async function down(quiet = false): Promise<void> {
-  if (existsSync(stateFile)) {
-    const info = JSON.parse(readFileSync(stateFile, 'utf8')) as ControlPlaneInfo;
-    await stopControlPlane(info, true);
-  }
-  rmSync(dir, { recursive: true, force: true });
-  if (!quiet) console.log('control plane stopped; .cache/cluster removed');
-}
+import { ControlPlaneError } from '../test/support/controlplane.ts';
+import { down, up } from './cluster-lib.ts';
 
 const cmd = process.argv[2];
 try {
