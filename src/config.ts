@@ -71,6 +71,28 @@ function controllerPeer(v: string): [Provider, ControllerPeer] {
   return [m[1] as Provider, { namespace: m[2]!, podLabels }];
 }
 
+function oneOf(name: string, value: string, allowed: Set<string>): string {
+  if (!allowed.has(value)) throw new ConfigError(`--${name} must be one of ${[...allowed].join(', ')}, got "${value}"`);
+  return value;
+}
+
+function parseSettings(classes: string[], controllers: string[]): OperatorSettings {
+  const settings: OperatorSettings = {
+    ingressClasses: { ...defaultSettings.ingressClasses },
+    ingressControllers: { ...defaultSettings.ingressControllers },
+  };
+  for (const v of classes) {
+    const [cls, provider] = v.split('=');
+    if (!cls || !provider || !PROVIDERS.has(provider)) throw new ConfigError(`--ingress-class expects CLASS=PROVIDER (ingress-nginx|traefik|haproxy), got "${v}"`);
+    settings.ingressClasses[cls] = provider as Provider;
+  }
+  for (const v of controllers) {
+    const [provider, peer] = controllerPeer(v);
+    settings.ingressControllers[provider] = peer;
+  }
+  return settings;
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig | 'help' | 'version' {
   const { values } = parseArgs({
     args: argv,
@@ -95,24 +117,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   });
   if (values.help) return 'help';
   if (values.version) return 'version';
-  const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
-  if (!LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LEVELS].join(', ')}`);
-  const leader = values['leader-elect'] ?? 'true';
-  if (leader !== 'true' && leader !== 'false') throw new ConfigError('--leader-elect must be true or false');
+  const logLevel = oneOf('log-level', values['log-level'] ?? env.LOG_LEVEL ?? 'info', LEVELS);
+  const leader = oneOf('leader-elect', values['leader-elect'] ?? 'true', new Set(['true', 'false']));
 
-  const settings: OperatorSettings = {
-    ingressClasses: { ...defaultSettings.ingressClasses },
-    ingressControllers: { ...defaultSettings.ingressControllers },
-  };
-  for (const v of values['ingress-class'] ?? []) {
-    const [cls, provider] = v.split('=');
-    if (!cls || !provider || !PROVIDERS.has(provider)) throw new ConfigError(`--ingress-class expects CLASS=PROVIDER (ingress-nginx|traefik|haproxy), got "${v}"`);
-    settings.ingressClasses[cls] = provider as Provider;
-  }
-  for (const v of values['ingress-controller'] ?? []) {
-    const [provider, peer] = controllerPeer(v);
-    settings.ingressControllers[provider] = peer;
-  }
+  const settings = parseSettings(values['ingress-class'] ?? [], values['ingress-controller'] ?? []);
   const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
   const namespace = values.namespace ?? env.WATCH_NAMESPACE;
   return {

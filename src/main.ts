@@ -3,7 +3,7 @@
 // lease and exits.
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
-import { ConfigError, HELP, parseConfig, type OperatorConfig } from './config.ts';
+import { HELP, parseConfig, type OperatorConfig } from './config.ts';
 import { PolicyController } from './controller/controller.ts';
 import { Writer } from './k8s/apply.ts';
 import { KubeClient } from './k8s/client.ts';
