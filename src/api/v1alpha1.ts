@@ -80,7 +80,11 @@ export const TargetRef = z
     cel(
       { rule: "self.kind == 'Ingress' ? self.group == 'networking.k8s.io' : self.group == ''", message: 'Ingress lives in group networking.k8s.io, Service in the core group ""' },
     ),
-  );
+  )
+  .refine((t) => (t.kind === 'Ingress' ? t.group === 'networking.k8s.io' : t.group === ''), {
+    message: 'Ingress lives in group networking.k8s.io, Service in the core group ""',
+    path: ['group'],
+  });
 export type TargetRef = z.infer<typeof TargetRef>;
 
 const Tls = z
@@ -236,7 +240,8 @@ const NetworkPeer = z
       .describe('Callers by address.'),
   })
   .describe('A caller allowed to reach the API pods.')
-  .meta(cel({ rule: 'has(self.ingressController) || has(self.namespaceSelector) || has(self.podSelector) || has(self.ipBlock)', message: 'name at least one kind of caller' }));
+  .meta(cel({ rule: 'has(self.ingressController) || has(self.namespaceSelector) || has(self.podSelector) || has(self.ipBlock)', message: 'name at least one kind of caller' }))
+  .refine((p) => p.ingressController !== undefined || p.namespaceSelector !== undefined || p.podSelector !== undefined || p.ipBlock !== undefined, 'name at least one kind of caller');
 
 const Network = z
   .object({

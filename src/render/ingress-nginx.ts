@@ -63,11 +63,9 @@ const rateLimit: Part = (spec, a, f) => {
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   a[`${P}${perSecond ? 'limit-rps' : 'limit-rpm'}`] = String(rate);
-  if (rl.burst !== undefined) {
-    const perUnit = perSecond ? rate : rate / 60;
-    // ingress-nginx takes burst as a whole multiple of the rate (default 5).
-    a[`${P}limit-burst-multiplier`] = String(Math.max(1, Math.ceil(rl.burst / Math.max(perUnit, 1))));
-  }
+  // ingress-nginx takes burst as a whole multiple of the rate, in the rate's own unit (its nginx burst
+  // is limit-rps × multiplier or limit-rpm × multiplier). Always written: its own default is 5×, ours 1×.
+  a[`${P}limit-burst-multiplier`] = String(rl.burst === undefined ? 1 : Math.max(1, Math.ceil(rl.burst / rate)));
   if (rl.maxConnections !== undefined) a[`${P}limit-connections`] = String(rl.maxConnections);
   const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429'];
   if (rl.key === 'Header') reasons.push('keyed by client address only, not by header');

@@ -1,0 +1,195 @@
+import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import { renderIngressNginx } from './ingress-nginx.ts';
+import { ingressClassOf, render, resolveProvider, type ProviderChoice } from './index.ts';
+import { defaultSettings, type IngressLike, type OperatorSettings, type PolicyRef, type ServiceLike } from './types.ts';
+
+const policy: PolicyRef = { name: 'shop-api', namespace: 'shop', uid: 'uid-1' };
+const NGINX = 'nginx.ingress.kubernetes.io/';
+
+const spec = (fragment: Omit<ApiSecurityPolicySpecInput, 'targetRefs'> = {}): ApiSecurityPolicySpec =>
+  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'shop' }], ...fragment });
+
+const ingress = (name: string, cls?: { className?: string; annotation?: string }, backend = name): IngressLike => ({
+  metadata: {
+    name,
+    namespace: 'shop',
+    ...(cls?.annotation ? { annotations: { 'kubernetes.io/ingress.class': cls.annotation } } : {}),
+  },
+  spec: {
+    ...(cls?.className ? { ingressClassName: cls.className } : {}),
+    rules: [{ host: `${name}.example.com`, http: { paths: [{ path: '/', backend: { service: { name: backend } } }] } }],
+  },
+});
+
+const service = (name: string, selector?: Record<string, string>): ServiceLike => ({
+  metadata: { name, namespace: 'shop' },
+  spec: { ...(selector ? { selector } : {}), ports: [{ port: 80, targetPort: 8080 }] },
+});
+
+describe('resolveProvider', () => {
+  const custom: OperatorSettings = { ingressClasses: { 'public-nginx': 'ingress-nginx', internal: 'haproxy' }, ingressControllers: {} };
+
+  it.each<{ name: string; provider: Parameters<typeof resolveProvider>[0]; ing: IngressLike; settings?: OperatorSettings; expected: ProviderChoice | { ok: false; reason: string } }>([
+    { name: 'explicit provider wins over the class', provider: 'traefik', ing: ingress('a', { className: 'nginx' }), expected: { ok: true, provider: 'traefik' } },
+    { name: 'explicit provider without a class', provider: 'haproxy', ing: ingress('a'), expected: { ok: true, provider: 'haproxy' } },
+    { name: 'class nginx', provider: 'auto', ing: ingress('a', { className: 'nginx' }), expected: { ok: true, provider: 'ingress-nginx' } },
+    { name: 'class ingress-nginx', provider: 'auto', ing: ingress('a', { className: 'ingress-nginx' }), expected: { ok: true, provider: 'ingress-nginx' } },
+    { name: 'class traefik', provider: 'auto', ing: ingress('a', { className: 'traefik' }), expected: { ok: true, provider: 'traefik' } },
+    { name: 'legacy annotation', provider: 'auto', ing: ingress('a', { annotation: 'haproxy' }), expected: { ok: true, provider: 'haproxy' } },
+    {
+      name: 'ingressClassName wins over the annotation',
+      provider: 'auto',
+      ing: ingress('a', { className: 'nginx', annotation: 'traefik' }),
+      expected: { ok: true, provider: 'ingress-nginx' },
+    },
+    { name: 'custom class mapping', provider: 'auto', ing: ingress('a', { className: 'public-nginx' }), settings: custom, expected: { ok: true, provider: 'ingress-nginx' } },
+    { name: 'class unknown to custom settings', provider: 'auto', ing: ingress('a', { className: 'nginx' }), settings: custom, expected: { ok: false, reason: 'UnknownIngressClass' } },
+    { name: 'unknown class', provider: 'auto', ing: ingress('a', { className: 'istio' }), expected: { ok: false, reason: 'UnknownIngressClass' } },
+    { name: 'no class at all', provider: 'auto', ing: ingress('a'), expected: { ok: false, reason: 'NoIngressClass' } },
+  ])('$name', ({ provider, ing, settings, expected }) => {
+    expect(resolveProvider(provider, ing, settings ?? defaultSettings)).toMatchObject(expected);
+  });
+
+  it('explains an unknown class with the known ones and the fix', () => {
+    const choice = resolveProvider('auto', ingress('shop', { className: 'istio' }), defaultSettings);
+    expect(choice).toEqual({
+      ok: false,
+      reason: 'UnknownIngressClass',
+      message: 'Ingress class "istio" of shop maps to no data plane (known: haproxy, ingress-nginx, nginx, traefik); set spec.provider',
+    });
+  });
+
+  it('explains a missing class', () => {
+    expect(resolveProvider('auto', ingress('shop'), defaultSettings)).toEqual({
+      ok: false,
+      reason: 'NoIngressClass',
+      message: 'Ingress shop has no ingressClassName; set spec.provider',
+    });
+  });
+
+  it('ingressClassOf reads the field, then the annotation', () => {
+    expect(ingressClassOf(ingress('a', { className: 'x', annotation: 'y' }))).toBe('x');
+    expect(ingressClassOf(ingress('a', { annotation: 'y' }))).toBe('y');
+    expect(ingressClassOf(ingress('a'))).toBeUndefined();
+  });
+});
+
+describe('render', () => {
+  const full = spec({
+    tls: { httpsOnly: true, hsts: {} },
+    authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: 'http://oauth2-proxy.auth/oauth2/auth' } },
+    rateLimit: { requestsPerSecond: 20, burst: 40 },
+    network: {},
+  });
+
+  it('renders an ingress-nginx Ingress with the policy marker annotation', () => {
+    const out = render({ policy, spec: full, ingresses: [ingress('shop', { className: 'nginx' })], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
+    const expected = renderIngressNginx(full, 'shop');
+    expect(out.ingresses).toEqual([
+      {
+        ingress: 'shop',
+        plan: { ingress: 'shop', provider: 'ingress-nginx', annotations: { ...expected.annotations, 'apisec.dev/policy': 'shop-api' }, fidelity: expected.fidelity },
+      },
+    ]);
+    expect(out.ingresses[0]?.plan?.annotations).toMatchObject({
+      'apisec.dev/policy': 'shop-api',
+      [`${NGINX}force-ssl-redirect`]: 'true',
+      [`${NGINX}limit-rps`]: '20',
+      [`${NGINX}limit-burst-multiplier`]: '2',
+    });
+    expect(out.networkPolicies).toHaveLength(1);
+    expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } } },
+    ]);
+    expect(out.networkSkipped).toEqual([]);
+    expect(out.fidelity).toEqual({ ...expected.fidelity, NetworkIsolation: { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' } });
+  });
+
+  it.each([
+    { cls: 'traefik', provider: 'traefik' },
+    { cls: 'haproxy', provider: 'haproxy' },
+  ])('reports ProviderNotSupported for a $cls Ingress, but admits its controller in the NetworkPolicy', ({ cls, provider }) => {
+    const out = render({ policy, spec: full, ingresses: [ingress('shop', { className: cls })], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
+    expect(out.ingresses).toEqual([{ ingress: 'shop', problem: { reason: 'ProviderNotSupported', message: `data plane ${provider} is not rendered by this operator version` } }]);
+    // Nothing claims the Ingress controls are expressed.
+    expect(Object.keys(out.fidelity)).toEqual(['NetworkIsolation']);
+    const c = defaultSettings.ingressControllers[provider as 'traefik' | 'haproxy'];
+    expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c?.namespace } }, podSelector: { matchLabels: c?.podLabels } },
+    ]);
+  });
+
+  it('reports class problems per Ingress, sorted by name, and renders the rest', () => {
+    const out = render({
+      policy,
+      spec: full,
+      ingresses: [ingress('zeta', { className: 'nginx' }), ingress('beta', { className: 'istio' }), ingress('alpha')],
+      services: [],
+      settings: defaultSettings,
+    });
+    expect(out.ingresses.map((r) => [r.ingress, r.problem?.reason ?? r.plan?.provider])).toEqual([
+      ['alpha', 'NoIngressClass'],
+      ['beta', 'UnknownIngressClass'],
+      ['zeta', 'ingress-nginx'],
+    ]);
+  });
+
+  it('an explicit provider renders Ingresses without a class', () => {
+    const out = render({ policy, spec: spec({ provider: 'ingress-nginx', logging: {} }), ingresses: [ingress('shop')], services: [], settings: defaultSettings });
+    expect(out.ingresses[0]?.plan?.annotations).toEqual({ [`${NGINX}enable-access-log`]: 'true', 'apisec.dev/policy': 'shop-api' });
+  });
+
+  it('merges fidelity over Ingresses, keeping the weakest note per control', () => {
+    const s = spec({ authorization: { rules: [{ methods: ['GET'], paths: ['/'] }] }, rateLimit: { requestsPerMinute: 60 }, cors: { allowOrigins: ['https://a.example.com'] } });
+    const out = render({
+      policy,
+      spec: s,
+      ingresses: [ingress('a', { className: 'nginx' }), ingress('b', { className: 'traefik' }), ingress('c', { className: 'ingress-nginx' })],
+      services: [],
+      settings: defaultSettings,
+    });
+    expect(out.fidelity).toEqual({
+      Authorization: { fidelity: 'Unsupported', reason: expect.any(String) },
+      RateLimit: { fidelity: 'Approximated', reason: expect.any(String) },
+      CORS: { fidelity: 'Exact' },
+    });
+    for (const r of out.ingresses.filter((x) => x.plan)) expect(r.plan?.fidelity).toEqual(out.fidelity);
+  });
+
+  it('NetworkIsolation is Approximated when a Service cannot be isolated', () => {
+    const out = render({
+      policy,
+      spec: full,
+      ingresses: [ingress('shop', { className: 'nginx' })],
+      services: [service('shop', { app: 'shop' }), service('legacy'), service('external')],
+      settings: defaultSettings,
+    });
+    expect(out.networkSkipped.map((s) => s.service)).toEqual(['external', 'legacy']);
+    expect(out.networkPolicies.map((n) => n.metadata.name)).toEqual(['apisec-shop-api-shop']);
+    expect(out.fidelity.NetworkIsolation).toEqual({ fidelity: 'Approximated', reason: 'not isolable: external, legacy' });
+  });
+
+  it.each([
+    { name: 'defaultDeny false', fragment: { network: { defaultDeny: false } } },
+    { name: 'no network section', fragment: {} },
+  ])('$name → no NetworkPolicy and no NetworkIsolation fidelity', ({ fragment }) => {
+    const out = render({ policy, spec: spec(fragment), ingresses: [ingress('shop', { className: 'nginx' })], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
+    expect(out.networkPolicies).toEqual([]);
+    expect(out.networkSkipped).toEqual([]);
+    expect(out.fidelity.NetworkIsolation).toBeUndefined();
+  });
+
+  it('without resolvable Ingresses, admits every configured controller', () => {
+    const out = render({ policy, spec: spec({ network: {} }), ingresses: [], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
+    expect(out.ingresses).toEqual([]);
+    expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toHaveLength(3);
+  });
+
+  it('does not mutate its input', () => {
+    const ingresses = [ingress('b', { className: 'nginx' }), ingress('a', { className: 'nginx' })];
+    const services = [service('z', { app: 'z' }), service('y', { app: 'y' })];
+    const before = JSON.stringify({ full, ingresses, services });
+    render({ policy, spec: full, ingresses, services, settings: defaultSettings });
+    expect(JSON.stringify({ full, ingresses, services })).toBe(before);
+  });
+});
