@@ -65,6 +65,7 @@ export class PolicyController {
         ingresses: this.informers.ingresses,
         services: this.informers.services,
         networkPolicies: this.informers.networkPolicies,
+        configMaps: this.informers.configMaps,
       },
       actions: opts.writer,
       settings: opts.settings,

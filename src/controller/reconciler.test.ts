@@ -47,7 +47,7 @@ function setup(p: KubeObject, fail?: (what: string) => Error | undefined): { rec
     },
     delete: (_r, _ns, name) => act(`delete ${name}`),
   };
-  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]) };
+  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]) };
   return { reconciler: new PolicyReconciler({ caches, actions, settings: defaultSettings, now: () => new Date('2026-11-28T00:00:00Z') }), calls, statuses };
 }
 
@@ -112,6 +112,7 @@ describe('PolicyReconciler errors', () => {
         ingresses: store([marked]),
         services: store([svc]),
         networkPolicies: store([{ metadata: { name: 'apisec-p-svc', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' } } }]),
+        configMaps: store([]),
       },
       actions: {
         applyOwned: () => rec('applyOwned'),

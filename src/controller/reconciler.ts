@@ -11,6 +11,7 @@ import { isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
 import { backendServices, render, type RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
+import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
 
@@ -26,15 +27,18 @@ export interface Caches {
   ingresses: Store<KubeObject>;
   services: Store<KubeObject>;
   networkPolicies: Store<KubeObject>;
+  configMaps: Store<KubeObject>;
 }
 
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
+type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap'];
+
 export interface Actions {
-  applyOwned(r: (typeof Resources)['networkPolicy'], obj: KubeObject): Promise<unknown>;
+  applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
   applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<void>;
   applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
   applyStatus(r: (typeof Resources)['policy'], namespace: string, name: string, status: unknown): Promise<void>;
-  delete(r: (typeof Resources)['networkPolicy'], namespace: string, name: string, uid?: string): Promise<void>;
+  delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
 }
 
 export interface ReconcilerDeps {
@@ -108,12 +112,23 @@ export class PolicyReconciler {
     const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as KubeObject & IngressLike);
     const services = this.servicesBehind(namespace, won, ingresses);
     const ref: PolicyRef = { name, namespace, uid: policy.metadata.uid ?? '' };
-    const rendered = render({ policy: ref, spec, ingresses, services, settings: this.deps.settings });
+    let rendered: RenderOutput;
+    try {
+      rendered = render({ policy: ref, spec, ingresses, services, settings: this.deps.settings });
+    } catch (err) {
+      if (!(err instanceof UnsafeValueError)) throw err;
+      // Defence in depth: the schema should have refused it. Terminal, like an invalid spec.
+      await this.writeStatus(policy, this.invalidStatus(policy, err.message, 'UnsafeValue'), counter);
+      log.warn({ reason: 'UnsafeValue', detail: err.message }, 'Refused to render an unsafe value');
+      return { writes: counter.writes };
+    }
     this.annotateOutcomes(targets, rendered);
 
     const errors: unknown[] = [];
     await this.syncIngresses(policy, spec, rendered, ingresses, counter, errors, log);
-    await this.syncNetworkPolicies(ref, spec.mode === 'Enforce' ? (rendered.networkPolicies as unknown as KubeObject[]) : [], counter, errors, log);
+    const enforce = spec.mode === 'Enforce';
+    await this.syncOwned(Resources.networkPolicy, ref, enforce ? (rendered.networkPolicies as unknown as KubeObject[]) : [], counter, errors, log);
+    await this.syncOwned(Resources.configMap, ref, enforce ? (rendered.configMaps as unknown as KubeObject[]) : [], counter, errors, log);
 
     const status = this.status(policy, spec, targets, rendered, ingresses, errors);
     await this.writeStatus(policy, status, counter);
@@ -210,37 +225,37 @@ export class PolicyReconciler {
     }
   }
 
-  private async syncNetworkPolicies(ref: PolicyRef, desired: KubeObject[], counter: { writes: number }, errors: unknown[], log: Logger): Promise<void> {
-    const existing = this.ownedNetworkPolicies(ref.namespace, ref.name);
+  /** Applies each desired owned object that differs from the cache; deletes owned objects no longer desired. */
+  private async syncOwned(r: OwnedResource, ref: PolicyRef, desired: KubeObject[], counter: { writes: number }, errors: unknown[], log: Logger): Promise<void> {
+    const existing = this.owned(r, ref.namespace, ref.name);
     const wanted = new Set(desired.map((d) => d.metadata.name));
     for (const d of desired) {
       const cur = existing.find((e) => e.metadata.name === d.metadata.name);
       if (cur && isSubset(d, cur)) continue;
       try {
-        await this.deps.actions.applyOwned(Resources.networkPolicy, d);
+        await this.deps.actions.applyOwned(r, d);
         counter.writes++;
-        log.info({ networkPolicy: d.metadata.name }, cur ? 'Updated NetworkPolicy' : 'Created NetworkPolicy');
+        log.info({ [r.kind]: d.metadata.name }, `${cur ? 'Updated' : 'Created'} ${r.kind}`);
       } catch (err) {
         errors.push(err);
-        log.warn({ networkPolicy: d.metadata.name, err: (err as Error).message }, 'Failed to apply NetworkPolicy');
+        log.warn({ [r.kind]: d.metadata.name, err: (err as Error).message }, `Failed to apply ${r.kind}`);
       }
     }
     for (const e of existing) {
       if (wanted.has(e.metadata.name)) continue;
       try {
-        await this.deps.actions.delete(Resources.networkPolicy, ref.namespace, e.metadata.name, e.metadata.uid);
+        await this.deps.actions.delete(r, ref.namespace, e.metadata.name, e.metadata.uid);
         counter.writes++;
-        log.info({ networkPolicy: e.metadata.name }, 'Deleted NetworkPolicy');
+        log.info({ [r.kind]: e.metadata.name }, `Deleted ${r.kind}`);
       } catch (err) {
         errors.push(err);
       }
     }
   }
 
-  private ownedNetworkPolicies(namespace: string, policyName: string): KubeObject[] {
-    return this.deps.caches.networkPolicies
-      .list(namespace)
-      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
+  private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {
+    const cache = r === Resources.configMap ? this.deps.caches.configMaps : this.deps.caches.networkPolicies;
+    return cache.list(namespace).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
   }
 
   /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
@@ -252,10 +267,12 @@ export class PolicyReconciler {
       counter.writes++;
       log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
     }
-    for (const np of this.ownedNetworkPolicies(namespace, name)) {
-      await this.deps.actions.delete(Resources.networkPolicy, namespace, np.metadata.name, np.metadata.uid);
-      counter.writes++;
-      log.info({ networkPolicy: np.metadata.name }, 'Deleted NetworkPolicy');
+    for (const r of [Resources.networkPolicy, Resources.configMap]) {
+      for (const o of this.owned(r, namespace, name)) {
+        await this.deps.actions.delete(r, namespace, o.metadata.name, o.metadata.uid);
+        counter.writes++;
+        log.info({ [r.kind]: o.metadata.name }, `Deleted ${r.kind}`);
+      }
     }
   }
 
@@ -309,9 +326,8 @@ export class PolicyReconciler {
         ...(t.message ? { message: t.message.slice(0, 1024) } : {}),
       })),
     };
-    if (spec.mode === 'Enforce' && rendered.networkPolicies.length) {
-      status.generated = rendered.networkPolicies.map((n) => ({ apiVersion: n.apiVersion, kind: n.kind, name: n.metadata.name }));
-    }
+    const generated = [...rendered.networkPolicies, ...rendered.configMaps].map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name }));
+    if (spec.mode === 'Enforce' && generated.length) status.generated = generated;
     return status;
   }
 
@@ -338,11 +354,11 @@ export class PolicyReconciler {
       type: 'Enforced',
       status: 'True',
       reason: 'Enforced',
-      message: `Controls written to ${ing} Ingress(es) and ${rendered.networkPolicies.length} NetworkPolicy(ies)`,
+      message: `Controls written to ${ing} Ingress(es), ${rendered.networkPolicies.length} NetworkPolicy(ies) and ${rendered.configMaps.length} sidecar ConfigMap(s)`,
     };
   }
 
-  private invalidStatus(policy: ApiSecurityPolicy & KubeObject, message: string): ApiSecurityPolicyStatus {
+  private invalidStatus(policy: ApiSecurityPolicy & KubeObject, message: string, reason = 'InvalidSpec'): ApiSecurityPolicyStatus {
     const generation = policy.metadata.generation ?? 0;
     return {
       ...policy.status,
@@ -350,9 +366,9 @@ export class PolicyReconciler {
       conditions: mergeConditions(
         policy.status?.conditions,
         [
-          { type: 'Accepted', status: 'False', reason: 'InvalidSpec', message },
-          { type: 'Enforced', status: 'False', reason: 'InvalidSpec', message: 'Not enforced: the spec is invalid' },
-          { type: 'Compliant', status: 'Unknown', reason: 'InvalidSpec', message: 'Not evaluated: the spec is invalid' },
+          { type: 'Accepted', status: 'False', reason, message },
+          { type: 'Enforced', status: 'False', reason, message: 'Not enforced: the spec is invalid' },
+          { type: 'Compliant', status: 'Unknown', reason, message: 'Not evaluated: the spec is invalid' },
         ],
         generation,
         this.deps.now(),

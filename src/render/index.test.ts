@@ -105,10 +105,7 @@ describe('render', () => {
     expect(out.fidelity).toEqual({ ...expected.fidelity, NetworkIsolation: { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' } });
   });
 
-  it.each([
-    { cls: 'traefik', provider: 'traefik' },
-    { cls: 'haproxy', provider: 'haproxy' },
-  ])('reports ProviderNotSupported for a $cls Ingress, but admits its controller in the NetworkPolicy', ({ cls, provider }) => {
+  it.each([{ cls: 'traefik', provider: 'traefik' }])('reports ProviderNotSupported for a $cls Ingress, but admits its controller in the NetworkPolicy', ({ cls, provider }) => {
     const out = render({ policy, spec: full, ingresses: [ingress('shop', { className: cls })], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
     expect(out.ingresses).toEqual([{ ingress: 'shop', problem: { reason: 'ProviderNotSupported', message: `data plane ${provider} is not rendered by this operator version` } }]);
     // Nothing claims the Ingress controls are expressed.
@@ -117,6 +114,24 @@ describe('render', () => {
     expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toEqual([
       { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c?.namespace } }, podSelector: { matchLabels: c?.podLabels } },
     ]);
+  });
+
+  it('renders a haproxy Ingress and keeps the weakest fidelity across data planes', () => {
+    const out = render({
+      policy,
+      spec: spec({ ...full, ipAccess: { allow: ['10.0.0.0/8'] } }),
+      ingresses: [ingress('a', { className: 'nginx' }), ingress('b', { className: 'haproxy' })],
+      services: [],
+      settings: defaultSettings,
+    });
+    const b = out.ingresses.find((i) => i.ingress === 'b');
+    expect(b?.plan?.provider).toBe('haproxy');
+    expect(b?.plan?.annotations['apisec.dev/policy']).toBe('shop-api');
+    expect(b?.plan?.annotations['haproxy.org/rate-limit-status-code']).toBe('429');
+    // ingress-nginx expresses IP access exactly and so does haproxy; authentication only nginx can.
+    expect(out.fidelity.IPAccess?.fidelity).toBe('Exact');
+    expect(out.fidelity.Authentication?.fidelity).toBe('Unsupported');
+    expect(out.fidelity.Authentication?.reason).toContain('external auth');
   });
 
   it('reports class problems per Ingress, sorted by name, and renders the rest', () => {

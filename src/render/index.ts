@@ -1,9 +1,11 @@
 // render: (policy, observed targets, settings) → everything the operator should write for it.
 // Pure; one file per artifact or provider, composed here.
 import type { ControlName } from '../api/v1alpha1.ts';
+import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { ANNOTATION_POLICY } from './labels.ts';
 import { renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
+import { renderSidecarConfigMap, sidecarFidelity, type SidecarConfigMap } from './sidecar-nginx.ts';
 
 export { backendServices } from './network-policy.ts';
 import type { FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput } from './types.ts';
@@ -12,6 +14,7 @@ export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; rea
 
 const RENDERERS: Partial<Record<Provider, typeof renderIngressNginx>> = {
   'ingress-nginx': renderIngressNginx,
+  haproxy: (spec) => renderHaproxy(spec),
 };
 
 export function ingressClassOf(ing: IngressLike): string | undefined {
@@ -40,6 +43,8 @@ export interface IngressResult {
 export interface RenderOutput {
   ingresses: IngressResult[];
   networkPolicies: NetworkPolicyObject[];
+  /** The sidecar's nginx.conf, when spec.sidecar is enabled. */
+  configMaps: SidecarConfigMap[];
   /** The Services given (targets and Ingress backends) that could not be isolated. */
   networkSkipped: { service: string; reason: string }[];
   /** Fidelity merged over all Ingresses: the weakest wins. */
@@ -84,9 +89,16 @@ export function render(input: RenderInput): RenderOutput {
       ? { fidelity: 'Approximated', reason: `not isolable: ${net.skipped.map((s) => s.service).join(', ')}` }
       : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
   }
+  // A control the sidecar enforces better than the data plane is reported at the sidecar's fidelity.
+  for (const [control, note] of Object.entries(sidecarFidelity(spec)) as [ControlName, NonNullable<FidelityReport[ControlName]>][]) {
+    const prev = fidelity[control];
+    if (!prev || RANK[note.fidelity] < RANK[prev.fidelity]) fidelity[control] = note;
+  }
+  const sidecar = renderSidecarConfigMap(policy, spec);
   return {
     ingresses: results,
     networkPolicies: net.objects,
+    configMaps: sidecar ? [sidecar] : [],
     networkSkipped: net.skipped,
     fidelity,
   };

@@ -1,0 +1,175 @@
+// A complete nginx configuration for a reverse-proxy sidecar in the API's pod: it listens on the
+// policy's sidecar port and proxies to the application on 127.0.0.1. It enforces in the pod what an
+// ingress controller cannot (or enforces only per replica): rate limit → 429, connection limit → 429,
+// body size → 413, method allow-list → 405, content types → 415, source ranges → 403, JSON access log.
+//
+// Every value below comes from a schema-validated field (src/api/patterns.ts allows no whitespace,
+// quotes, braces, `;`, `$` or `#`), and each is still passed through an allow-list check here, so no
+// input can end a directive or open a block. Paths are relative to nginx's prefix (-p), so one config
+// works in a read-only container (prefix on an emptyDir) and in tests (prefix in a temp dir).
+import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { sizeToBytes } from '../api/patterns.ts';
+import { objectName, ownedLabels, ownerReference } from './labels.ts';
+import type { FidelityReport, PolicyRef } from './types.ts';
+
+export const SIDECAR_CONFIG_KEY = 'nginx.conf';
+
+export interface SidecarConfigMap {
+  apiVersion: 'v1';
+  kind: 'ConfigMap';
+  metadata: { name: string; namespace: string; labels: Record<string, string>; ownerReferences: ReturnType<typeof ownerReference>[] };
+  data: Record<string, string>;
+}
+
+export class UnsafeValueError extends Error {}
+
+/** Refuses anything that is not a plain token, whatever the schema let through. */
+function token(value: string, allowed: RegExp): string {
+  if (!allowed.test(value)) throw new UnsafeValueError(`refusing to render unsafe value ${JSON.stringify(value.slice(0, 40))}`);
+  return value;
+}
+
+const CIDR_TOKEN = /^[0-9a-fA-F.:]+\/[0-9]{1,3}$/;
+const HEADER_TOKEN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const MEDIA_TOKEN = /^[a-z0-9][a-z0-9.+-]*\/([a-z0-9*][a-z0-9.+*-]*)$/;
+
+/** nginx variable of a request header: $http_ + lower case, dashes as underscores. */
+export function headerVariable(header: string): string {
+  return `$http_${token(header, HEADER_TOKEN).toLowerCase().replace(/-/g, '_')}`;
+}
+
+/** A regex for one media type: dots and pluses literal, `*` any subtype characters. */
+function mediaRegex(type: string): string {
+  return token(type, MEDIA_TOKEN)
+    .replace(/[.+]/g, (c) => `\\${c}`)
+    .replace(/\*/g, '[^;]*');
+}
+
+function rateDirectives(spec: ApiSecurityPolicySpec): { http: string[]; location: string[] } {
+  const http: string[] = [];
+  const location: string[] = [];
+  const rl = spec.rateLimit;
+  if (!rl) return { http, location };
+  let key = '$binary_remote_addr';
+  if (rl.key === 'Header' && rl.header) {
+    // Requests without the header are limited by address instead of escaping the limit.
+    http.push(`map ${headerVariable(rl.header)} $apisec_limit_key {`, `    ""      $binary_remote_addr;`, `    default ${headerVariable(rl.header)};`, '}');
+    key = '$apisec_limit_key';
+  }
+  const perSecond = rl.requestsPerSecond !== undefined;
+  const rate = perSecond ? `${rl.requestsPerSecond}r/s` : `${rl.requestsPerMinute}r/m`;
+  const burst = rl.burst ?? (perSecond ? (rl.requestsPerSecond ?? 1) : Math.max(1, Math.ceil((rl.requestsPerMinute ?? 60) / 60)));
+  http.push(`limit_req_zone ${key} zone=apisec_rate:10m rate=${rate};`, 'limit_req_status 429;', 'limit_req_log_level warn;');
+  location.push(`limit_req zone=apisec_rate burst=${burst} nodelay;`);
+  if (rl.maxConnections !== undefined) {
+    http.push(`limit_conn_zone ${key} zone=apisec_conn:10m;`, 'limit_conn_status 429;');
+    location.push(`limit_conn apisec_conn ${rl.maxConnections};`);
+  }
+  return { http, location };
+}
+
+function accessDirectives(spec: ApiSecurityPolicySpec): string[] {
+  const out: string[] = [];
+  // First match wins: explicit denies, then allows, then deny the rest if an allow-list exists.
+  for (const c of spec.ipAccess?.deny ?? []) out.push(`deny ${token(c, CIDR_TOKEN)};`);
+  for (const c of spec.ipAccess?.allow ?? []) out.push(`allow ${token(c, CIDR_TOKEN)};`);
+  if (spec.ipAccess?.allow?.length) out.push('deny all;');
+  return out;
+}
+
+/** The whole nginx.conf for one policy's sidecar. Throws UnsafeValueError on any unexpected value. */
+export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec): string {
+  const sidecar = spec.sidecar;
+  if (!sidecar) throw new Error('spec.sidecar is not set');
+  const limits = spec.requestLimits;
+  const rate = rateDirectives(spec);
+  const http: string[] = [...rate.http];
+  const location: string[] = [];
+
+  const methods = limits?.allowedMethods;
+  if (methods?.length) {
+    location.push(`if ($request_method !~ ^(${methods.join('|')})$) {`, '    return 405;', '}');
+  }
+  const types = limits?.allowedContentTypes;
+  if (types?.length) {
+    http.push('map $content_type $apisec_content_type_ok {', '    default 0;', '    ""      1;');
+    for (const t of types) http.push(`    "~*^${mediaRegex(t)}\\s*(;|$)" 1;`);
+    http.push('}');
+    location.push('if ($apisec_content_type_ok = 0) {', '    return 415;', '}');
+  }
+  location.push(...accessDirectives(spec), ...rate.location);
+  const maxBody = limits?.maxBodySize ? sizeToBytes(limits.maxBodySize) : undefined;
+  const accessLog = spec.logging?.accessLog === false ? 'access_log off;' : 'access_log /dev/stdout apisec_json;';
+
+  const indent = (lines: string[], n: number): string => lines.map((l) => `${' '.repeat(n)}${l}`).join('\n');
+  return `# Generated by api-security-operator for ApiSecurityPolicy ${policy.namespace}/${policy.name}. Do not edit:
+# the operator rewrites this ConfigMap. Run with: nginx -p <writable dir> -c <this file> -g 'daemon off;'
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    client_body_temp_path tmp/client_body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    server_tokens off;
+    log_format apisec_json escape=json '{"time":"$time_iso8601","remote_addr":"$remote_addr","method":"$request_method","uri":"$request_uri","status":$status,"bytes_sent":$body_bytes_sent,"request_length":$request_length,"request_time":$request_time,"upstream_response_time":"$upstream_response_time","user_agent":"$http_user_agent"}';
+    ${accessLog}
+${indent(http, 4)}
+
+    server {
+        listen ${sidecar.port};
+        client_max_body_size ${maxBody ?? '1m'};
+
+        location = /.apisec/healthz {
+            access_log off;
+            return 200 "ok\\n";
+        }
+
+        location / {
+${indent(location, 12)}
+            proxy_pass http://127.0.0.1:${sidecar.appPort};
+            proxy_http_version 1.1;
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }
+    }
+}
+`;
+}
+
+export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec): SidecarConfigMap | undefined {
+  if (!spec.sidecar?.enabled) return undefined;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: objectName(['apisec', policy.name, 'sidecar'], 253),
+      namespace: policy.namespace,
+      labels: ownedLabels(policy),
+      ownerReferences: [ownerReference(policy)],
+    },
+    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec) },
+  };
+}
+
+/** What the sidecar adds to each control it can enforce (in the pod, behind the Service). */
+export function sidecarFidelity(spec: ApiSecurityPolicySpec): FidelityReport {
+  if (!spec.sidecar?.enabled) return {};
+  const f: FidelityReport = {};
+  if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)' };
+  if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
+  if (spec.ipAccess) {
+    f.IPAccess = { fidelity: 'Approximated', reason: 'by the sidecar, which sees the previous hop (e.g. the ingress controller), not always the client' };
+  }
+  if (spec.logging) f.Logging = { fidelity: 'Exact', reason: 'by the sidecar: JSON access log on stdout' };
+  return f;
+}
