@@ -174,6 +174,24 @@ describe('ApiSecurityPolicy controller', () => {
     });
   });
 
+  it('generates the sidecar ConfigMap and removes it with the policy', async () => {
+    await apply(admin, service(ns, 'side'));
+    await apply(admin, policy(ns, 'side', { targetRefs: [{ group: '', kind: 'Service', name: 'side' }], rateLimit: { requestsPerSecond: 3 }, sidecar: { appPort: 3000 } }));
+    const cm = await eventually(async () => {
+      const c = await getOrUndefined<KubeObject & { data: Record<string, string> }>(admin, objectPath(Resources.configMap, ns, 'apisec-side-sidecar'));
+      expect(c?.data['nginx.conf']).toContain('rate=3r/s');
+      return c;
+    });
+    expect(cm?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ApiSecurityPolicy', name: 'side' });
+    await eventually(async () => {
+      const p = await getPolicy(admin, ns, 'side');
+      expect(p?.status?.generated).toContainEqual({ apiVersion: 'v1', kind: 'ConfigMap', name: 'apisec-side-sidecar' });
+      expect(p?.status?.controls?.find((c) => c.control === 'RateLimit')?.message).toContain('sidecar');
+    });
+    await admin.request('DELETE', objectPath(Resources.policy, ns, 'side'), { verb: 'delete' });
+    await eventually(async () => expect(await getOrUndefined(admin, objectPath(Resources.configMap, ns, 'apisec-side-sidecar'))).toBeUndefined());
+  });
+
   it('deletes cleanly: annotations released, owned objects deleted, finalizer released', async () => {
     await admin.request('DELETE', objectPath(Resources.policy, ns, 'shop-api'), { verb: 'delete' });
     await eventually(async () => {
