@@ -8,7 +8,7 @@ import { PolicyController } from './controller/controller.ts';
 import { Writer } from './k8s/apply.ts';
 import { KubeClient } from './k8s/client.ts';
 import { LeaderElector } from './k8s/leader.ts';
-import { Registry, operatorMetrics, type OperatorMetrics } from './observability/metrics.ts';
+import { Counter, Registry, operatorMetrics, type OperatorMetrics } from './observability/metrics.ts';
 import { startHealthServer, type HealthServer } from './observability/server.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
@@ -52,15 +52,21 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   const registry = new Registry();
   const metrics = operatorMetrics(registry);
   instrument(client, metrics);
+  const drift = registry.register(
+    new Counter({ name: 'apisec_drift_total', help: 'Operator-owned fields changed by someone else, by kind and whether they were repaired or repairs paused (a fight).', labels: ['kind', 'outcome'] }),
+  );
 
   const controller = new PolicyController({
     client,
-    writer: new Writer(client),
+    writer: new Writer(client, config.identity),
     settings: config.settings,
     log,
     workers: config.workers,
     resyncMs: config.resyncMs,
     ...(config.namespace ? { namespace: config.namespace } : {}),
+    onDrift: (kinds, fight) => {
+      for (const kind of kinds) drift.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
+    },
     onReconcile: (outcome, seconds) => {
       metrics.reconcileTotal.inc({ controller: 'apisecuritypolicy', result: outcome });
       if (outcome !== 'success') metrics.reconcileErrors.inc({ controller: 'apisecuritypolicy' });

@@ -359,6 +359,7 @@ export const ApiSecurityPolicyStatus = z
     controls: z.array(ControlResult).max(64).optional().describe('One result per control and target.'),
     targets: z.array(TargetStatus).max(16).optional().describe('Per-target state.'),
     generated: z.array(ObjectRef).max(64).optional().describe('Objects the operator generated for this policy.'),
+    appliedDigest: z.string().max(64).optional().describe('Digest of what the operator last applied completely; a difference at the same digest is drift.'),
   })
   .describe('Observed state, written by the operator.');
 export type ApiSecurityPolicyStatus = z.infer<typeof ApiSecurityPolicyStatus>;

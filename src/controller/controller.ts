@@ -11,6 +11,7 @@ import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
 import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_MANAGED_BY, MANAGED_BY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
+import type { RepairBudget } from './drift.ts';
 import { PolicyReconciler } from './reconciler.ts';
 import { Workqueue } from './workqueue.ts';
 
@@ -25,6 +26,8 @@ export interface ControllerOptions {
   namespace?: string;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
   onReconcile?: (outcome: 'success' | 'error' | 'requeue', seconds: number, writes: number) => void;
+  onDrift?: (kinds: string[], fight: boolean) => void;
+  repairBudget?: RepairBudget;
 }
 
 type Policy = ApiSecurityPolicy & KubeObject;
@@ -70,6 +73,8 @@ export class PolicyController {
       actions: opts.writer,
       settings: opts.settings,
       ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+      ...(opts.onDrift ? { onDrift: opts.onDrift } : {}),
+      ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
     });
     this.informers.policies.on((p) => this.onPolicy(p));
     this.informers.ingresses.on((o) => this.onIngress(o));

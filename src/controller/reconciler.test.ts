@@ -46,6 +46,7 @@ function setup(p: KubeObject, fail?: (what: string) => Error | undefined): { rec
       await act('applyStatus');
     },
     delete: (_r, _ns, name) => act(`delete ${name}`),
+    recordEvent: async (_r, type, reason) => (calls.push(`event ${type} ${reason}`), undefined),
   };
   const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]) };
   return { reconciler: new PolicyReconciler({ caches, actions, settings: defaultSettings, now: () => new Date('2026-11-28T00:00:00Z') }), calls, statuses };
@@ -120,6 +121,7 @@ describe('PolicyReconciler errors', () => {
         applyFinalizers: (_r, _ns, _n, f) => rec(`applyFinalizers [${f.join(',')}]`),
         applyStatus: () => rec('applyStatus'),
         delete: (_r, _ns, name) => rec(`delete ${name}`),
+        recordEvent: async () => undefined,
       },
       settings: defaultSettings,
     });

@@ -3,7 +3,7 @@
 //   (SSA, only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import type { Logger } from 'pino';
-import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type TargetRef } from '../api/v1alpha1.ts';
+import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type Condition, type TargetRef } from '../api/v1alpha1.ts';
 import { mergeConditions, type ConditionInput } from '../compliance/conditions.ts';
 import { evaluate } from '../compliance/evaluate.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -13,6 +13,8 @@ import { backendServices, render, type RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
+import { annotationDrift, describeDrift, digestOf, ownedDrift, RepairBudget, type DriftItem } from './drift.ts';
+import { PendingWrites } from './pending.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
 
 export const FINALIZER = 'apisec.dev/cleanup';
@@ -35,7 +37,14 @@ type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap'];
 
 export interface Actions {
   applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
-  applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<void>;
+  applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<unknown>;
+  recordEvent(
+    regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    note: string,
+    action: string,
+  ): Promise<Error | undefined>;
   applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
   applyStatus(r: (typeof Resources)['policy'], namespace: string, name: string, status: unknown): Promise<void>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
@@ -48,6 +57,9 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** Periodic re-check of a converged policy. */
   resyncMs?: number;
+  /** How many drift repairs a policy may make in a window before it is called a fight. */
+  repairBudget?: RepairBudget;
+  onDrift?: (kinds: string[], fight: boolean) => void;
 }
 
 export interface ReconcileResult {
@@ -69,11 +81,31 @@ const targetKey = (kind: string, name: string): string => `${kind}/${name}`;
 const olderFirst = (a: KubeObject, b: KubeObject): number =>
   (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name);
 
+interface Plan {
+  /** Canonical desired annotation sets, for the digest. */
+  desiredIngress: string[];
+  ingress: { name: string; want: Record<string, string> }[];
+  apply: { r: OwnedResource; obj: KubeObject; existed: boolean }[];
+  remove: { r: OwnedResource; obj: KubeObject }[];
+  /** What differs, named, in case the policy had converged (then it is drift). */
+  drift: DriftItem[];
+  /** An object's cache still shows the version before our own last write. */
+  waiting: boolean;
+}
+
 export class PolicyReconciler {
   private readonly deps: Required<ReconcilerDeps>;
+  private readonly budget: RepairBudget;
+  private readonly pending = new PendingWrites();
 
   constructor(deps: ReconcilerDeps) {
-    this.deps = { now: () => new Date(), resyncMs: 10 * 60_000, ...deps };
+    this.deps = { now: () => new Date(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, ...deps };
+    this.budget = this.deps.repairBudget;
+  }
+
+  /** Drops per-policy memory (called when a policy is gone). */
+  forget(key: string): void {
+    this.budget.forget(key);
   }
 
   async reconcile(namespace: string, name: string, log: Logger): Promise<ReconcileResult> {
@@ -82,6 +114,7 @@ export class PolicyReconciler {
     const counter = { writes: 0 };
     if (!policy) {
       // Gone without our finalizer running (e.g. removed by force): clean up what carries its name.
+      this.forget(`${namespace}/${name}`);
       await this.cleanup(namespace, name, counter, log);
       return { writes: counter.writes };
     }
@@ -124,16 +157,30 @@ export class PolicyReconciler {
     }
     this.annotateOutcomes(targets, rendered);
 
-    const errors: unknown[] = [];
-    await this.syncIngresses(policy, spec, rendered, ingresses, counter, errors, log);
     const enforce = spec.mode === 'Enforce';
-    await this.syncOwned(Resources.networkPolicy, ref, enforce ? (rendered.networkPolicies as unknown as KubeObject[]) : [], counter, errors, log);
-    await this.syncOwned(Resources.configMap, ref, enforce ? (rendered.configMaps as unknown as KubeObject[]) : [], counter, errors, log);
+    const desiredOwned = enforce ? ([...rendered.networkPolicies, ...rendered.configMaps] as unknown as KubeObject[]) : [];
+    const plan = this.plan(policy, spec, rendered, ingresses, desiredOwned);
+    const key = `${namespace}/${name}`;
+    const digest = digestOf({ ingresses: [...plan.desiredIngress].sort(), owned: desiredOwned });
+    const converged = policy.status?.appliedDigest === digest && policy.status?.observedGeneration === policy.metadata.generation;
+    // Converged before, different now: someone else changed what we had applied.
+    const drift = converged ? plan.drift : [];
+    const fight = drift.length > 0 && !this.budget.allows(key);
+
+    const errors: unknown[] = [];
+    await this.applyPlan(policy, plan, ref, drift, fight, counter, errors, log);
 
     const status = this.status(policy, spec, targets, rendered, ingresses, errors);
+    status.conditions = this.withDriftCondition(policy, status, drift, fight);
+    const previousDigest = policy.status?.appliedDigest;
+    if (errors.length === 0) status.appliedDigest = digest;
+    else if (previousDigest) status.appliedDigest = previousDigest;
     await this.writeStatus(policy, status, counter);
     const transient = errors.find(isTransient);
     if (transient) throw transient;
+    if (fight) return { writes: counter.writes, requeueAfterMs: this.budget.windowMs };
+    // Our own write is not in the cache yet: look again shortly rather than mistake it for drift.
+    if (plan.waiting) return { writes: counter.writes, requeueAfterMs: 1000 };
     return { writes: counter.writes, requeueAfterMs: errors.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs };
   }
 
@@ -188,24 +235,17 @@ export class PolicyReconciler {
   }
 
   /**
-   * Writes the operator's annotation set on every Ingress this policy wins, and releases it from
-   * Ingresses that still carry this policy's marker but are no longer its targets (or in Audit mode).
-   * All policies share one field manager, so an Ingress marked by another policy is never released here.
+   * What must be written: the operator's annotation set on every Ingress this policy wins, a release
+   * on Ingresses that still carry this policy's marker but are no longer its targets (or in Audit mode),
+   * and each owned object that differs from the cache or is no longer desired. All policies share one
+   * field manager, so an Ingress marked by another policy is never released here.
    */
-  private async syncIngresses(
-    policy: ApiSecurityPolicy & KubeObject,
-    spec: ApiSecurityPolicySpec,
-    rendered: RenderOutput,
-    won: IngressLike[],
-    counter: { writes: number },
-    errors: unknown[],
-    log: Logger,
-  ): Promise<void> {
+  private plan(policy: ApiSecurityPolicy & KubeObject, spec: ApiSecurityPolicySpec, rendered: RenderOutput, won: IngressLike[], desiredOwned: KubeObject[]): Plan {
     const ns = policy.metadata.namespace;
+    const plan: Plan = { desiredIngress: [], ingress: [], apply: [], remove: [], drift: [], waiting: false };
     const desired = new Map<string, Record<string, string>>();
-    if (spec.mode === 'Enforce') {
-      for (const r of rendered.ingresses) if (r.plan) desired.set(r.ingress, r.plan.annotations);
-    }
+    if (spec.mode === 'Enforce') for (const r of rendered.ingresses) if (r.plan) desired.set(r.ingress, r.plan.annotations);
+    plan.desiredIngress = [...desired].map(([n, a]) => `${n}:${canonical(a)}`);
     const wonNames = new Set(won.map((i) => i.metadata.name));
     for (const ing of this.deps.caches.ingresses.list(ns)) {
       const name = ing.metadata.name;
@@ -213,9 +253,69 @@ export class PolicyReconciler {
       if (!wonNames.has(name) && !marked) continue;
       if (!wonNames.has(name) && marked && ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
       const want = desired.get(name) ?? {};
+      if (this.pending.behind(`Ingress/${ns}/${name}`, ing)) {
+        plan.waiting = true;
+        continue;
+      }
       if (!annotationsNeedApply(ing, FIELD_MANAGER, want)) continue;
+      plan.ingress.push({ name, want });
+      plan.drift.push(...annotationDrift(ing, want));
+    }
+    for (const r of [Resources.networkPolicy, Resources.configMap]) {
+      const existing = this.owned(r, ns, policy.metadata.name);
+      const mine = desiredOwned.filter((d) => d.kind === r.kind);
+      for (const d of mine) {
+        const cur = existing.find((e) => e.metadata.name === d.metadata.name);
+        if (this.pending.behind(`${r.kind}/${ns}/${d.metadata.name}`, cur)) {
+          plan.waiting = true;
+          continue;
+        }
+        if (cur && isSubset(d, cur)) continue;
+        plan.apply.push({ r, obj: d, existed: cur !== undefined });
+        plan.drift.push(ownedDrift(r.kind, d.metadata.name, d, cur, isSubset));
+      }
+      for (const e of existing) {
+        if (mine.some((d) => d.metadata.name === e.metadata.name)) continue;
+        plan.remove.push({ r, obj: e });
+        plan.drift.push({ object: `${r.kind}/${e.metadata.name}`, field: 'created outside the operator with its labels' });
+      }
+    }
+    return plan;
+  }
+
+  /** Executes the plan, unless it would repair drift in a fight; reports drift either way. */
+  private async applyPlan(
+    policy: ApiSecurityPolicy & KubeObject,
+    plan: Plan,
+    ref: PolicyRef,
+    drift: DriftItem[],
+    fight: boolean,
+    counter: { writes: number },
+    errors: unknown[],
+    log: Logger,
+  ): Promise<void> {
+    const kinds = drift.map((d) => d.object.split('/')[0] ?? '');
+    if (fight) {
+      this.deps.onDrift(kinds, true);
+      log.warn({ drift: describeDrift(drift) }, 'Paused repairs: another writer keeps changing operator-owned fields');
+      await this.event(policy, 'Warning', 'FightDetected', `Repairs paused: another writer keeps changing ${describeDrift(drift)}`, 'Repair', log);
+      return;
+    }
+    await this.execute(plan, ref, counter, errors, log);
+    if (!drift.length) return;
+    this.budget.record(`${ref.namespace}/${ref.name}`);
+    this.deps.onDrift(kinds, false);
+    log.warn({ drift: describeDrift(drift) }, 'Repaired drift');
+    await this.event(policy, 'Warning', 'DriftRepaired', `Repaired: ${describeDrift(drift)}`, 'Repair', log);
+  }
+
+  private async execute(plan: Plan, ref: PolicyRef, counter: { writes: number }, errors: unknown[], log: Logger): Promise<void> {
+    const ns = ref.namespace;
+    for (const { name, want } of plan.ingress) {
       try {
-        await this.deps.actions.applyAnnotations(Resources.ingress, ns, name, want);
+        const before = this.deps.caches.ingresses.get(`${ns}/${name}`)?.metadata.resourceVersion;
+        const after = await this.deps.actions.applyAnnotations(Resources.ingress, ns, name, want);
+        this.pending.wrote(`Ingress/${ns}/${name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
         counter.writes++;
         log.info({ ingress: name, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied Ingress annotations' : 'Released Ingress annotations');
       } catch (err) {
@@ -223,34 +323,45 @@ export class PolicyReconciler {
         log.warn({ ingress: name, err: (err as Error).message }, 'Failed to apply Ingress annotations');
       }
     }
+    for (const { r, obj, existed } of plan.apply) {
+      try {
+        const before = (r === Resources.configMap ? this.deps.caches.configMaps : this.deps.caches.networkPolicies).get(`${ns}/${obj.metadata.name}`)?.metadata.resourceVersion;
+        const after = await this.deps.actions.applyOwned(r, obj);
+        this.pending.wrote(`${r.kind}/${ns}/${obj.metadata.name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
+        counter.writes++;
+        log.info({ [r.kind]: obj.metadata.name }, `${existed ? 'Updated' : 'Created'} ${r.kind}`);
+      } catch (err) {
+        errors.push(err);
+        log.warn({ [r.kind]: obj.metadata.name, err: (err as Error).message }, `Failed to apply ${r.kind}`);
+      }
+    }
+    for (const { r, obj } of plan.remove) {
+      try {
+        await this.deps.actions.delete(r, ns, obj.metadata.name, obj.metadata.uid);
+        counter.writes++;
+        log.info({ [r.kind]: obj.metadata.name }, `Deleted ${r.kind}`);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
   }
 
-  /** Applies each desired owned object that differs from the cache; deletes owned objects no longer desired. */
-  private async syncOwned(r: OwnedResource, ref: PolicyRef, desired: KubeObject[], counter: { writes: number }, errors: unknown[], log: Logger): Promise<void> {
-    const existing = this.owned(r, ref.namespace, ref.name);
-    const wanted = new Set(desired.map((d) => d.metadata.name));
-    for (const d of desired) {
-      const cur = existing.find((e) => e.metadata.name === d.metadata.name);
-      if (cur && isSubset(d, cur)) continue;
-      try {
-        await this.deps.actions.applyOwned(r, d);
-        counter.writes++;
-        log.info({ [r.kind]: d.metadata.name }, `${cur ? 'Updated' : 'Created'} ${r.kind}`);
-      } catch (err) {
-        errors.push(err);
-        log.warn({ [r.kind]: d.metadata.name, err: (err as Error).message }, `Failed to apply ${r.kind}`);
-      }
-    }
-    for (const e of existing) {
-      if (wanted.has(e.metadata.name)) continue;
-      try {
-        await this.deps.actions.delete(r, ref.namespace, e.metadata.name, e.metadata.uid);
-        counter.writes++;
-        log.info({ [r.kind]: e.metadata.name }, `Deleted ${r.kind}`);
-      } catch (err) {
-        errors.push(err);
-      }
-    }
+  private async event(policy: ApiSecurityPolicy & KubeObject, type: 'Normal' | 'Warning', reason: string, note: string, action: string, log: Logger): Promise<void> {
+    const regarding = { apiVersion: policy.apiVersion, kind: policy.kind, name: policy.metadata.name, namespace: policy.metadata.namespace, uid: policy.metadata.uid ?? '' };
+    const err = await this.deps.actions.recordEvent(regarding, type, reason, note, action);
+    if (err) log.warn({ err: err.message }, 'Failed to record Event');
+  }
+
+  /** Drifted stays True (naming the last drift) until the generation changes; False otherwise. */
+  private withDriftCondition(policy: ApiSecurityPolicy & KubeObject, status: ApiSecurityPolicyStatus, drift: DriftItem[], fight: boolean): Condition[] {
+    const generation = policy.metadata.generation ?? 0;
+    const previous = policy.status?.conditions?.find((c) => c.type === 'Drifted');
+    let next: ConditionInput;
+    if (fight) next = { type: 'Drifted', status: 'True', reason: 'FightDetected', message: `Repairs paused: another writer keeps changing ${describeDrift(drift)}` };
+    else if (drift.length) next = { type: 'Drifted', status: 'True', reason: 'DriftRepaired', message: `Repaired: ${describeDrift(drift)}` };
+    else if (previous?.status === 'True' && previous.observedGeneration === generation) next = { type: 'Drifted', status: 'True', reason: previous.reason, message: previous.message };
+    else next = { type: 'Drifted', status: 'False', reason: 'NoDrift', message: 'Everything the operator applied is as it applied it' };
+    return [...(status.conditions ?? []), ...mergeConditions(policy.status?.conditions, [next], generation, this.deps.now())];
   }
 
   private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {

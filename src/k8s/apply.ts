@@ -12,9 +12,11 @@ const APPLY = 'application/apply-patch+yaml';
 
 export class Writer {
   private readonly client: KubeClient;
+  private readonly instance: string;
 
-  constructor(client: KubeClient) {
+  constructor(client: KubeClient, instance = 'api-security-operator') {
     this.client = client;
+    this.instance = instance.slice(0, 128);
   }
 
   /** Applies a whole object the operator owns. */
@@ -32,8 +34,8 @@ export class Writer {
    * every key the operator owned. Forced, so a hand edit of one of the operator's keys is repaired;
    * keys of other managers are never part of the request and stay untouched.
    */
-  async applyAnnotations(r: ResourceType, namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
-    await this.client.request('PATCH', objectPath(r, namespace, name), {
+  async applyAnnotations(r: ResourceType, namespace: string, name: string, annotations: Record<string, string>): Promise<KubeObject> {
+    return this.client.request<KubeObject>('PATCH', objectPath(r, namespace, name), {
       verb: 'patch',
       query: { fieldManager: FIELD_MANAGER, force: true },
       body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace, annotations } },
@@ -63,6 +65,42 @@ export class Writer {
       body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace }, status },
       contentType: APPLY,
     });
+  }
+
+  /**
+   * Records an events.k8s.io/v1 Event about a policy. Best effort by design: a lost Event must never
+   * fail or retry a reconcile, so errors are returned to the caller to log, not thrown.
+   */
+  async recordEvent(
+    regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    note: string,
+    action: string,
+  ): Promise<Error | undefined> {
+    const now = new Date();
+    try {
+      await this.client.request('POST', `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(regarding.namespace)}/events`, {
+        verb: 'create',
+        body: {
+          apiVersion: 'events.k8s.io/v1',
+          kind: 'Event',
+          // Named like client-go's recorder: <object>.<time in hex>, unique per event.
+          metadata: { name: `${regarding.name.slice(0, 200)}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(Math.floor(Math.random() * 1e6))).toString(16)}`, namespace: regarding.namespace },
+          eventTime: now.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'),
+          reportingController: 'apisec.dev/api-security-operator',
+          reportingInstance: this.instance,
+          action,
+          reason,
+          type,
+          note: note.slice(0, 1024),
+          regarding,
+        },
+      });
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
   }
 
   /** Deletes an object; a missing one counts as deleted. */

@@ -2,6 +2,7 @@
 // own identity, and counts what it writes.
 import { pino } from 'pino';
 import { PolicyController } from '../../src/controller/controller.ts';
+import type { RepairBudget } from '../../src/controller/drift.ts';
 import { Writer } from '../../src/k8s/apply.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { defaultSettings, type OperatorSettings } from '../../src/render/types.ts';
@@ -43,12 +44,14 @@ export interface RunningOperator {
   /** Mutating requests the operator made, by "verb resource". */
   writes: string[];
   reconciles: number;
+  /** Drift the operator reported: "repaired Ingress", "paused NetworkPolicy", … */
+  drifts: string[];
   stop(): Promise<void>;
   /** Resolves when the queue is empty and nothing is in flight. */
   idle(timeoutMs?: number): Promise<void>;
 }
 
-export async function startOperator(opts: { namespace?: string; settings?: OperatorSettings; resyncMs?: number } = {}): Promise<RunningOperator> {
+export async function startOperator(opts: { namespace?: string; settings?: OperatorSettings; resyncMs?: number; repairBudget?: RepairBudget } = {}): Promise<RunningOperator> {
   const client = clientAs('operator');
   const writes: string[] = [];
   client.onRequest((verb, resource, status) => {
@@ -56,6 +59,7 @@ export async function startOperator(opts: { namespace?: string; settings?: Opera
   });
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   let reconciles = 0;
+  const drifts: string[] = [];
   const controller = new PolicyController({
     client,
     writer: new Writer(client),
@@ -65,6 +69,8 @@ export async function startOperator(opts: { namespace?: string; settings?: Opera
     backoff: { baseDelayMs: 100, maxDelayMs: 2000 },
     ...(opts.namespace ? { namespace: opts.namespace } : {}),
     ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+    ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
+    onDrift: (kinds, fight) => drifts.push(...kinds.map((k) => `${fight ? 'paused' : 'repaired'} ${k}`)),
     onReconcile: () => reconciles++,
   });
   controller.startInformers();
@@ -74,6 +80,7 @@ export async function startOperator(opts: { namespace?: string; settings?: Opera
     controller,
     client,
     writes,
+    drifts,
     get reconciles() {
       return reconciles;
     },
