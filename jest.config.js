@@ -23,4 +23,6 @@ export default {
     },
   ],
   testTimeout: 60_000,
+  // Integration files share one API server and some run a cluster-wide operator: one file at a time.
+  maxWorkers: 1,
 };

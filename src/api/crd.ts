@@ -3,6 +3,7 @@
 // carries our `x-kubernetes-*` metadata through.
 import { z } from 'zod';
 import { stringify } from 'yaml';
+import { CLUSTER_KIND, CLUSTER_PLURAL, ClusterApiSecurityPolicySpec, ClusterApiSecurityPolicyStatus } from './cluster-v1alpha1.ts';
 import { API_VERSION, ApiSecurityPolicySpec, ApiSecurityPolicyStatus, GROUP, KIND, PLURAL, VERSION } from './v1alpha1.ts';
 
 type Schema = Record<string, unknown>;
@@ -102,7 +103,7 @@ export function apiSecurityPolicyCrd(): Schema {
             { name: 'Enforced', type: 'string', jsonPath: condition('Enforced') },
             { name: 'Compliant', type: 'string', jsonPath: condition('Compliant') },
             { name: 'Score', type: 'integer', jsonPath: '.status.score' },
-            { name: 'Violations', type: 'integer', jsonPath: '.status.violations', priority: 1 },
+            { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {
@@ -125,8 +126,52 @@ export function apiSecurityPolicyCrd(): Schema {
   };
 }
 
+export function clusterApiSecurityPolicyCrd(): Schema {
+  const condition = (type: string): string => `.status.conditions[?(@.type=="${type}")].status`;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${CLUSTER_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'api-security-operator' } },
+    spec: {
+      group: GROUP,
+      scope: 'Cluster',
+      names: { kind: CLUSTER_KIND, listKind: `${CLUSTER_KIND}List`, plural: CLUSTER_PLURAL, singular: CLUSTER_KIND.toLowerCase(), shortNames: ['casp'], categories: ['apisec'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
+            { name: 'Namespaces', type: 'integer', jsonPath: '.status.selectedNamespaces' },
+            { name: 'Policies', type: 'integer', jsonPath: '.status.policies' },
+            { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              description: `ClusterApiSecurityPolicy (${API_VERSION}) sets baseline floors for the APIs of the namespaces it selects.`,
+              type: 'object',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: toStructural(jsonSchema(ClusterApiSecurityPolicySpec)),
+                status: toStructural(jsonSchema(ClusterApiSecurityPolicyStatus)),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
 export const CRD_FILES: Record<string, () => Schema> = {
   [`${GROUP}_${PLURAL}.yaml`]: apiSecurityPolicyCrd,
+  [`${GROUP}_${CLUSTER_PLURAL}.yaml`]: clusterApiSecurityPolicyCrd,
 };
 
 export function renderCrdYaml(make: () => Schema): string {

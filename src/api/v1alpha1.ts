@@ -38,7 +38,7 @@ const methods = (description: string): z.ZodArray<typeof HttpMethod> =>
 
 const positive = (max: number, description: string): z.ZodNumber => z.number().int().min(1).max(max).describe(description);
 
-const LabelSelector = z
+export const LabelSelector = z
   .object({
     matchLabels: z
       .record(z.string().max(317).regex(new RegExp(P.LABEL_KEY)), z.string().max(63).regex(new RegExp(P.LABEL_VALUE)))
@@ -87,7 +87,7 @@ export const TargetRef = z
   });
 export type TargetRef = z.infer<typeof TargetRef>;
 
-const Tls = z
+export const Tls = z
   .object({
     httpsOnly: z.boolean().default(true).describe('Redirect plain HTTP to HTTPS (308) and serve the API over TLS only.'),
     hsts: z
@@ -142,7 +142,7 @@ const External = z
   .describe('A generic external authentication/authorization endpoint.');
 
 const authMethods = ['oidc', 'jwt', 'apiKey', 'mtls', 'external'] as const;
-const Authentication = z
+export const Authentication = z
   .object({
     oidc: Oidc.optional(),
     jwt: Jwt.optional(),
@@ -169,7 +169,7 @@ const Authorization = z
   })
   .describe('Least-privilege authorization by method and path.');
 
-const RateLimit = z
+export const RateLimit = z
   .object({
     requestsPerSecond: positive(100000, 'Sustained requests per second per key.').optional(),
     requestsPerMinute: positive(6000000, 'Sustained requests per minute per key.').optional(),
@@ -193,14 +193,14 @@ const RateLimit = z
   )
   .refine((r) => r.key !== 'Header' || r.header !== undefined, { message: 'key Header needs header', path: ['header'] });
 
-const IpAccess = z
+export const IpAccess = z
   .object({
     allow: z.array(cidr).max(64).optional().describe('Only these source ranges may call the API (403 otherwise).'),
     deny: z.array(cidr).max(64).optional().describe('These source ranges are refused (403).'),
   })
   .describe('Source address allow and deny lists.');
 
-const Cors = z
+export const Cors = z
   .object({
     allowOrigins: z.array(str(P.ORIGIN, 253, 'An origin, e.g. https://shop.example.com, or *.')).min(1).max(32).describe('Origins allowed to call the API from a browser.'),
     allowMethods: methods('Methods allowed cross-origin.').optional(),
@@ -213,7 +213,7 @@ const Cors = z
   .meta(cel({ rule: "!(self.allowCredentials && self.allowOrigins.exists(o, o == '*'))", message: 'a wildcard origin cannot be combined with allowCredentials' }))
   .refine((c) => !(c.allowCredentials && c.allowOrigins.includes('*')), { message: 'a wildcard origin cannot be combined with allowCredentials', path: ['allowOrigins'] });
 
-const RequestLimits = z
+export const RequestLimits = z
   .object({
     maxBodySize: str(P.SIZE, 16, 'Largest request body, e.g. 1Mi (413 above it).').optional(),
     allowedMethods: methods('Only these methods reach the API (405 otherwise).').optional(),
@@ -221,7 +221,7 @@ const RequestLimits = z
   })
   .describe('Input validation by size, method and content type.');
 
-const Waf = z
+export const Waf = z
   .object({
     enabled: z.boolean().default(true).describe('Turn the web application firewall on.'),
     mode: z.enum(['Block', 'Detect']).default('Block').describe('Block attacks, or only detect and log them.'),
@@ -243,7 +243,7 @@ const NetworkPeer = z
   .meta(cel({ rule: 'has(self.ingressController) || has(self.namespaceSelector) || has(self.podSelector) || has(self.ipBlock)', message: 'name at least one kind of caller' }))
   .refine((p) => p.ingressController !== undefined || p.namespaceSelector !== undefined || p.podSelector !== undefined || p.ipBlock !== undefined, 'name at least one kind of caller');
 
-const Network = z
+export const Network = z
   .object({
     defaultDeny: z.boolean().default(true).describe('Deny all ingress traffic to the API pods except from allowFrom.'),
     allowFrom: z.array(NetworkPeer).max(32).default([{ ingressController: true }]).describe('Callers allowed to reach the API pods.'),
@@ -258,7 +258,7 @@ const Sidecar = z
   })
   .describe('A rate-limiting reverse-proxy sidecar in front of the application.');
 
-const Logging = z
+export const Logging = z
   .object({
     accessLog: z.boolean().default(true).describe('Keep access logs for the API.'),
     format: z.enum(['JSON']).default('JSON').describe('Access log format.'),
@@ -359,6 +359,17 @@ export const ApiSecurityPolicyStatus = z
     controls: z.array(ControlResult).max(64).optional().describe('One result per control and target.'),
     targets: z.array(TargetStatus).max(16).optional().describe('Per-target state.'),
     generated: z.array(ObjectRef).max(64).optional().describe('Objects the operator generated for this policy.'),
+    effective: z
+      .array(
+        z.object({
+          field: z.string().max(128).describe('The setting, e.g. rateLimit.rate.'),
+          value: z.string().max(1024).describe('Its effective value.'),
+          source: z.string().max(320).describe('Who supplied it: ApiSecurityPolicy/<name> or ClusterApiSecurityPolicy/<name>.'),
+        }),
+      )
+      .max(32)
+      .optional()
+      .describe('Settings shaped by baselines, with the policy that supplied each (present when a baseline selects the namespace).'),
     appliedDigest: z.string().max(64).optional().describe('Digest of what the operator last applied completely; a difference at the same digest is drift.'),
   })
   .describe('Observed state, written by the operator.');

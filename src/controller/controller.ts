@@ -32,6 +32,9 @@ export interface ControllerOptions {
 
 type Policy = ApiSecurityPolicy & KubeObject;
 
+/** Queue keys of baselines (cluster-scoped) cannot collide with namespace/name keys of policies. */
+const BASELINE_KEY = '@baseline/';
+
 const targetsOf = (p: KubeObject): TargetRef[] => ((p.spec as { targetRefs?: TargetRef[] } | undefined)?.targetRefs ?? []).filter(Boolean);
 
 export class PolicyController {
@@ -42,6 +45,8 @@ export class PolicyController {
     services: Informer;
     networkPolicies: Informer;
     configMaps: Informer;
+    namespaces: Informer;
+    baselines: Informer;
   };
   private readonly reconciler: PolicyReconciler;
   private readonly opts: ControllerOptions;
@@ -54,12 +59,17 @@ export class PolicyController {
     const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string): Informer<T> =>
       new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector });
+    const cluster = (r: (typeof Resources)[keyof typeof Resources], fieldSelector?: string): Informer =>
+      new Informer(client, r, log.child({ informer: r.plural }), fieldSelector ? { fieldSelector } : {});
     this.informers = {
       policies: inf<Policy>(Resources.policy),
       ingresses: inf(Resources.ingress),
       services: inf(Resources.service),
       networkPolicies: inf(Resources.networkPolicy, owned),
       configMaps: inf(Resources.configMap, owned),
+      // Cluster-scoped: baselines select namespaces by their labels.
+      namespaces: cluster(Resources.namespace, namespace ? `metadata.name=${namespace}` : undefined),
+      baselines: cluster(Resources.baseline),
     };
     this.queue = new Workqueue(opts.backoff);
     this.reconciler = new PolicyReconciler({
@@ -69,6 +79,8 @@ export class PolicyController {
         services: this.informers.services,
         networkPolicies: this.informers.networkPolicies,
         configMaps: this.informers.configMaps,
+        namespaces: this.informers.namespaces,
+        baselines: this.informers.baselines,
       },
       actions: opts.writer,
       settings: opts.settings,
@@ -81,6 +93,8 @@ export class PolicyController {
     this.informers.services.on((o) => this.onService(o));
     this.informers.networkPolicies.on((o) => this.onOwned(o));
     this.informers.configMaps.on((o) => this.onOwned(o));
+    this.informers.namespaces.on((o) => this.onNamespace(o));
+    this.informers.baselines.on((o) => this.onBaseline(o));
   }
 
   /** Starts the caches (every replica keeps warm caches; only the leader runs workers). */
@@ -107,6 +121,7 @@ export class PolicyController {
     this.started = true;
     // Everything known is reconciled once at start: level-triggered, nothing is assumed converged.
     for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+    this.enqueueBaselines();
     const n = this.opts.workers ?? 2;
     for (let i = 0; i < n; i++) this.workers.push(this.work());
   }
@@ -127,8 +142,9 @@ export class PolicyController {
   }
 
   private async process(key: string): Promise<void> {
-    const [namespace = '', name = ''] = key.split('/');
-    const policy = this.informers.policies.get(key);
+    const baseline = key.startsWith(BASELINE_KEY) ? key.slice(BASELINE_KEY.length) : undefined;
+    const [namespace = '', name = ''] = baseline === undefined ? key.split('/') : ['', baseline];
+    const policy = baseline === undefined ? this.informers.policies.get(key) : undefined;
     const log = this.opts.log.child({
       controller: 'apisecuritypolicy',
       namespace,
@@ -138,9 +154,10 @@ export class PolicyController {
     });
     const started = performance.now();
     try {
-      const res = await this.reconciler.reconcile(namespace, name, log);
+      const res = baseline === undefined ? await this.reconciler.reconcile(namespace, name, log) : await this.reconciler.reconcileBaseline(baseline, log);
       this.queue.forget(key);
-      if (res.requeueAfterMs !== undefined && this.informers.policies.get(key)) this.queue.addAfter(key, res.requeueAfterMs);
+      const exists = baseline === undefined ? this.informers.policies.get(key) : this.informers.baselines.get(baseline);
+      if (res.requeueAfterMs !== undefined && exists) this.queue.addAfter(key, res.requeueAfterMs);
       const seconds = (performance.now() - started) / 1000;
       if (res.writes > 0) log.debug({ writes: res.writes, seconds }, 'Reconciled');
       this.opts.onReconcile?.('success', seconds, res.writes);
@@ -158,6 +175,7 @@ export class PolicyController {
 
   private onPolicy(p: Policy): void {
     this.queue.add(keyOf(p));
+    this.enqueueBaselines(); // their policy and violation counts
     // Policies sharing a target decide a winner between them: re-check the others.
     const mine = new Set(targetsOf(p).map((t) => `${t.kind}/${t.name}`));
     for (const other of this.informers.policies.list(p.metadata.namespace)) {
@@ -185,6 +203,26 @@ export class PolicyController {
         for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.queue.add(keyOf(p));
       }
     }
+  }
+
+  /**
+   * Baseline status needs the whole cluster's view: an operator limited to one namespace applies
+   * baselines to its policies but leaves their status to a cluster-wide operator.
+   */
+  private enqueueBaselines(): void {
+    if (this.opts.namespace) return;
+    for (const b of this.informers.baselines.list()) this.queue.add(`${BASELINE_KEY}${b.metadata.name}`);
+  }
+
+  /** A baseline can select any namespace (before or after a change): every policy is re-checked. */
+  private onBaseline(b: KubeObject): void {
+    if (!this.opts.namespace) this.queue.add(`${BASELINE_KEY}${b.metadata.name}`);
+    for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+  }
+
+  private onNamespace(n: KubeObject): void {
+    for (const p of this.informers.policies.list(n.metadata.name)) this.queue.add(keyOf(p));
+    this.enqueueBaselines();
   }
 
   private onOwned(o: KubeObject): void {

@@ -48,7 +48,7 @@ function setup(p: KubeObject, fail?: (what: string) => Error | undefined): { rec
     delete: (_r, _ns, name) => act(`delete ${name}`),
     recordEvent: async (_r, type, reason) => (calls.push(`event ${type} ${reason}`), undefined),
   };
-  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]) };
+  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]), namespaces: store([]), baselines: store([]) };
   return { reconciler: new PolicyReconciler({ caches, actions, settings: defaultSettings, now: () => new Date('2026-11-28T00:00:00Z') }), calls, statuses };
 }
 
@@ -114,6 +114,8 @@ describe('PolicyReconciler errors', () => {
         services: store([svc]),
         networkPolicies: store([{ metadata: { name: 'apisec-p-svc', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' } } }]),
         configMaps: store([]),
+        namespaces: store([]),
+        baselines: store([]),
       },
       actions: {
         applyOwned: () => rec('applyOwned'),

@@ -4,11 +4,13 @@
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import type { Logger } from 'pino';
 import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type Condition, type TargetRef } from '../api/v1alpha1.ts';
+import { parseBaselineSpec, type ClusterApiSecurityPolicyStatus } from '../api/cluster-v1alpha1.ts';
+import { applyBaselines, matchesSelector, type Baseline, type BaselineResult } from '../compliance/baseline.ts';
 import { mergeConditions, type ConditionInput } from '../compliance/conditions.ts';
 import { evaluate } from '../compliance/evaluate.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { isTransient } from '../k8s/errors.ts';
-import { Resources, type KubeObject } from '../k8s/resources.ts';
+import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import { backendServices, render, type RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
@@ -30,6 +32,9 @@ export interface Caches {
   services: Store<KubeObject>;
   networkPolicies: Store<KubeObject>;
   configMaps: Store<KubeObject>;
+  /** Namespaces (for baseline selectors) and ClusterApiSecurityPolicy baselines. */
+  namespaces: Store<KubeObject>;
+  baselines: Store<KubeObject>;
 }
 
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
@@ -46,7 +51,7 @@ export interface Actions {
     action: string,
   ): Promise<Error | undefined>;
   applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
-  applyStatus(r: (typeof Resources)['policy'], namespace: string, name: string, status: unknown): Promise<void>;
+  applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
 }
 
@@ -139,7 +144,9 @@ export class PolicyReconciler {
       log.warn({ reason: 'InvalidSpec', detail: parsed.message }, 'Rejected invalid spec');
       return { writes: counter.writes };
     }
-    const spec = parsed.spec;
+    const selecting = this.baselinesFor(namespace);
+    const baseline = applyBaselines(parsed.spec, name, selecting);
+    const spec = baseline.effective;
     const targets = this.resolveTargets(policy, spec);
     const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
     const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as KubeObject & IngressLike);
@@ -170,7 +177,7 @@ export class PolicyReconciler {
     const errors: unknown[] = [];
     await this.applyPlan(policy, plan, ref, drift, fight, counter, errors, log);
 
-    const status = this.status(policy, spec, targets, rendered, ingresses, errors);
+    const status = this.status(policy, spec, targets, rendered, ingresses, errors, { ...baseline, names: selecting.map((b) => b.name) });
     status.conditions = this.withDriftCondition(policy, status, drift, fight);
     const previousDigest = policy.status?.appliedDigest;
     if (errors.length === 0) status.appliedDigest = digest;
@@ -182,6 +189,70 @@ export class PolicyReconciler {
     // Our own write is not in the cache yet: look again shortly rather than mistake it for drift.
     if (plan.waiting) return { writes: counter.writes, requeueAfterMs: 1000 };
     return { writes: counter.writes, requeueAfterMs: errors.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs };
+  }
+
+  /** The valid baselines whose namespaceSelector matches the namespace's labels. */
+  baselinesFor(namespace: string): Baseline[] {
+    const labels = this.deps.caches.namespaces.get(namespace)?.metadata.labels ?? { 'kubernetes.io/metadata.name': namespace };
+    const out: Baseline[] = [];
+    for (const b of this.deps.caches.baselines.list()) {
+      if (b.metadata.deletionTimestamp) continue;
+      const parsed = parseBaselineSpec(b.spec);
+      if (parsed.ok && matchesSelector(labels, parsed.spec.namespaceSelector)) {
+        out.push({ name: b.metadata.name, floors: parsed.spec.floors, ...(b.metadata.creationTimestamp ? { creationTimestamp: b.metadata.creationTimestamp } : {}) });
+      }
+    }
+    return out;
+  }
+
+  /** Status of one ClusterApiSecurityPolicy: what it selects, how many policies loosen it, conflicts. */
+  async reconcileBaseline(name: string, log: Logger): Promise<ReconcileResult> {
+    const b = this.deps.caches.baselines.get(name) as (KubeObject & { status?: ClusterApiSecurityPolicyStatus }) | undefined;
+    const counter = { writes: 0 };
+    if (!b || b.metadata.deletionTimestamp) return { writes: 0 };
+    const generation = b.metadata.generation ?? 0;
+    const parsed = parseBaselineSpec(b.spec);
+    let conds: ConditionInput[];
+    let selected = 0;
+    let policies = 0;
+    let violations = 0;
+    if (!parsed.ok) {
+      conds = [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: parsed.message }];
+    } else {
+      const conflicts = new Set<string>();
+      for (const ns of this.deps.caches.namespaces.list()) {
+        if (!matchesSelector(ns.metadata.labels ?? {}, parsed.spec.namespaceSelector)) continue;
+        selected++;
+        const all = this.baselinesFor(ns.metadata.name);
+        for (const p of this.deps.caches.policies.list(ns.metadata.name)) {
+          policies++;
+          const spec = parseSpec(p.spec);
+          if (!spec.ok) continue;
+          const r = applyBaselines(spec.spec, p.metadata.name, all);
+          if (r.violations.some((v) => v.baseline === name)) violations++;
+        }
+        for (const c of applyBaselines({ targetRefs: [], mode: 'Enforce', provider: 'auto' } as ApiSecurityPolicySpec, '-', all).conflicts) if (c.includes(name)) conflicts.add(c);
+      }
+      conds = [
+        selected
+          ? { type: 'Ready', status: 'True', reason: 'Selecting', message: `Selects ${selected} namespace(s) with ${policies} policy(ies)` }
+          : { type: 'Ready', status: 'False', reason: 'SelectsNothing', message: 'The namespaceSelector matches no namespace' },
+      ];
+      if (conflicts.size) conds.push({ type: 'Conflicted', status: 'True', reason: 'ConflictingBaselines', message: [...conflicts].slice(0, 5).join('; ') });
+    }
+    const status: ClusterApiSecurityPolicyStatus = {
+      observedGeneration: generation,
+      conditions: mergeConditions(b.status?.conditions, conds, generation, this.deps.now()),
+      selectedNamespaces: selected,
+      policies,
+      violations,
+    };
+    if (canonical(b.status ?? {}) !== canonical(status)) {
+      await this.deps.actions.applyStatus(Resources.baseline, undefined, name, status);
+      counter.writes++;
+      log.info({ selected, policies, violations }, 'Updated baseline status');
+    }
+    return { writes: counter.writes, requeueAfterMs: this.deps.resyncMs };
   }
 
   /** Each target: found or not, and whether an older policy already governs it. */
@@ -394,6 +465,7 @@ export class PolicyReconciler {
     rendered: RenderOutput,
     ingresses: IngressLike[],
     errors: unknown[],
+    baseline: BaselineResult & { names: string[] },
   ): ApiSecurityPolicyStatus {
     const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
     const compliance = evaluate({
@@ -415,19 +487,30 @@ export class PolicyReconciler {
     );
     conds.push(this.enforcedCondition(spec, live, missing, unsupported, conflicted, errors, rendered));
     const failing = compliance.controls.filter((c) => c.result === 'Fail').map((c) => c.control);
+    const loosened = baseline.violations.map((v) => `${v.field} (${v.baseline}: ${v.message})`);
     conds.push(
-      failing.length === 0
+      failing.length === 0 && loosened.length === 0
         ? { type: 'Compliant', status: 'True', reason: 'AllControlsPass', message: `No control fails (score ${compliance.score})` }
-        : { type: 'Compliant', status: 'False', reason: 'ControlsFailing', message: `Failing: ${failing.join(', ')}` },
+        : failing.length
+          ? { type: 'Compliant', status: 'False', reason: 'ControlsFailing', message: `Failing: ${failing.join(', ')}${loosened.length ? `; loosens a baseline: ${loosened.length}` : ''}` }
+          : { type: 'Compliant', status: 'False', reason: 'LoosensBaseline', message: `Loosens a baseline: ${loosened.slice(0, 5).join('; ')}` },
     );
     if (conflicted.length) conds.push({ type: 'Conflicted', status: 'True', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') });
+    if (baseline.names.length) {
+      conds.push(
+        loosened.length
+          ? { type: 'WithinBaseline', status: 'False', reason: 'LoosensBaseline', message: `Floors enforced instead: ${loosened.slice(0, 5).join('; ')}${loosened.length > 5 ? `; and ${loosened.length - 5} more` : ''}` }
+          : { type: 'WithinBaseline', status: 'True', reason: 'WithinBaseline', message: `Within ${baseline.names.join(', ')}` },
+      );
+    }
+    if (baseline.conflicts.length) conds.push({ type: 'BaselinesConflict', status: 'True', reason: 'ConflictingBaselines', message: baseline.conflicts.join('; ') });
 
     const generation = policy.metadata.generation ?? 0;
     const status: ApiSecurityPolicyStatus = {
       observedGeneration: generation,
       conditions: mergeConditions(policy.status?.conditions, conds, generation, this.deps.now()),
       score: compliance.score,
-      violations: compliance.violations,
+      violations: compliance.violations + baseline.violations.length,
       controls: compliance.controls,
       targets: targets.map((t) => ({
         kind: t.ref.kind,
@@ -439,6 +522,7 @@ export class PolicyReconciler {
     };
     const generated = [...rendered.networkPolicies, ...rendered.configMaps].map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name }));
     if (spec.mode === 'Enforce' && generated.length) status.generated = generated;
+    if (baseline.provenance.length) status.effective = baseline.provenance;
     return status;
   }
 

@@ -58,11 +58,11 @@ export class Writer {
     }
   }
 
-  async applyStatus(r: ResourceType, namespace: string, name: string, status: unknown): Promise<void> {
+  async applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void> {
     await this.client.request('PATCH', objectPath(r, namespace, name, 'status'), {
       verb: 'patch',
       query: { fieldManager: FIELD_MANAGER, force: true },
-      body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace }, status },
+      body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: namespace ? { name, namespace } : { name }, status },
       contentType: APPLY,
     });
   }

@@ -10,6 +10,7 @@ import { collectionPath, keyOf, type KubeObject, type ResourceType } from './res
 export interface InformerOptions {
   namespace?: string;
   labelSelector?: string;
+  fieldSelector?: string;
   pageSize?: number;
   watchTimeoutSeconds?: number;
   /** Backoff between failed attempts: base and cap in milliseconds. */
@@ -150,7 +151,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     do {
       const page = await this.client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, {
         verb: 'list',
-        query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector },
+        query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
         signal: this.abort.signal,
       });
       const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
@@ -188,7 +189,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     try {
       const res = await this.client.stream(collectionPath(this.resource, this.opts.namespace), {
         verb: 'watch',
-        query: { watch: 1, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, labelSelector: this.opts.labelSelector },
+        query: { watch: 1, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
         signal: local.signal,
       });
       this.healthy = true;

@@ -12,6 +12,7 @@ export const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/
 
 export const Resources = {
   policy: { group: 'apisec.dev', version: 'v1alpha1', plural: 'apisecuritypolicies', kind: 'ApiSecurityPolicy', namespaced: true },
+  baseline: { group: 'apisec.dev', version: 'v1alpha1', plural: 'clusterapisecuritypolicies', kind: 'ClusterApiSecurityPolicy', namespaced: false },
   ingress: { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true },
   service: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   networkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true },

@@ -1,0 +1,268 @@
+// Baselines: the effective settings of a policy are its own, held to the floors of every
+// ClusterApiSecurityPolicy that selects its namespace. Tightening is kept; loosening is a violation
+// that is reported and replaced by the floor (never silently dropped); a floor the policy does not
+// mention is supplied by the baseline. Every effective value records who supplied it. Pure.
+import { isIP } from 'node:net';
+import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
+import { sizeToBytes } from '../api/patterns.ts';
+import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+
+export interface Baseline {
+  name: string;
+  creationTimestamp?: string;
+  floors: BaselineFloors;
+}
+
+export interface Violation {
+  field: string;
+  baseline: string;
+  message: string;
+}
+
+export interface Provenance {
+  field: string;
+  value: string;
+  source: string;
+}
+
+export interface BaselineResult {
+  effective: ApiSecurityPolicySpec;
+  violations: Violation[];
+  provenance: Provenance[];
+  /** Baselines that cannot both hold (reported on the baselines and the policy). */
+  conflicts: string[];
+}
+
+interface Selector {
+  matchLabels?: Record<string, string> | undefined;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] | undefined }[] | undefined;
+}
+
+/** Kubernetes label selector semantics; an empty selector matches everything. */
+export function matchesSelector(labels: Record<string, string>, selector: Selector): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const value = labels[e.key];
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+    if (e.operator === 'In' && !(has && (e.values ?? []).includes(value ?? ''))) return false;
+    if (e.operator === 'NotIn' && has && (e.values ?? []).includes(value ?? '')) return false;
+  }
+  return true;
+}
+
+const perSecond = (r: { requestsPerSecond?: number | undefined; requestsPerMinute?: number | undefined }): number => r.requestsPerSecond ?? (r.requestsPerMinute ?? 0) / 60;
+
+function ipToBigInt(addr: string): bigint {
+  if (isIP(addr) === 4) return addr.split('.').reduce((n, o) => (n << 8n) + BigInt(o), 0n);
+  const [head = '', tail = ''] = addr.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = addr.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return groups.reduce((n, g) => (n << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
+}
+
+/** True when CIDR `inner` lies inside CIDR `outer` (same family). */
+export function cidrWithin(inner: string, outer: string): boolean {
+  const [ia = '', ib = '0'] = inner.split('/');
+  const [oa = '', ob = '0'] = outer.split('/');
+  const fam = isIP(ia);
+  if (fam === 0 || fam !== isIP(oa) || Number(ib) < Number(ob)) return false;
+  const bits = BigInt(fam === 4 ? 32 : 128);
+  const shift = bits - BigInt(ob);
+  return ipToBigInt(ia) >> shift === ipToBigInt(oa) >> shift;
+}
+
+type Ctx = { out: ApiSecurityPolicySpec; floors: BaselineFloors; policy: ApiSecurityPolicySpec; baseline: string; v: Violation[]; p: Provenance[]; policySource: string };
+
+const loosen = (c: Ctx, field: string, message: string): void => {
+  c.v.push({ field, baseline: c.baseline, message });
+};
+const from = (c: Ctx, field: string, value: unknown, byBaseline: boolean): void => {
+  c.p.push({ field, value: typeof value === 'string' ? value : JSON.stringify(value), source: byBaseline ? `ClusterApiSecurityPolicy/${c.baseline}` : c.policySource });
+};
+
+function tls(c: Ctx): void {
+  const f = c.floors.tls;
+  if (!f) return;
+  const mine = c.out.tls;
+  if (!mine) {
+    c.out.tls = f;
+    from(c, 'tls', f, true);
+    return;
+  }
+  const t = { ...mine };
+  if (f.httpsOnly && !mine.httpsOnly) {
+    loosen(c, 'tls.httpsOnly', 'the baseline requires HTTPS only');
+    t.httpsOnly = true;
+  }
+  if (f.hsts && (!mine.hsts || mine.hsts.maxAgeSeconds < f.hsts.maxAgeSeconds || (f.hsts.includeSubDomains && !mine.hsts.includeSubDomains))) {
+    if (mine.hsts) loosen(c, 'tls.hsts', `the baseline requires HSTS of at least ${f.hsts.maxAgeSeconds}s${f.hsts.includeSubDomains ? ' with includeSubDomains' : ''}`);
+    t.hsts = f.hsts;
+  }
+  c.out.tls = t;
+  from(c, 'tls.httpsOnly', t.httpsOnly, f.httpsOnly && !mine.httpsOnly);
+}
+
+function rateLimit(c: Ctx): void {
+  const f = c.floors.rateLimit;
+  if (!f) return;
+  const mine = c.out.rateLimit;
+  if (!mine) {
+    c.out.rateLimit = f;
+    from(c, 'rateLimit', f, true);
+    return;
+  }
+  let r = { ...mine };
+  if (perSecond(mine) > perSecond(f)) {
+    loosen(c, 'rateLimit.rate', `the baseline allows at most ${perSecond(f)} requests per second`);
+    r = { ...r, requestsPerSecond: f.requestsPerSecond, requestsPerMinute: f.requestsPerMinute };
+  }
+  const floorBurst = f.burst ?? Math.ceil(perSecond(f));
+  if (r.burst !== undefined && r.burst > floorBurst) {
+    loosen(c, 'rateLimit.burst', `the baseline allows a burst of at most ${floorBurst}`);
+    r.burst = floorBurst;
+  } else if (r.burst === undefined && f.burst !== undefined && Math.ceil(perSecond(r)) > f.burst) r.burst = f.burst;
+  if (f.maxConnections !== undefined && (r.maxConnections === undefined || r.maxConnections > f.maxConnections)) {
+    if (r.maxConnections !== undefined) loosen(c, 'rateLimit.maxConnections', `the baseline allows at most ${f.maxConnections} connections`);
+    r.maxConnections = f.maxConnections;
+  }
+  c.out.rateLimit = r;
+  from(c, 'rateLimit.rate', perSecond(r), perSecond(mine) > perSecond(f));
+}
+
+function requestLimits(c: Ctx): void {
+  const f = c.floors.requestLimits;
+  if (!f) return;
+  const mine = c.out.requestLimits ?? {};
+  const r = { ...mine };
+  if (f.maxBodySize) {
+    const fb = sizeToBytes(f.maxBodySize) ?? 0;
+    const mb = mine.maxBodySize ? sizeToBytes(mine.maxBodySize) : undefined;
+    if (mb === undefined || mb > fb) {
+      if (mb !== undefined) loosen(c, 'requestLimits.maxBodySize', `the baseline allows bodies of at most ${f.maxBodySize}`);
+      r.maxBodySize = f.maxBodySize;
+    }
+    from(c, 'requestLimits.maxBodySize', r.maxBodySize, r.maxBodySize === f.maxBodySize && mine.maxBodySize !== f.maxBodySize);
+  }
+  const narrow = <T extends string>(field: 'allowedMethods' | 'allowedContentTypes', floor: T[] | undefined, own: T[] | undefined): T[] | undefined => {
+    if (!floor) return own;
+    if (!own) return floor;
+    const extra = own.filter((x) => !floor.includes(x));
+    if (extra.length) loosen(c, `requestLimits.${field}`, `the baseline does not allow ${extra.join(', ')}`);
+    const kept = own.filter((x) => floor.includes(x));
+    return kept.length ? kept : floor;
+  };
+  const methods = narrow('allowedMethods', f.allowedMethods, mine.allowedMethods);
+  if (methods) r.allowedMethods = methods;
+  const types = narrow('allowedContentTypes', f.allowedContentTypes, mine.allowedContentTypes);
+  if (types) r.allowedContentTypes = types;
+  c.out.requestLimits = r;
+}
+
+function ipAccess(c: Ctx): void {
+  const f = c.floors.ipAccess;
+  if (!f) return;
+  const mine = c.out.ipAccess ?? {};
+  const deny = [...new Set([...(mine.deny ?? []), ...(f.deny ?? [])])];
+  let allow = mine.allow;
+  if (f.allow?.length) {
+    const outside = (mine.allow ?? []).filter((a) => !f.allow?.some((o) => cidrWithin(a, o)));
+    if (outside.length) loosen(c, 'ipAccess.allow', `the baseline only allows ranges inside ${f.allow.join(', ')}; not ${outside.join(', ')}`);
+    const inside = (mine.allow ?? []).filter((a) => f.allow?.some((o) => cidrWithin(a, o)));
+    allow = inside.length ? inside : f.allow;
+  }
+  c.out.ipAccess = { ...(allow ? { allow } : {}), ...(deny.length ? { deny } : {}) };
+  if (f.deny?.length) from(c, 'ipAccess.deny', deny.join(','), (f.deny ?? []).some((d) => !(mine.deny ?? []).includes(d)));
+}
+
+function cors(c: Ctx): void {
+  const f = c.floors.cors;
+  const mine = c.out.cors;
+  if (!f || !mine) return;
+  const r = { ...mine };
+  if (mine.allowCredentials && !f.allowCredentials) {
+    loosen(c, 'cors.allowCredentials', 'the baseline does not allow credentials cross-origin');
+    r.allowCredentials = false;
+  }
+  if (!f.allowOrigins.includes('*')) {
+    const extra = mine.allowOrigins.filter((o) => !f.allowOrigins.includes(o));
+    if (extra.length) loosen(c, 'cors.allowOrigins', `the baseline does not allow the origins ${extra.join(', ')}`);
+    const kept = mine.allowOrigins.filter((o) => f.allowOrigins.includes(o));
+    r.allowOrigins = kept.length ? kept : f.allowOrigins;
+  }
+  c.out.cors = r;
+}
+
+function authentication(c: Ctx): void {
+  const f = c.floors;
+  if (f.authentication && !c.out.authentication) {
+    c.out.authentication = f.authentication;
+    from(c, 'authentication', Object.keys(f.authentication).join(','), true);
+  }
+}
+
+function waf(c: Ctx): void {
+  const f = c.floors;
+  if (f.waf?.enabled) {
+    const mine = c.out.waf;
+    if (mine && (!mine.enabled || (f.waf.mode === 'Block' && mine.mode === 'Detect'))) loosen(c, 'waf', `the baseline requires the WAF${f.waf.mode === 'Block' ? ' in Block mode' : ''}`);
+    if (!mine || !mine.enabled || (f.waf.mode === 'Block' && mine.mode === 'Detect')) {
+      c.out.waf = f.waf;
+      from(c, 'waf', f.waf.mode, true);
+    }
+  }
+}
+
+function network(c: Ctx): void {
+  const f = c.floors;
+  if (f.network?.defaultDeny) {
+    const mine = c.out.network;
+    if (mine && !mine.defaultDeny) loosen(c, 'network.defaultDeny', 'the baseline requires default-deny network isolation');
+    if (!mine || !mine.defaultDeny) {
+      c.out.network = { defaultDeny: true, allowFrom: mine?.allowFrom ?? f.network.allowFrom };
+      from(c, 'network.defaultDeny', true, true);
+    }
+  }
+}
+
+function logging(c: Ctx): void {
+  const f = c.floors;
+  if (f.logging?.accessLog) {
+    const mine = c.out.logging;
+    if (mine && !mine.accessLog) loosen(c, 'logging.accessLog', 'the baseline requires access logs');
+    if (!mine?.accessLog) {
+      c.out.logging = f.logging;
+      from(c, 'logging.accessLog', true, true);
+    }
+  }
+}
+
+const STEPS = [tls, authentication, rateLimit, requestLimits, ipAccess, cors, waf, network, logging];
+
+function authMethod(a: BaselineFloors['authentication']): string | undefined {
+  return a ? Object.keys(a).find((k) => (a as Record<string, unknown>)[k] !== undefined) : undefined;
+}
+
+/** Applies every baseline (oldest first) to a policy's spec. */
+export function applyBaselines(spec: ApiSecurityPolicySpec, policyName: string, baselines: Baseline[]): BaselineResult {
+  const sorted = [...baselines].sort((a, b) => (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '') || a.name.localeCompare(b.name));
+  const out: ApiSecurityPolicySpec = structuredClone(spec);
+  const violations: Violation[] = [];
+  const provenance: Provenance[] = [];
+  for (const b of sorted) {
+    const c: Ctx = { out, floors: b.floors, policy: spec, baseline: b.name, v: violations, p: provenance, policySource: `ApiSecurityPolicy/${policyName}` };
+    for (const step of STEPS) step(c);
+  }
+  const conflicts: string[] = [];
+  const withAuth = sorted.filter((b) => authMethod(b.floors.authentication));
+  for (const b of withAuth.slice(1)) {
+    if (authMethod(b.floors.authentication) !== authMethod(withAuth[0]?.floors.authentication)) {
+      conflicts.push(`baselines ${withAuth[0]?.name} and ${b.name} require different authentication methods (${authMethod(withAuth[0]?.floors.authentication)} vs ${authMethod(b.floors.authentication)}); ${withAuth[0]?.name}'s applies`);
+    }
+  }
+  // The last word per field wins in provenance (the strictest, as applied in order).
+  const byField = new Map(provenance.map((p) => [p.field, p]));
+  return { effective: out, violations, provenance: [...byField.values()].sort((a, b) => a.field.localeCompare(b.field)).slice(0, 32), conflicts };
+}
