@@ -1,0 +1,182 @@
+// The offline core of `apisec check` and `apisec render`: every policy of the input through the same
+// resolve → render → evaluate as the operator (src/compliance/assess.ts), the APIs no policy covers, and
+// the verdict under the user's thresholds. Pure: documents in, results out.
+import { ApiSecurityPolicySpec, formatIssues, type ControlResult } from '../api/v1alpha1.ts';
+import { assessPolicy, type Assessment, type PolicyClaim, type TargetState } from '../compliance/assess.ts';
+import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
+import type { Location } from './documents.ts';
+import { uncoveredApis, type UncoveredApi } from './coverage.ts';
+import type { Inventory, Located, RawPolicy } from './inventory.ts';
+
+export interface TargetReport {
+  kind: 'Ingress' | 'Service';
+  name: string;
+  state: TargetState;
+  provider?: string;
+  message?: string;
+}
+
+export interface PolicyReport {
+  namespace: string;
+  name: string;
+  at: Location;
+  mode: ApiSecurityPolicySpec['mode'];
+  score: number;
+  violations: number;
+  targets: TargetReport[];
+  controls: ControlResult[];
+}
+
+/** A policy the operator would refuse: the schema (InvalidSpec) or a renderer (RenderFailed) said no. */
+export interface PolicyError {
+  namespace: string;
+  name: string;
+  at: Location;
+  reason: 'InvalidSpec' | 'RenderFailed';
+  message: string;
+}
+
+export interface CheckResult {
+  policies: PolicyReport[];
+  errors: PolicyError[];
+  uncovered: UncoveredApi[];
+}
+
+export interface Assessed {
+  policy: Located<RawPolicy>;
+  spec: ApiSecurityPolicySpec;
+  assessment: Assessment;
+}
+
+const byName = <T extends { metadata: { name: string; namespace?: string } }>(items: Located<T>[], ns: string): Map<string, T> =>
+  new Map(items.filter((i) => i.object.metadata.namespace === ns).map((i) => [i.object.metadata.name, i.object]));
+
+const refKey = (p: Located<RawPolicy>): string => `${p.object.metadata.namespace}/${p.object.metadata.name}`;
+
+/**
+ * Validates and assesses every policy, in namespace/name order. An invalid policy neither claims nor
+ * covers a target: the API server refuses it (the CRD's schema matches this one), so it never governs.
+ */
+export function assessInventory(inv: Inventory, settings: OperatorSettings): { assessed: Assessed[]; errors: PolicyError[] } {
+  const errors: PolicyError[] = [];
+  const valid: { policy: Located<RawPolicy>; spec: ApiSecurityPolicySpec }[] = [];
+  for (const p of [...inv.policies].sort((a, b) => refKey(a).localeCompare(refKey(b)))) {
+    // parseSpec's check, keeping the issues so the report points at the line of the first bad field.
+    const parsed = ApiSecurityPolicySpec.safeParse(p.object.spec);
+    if (parsed.success) {
+      valid.push({ policy: p, spec: parsed.data });
+      continue;
+    }
+    const line = p.lineOf?.(['spec', ...(parsed.error.issues[0]?.path ?? [])]) ?? p.at.line;
+    errors.push({ namespace: p.object.metadata.namespace, name: p.object.metadata.name, at: { file: p.at.file, line }, reason: 'InvalidSpec', message: formatIssues(parsed.error.issues) });
+  }
+  const assessed: Assessed[] = [];
+  for (const { policy: p, spec } of valid) {
+    const { name, namespace, uid, creationTimestamp } = p.object.metadata;
+    const ingresses = byName<IngressLike>(inv.ingresses, namespace);
+    const services = byName<ServiceLike>(inv.services, namespace);
+    const rivals: PolicyClaim[] = valid
+      .filter((o) => o.policy.object.metadata.namespace === namespace)
+      .map((o) => ({
+        name: o.policy.object.metadata.name,
+        creationTimestamp: o.policy.object.metadata.creationTimestamp,
+        deleting: o.policy.object.metadata.deletionTimestamp !== undefined,
+        targetRefs: o.spec.targetRefs,
+      }));
+    try {
+      const assessment = assessPolicy({
+        policy: { name, namespace, uid: uid ?? '', creationTimestamp },
+        spec,
+        rivals,
+        lookup: { ingress: (n) => ingresses.get(n), service: (n) => services.get(n) },
+        settings,
+      });
+      assessed.push({ policy: p, spec, assessment });
+    } catch (err) {
+      // The operator refuses such a policy as terminal too (defence in depth behind the schema).
+      errors.push({ namespace, name, at: p.at, reason: 'RenderFailed', message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return { assessed, errors };
+}
+
+export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
+  const { assessed, errors } = assessInventory(inv, settings);
+  const policies = assessed.map(({ policy, spec, assessment }): PolicyReport => ({
+    namespace: policy.object.metadata.namespace,
+    name: policy.object.metadata.name,
+    at: policy.at,
+    mode: spec.mode,
+    score: assessment.compliance.score,
+    violations: assessment.compliance.violations,
+    targets: assessment.targets.map((t) => ({
+      kind: t.ref.kind,
+      name: t.ref.name,
+      state: t.state,
+      ...(t.provider ? { provider: t.provider } : {}),
+      ...(t.message ? { message: t.message } : {}),
+    })),
+    controls: assessment.compliance.controls,
+  }));
+  const uncovered = uncoveredApis(
+    assessed.map((a) => ({ namespace: a.policy.object.metadata.namespace, targetRefs: a.spec.targetRefs })),
+    inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
+    inv.services.map((s) => ({ object: s.object, at: s.at })),
+  );
+  return { policies, errors, uncovered };
+}
+
+// ---- verdict ----
+
+export type FailOn = 'fail' | 'warn' | 'never';
+
+export interface Thresholds {
+  failOn: FailOn;
+  minScore: number;
+  allowUncovered: boolean;
+}
+
+export const defaultThresholds: Thresholds = { failOn: 'fail', minScore: 0, allowUncovered: false };
+
+export type Outcome = 'pass' | 'warn' | 'fail';
+
+/** Targets the operator would not protect as written: a warning, like a Warn control. */
+export const targetProblems = (p: PolicyReport): TargetReport[] => p.targets.filter((t) => t.state === 'NotFound' || t.state === 'Conflicted' || t.state === 'Unsupported');
+
+/** The fact, whatever the thresholds: fail on a failing control or a score below the minimum. */
+export function outcomeOf(p: PolicyReport, t: Thresholds): Outcome {
+  if (p.controls.some((c) => c.result === 'Fail') || p.score < t.minScore) return 'fail';
+  if (p.controls.some((c) => c.result === 'Warn') || targetProblems(p).length) return 'warn';
+  return 'pass';
+}
+
+/** Whether a control result fails the run under --fail-on. */
+export const counts = (result: ControlResult['result'], failOn: FailOn): boolean =>
+  (result === 'Fail' && failOn !== 'never') || (result === 'Warn' && failOn === 'warn');
+
+export interface Verdict {
+  exitCode: 0 | 1 | 2;
+  /** Why the run failed, one line each; empty when it passed. */
+  reasons: string[];
+}
+
+const list = (names: string[], max = 5): string => (names.length > max ? `${names.slice(0, max).join(', ')} and ${names.length - max} more` : names.join(', '));
+
+export function judge(r: CheckResult, t: Thresholds): Verdict {
+  const reasons: string[] = [];
+  if (r.errors.length) reasons.push(`${r.errors.length} polic${r.errors.length === 1 ? 'y is' : 'ies are'} invalid: ${list(r.errors.map((e) => `${e.namespace}/${e.name}`))}`);
+  for (const p of r.policies) {
+    const id = `${p.namespace}/${p.name}`;
+    const failing = p.controls.filter((c) => c.result === 'Fail' && counts(c.result, t.failOn)).map((c) => c.control);
+    if (failing.length) reasons.push(`${id} fails ${list(failing)}`);
+    const warning = p.controls.filter((c) => c.result === 'Warn' && counts(c.result, t.failOn)).map((c) => c.control);
+    if (warning.length) reasons.push(`${id} warns on ${list(warning)}`);
+    const problems = t.failOn === 'warn' ? targetProblems(p) : [];
+    if (problems.length) reasons.push(`${id}: ${list(problems.map((x) => `${x.kind} ${x.name} is ${x.state}`))}`);
+    if (p.score < t.minScore) reasons.push(`${id} scores ${p.score}, below --min-score ${t.minScore}`);
+  }
+  if (r.uncovered.length && !t.allowUncovered) {
+    reasons.push(`${r.uncovered.length} API${r.uncovered.length === 1 ? ' is' : 's are'} not covered by any policy: ${list(r.uncovered.map((u) => `${u.kind} ${u.namespace}/${u.name}`))}`);
+  }
+  return { exitCode: r.errors.length ? 2 : reasons.length ? 1 : 0, reasons };
+}

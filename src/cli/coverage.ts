@@ -1,0 +1,45 @@
+// Which APIs no policy protects, for `check` (offline) and `report` (against a cluster). The inventory
+// itself lives in src/compliance/inventory.ts, shared with the operator's reports controller; this adds
+// only what the CLI needs on top: the file and line each uncovered API came from.
+import { apiInventory } from '../compliance/inventory.ts';
+import type { IngressLike, ServiceLike } from '../render/types.ts';
+import type { Location } from './documents.ts';
+import type { PolicyClaim } from '../compliance/assess.ts';
+
+export interface UncoveredApi {
+  kind: 'Ingress' | 'Service';
+  namespace: string;
+  name: string;
+  /** Hosts of an Ingress, or the type of a Service. */
+  detail: string;
+  at?: Location;
+}
+
+interface Item<T> {
+  object: T;
+  at?: Location;
+}
+
+export function uncoveredApis(
+  policies: { namespace: string; targetRefs: PolicyClaim['targetRefs'] }[],
+  ingresses: Item<IngressLike>[],
+  services: Item<ServiceLike>[],
+): UncoveredApi[] {
+  const where = new Map<string, Location | undefined>();
+  for (const [kind, items] of [['Ingress', ingresses], ['Service', services]] as const) {
+    for (const { object, at } of items) where.set(`${kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, at);
+  }
+  const entries = apiInventory({
+    // The CLI has no baselines yet, and passes only policies it considers live; their names do not matter here.
+    policies: policies.map((p, i) => ({ metadata: { name: String(i), namespace: p.namespace }, spec: { targetRefs: p.targetRefs } })),
+    ingresses: ingresses.map((i) => i.object),
+    services: services.map((s) => s.object),
+  });
+  return entries
+    .filter((e) => e.coverage === 'none')
+    .map((e) => {
+      const at = where.get(`${e.kind}/${e.namespace}/${e.name}`);
+      const detail = e.kind === 'Ingress' ? `hosts ${(e.hosts ?? []).join(', ')}` : `type ${e.serviceType ?? ''}`;
+      return { kind: e.kind, namespace: e.namespace, name: e.name, detail, ...(at ? { at } : {}) };
+    });
+}

@@ -1,0 +1,68 @@
+// Sorts parsed documents into what the operator looks at: ApiSecurityPolicies, Ingresses and Services.
+// Every other kind is ignored (Namespaces, Deployments, CRDs, ClusterApiSecurityPolicy for now).
+import { API_VERSION, GROUP, KIND } from '../api/v1alpha1.ts';
+import type { IngressLike, ServiceLike } from '../render/types.ts';
+import type { Doc, Location } from './documents.ts';
+import { InputError } from './errors.ts';
+
+export interface RawPolicy {
+  metadata: { name: string; namespace: string; uid?: string; creationTimestamp?: string; generation?: number; deletionTimestamp?: string };
+  spec: unknown;
+  status?: unknown;
+}
+
+export interface Located<T> {
+  object: T;
+  at: Location;
+  lineOf?: Doc['lineOf'];
+}
+
+export interface Inventory {
+  policies: Located<RawPolicy>[];
+  ingresses: Located<IngressLike>[];
+  services: Located<ServiceLike>[];
+}
+
+export const at = (l: Location): string => `${l.file}:${l.line}`;
+
+type Bucket = 'policies' | 'ingresses' | 'services';
+
+function bucketOf(doc: Doc): Bucket | undefined {
+  const { apiVersion, kind } = doc.object;
+  if (kind === KIND) {
+    if (apiVersion === API_VERSION) return 'policies';
+    // Silently skipping a policy would make its APIs look uncovered.
+    if (typeof apiVersion === 'string' && apiVersion.startsWith(`${GROUP}/`)) {
+      throw new InputError(`${at(doc)}: ${KIND} ${String(apiVersion)} is not supported by this apisec (use ${API_VERSION})`);
+    }
+    return undefined;
+  }
+  if (kind === 'Ingress' && apiVersion === 'networking.k8s.io/v1') return 'ingresses';
+  if (kind === 'Service' && apiVersion === 'v1') return 'services';
+  return undefined;
+}
+
+/**
+ * Classifies the documents; objects without a namespace get `defaultNamespace` (as kubectl apply would).
+ * A missing name or the same object twice is an input error: the result would be ambiguous.
+ */
+export function buildInventory(docs: Doc[], defaultNamespace: string): Inventory {
+  const inv: Inventory = { policies: [], ingresses: [], services: [] };
+  const seen = new Map<string, Location>();
+  for (const doc of docs) {
+    const bucket = bucketOf(doc);
+    if (!bucket) continue;
+    const kind = String(doc.object.kind);
+    const meta = doc.object.metadata as Record<string, unknown> | undefined;
+    const name = meta?.name;
+    if (typeof name !== 'string' || name === '') throw new InputError(`${at(doc)}: ${kind} without metadata.name`);
+    const namespace = typeof meta?.namespace === 'string' && meta.namespace !== '' ? meta.namespace : defaultNamespace;
+    const key = `${kind} ${namespace}/${name}`;
+    const first = seen.get(key);
+    if (first) throw new InputError(`${at(doc)}: ${key} appears twice (first at ${at(first)})`);
+    seen.set(key, doc);
+    const object = { ...doc.object, metadata: { ...meta, name, namespace } };
+    (inv[bucket] as Located<unknown>[]).push({ object, at: { file: doc.file, line: doc.line }, lineOf: doc.lineOf });
+  }
+  return inv;
+}

@@ -1,0 +1,122 @@
+// assess: the pure part of one reconcile after gathering — resolve the targets (found, conflicted), render,
+// evaluate. Shared by the apisec CLI and (later) the reconciler, so that `apisec check` reports exactly what
+// the operator would write and put in status. Steps 4–6 of docs/architecture.md.
+import type { ApiSecurityPolicySpec, TargetRef } from '../api/v1alpha1.ts';
+import { backendServices, render, type RenderOutput } from '../render/index.ts';
+import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
+import { evaluate, type ComplianceOutput } from './evaluate.ts';
+
+export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
+
+export interface TargetOutcome {
+  ref: TargetRef;
+  state: TargetState;
+  object?: IngressLike | ServiceLike;
+  message?: string;
+  provider?: string;
+}
+
+/** What conflict resolution needs of a policy: its age, name and (unvalidated) target references. */
+export interface PolicyClaim {
+  name: string;
+  creationTimestamp?: string;
+  deleting?: boolean;
+  targetRefs: readonly { kind?: unknown; name?: unknown }[];
+}
+
+/** Objects of the policy's namespace, by name. */
+export interface TargetLookup {
+  ingress(name: string): IngressLike | undefined;
+  service(name: string): ServiceLike | undefined;
+}
+
+export interface AssessInput {
+  policy: PolicyRef & { creationTimestamp?: string };
+  spec: ApiSecurityPolicySpec;
+  /** Every other policy of the namespace, valid or not: an invalid one still claims its targets. */
+  rivals: readonly PolicyClaim[];
+  lookup: TargetLookup;
+  settings: OperatorSettings;
+}
+
+export interface Assessment {
+  targets: TargetOutcome[];
+  /** The Ingresses this policy wins (rendered even when their data plane turns out unsupported). */
+  ingresses: IngressLike[];
+  rendered: RenderOutput;
+  compliance: ComplianceOutput;
+}
+
+const targetKey = (kind: string, name: string): string => `${kind}/${name}`;
+
+/** Oldest first (creationTimestamp, then name): stable across restarts and independent of event order. */
+export const olderFirst = (a: { name: string; creationTimestamp?: string }, b: { name: string; creationTimestamp?: string }): number =>
+  (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '') || a.name.localeCompare(b.name);
+
+/** The target references of a raw (not yet validated) spec, for conflict resolution. */
+export function claimedRefs(spec: unknown): PolicyClaim['targetRefs'] {
+  const refs = (spec as { targetRefs?: unknown } | null | undefined)?.targetRefs;
+  return Array.isArray(refs) ? refs.filter((r): r is { kind?: unknown; name?: unknown } => r !== null && typeof r === 'object') : [];
+}
+
+/** Each target: found or not, and whether an older policy already governs it. */
+export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'rivals' | 'lookup'>): TargetOutcome[] {
+  const { policy, spec, lookup } = input;
+  const self: PolicyClaim = { name: policy.name, creationTimestamp: policy.creationTimestamp, targetRefs: spec.targetRefs };
+  const contenders = [...input.rivals.filter((p) => !p.deleting && p.name !== policy.name), self].sort(olderFirst);
+  const seen = new Set<string>();
+  const out: TargetOutcome[] = [];
+  for (const ref of spec.targetRefs) {
+    const tk = targetKey(ref.kind, ref.name);
+    if (seen.has(tk)) continue;
+    seen.add(tk);
+    const object = ref.kind === 'Ingress' ? lookup.ingress(ref.name) : lookup.service(ref.name);
+    if (!object) {
+      out.push({ ref, state: 'NotFound', message: `${tk} not found in namespace ${policy.namespace}` });
+      continue;
+    }
+    const winner = contenders.find((p) => p.targetRefs.some((r) => r.kind === ref.kind && r.name === ref.name));
+    if (winner && winner.name !== policy.name) {
+      out.push({ ref, state: 'Conflicted', object, message: `${tk} is governed by the older policy ${winner.name}` });
+      continue;
+    }
+    out.push({ ref, state: spec.mode === 'Audit' ? 'Audit' : 'Enforced', object });
+  }
+  return out;
+}
+
+/** Target Services plus the backends of the target Ingresses, those that exist. */
+export function servicesBehind(won: TargetOutcome[], ingresses: IngressLike[], lookup: TargetLookup): ServiceLike[] {
+  const names = new Set([...won.filter((t) => t.ref.kind === 'Service').map((t) => t.ref.name), ...backendServices(ingresses)]);
+  return [...names].map((n) => lookup.service(n)).filter((s): s is ServiceLike => s !== undefined);
+}
+
+function annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): void {
+  for (const t of targets) {
+    if (t.ref.kind !== 'Ingress' || !t.object || t.state === 'Conflicted') continue;
+    const r = rendered.ingresses.find((i) => i.ingress === t.ref.name);
+    if (r?.problem) Object.assign(t, { state: 'Unsupported', message: r.problem.message });
+    else if (r?.plan) t.provider = r.plan.provider;
+    if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';
+  }
+}
+
+/** Resolve → render → evaluate for one valid policy. May throw what render throws (an unsafe value). */
+export function assessPolicy(input: AssessInput): Assessment {
+  const targets = resolveTargets(input);
+  const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
+  const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as IngressLike);
+  const services = servicesBehind(won, ingresses, input.lookup);
+  const rendered = render({ policy: { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid }, spec: input.spec, ingresses, services, settings: input.settings });
+  annotateOutcomes(targets, rendered);
+  const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
+  const compliance = evaluate({
+    spec: input.spec,
+    mode: input.spec.mode,
+    ingresses: ingresses.filter((i) => live.some((t) => t.ref.kind === 'Ingress' && t.ref.name === i.metadata.name)),
+    anyTarget: live.length > 0,
+    fidelity: rendered.fidelity,
+    networkSkipped: rendered.networkSkipped,
+  });
+  return { targets, ingresses, rendered, compliance };
+}
