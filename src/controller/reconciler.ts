@@ -3,15 +3,15 @@
 //   (SSA, only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import type { Logger } from 'pino';
-import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type Condition, type TargetRef } from '../api/v1alpha1.ts';
+import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type Condition } from '../api/v1alpha1.ts';
 import { parseBaselineSpec, type ClusterApiSecurityPolicyStatus } from '../api/cluster-v1alpha1.ts';
 import { applyBaselines, matchesSelector, type Baseline, type BaselineResult } from '../compliance/baseline.ts';
 import { mergeConditions, type ConditionInput } from '../compliance/conditions.ts';
-import { evaluate } from '../compliance/evaluate.ts';
+import { assessPolicy, claimedRefs, type Assessment, type TargetOutcome } from '../compliance/assess.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.ts';
-import { backendServices, render, type RenderOutput } from '../render/index.ts';
+import type { RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
@@ -73,18 +73,6 @@ export interface ReconcileResult {
   writes: number;
 }
 
-type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
-interface TargetOutcome {
-  ref: TargetRef;
-  state: TargetState;
-  object?: KubeObject;
-  message?: string;
-  provider?: string;
-}
-
-const targetKey = (kind: string, name: string): string => `${kind}/${name}`;
-const olderFirst = (a: KubeObject, b: KubeObject): number =>
-  (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name);
 
 interface Plan {
   /** Canonical desired annotation sets, for the digest. */
@@ -147,14 +135,24 @@ export class PolicyReconciler {
     const selecting = this.baselinesFor(namespace);
     const baseline = applyBaselines(parsed.spec, name, selecting);
     const spec = baseline.effective;
-    const targets = this.resolveTargets(policy, spec);
-    const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
-    const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as KubeObject & IngressLike);
-    const services = this.servicesBehind(namespace, won, ingresses);
     const ref: PolicyRef = { name, namespace, uid: policy.metadata.uid ?? '' };
-    let rendered: RenderOutput;
+    let assessment: Assessment;
     try {
-      rendered = render({ policy: ref, spec, ingresses, services, settings: this.deps.settings });
+      assessment = assessPolicy({
+        policy: { ...ref, ...(policy.metadata.creationTimestamp ? { creationTimestamp: policy.metadata.creationTimestamp } : {}) },
+        spec,
+        rivals: caches.policies.list(namespace).map((p) => ({
+          name: p.metadata.name,
+          ...(p.metadata.creationTimestamp ? { creationTimestamp: p.metadata.creationTimestamp } : {}),
+          deleting: Boolean(p.metadata.deletionTimestamp),
+          targetRefs: claimedRefs(p.spec),
+        })),
+        lookup: {
+          ingress: (n) => caches.ingresses.get(`${namespace}/${n}`) as (KubeObject & IngressLike) | undefined,
+          service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
+        },
+        settings: this.deps.settings,
+      });
     } catch (err) {
       if (!(err instanceof UnsafeValueError)) throw err;
       // Defence in depth: the schema should have refused it. Terminal, like an invalid spec.
@@ -162,7 +160,8 @@ export class PolicyReconciler {
       log.warn({ reason: 'UnsafeValue', detail: err.message }, 'Refused to render an unsafe value');
       return { writes: counter.writes };
     }
-    this.annotateOutcomes(targets, rendered);
+    const { rendered } = assessment;
+    const ingresses = assessment.ingresses as (KubeObject & IngressLike)[];
 
     const enforce = spec.mode === 'Enforce';
     const desiredOwned = enforce ? ([...rendered.networkPolicies, ...rendered.configMaps] as unknown as KubeObject[]) : [];
@@ -177,7 +176,7 @@ export class PolicyReconciler {
     const errors: unknown[] = [];
     await this.applyPlan(policy, plan, ref, drift, fight, counter, errors, log);
 
-    const status = this.status(policy, spec, targets, rendered, ingresses, errors, { ...baseline, names: selecting.map((b) => b.name) });
+    const status = this.status(policy, spec, assessment, errors, { ...baseline, names: selecting.map((b) => b.name) });
     status.conditions = this.withDriftCondition(policy, status, drift, fight);
     const previousDigest = policy.status?.appliedDigest;
     if (errors.length === 0) status.appliedDigest = digest;
@@ -253,56 +252,6 @@ export class PolicyReconciler {
       log.info({ selected, policies, violations }, 'Updated baseline status');
     }
     return { writes: counter.writes, requeueAfterMs: this.deps.resyncMs };
-  }
-
-  /** Each target: found or not, and whether an older policy already governs it. */
-  private resolveTargets(policy: ApiSecurityPolicy & KubeObject, spec: ApiSecurityPolicySpec): TargetOutcome[] {
-    const ns = policy.metadata.namespace;
-    const rivals = this.deps.caches.policies
-      .list(ns)
-      .filter((p) => !p.metadata.deletionTimestamp && p.metadata.name !== policy.metadata.name)
-      .sort(olderFirst);
-    const seen = new Set<string>();
-    const out: TargetOutcome[] = [];
-    for (const ref of spec.targetRefs) {
-      const tk = targetKey(ref.kind, ref.name);
-      if (seen.has(tk)) continue;
-      seen.add(tk);
-      const store = ref.kind === 'Ingress' ? this.deps.caches.ingresses : this.deps.caches.services;
-      const object = store.get(`${ns}/${ref.name}`);
-      if (!object) {
-        out.push({ ref, state: 'NotFound', message: `${tk} not found in namespace ${ns}` });
-        continue;
-      }
-      // Deterministic winner: the oldest policy (then the first by name) that targets the object.
-      const winner = [...rivals, policy]
-        .sort(olderFirst)
-        .find((p) => ((p.spec as { targetRefs?: TargetRef[] }).targetRefs ?? []).some((r) => r.kind === ref.kind && r.name === ref.name));
-      if (winner && winner.metadata.name !== policy.metadata.name) {
-        out.push({ ref, state: 'Conflicted', object, message: `${tk} is governed by the older policy ${winner.metadata.name}` });
-        continue;
-      }
-      out.push({ ref, state: spec.mode === 'Audit' ? 'Audit' : 'Enforced', object });
-    }
-    return out;
-  }
-
-  /** Target Services plus the backends of target Ingresses that exist. */
-  private servicesBehind(ns: string, won: TargetOutcome[], ingresses: IngressLike[]): (KubeObject & ServiceLike)[] {
-    const names = new Set([...won.filter((t) => t.ref.kind === 'Service').map((t) => t.ref.name), ...backendServices(ingresses)]);
-    return [...names]
-      .map((n) => this.deps.caches.services.get(`${ns}/${n}`))
-      .filter((s): s is KubeObject => s !== undefined) as (KubeObject & ServiceLike)[];
-  }
-
-  private annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): void {
-    for (const t of targets) {
-      if (t.ref.kind !== 'Ingress' || !t.object || t.state === 'Conflicted') continue;
-      const r = rendered.ingresses.find((i) => i.ingress === t.ref.name);
-      if (r?.problem) Object.assign(t, { state: 'Unsupported', message: r.problem.message });
-      else if (r?.plan) t.provider = r.plan.provider;
-      if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';
-    }
   }
 
   /**
@@ -461,21 +410,12 @@ export class PolicyReconciler {
   private status(
     policy: ApiSecurityPolicy & KubeObject,
     spec: ApiSecurityPolicySpec,
-    targets: TargetOutcome[],
-    rendered: RenderOutput,
-    ingresses: IngressLike[],
+    assessment: Assessment,
     errors: unknown[],
     baseline: BaselineResult & { names: string[] },
   ): ApiSecurityPolicyStatus {
+    const { targets, rendered, compliance } = assessment;
     const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
-    const compliance = evaluate({
-      spec,
-      mode: spec.mode,
-      ingresses: ingresses.filter((i) => live.some((t) => t.ref.kind === 'Ingress' && t.ref.name === i.metadata.name)),
-      anyTarget: live.length > 0,
-      fidelity: rendered.fidelity,
-      networkSkipped: rendered.networkSkipped,
-    });
     const conflicted = targets.filter((t) => t.state === 'Conflicted');
     const missing = targets.filter((t) => t.state === 'NotFound');
     const unsupported = targets.filter((t) => t.state === 'Unsupported');
