@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { HELP, parseConfig, type OperatorConfig } from './config.ts';
 import { PolicyController } from './controller/controller.ts';
+import { ReportsController } from './controller/reports.ts';
 import { Writer } from './k8s/apply.ts';
 import { KubeClient } from './k8s/client.ts';
 import { LeaderElector } from './k8s/leader.ts';
-import { Counter, Registry, operatorMetrics, type OperatorMetrics } from './observability/metrics.ts';
+import { Counter, Gauge, Registry, operatorMetrics, type OperatorMetrics } from './observability/metrics.ts';
 import { startHealthServer, type HealthServer } from './observability/server.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
@@ -73,6 +74,31 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
       metrics.reconcileDuration.observe({ controller: 'apisecuritypolicy' }, seconds);
     },
   });
+  // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
+  const reports = new ReportsController({
+    client,
+    actions: new Writer(client, config.identity),
+    log,
+    sources: { policies: controller.informers.policies, ingresses: controller.informers.ingresses, services: controller.informers.services },
+    baselineFor: (ns) => controller.baselineFor(ns),
+    ...(config.namespace ? { namespace: config.namespace } : {}),
+    onReconcile: (outcome, seconds) => {
+      metrics.reconcileTotal.inc({ controller: 'policyreport', result: outcome });
+      if (outcome !== 'success') metrics.reconcileErrors.inc({ controller: 'policyreport' });
+      metrics.reconcileDuration.observe({ controller: 'policyreport' }, seconds);
+    },
+  });
+  controller.informers.baselines.on(() => reports.resyncAll());
+  controller.informers.namespaces.on((n) => reports.enqueueNamespace(n.metadata.name));
+  registry.register(
+    new Gauge({
+      name: 'apisec_uncovered_apis',
+      help: 'Exposed APIs (Ingresses, LoadBalancer and NodePort Services) that no ApiSecurityPolicy or baseline covers, by namespace and kind.',
+      labels: ['namespace', 'kind'],
+      collect: () => reports.uncoveredSamples(),
+    }),
+  );
+  registry.register(new Gauge({ name: 'apisec_apis', help: 'Exposed APIs by what covers them: policy, baseline or none.', labels: ['coverage'], collect: () => reports.coverageSamples() }));
   const stopMirror = mirror(controller, metrics);
   controller.startInformers();
 
@@ -101,6 +127,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     stopping ??= (async () => {
       log.info({ reason: why }, 'Stopping operator');
       abort.abort();
+      await reports.stop();
       await controller.stop(); // no new work; in-flight reconciles finish
       await elector?.release();
       metrics.isLeader.set(0);
@@ -135,6 +162,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   if (!(await controller.waitForCacheSync(abort.signal))) return;
   log.info('Caches synced, starting workers');
   controller.startWorkers();
+  reports.start();
 }
 
 async function main(): Promise<void> {

@@ -115,6 +115,11 @@ export class PolicyController {
     return Object.values(this.informers).map((i) => i.health());
   }
 
+  /** The baseline that selects a namespace (first by name), for the API inventory. */
+  baselineFor(namespace: string): string | undefined {
+    return this.reconciler.baselinesFor(namespace).map((b) => b.name).sort()[0];
+  }
+
   /** Starts the workers; call after the caches have synced and leadership is held. */
   startWorkers(): void {
     if (this.started) return;

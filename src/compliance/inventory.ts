@@ -1,0 +1,121 @@
+// The API inventory: every API the cluster exposes — each Ingress, and each Service reachable from outside
+// the cluster (LoadBalancer, NodePort) — with what covers it: an ApiSecurityPolicy (the API is a target, or
+// a Service is the backend of a targeted Ingress), a baseline (a ClusterApiSecurityPolicy that selects the
+// namespace), or nothing (a "shadow API"). Pure; used by the reports controller and by `apisec check` and
+// `apisec report` (src/cli/coverage.ts).
+import { backendServices } from '../render/index.ts';
+import type { IngressLike, ServiceLike } from '../render/types.ts';
+import { claimedRefs, olderFirst } from './assess.ts';
+
+export type Coverage = 'policy' | 'baseline' | 'none';
+
+export const EXPOSED_SERVICE_TYPES: ReadonlySet<string> = new Set(['LoadBalancer', 'NodePort']);
+
+/** What the inventory needs of a policy: its identity, age, and its raw (unvalidated) spec. */
+export interface InventoryPolicy {
+  metadata: { name: string; namespace?: string; creationTimestamp?: string; deletionTimestamp?: string };
+  spec?: unknown;
+}
+
+export interface InventoryInput {
+  policies: readonly InventoryPolicy[];
+  ingresses: readonly IngressLike[];
+  services: readonly ServiceLike[];
+  /** The name of the baseline that selects a namespace, if any (none: no baselines). */
+  baselineFor?: (namespace: string) => string | undefined;
+}
+
+export interface ApiEntry {
+  kind: 'Ingress' | 'Service';
+  namespace: string;
+  name: string;
+  /** Ingress: its hosts ("*" for a rule without host), in order of appearance. */
+  hosts?: string[];
+  /** Ingress: its paths ("/" for a rule without paths), in order of appearance. */
+  paths?: string[];
+  /** Service: LoadBalancer or NodePort. */
+  serviceType?: string;
+  coverage: Coverage;
+  /** The policy that governs the API (the oldest one, as conflict resolution decides). */
+  policy?: string;
+  /** The baseline that selects the namespace, also when a policy covers the API. */
+  baseline?: string;
+}
+
+const nsOf = (o: { metadata: { namespace?: string } }): string => o.metadata.namespace ?? '';
+
+/** Code-unit order: the same in every locale. */
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export const compareApis = (a: Pick<ApiEntry, 'namespace' | 'kind' | 'name'>, b: Pick<ApiEntry, 'namespace' | 'kind' | 'name'>): number =>
+  cmp(a.namespace, b.namespace) || cmp(a.kind, b.kind) || cmp(a.name, b.name);
+
+export function ingressHosts(ing: IngressLike): string[] {
+  const hosts = (ing.spec?.rules ?? []).map((r) => r.host ?? '*');
+  return [...new Set(hosts.length ? hosts : ['*'])];
+}
+
+export function ingressPaths(ing: IngressLike): string[] {
+  const paths = (ing.spec?.rules ?? []).flatMap((r) => (r.http?.paths?.length ? r.http.paths.map((p) => p.path ?? '/') : ['/']));
+  return [...new Set(paths.length ? paths : ['/'])];
+}
+
+interface Claim {
+  name: string;
+  creationTimestamp?: string;
+}
+
+/** Policies (live ones) by "namespace/Kind/name" of each target they claim. */
+function claimsByTarget(policies: readonly InventoryPolicy[]): Map<string, Claim[]> {
+  const out = new Map<string, Claim[]>();
+  for (const p of policies) {
+    if (p.metadata.deletionTimestamp) continue;
+    const claim: Claim = { name: p.metadata.name, creationTimestamp: p.metadata.creationTimestamp };
+    const seen = new Set<string>();
+    for (const r of claimedRefs(p.spec)) {
+      if ((r.kind !== 'Ingress' && r.kind !== 'Service') || typeof r.name !== 'string') continue;
+      const key = `${nsOf(p)}/${r.kind}/${r.name}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.set(key, [...(out.get(key) ?? []), claim]);
+    }
+  }
+  return out;
+}
+
+const oldest = (claims: readonly Claim[]): Claim | undefined => [...claims].sort(olderFirst)[0];
+
+function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: Claim | undefined, baseline: string | undefined): ApiEntry {
+  const coverage: Coverage = policy ? 'policy' : baseline !== undefined ? 'baseline' : 'none';
+  return { ...base, coverage, ...(policy ? { policy: policy.name } : {}), ...(baseline !== undefined ? { baseline } : {}) };
+}
+
+/** Every API with its coverage, sorted by namespace, kind and name. Policies being deleted cover nothing. */
+export function apiInventory(input: InventoryInput): ApiEntry[] {
+  const claims = claimsByTarget(input.policies);
+  const baselines = new Map<string, string | undefined>();
+  const baselineOf = (ns: string): string | undefined => {
+    if (!baselines.has(ns)) baselines.set(ns, input.baselineFor?.(ns));
+    return baselines.get(ns);
+  };
+  const out: ApiEntry[] = [];
+  // A Service behind a covered Ingress is covered by that Ingress's policy.
+  const behind = new Map<string, Claim[]>();
+  for (const ing of input.ingresses) {
+    const ns = nsOf(ing);
+    const policy = oldest(claims.get(`${ns}/Ingress/${ing.metadata.name}`) ?? []);
+    if (policy) for (const s of backendServices([ing])) behind.set(`${ns}/${s}`, [...(behind.get(`${ns}/${s}`) ?? []), policy]);
+    const base = { kind: 'Ingress' as const, namespace: ns, name: ing.metadata.name, hosts: ingressHosts(ing), paths: ingressPaths(ing) };
+    out.push(withCoverage(base, policy, baselineOf(ns)));
+  }
+  for (const svc of input.services) {
+    const type = svc.spec?.type ?? 'ClusterIP';
+    if (!EXPOSED_SERVICE_TYPES.has(type)) continue;
+    const ns = nsOf(svc);
+    const policy = oldest(claims.get(`${ns}/Service/${svc.metadata.name}`) ?? []) ?? oldest(behind.get(`${ns}/${svc.metadata.name}`) ?? []);
+    out.push(withCoverage({ kind: 'Service', namespace: ns, name: svc.metadata.name, serviceType: type }, policy, baselineOf(ns)));
+  }
+  return out.sort(compareApis);
+}
+
+export const uncoveredOf = (entries: readonly ApiEntry[]): ApiEntry[] => entries.filter((e) => e.coverage === 'none');
