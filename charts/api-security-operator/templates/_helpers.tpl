@@ -1,0 +1,114 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "apisec.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects: the release name, plus the chart name unless it is already in it. */}}
+{{- define "apisec.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "apisec.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that select the operator's pods; never change them in an upgrade (selectors are immutable). */}}
+{{- define "apisec.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "apisec.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "apisec.labels" -}}
+helm.sh/chart: {{ include "apisec.chart" . }}
+{{ include "apisec.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: api-security-operator
+{{- end }}
+
+{{/* The ServiceAccount the operator runs as; the RBAC bindings name it. */}}
+{{- define "apisec.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "apisec.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "apisec.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The permissions the operator needs, exactly what the code uses (test/support/operator.ts operatorRules).
+No wildcards, no Secrets, and `patch` (server-side apply) rather than `update` on Ingresses.
+On namespaced resources: granted cluster-wide, or in each watched namespace. The Lease is not here: it
+gets a Role in the release namespace.
+*/}}
+{{- define "apisec.namespacedRules" -}}
+- apiGroups: [apisec.dev]
+  resources: [apisecuritypolicies]
+  verbs: [get, list, watch, patch]
+- apiGroups: [apisec.dev]
+  resources: [apisecuritypolicies/status]
+  verbs: [get, patch]
+- apiGroups: [apisec.dev]
+  resources: [apisecuritypolicies/finalizers]
+  verbs: [update]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch, patch]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+# PolicyReports per namespace, when the wgpolicyk8s.io API is installed (the operator checks by discovery).
+- apiGroups: [wgpolicyk8s.io]
+  resources: [policyreports]
+  verbs: [get, list, watch, create, patch, delete]
+{{- end }}
+
+{{/*
+On cluster-scoped resources, which only a ClusterRole can grant, also when one namespace is watched:
+ClusterApiSecurityPolicy baselines (read, and their status written) and Namespaces (read, for the
+labels baselines select by; with one watched namespace the operator lists only that one).
+*/}}
+{{- define "apisec.clusterRules" -}}
+- apiGroups: [apisec.dev]
+  resources: [clusterapisecuritypolicies]
+  verbs: [get, list, watch]
+- apiGroups: [apisec.dev]
+  resources: [clusterapisecuritypolicies/status]
+  verbs: [get, patch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+{{- end }}
+
+{{/* Fails the render on combinations the schema cannot express. */}}
+{{- define "apisec.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "leaderElection.enabled=false allows only replicaCount: 1 (replicas without a leader would all write)" }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,289 @@
+// The Helm chart, rendered offline by the real Helm CLI: `helm lint`, golden renders of three value sets
+// (UPDATE_GOLDEN=1 rewrites test/golden/helm/*.yaml), what the RBAC grants, how values become the
+// operator's flags (parsed by the operator's own parseConfig), and what values.schema.json refuses.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { parseConfig, type OperatorConfig } from '../../src/config.ts';
+import { Resources } from '../../src/k8s/resources.ts';
+import { repoRoot } from '../support/controlplane.ts';
+import { KUBE_VERSION, chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
+import { operatorRules } from '../support/operator.ts';
+
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  ports: { name: string; containerPort: number }[];
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: Record<string, unknown>;
+}
+interface PodSpec {
+  serviceAccountName: string;
+  automountServiceAccountToken: boolean;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+}
+
+const golden = join(repoRoot, 'test/golden/helm');
+const RELEASE = 'api-security-operator';
+const NAMESPACE = 'apisec-system';
+const variants = ['default', 'one-namespace', 'single-replica'] as const;
+
+function valuesArgs(variant: string): string[] {
+  const file = join(golden, `${variant}.values.yaml`);
+  return existsSync(file) ? ['-f', file] : [];
+}
+
+async function render(variant: string, extra: string[] = []): Promise<string> {
+  return helmOk(['template', RELEASE, chartDir, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valuesArgs(variant), ...extra]);
+}
+
+function objects(yaml: string): Obj[] {
+  return parseAllDocuments(yaml)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+const find = (objs: Obj[], kind: string, name?: string): Obj[] => objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const one = (objs: Obj[], kind: string, name?: string): Obj => {
+  const found = find(objs, kind, name);
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0]!;
+};
+const podSpec = (objs: Obj[]): PodSpec => (one(objs, 'Deployment') as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+const rulesOf = (o: Obj): Rule[] => (o as unknown as { rules: Rule[] }).rules;
+const subjectsOf = (o: Obj): unknown => (o as unknown as { subjects: unknown }).subjects;
+const leaseRule = operatorRules.find((r) => r.resources.includes('leases'))!;
+/** Rules on cluster-scoped resources (by the operator's resource table), which only a ClusterRole grants. */
+const isClusterScoped = (r: Rule): boolean =>
+  r.resources.every((res) => Object.values(Resources).some((x) => !x.namespaced && x.plural === res.split('/')[0]));
+const clusterRules = operatorRules.filter(isClusterScoped);
+const namespacedRules = operatorRules.filter((r) => r !== leaseRule && !isClusterScoped(r));
+const sorted = (rules: Rule[]): Rule[] => [...rules].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+/** The flags the Deployment passes, read by the operator's own parser with the downward-API env. */
+function flags(objs: Obj[]): OperatorConfig {
+  const c = parseConfig(podSpec(objs).containers[0]!.args, { POD_NAME: 'pod-0', POD_NAMESPACE: NAMESPACE });
+  if (typeof c === 'string') throw new Error(`args parsed as ${c}`);
+  return c;
+}
+
+describe('the Helm chart', () => {
+  const rendered: Record<string, Obj[]> = {};
+
+  beforeAll(async () => {
+    helmBinary(); // builds Helm on first use (minutes); later runs reuse .cache/tools
+    for (const v of variants) rendered[v] = objects(await render(v));
+  }, 15 * 60_000);
+
+  it.each(variants)('passes helm lint --strict with the %s values', async (variant) => {
+    const out = await helmOk(['lint', chartDir, '--strict', '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valuesArgs(variant)]);
+    expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
+  });
+
+  it.each(variants)('renders the %s values as in test/golden/helm/ (UPDATE_GOLDEN=1 to refresh)', async (variant) => {
+    const out = await render(variant);
+    const file = join(golden, `${variant}.yaml`);
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, out);
+    expect(existsSync(file)).toBe(true);
+    expect(out).toBe(readFileSync(file, 'utf8'));
+  });
+
+  describe('default values', () => {
+    it('runs 2 hardened replicas with leader election in the release namespace', () => {
+      const objs = rendered.default!;
+      const deploy = one(objs, 'Deployment') as unknown as { spec: { replicas: number } };
+      expect(deploy.spec.replicas).toBe(2);
+      const pod = podSpec(objs);
+      expect(pod.serviceAccountName).toBe(RELEASE);
+      expect(pod.automountServiceAccountToken).toBe(true);
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+      const c = pod.containers[0]!;
+      expect(c.image).toBe('api-security-operator:0.1.0');
+      expect(c.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(c.resources.requests).toEqual({ cpu: '50m', memory: '128Mi' });
+      expect(c.resources.limits).toEqual({ memory: '256Mi' });
+      expect(c.ports).toEqual([{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+      expect(c.env.filter((e) => e.valueFrom).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([
+        ['POD_NAME', 'metadata.name'],
+        ['POD_NAMESPACE', 'metadata.namespace'],
+      ]);
+      const config = flags(objs);
+      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsPort: 8080, identity: 'pod-0', workers: 2, resyncMs: 600_000 });
+      expect(config.namespace).toBeUndefined();
+    });
+
+    it('grants exactly the verbs the code uses: a ClusterRole, and a Role for the Lease in the release namespace', () => {
+      const objs = rendered.default!;
+      const subject = [{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }];
+      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted([...namespacedRules, ...clusterRules]));
+      expect(one(objs, 'ClusterRoleBinding', RELEASE)).toMatchObject({ roleRef: { kind: 'ClusterRole', name: RELEASE } });
+      expect(subjectsOf(one(objs, 'ClusterRoleBinding', RELEASE))).toEqual(subject);
+      const leaseRole = one(objs, 'Role', `${RELEASE}-leader-election`);
+      expect(leaseRole.metadata.namespace).toBe(NAMESPACE);
+      expect(rulesOf(leaseRole)).toEqual([leaseRule]);
+      const leaseBinding = one(objs, 'RoleBinding', `${RELEASE}-leader-election`);
+      expect(leaseBinding.metadata.namespace).toBe(NAMESPACE);
+      expect(subjectsOf(leaseBinding)).toEqual(subject);
+      expect(find(objs, 'Role')).toHaveLength(1);
+      expect(find(objs, 'ClusterRoleBinding')).toHaveLength(1);
+    });
+
+    it('has no wildcard, no Secrets, and no update on Ingresses in any role', () => {
+      for (const variant of variants) {
+        for (const role of rendered[variant]!.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {
+          for (const r of rulesOf(role)) {
+            expect([...r.apiGroups, ...r.resources, ...r.verbs]).not.toContain('*');
+            expect(r.resources).not.toContain('secrets');
+            if (r.resources.includes('ingresses')) expect(r.verbs).not.toContain('update');
+          }
+        }
+      }
+    });
+
+    it('adds policy access to the built-in admin/edit and view roles, binding nobody', () => {
+      const objs = rendered.default!;
+      expect(one(objs, 'ClusterRole', `${RELEASE}-edit`).metadata.labels).toMatchObject({
+        'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+        'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      });
+      const view = one(objs, 'ClusterRole', `${RELEASE}-view`);
+      expect(view.metadata.labels).toMatchObject({ 'rbac.authorization.k8s.io/aggregate-to-view': 'true' });
+      expect(rulesOf(view).flatMap((r) => r.verbs)).toEqual(['get', 'list', 'watch']);
+    });
+
+    it('has a PodDisruptionBudget, a metrics Service, a ServiceAccount, and no ServiceMonitor', () => {
+      const objs = rendered.default!;
+      const selector = { 'app.kubernetes.io/name': 'api-security-operator', 'app.kubernetes.io/instance': RELEASE };
+      expect(one(objs, 'PodDisruptionBudget')).toMatchObject({ spec: { maxUnavailable: 1, selector: { matchLabels: selector } } });
+      expect(one(objs, 'Service', `${RELEASE}-metrics`)).toMatchObject({ spec: { selector, ports: [{ name: 'metrics', port: 8080, targetPort: 'metrics' }] } });
+      expect(one(objs, 'ServiceAccount', RELEASE).metadata.namespace).toBe(NAMESPACE);
+      expect(find(objs, 'ServiceMonitor')).toHaveLength(0);
+      expect(objs.map((o) => o.kind).sort()).toEqual(
+        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
+      );
+    });
+
+    it('names the ServiceAccount from serviceAccount.name in the account and every binding', async () => {
+      const objs = objects(await render('default', ['--set', 'serviceAccount.name=apisec-sa']));
+      expect(one(objs, 'ServiceAccount').metadata.name).toBe('apisec-sa');
+      expect(podSpec(objs).serviceAccountName).toBe('apisec-sa');
+      for (const b of [...find(objs, 'ClusterRoleBinding'), ...find(objs, 'RoleBinding')]) {
+        expect(subjectsOf(b)).toEqual([{ kind: 'ServiceAccount', name: 'apisec-sa', namespace: NAMESPACE }]);
+      }
+    });
+  });
+
+  describe('one watched namespace', () => {
+    it('grants the namespaced rules as a Role in that namespace, and cluster-wide only those on cluster-scoped resources', () => {
+      const objs = rendered['one-namespace']!;
+      const role = one(objs, 'Role', RELEASE);
+      expect(role.metadata.namespace).toBe('team-a');
+      expect(sorted(rulesOf(role))).toEqual(sorted(namespacedRules));
+      expect(clusterRules.map((r) => r.resources[0])).toEqual(expect.arrayContaining(['namespaces', 'clusterapisecuritypolicies']));
+      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted(clusterRules));
+      expect(subjectsOf(one(objs, 'ClusterRoleBinding', RELEASE))).toEqual([{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }]);
+      expect(one(objs, 'RoleBinding', RELEASE)).toMatchObject({ metadata: { namespace: 'team-a' }, roleRef: { kind: 'Role', name: RELEASE } });
+      expect(subjectsOf(one(objs, 'RoleBinding', RELEASE))).toEqual([{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }]);
+      expect(find(objs, 'ClusterRoleBinding')).toHaveLength(1);
+      expect(find(objs, 'ClusterRole').map((o) => o.metadata.name).sort()).toEqual([RELEASE, `${RELEASE}-edit`, `${RELEASE}-view`]);
+      expect(one(objs, 'Role', `${RELEASE}-leader-election`).metadata.namespace).toBe(NAMESPACE);
+    });
+
+    it('passes --namespace, the ingress classes and the controller location as flags the operator accepts', () => {
+      const objs = rendered['one-namespace']!;
+      const config = flags(objs);
+      expect(config.namespace).toBe('team-a');
+      expect(config.logLevel).toBe('debug');
+      expect(config.settings.ingressClasses).toMatchObject({ nginx: 'ingress-nginx', 'internal-nginx': 'ingress-nginx', edge: 'traefik' });
+      expect(config.settings.ingressControllers['ingress-nginx']).toEqual({
+        namespace: 'ingress',
+        podLabels: { 'app.kubernetes.io/name': 'ingress-nginx', 'app.kubernetes.io/component': 'controller' },
+      });
+      expect(podSpec(objs).containers[0]!.image).toBe('registry.example.com/apisec/operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef');
+    });
+
+    it('adds a monitoring.coreos.com/v1 ServiceMonitor selecting the metrics Service', () => {
+      const objs = rendered['one-namespace']!;
+      const sm = one(objs, 'ServiceMonitor');
+      expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+      expect(sm.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+      const service = one(objs, 'Service', `${RELEASE}-metrics`);
+      const selector = (sm as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
+      expect(service.metadata.labels).toMatchObject(selector);
+    });
+  });
+
+  describe('single replica', () => {
+    it('runs without leader election, Lease role or PDB, as an existing ServiceAccount', () => {
+      const objs = rendered['single-replica']!;
+      const config = flags(objs);
+      expect(config).toMatchObject({ leaderElect: false, workers: 4, resyncMs: 30_000 });
+      expect(find(objs, 'Role')).toHaveLength(0);
+      expect(find(objs, 'PodDisruptionBudget')).toHaveLength(0);
+      expect(find(objs, 'ServiceAccount')).toHaveLength(0);
+      expect(podSpec(objs).serviceAccountName).toBe('apisec-operator');
+      expect(subjectsOf(one(objs, 'ClusterRoleBinding'))).toEqual([{ kind: 'ServiceAccount', name: 'apisec-operator', namespace: NAMESPACE }]);
+      expect(find(objs, 'ClusterRole').map((o) => o.metadata.name)).toEqual([RELEASE]);
+    });
+  });
+
+  describe('values.schema.json', () => {
+    const refused = async (...sets: string[]): Promise<string> => {
+      const r = await helm(['template', RELEASE, chartDir, '--kube-version', KUBE_VERSION, ...sets]);
+      expect(r.status).not.toBe(0);
+      return r.stderr;
+    };
+
+    it('refuses a wrong type, naming the field', async () => {
+      const err = await refused('--set-json', 'replicaCount="two"');
+      expect(err).toMatch(/replicaCount/);
+      expect(err).toMatch(/integer/);
+    });
+
+    it('refuses an unknown key, at the top level and inside the chart\'s own objects', async () => {
+      expect(await refused('--set', 'replicas=2')).toMatch(/replicas/);
+      expect(await refused('--set', 'metrics.serviceMonitor.enable=true')).toMatch(/enable/);
+    });
+
+    it('refuses more than one watched namespace (the operator takes one today)', async () => {
+      expect(await refused('--set', 'watchNamespaces={a,b}')).toMatch(/watchNamespaces/);
+    });
+
+    it('refuses an unknown data plane, a bad duration and a bad log level', async () => {
+      expect(await refused('--set', 'ingressClasses.foo=envoy')).toMatch(/ingressClasses/);
+      expect(await refused('--set', 'resync=10 minutes')).toMatch(/resync/);
+      expect(await refused('--set', 'logLevel=loud')).toMatch(/logLevel/);
+      expect(await refused('--set', 'ingressControllers.nginx.namespace=x')).toMatch(/ingressControllers/);
+    });
+
+    it('refuses several replicas without leader election', async () => {
+      expect(await refused('--set', 'leaderElection.enabled=false')).toMatch(/leaderElection.enabled=false allows only replicaCount: 1/);
+    });
+  });
+});
