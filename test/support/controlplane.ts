@@ -116,10 +116,10 @@ if kill -0 "$child" 2>/dev/null; then kill "$child"; fi
 wait "$child"
 `;
 
-function startGuarded(bin: string, args: string[], logPath: string, guardPid: number | undefined): ChildProcess {
+export function startGuarded(bin: string, args: string[], logPath: string, guardPid: number | undefined, env?: NodeJS.ProcessEnv): ChildProcess {
   // Output goes straight to the log file (not through pipes), so a server outlives a detached parent.
   const fd = openSync(logPath, 'a');
-  const opts = { stdio: ['ignore', fd, fd] as ['ignore', number, number], detached: guardPid === undefined };
+  const opts = { stdio: ['ignore', fd, fd] as ['ignore', number, number], detached: guardPid === undefined, ...(env ? { env } : {}) };
   const child =
     guardPid === undefined
       ? spawn(bin, args, opts)

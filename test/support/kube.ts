@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KubeClient } from '../../src/k8s/client.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
-import { Resources, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
+import { Resources, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
 import { repoRoot, type ControlPlaneInfo, type IdentityName } from './controlplane.ts';
 
 export function controlPlane(): ControlPlaneInfo {
@@ -28,17 +28,42 @@ export async function createNamespace(client: KubeClient, prefix: string, labels
   return name;
 }
 
-/** Server-side applies a manifest as the given field manager (the way kubectl apply --server-side does). */
-export async function apply<T extends KubeObject>(client: KubeClient, obj: KubeObject, fieldManager = 'apisec-test'): Promise<T> {
+/**
+ * Server-side applies a manifest as the given field manager (the way kubectl apply --server-side does).
+ * Kinds outside the operator's resource table (CRD kinds such as Traefik's Middleware, IngressClass,
+ * EndpointSlice) are resolved through API discovery. `fieldValidation: 'Strict'` makes the server
+ * refuse unknown or duplicate fields instead of dropping them.
+ */
+export async function apply<T extends KubeObject>(
+  client: KubeClient,
+  obj: KubeObject,
+  fieldManager = 'apisec-test',
+  fieldValidation?: 'Strict' | 'Warn' | 'Ignore',
+): Promise<T> {
   const [group, version] = (obj.apiVersion ?? '').includes('/') ? (obj.apiVersion ?? '').split('/') : ['', obj.apiVersion ?? ''];
-  const r = Object.values(Resources).find((x) => x.kind === obj.kind && x.group === group && x.version === version);
-  if (!r) throw new Error(`test helper does not know ${obj.apiVersion} ${obj.kind}`);
+  const r =
+    Object.values(Resources).find((x) => x.kind === obj.kind && x.group === group && x.version === version) ??
+    (await discover(client, group ?? '', version ?? '', obj.kind ?? ''));
   return client.request<T>('PATCH', objectPath(r, obj.metadata.namespace, obj.metadata.name), {
     verb: 'patch',
-    query: { fieldManager, force: true },
+    query: { fieldManager, force: true, ...(fieldValidation ? { fieldValidation } : {}) },
     body: obj,
     contentType: 'application/apply-patch+yaml',
   });
+}
+
+/** The resource type of a kind the operator's table does not list, from the server's discovery document. */
+export async function discover(client: KubeClient, group: string, version: string, kind: string): Promise<ResourceType> {
+  const path = group ? `/apis/${group}/${version}` : `/api/${version}`;
+  let list: { resources?: { name: string; kind: string; namespaced: boolean }[] };
+  try {
+    list = await client.request<typeof list>('GET', path, { verb: 'get' });
+  } catch (err) {
+    throw new Error(`test helper cannot discover ${group ? `${group}/` : ''}${version} ${kind}: ${(err as Error).message}`, { cause: err });
+  }
+  const found = list.resources?.find((x) => x.kind === kind && !x.name.includes('/'));
+  if (!found) throw new Error(`test helper does not know ${group ? `${group}/` : ''}${version} ${kind} (not served by the API server)`);
+  return { group, version, kind, plural: found.name, namespaced: found.namespaced };
 }
 
 export function loadYamlFile(path: string): KubeObject[] {
