@@ -6,6 +6,7 @@ import type { ApiSecurityPolicy, TargetRef } from '../api/v1alpha1.ts';
 import type { Writer } from '../k8s/apply.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import { isTransient } from '../k8s/errors.ts';
+import { isServed } from '../k8s/discovery.ts';
 import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
 import { backendServices } from '../render/index.ts';
@@ -47,7 +48,12 @@ export class PolicyController {
     configMaps: Informer;
     namespaces: Informer;
     baselines: Informer;
+    /** Started only once discovery shows Traefik's CRDs are served. */
+    middlewares: Informer;
   };
+  private middlewaresStarted = false;
+  private discovery?: Promise<void>;
+  private rediscover?: NodeJS.Timeout;
   private readonly reconciler: PolicyReconciler;
   private readonly opts: ControllerOptions;
   private workers: Promise<void>[] = [];
@@ -70,6 +76,7 @@ export class PolicyController {
       // Cluster-scoped: baselines select namespaces by their labels.
       namespaces: cluster(Resources.namespace, namespace ? `metadata.name=${namespace}` : undefined),
       baselines: cluster(Resources.baseline),
+      middlewares: inf(Resources.middleware, owned),
     };
     this.queue = new Workqueue(opts.backoff);
     this.reconciler = new PolicyReconciler({
@@ -81,7 +88,9 @@ export class PolicyController {
         configMaps: this.informers.configMaps,
         namespaces: this.informers.namespaces,
         baselines: this.informers.baselines,
+        middlewares: this.informers.middlewares,
       },
+      middlewaresServed: () => this.middlewaresStarted,
       actions: opts.writer,
       settings: opts.settings,
       ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
@@ -95,24 +104,55 @@ export class PolicyController {
     this.informers.configMaps.on((o) => this.onOwned(o));
     this.informers.namespaces.on((o) => this.onNamespace(o));
     this.informers.baselines.on((o) => this.onBaseline(o));
+    this.informers.middlewares.on((o) => this.onOwned(o));
+  }
+
+  /** The informers that run (an optional one only once its API is served). */
+  private running(): Pick<Informer, 'waitForSync' | 'hasSynced' | 'health'>[] {
+    return (Object.values(this.informers) as Pick<Informer, 'waitForSync' | 'hasSynced' | 'health'>[]).filter((i) => i !== this.informers.middlewares || this.middlewaresStarted);
+  }
+
+  /**
+   * Traefik's CRDs are optional: watch Middlewares only when they are served, checked at start and
+   * every 5 minutes, so a cluster without Traefik has no failing informer and Traefik installed later
+   * is picked up (every policy is then re-checked).
+   */
+  private async discoverOptional(): Promise<void> {
+    if (this.middlewaresStarted) return;
+    const served = await isServed(this.opts.client, Resources.middleware).catch((err: unknown) => {
+      this.opts.log.warn({ err: (err as Error).message }, 'Discovery of traefik.io failed');
+      return false;
+    });
+    if (!served) return;
+    this.middlewaresStarted = true;
+    this.informers.middlewares.start();
+    this.opts.log.info('Traefik Middleware API found: watching Middlewares');
+    if (this.started) {
+      await this.informers.middlewares.waitForSync();
+      for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+    }
   }
 
   /** Starts the caches (every replica keeps warm caches; only the leader runs workers). */
   startInformers(): void {
-    for (const i of Object.values(this.informers)) i.start();
+    for (const i of Object.values(this.informers)) if (i !== this.informers.middlewares) i.start();
+    this.discovery = this.discoverOptional();
+    this.rediscover = setInterval(() => void this.discoverOptional(), 5 * 60_000);
+    this.rediscover.unref();
   }
 
   async waitForCacheSync(signal?: AbortSignal): Promise<boolean> {
-    const results = await Promise.all(Object.values(this.informers).map((i) => i.waitForSync(signal)));
+    await this.discovery;
+    const results = await Promise.all(this.running().map((i) => i.waitForSync(signal)));
     return results.every(Boolean);
   }
 
   get synced(): boolean {
-    return Object.values(this.informers).every((i) => i.hasSynced);
+    return this.running().every((i) => i.hasSynced);
   }
 
   health(): InformerHealth[] {
-    return Object.values(this.informers).map((i) => i.health());
+    return this.running().map((i) => i.health());
   }
 
   /** The baseline that selects a namespace (first by name), for the API inventory. */
@@ -133,6 +173,7 @@ export class PolicyController {
 
   /** Stops taking work, lets in-flight reconciles finish, then stops the informers. */
   async stop(): Promise<void> {
+    clearInterval(this.rediscover);
     this.queue.shutDown();
     await Promise.all(this.workers);
     await Promise.all(Object.values(this.informers).map((i) => i.stop()));

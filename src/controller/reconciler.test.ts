@@ -48,7 +48,7 @@ function setup(p: KubeObject, fail?: (what: string) => Error | undefined): { rec
     delete: (_r, _ns, name) => act(`delete ${name}`),
     recordEvent: async (_r, type, reason) => (calls.push(`event ${type} ${reason}`), undefined),
   };
-  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]), namespaces: store([]), baselines: store([]) };
+  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]), namespaces: store([]), baselines: store([]), middlewares: store([]) };
   return { reconciler: new PolicyReconciler({ caches, actions, settings: defaultSettings, now: () => new Date('2026-11-28T00:00:00Z') }), calls, statuses };
 }
 
@@ -57,10 +57,10 @@ const condition = (s: Record<string, unknown> | undefined, type: string): Record
   (s?.conditions as Record<string, unknown>[] | undefined)?.find((c) => c.type === type);
 
 describe('PolicyReconciler errors', () => {
-  it('adds the finalizer first, then writes annotations, the NetworkPolicy and status', async () => {
+  it('adds the finalizer first, then writes owned objects before the annotations that use them, then status', async () => {
     const { reconciler, calls } = setup(policy(spec, { finalizers: [] }));
     const res = await reconciler.reconcile('ns', 'p', log);
-    expect(calls).toEqual([`applyFinalizers [${FINALIZER}]`, 'applyAnnotations web', 'applyOwned apisec-p-svc', 'applyStatus']);
+    expect(calls).toEqual([`applyFinalizers [${FINALIZER}]`, 'applyOwned apisec-p-svc', 'applyAnnotations web', 'applyStatus']);
     expect(res.writes).toBe(4);
     expect(res.requeueAfterMs).toBe(10 * 60_000);
   });
@@ -116,6 +116,7 @@ describe('PolicyReconciler errors', () => {
         configMaps: store([]),
         namespaces: store([]),
         baselines: store([]),
+        middlewares: store([]),
       },
       actions: {
         applyOwned: () => rec('applyOwned'),

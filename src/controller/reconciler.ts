@@ -35,10 +35,12 @@ export interface Caches {
   /** Namespaces (for baseline selectors) and ClusterApiSecurityPolicy baselines. */
   namespaces: Store<KubeObject>;
   baselines: Store<KubeObject>;
+  /** Traefik Middlewares the operator owns (empty while Traefik's CRDs are not served). */
+  middlewares: Store<KubeObject>;
 }
 
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
-type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap'];
+type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap' | 'middleware'];
 
 export interface Actions {
   applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
@@ -65,6 +67,8 @@ export interface ReconcilerDeps {
   /** How many drift repairs a policy may make in a window before it is called a fight. */
   repairBudget?: RepairBudget;
   onDrift?: (kinds: string[], fight: boolean) => void;
+  /** Whether traefik.io Middlewares are served (and cached); without them Traefik Ingresses are left alone. */
+  middlewaresServed?: () => boolean;
 }
 
 export interface ReconcileResult {
@@ -84,6 +88,8 @@ interface Plan {
   drift: DriftItem[];
   /** An object's cache still shows the version before our own last write. */
   waiting: boolean;
+  /** Writes that cannot be made as things are (e.g. a data plane's CRD is missing), as messages. */
+  blocked: string[];
 }
 
 export class PolicyReconciler {
@@ -92,7 +98,7 @@ export class PolicyReconciler {
   private readonly pending = new PendingWrites();
 
   constructor(deps: ReconcilerDeps) {
-    this.deps = { now: () => new Date(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, ...deps };
+    this.deps = { now: () => new Date(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, middlewaresServed: () => true, ...deps };
     this.budget = this.deps.repairBudget;
   }
 
@@ -164,7 +170,7 @@ export class PolicyReconciler {
     const ingresses = assessment.ingresses as (KubeObject & IngressLike)[];
 
     const enforce = spec.mode === 'Enforce';
-    const desiredOwned = enforce ? ([...rendered.networkPolicies, ...rendered.configMaps] as unknown as KubeObject[]) : [];
+    const desiredOwned = enforce ? ([...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares] as unknown as KubeObject[]) : [];
     const plan = this.plan(policy, spec, rendered, ingresses, desiredOwned);
     const key = `${namespace}/${name}`;
     const digest = digestOf({ ingresses: [...plan.desiredIngress].sort(), owned: desiredOwned });
@@ -176,6 +182,7 @@ export class PolicyReconciler {
     const errors: unknown[] = [];
     await this.applyPlan(policy, plan, ref, drift, fight, counter, errors, log);
 
+    errors.push(...plan.blocked.map((b) => new Error(b)));
     const status = this.status(policy, spec, assessment, errors, { ...baseline, names: selecting.map((b) => b.name) });
     status.conditions = this.withDriftCondition(policy, status, drift, fight);
     const previousDigest = policy.status?.appliedDigest;
@@ -261,16 +268,31 @@ export class PolicyReconciler {
    * field manager, so an Ingress marked by another policy is never released here.
    */
   private plan(policy: ApiSecurityPolicy & KubeObject, spec: ApiSecurityPolicySpec, rendered: RenderOutput, won: IngressLike[], desiredOwned: KubeObject[]): Plan {
+    const plan: Plan = { desiredIngress: [], ingress: [], apply: [], remove: [], drift: [], waiting: false, blocked: [] };
+    this.planIngresses(plan, policy, spec, rendered, won);
+    this.planOwned(plan, policy, desiredOwned);
+    return plan;
+  }
+
+  private planIngresses(plan: Plan, policy: ApiSecurityPolicy & KubeObject, spec: ApiSecurityPolicySpec, rendered: RenderOutput, won: IngressLike[]): void {
     const ns = policy.metadata.namespace;
-    const plan: Plan = { desiredIngress: [], ingress: [], apply: [], remove: [], drift: [], waiting: false };
     const desired = new Map<string, Record<string, string>>();
-    if (spec.mode === 'Enforce') for (const r of rendered.ingresses) if (r.plan) desired.set(r.ingress, r.plan.annotations);
+    const traefikServed = this.deps.middlewaresServed();
+    if (spec.mode === 'Enforce') {
+      for (const r of rendered.ingresses) {
+        if (!r.plan) continue;
+        // Without its Middlewares a Traefik router is disabled (404): annotate nothing, report it.
+        if (r.plan.provider === 'traefik' && !traefikServed) plan.blocked.push(`Ingress ${r.ingress}: Traefik's Middleware CRD (traefik.io/v1alpha1) is not installed`);
+        else desired.set(r.ingress, r.plan.annotations);
+      }
+    }
     plan.desiredIngress = [...desired].map(([n, a]) => `${n}:${canonical(a)}`);
     const wonNames = new Set(won.map((i) => i.metadata.name));
     for (const ing of this.deps.caches.ingresses.list(ns)) {
       const name = ing.metadata.name;
       const marked = ing.metadata.annotations?.[ANNOTATION_POLICY] === policy.metadata.name;
       if (!wonNames.has(name) && !marked) continue;
+      if (wonNames.has(name) && spec.mode === 'Enforce' && !desired.has(name) && plan.blocked.some((b) => b.startsWith(`Ingress ${name}:`))) continue;
       if (!wonNames.has(name) && marked && ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
       const want = desired.get(name) ?? {};
       if (this.pending.behind(`Ingress/${ns}/${name}`, ing)) {
@@ -281,7 +303,12 @@ export class PolicyReconciler {
       plan.ingress.push({ name, want });
       plan.drift.push(...annotationDrift(ing, want));
     }
-    for (const r of [Resources.networkPolicy, Resources.configMap]) {
+  }
+
+  private planOwned(plan: Plan, policy: ApiSecurityPolicy & KubeObject, desiredOwned: KubeObject[]): void {
+    const ns = policy.metadata.namespace;
+    const traefikServed = this.deps.middlewaresServed();
+    for (const r of [Resources.networkPolicy, Resources.configMap, ...(traefikServed ? [Resources.middleware] : [])]) {
       const existing = this.owned(r, ns, policy.metadata.name);
       const mine = desiredOwned.filter((d) => d.kind === r.kind);
       for (const d of mine) {
@@ -300,7 +327,6 @@ export class PolicyReconciler {
         plan.drift.push({ object: `${r.kind}/${e.metadata.name}`, field: 'created outside the operator with its labels' });
       }
     }
-    return plan;
   }
 
   /** Executes the plan, unless it would repair drift in a fight; reports drift either way. */
@@ -331,6 +357,20 @@ export class PolicyReconciler {
 
   private async execute(plan: Plan, ref: PolicyRef, counter: { writes: number }, errors: unknown[], log: Logger): Promise<void> {
     const ns = ref.namespace;
+    // Owned objects first (a Traefik router naming a missing Middleware is disabled), annotations next,
+    // deletions last (after the annotations stopped naming them).
+    for (const { r, obj, existed } of plan.apply) {
+      try {
+        const before = this.ownedCache(r).get(`${ns}/${obj.metadata.name}`)?.metadata.resourceVersion;
+        const after = await this.deps.actions.applyOwned(r, obj);
+        this.pending.wrote(`${r.kind}/${ns}/${obj.metadata.name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
+        counter.writes++;
+        log.info({ [r.kind]: obj.metadata.name }, `${existed ? 'Updated' : 'Created'} ${r.kind}`);
+      } catch (err) {
+        errors.push(err);
+        log.warn({ [r.kind]: obj.metadata.name, err: (err as Error).message }, `Failed to apply ${r.kind}`);
+      }
+    }
     for (const { name, want } of plan.ingress) {
       try {
         const before = this.deps.caches.ingresses.get(`${ns}/${name}`)?.metadata.resourceVersion;
@@ -341,18 +381,6 @@ export class PolicyReconciler {
       } catch (err) {
         errors.push(err);
         log.warn({ ingress: name, err: (err as Error).message }, 'Failed to apply Ingress annotations');
-      }
-    }
-    for (const { r, obj, existed } of plan.apply) {
-      try {
-        const before = (r === Resources.configMap ? this.deps.caches.configMaps : this.deps.caches.networkPolicies).get(`${ns}/${obj.metadata.name}`)?.metadata.resourceVersion;
-        const after = await this.deps.actions.applyOwned(r, obj);
-        this.pending.wrote(`${r.kind}/${ns}/${obj.metadata.name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
-        counter.writes++;
-        log.info({ [r.kind]: obj.metadata.name }, `${existed ? 'Updated' : 'Created'} ${r.kind}`);
-      } catch (err) {
-        errors.push(err);
-        log.warn({ [r.kind]: obj.metadata.name, err: (err as Error).message }, `Failed to apply ${r.kind}`);
       }
     }
     for (const { r, obj } of plan.remove) {
@@ -384,9 +412,13 @@ export class PolicyReconciler {
     return [...(status.conditions ?? []), ...mergeConditions(policy.status?.conditions, [next], generation, this.deps.now())];
   }
 
+  private ownedCache(r: OwnedResource): Store<KubeObject> {
+    return r === Resources.configMap ? this.deps.caches.configMaps : r === Resources.middleware ? this.deps.caches.middlewares : this.deps.caches.networkPolicies;
+  }
+
   private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {
-    const cache = r === Resources.configMap ? this.deps.caches.configMaps : this.deps.caches.networkPolicies;
-    return cache.list(namespace).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
+    return this.ownedCache(r)
+      .list(namespace).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
   }
 
   /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
@@ -398,7 +430,7 @@ export class PolicyReconciler {
       counter.writes++;
       log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
     }
-    for (const r of [Resources.networkPolicy, Resources.configMap]) {
+    for (const r of [Resources.networkPolicy, Resources.configMap, Resources.middleware]) {
       for (const o of this.owned(r, namespace, name)) {
         await this.deps.actions.delete(r, namespace, o.metadata.name, o.metadata.uid);
         counter.writes++;
@@ -460,7 +492,7 @@ export class PolicyReconciler {
         ...(t.message ? { message: t.message.slice(0, 1024) } : {}),
       })),
     };
-    const generated = [...rendered.networkPolicies, ...rendered.configMaps].map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name }));
+    const generated = [...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares].map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name }));
     if (spec.mode === 'Enforce' && generated.length) status.generated = generated;
     if (baseline.provenance.length) status.effective = baseline.provenance;
     return status;

@@ -4,6 +4,7 @@ import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput, type ControlNam
 import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { sidecarFidelity } from './sidecar-nginx.ts';
+import { renderTraefik } from './traefik.ts';
 import type { FidelityReport } from './types.ts';
 
 const FULL: ApiSecurityPolicySpecInput = {
@@ -26,6 +27,7 @@ export type Column = { name: string; report: (spec: ApiSecurityPolicySpec) => Fi
 export const COLUMNS: Column[] = [
   { name: 'ingress-nginx', report: (s) => renderIngressNginx(s, 'ns').fidelity },
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
+  { name: 'Traefik', report: (s) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api').fidelity },
   { name: 'sidecar (nginx)', report: (s) => sidecarFidelity(s) },
 ];
 

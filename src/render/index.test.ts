@@ -105,12 +105,19 @@ describe('render', () => {
     expect(out.fidelity).toEqual({ ...expected.fidelity, NetworkIsolation: { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' } });
   });
 
-  it.each([{ cls: 'traefik', provider: 'traefik' }])('reports ProviderNotSupported for a $cls Ingress, but admits its controller in the NetworkPolicy', ({ cls, provider }) => {
-    const out = render({ policy, spec: full, ingresses: [ingress('shop', { className: cls })], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
-    expect(out.ingresses).toEqual([{ ingress: 'shop', problem: { reason: 'ProviderNotSupported', message: `data plane ${provider} is not rendered by this operator version` } }]);
-    // Nothing claims the Ingress controls are expressed.
-    expect(Object.keys(out.fidelity)).toEqual(['NetworkIsolation']);
-    const c = defaultSettings.ingressControllers[provider as 'traefik' | 'haproxy'];
+  it('renders a traefik Ingress with its Middlewares, once per policy, and admits its controller in the NetworkPolicy', () => {
+    const out = render({
+      policy,
+      spec: full,
+      ingresses: [ingress('shop', { className: 'traefik' }), ingress('shop2', { className: 'traefik' })],
+      services: [service('shop', { app: 'shop' })],
+      settings: defaultSettings,
+    });
+    expect(out.ingresses.map((i) => i.plan?.provider)).toEqual(['traefik', 'traefik']);
+    expect(out.ingresses[0]?.plan?.annotations['traefik.ingress.kubernetes.io/router.middlewares']).toContain('@kubernetescrd');
+    expect(out.middlewares.length).toBeGreaterThan(0);
+    expect(new Set(out.middlewares.map((m) => m.metadata.name)).size).toBe(out.middlewares.length);
+    const c = defaultSettings.ingressControllers.traefik;
     expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toEqual([
       { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c?.namespace } }, podSelector: { matchLabels: c?.podLabels } },
     ]);
@@ -159,7 +166,7 @@ describe('render', () => {
     const out = render({
       policy,
       spec: s,
-      ingresses: [ingress('a', { className: 'nginx' }), ingress('b', { className: 'traefik' }), ingress('c', { className: 'ingress-nginx' })],
+      ingresses: [ingress('a', { className: 'nginx' }), ingress('b', { className: 'haproxy' }), ingress('c', { className: 'ingress-nginx' })],
       services: [],
       settings: defaultSettings,
     });
@@ -168,7 +175,8 @@ describe('render', () => {
       RateLimit: { fidelity: 'Approximated', reason: expect.any(String) },
       CORS: { fidelity: 'Exact' },
     });
-    for (const r of out.ingresses.filter((x) => x.plan)) expect(r.plan?.fidelity).toEqual(out.fidelity);
+    // ingress-nginx alone approximates authorization through its auth endpoint... here without one: Unsupported.
+    expect(out.ingresses.find((x) => x.ingress === 'a')?.plan?.fidelity.Authorization?.fidelity).toBe('Unsupported');
   });
 
   it('NetworkIsolation is Approximated when a Service cannot be isolated', () => {

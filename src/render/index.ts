@@ -6,15 +6,19 @@ import { renderIngressNginx } from './ingress-nginx.ts';
 import { ANNOTATION_POLICY } from './labels.ts';
 import { renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
 import { renderSidecarConfigMap, sidecarFidelity, type SidecarConfigMap } from './sidecar-nginx.ts';
+import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
 
 export { backendServices } from './network-policy.ts';
 import type { FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput } from './types.ts';
 
 export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
 
-const RENDERERS: Partial<Record<Provider, typeof renderIngressNginx>> = {
-  'ingress-nginx': renderIngressNginx,
+type ProviderRenderer = (spec: RenderInput['spec'], policy: RenderInput['policy']) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
+
+const RENDERERS: Record<Provider, ProviderRenderer> = {
+  'ingress-nginx': (spec, policy) => renderIngressNginx(spec, policy.namespace),
   haproxy: (spec) => renderHaproxy(spec),
+  traefik: (spec, policy) => renderTraefik(policy, spec, ''),
 };
 
 export function ingressClassOf(ing: IngressLike): string | undefined {
@@ -45,6 +49,8 @@ export interface RenderOutput {
   networkPolicies: NetworkPolicyObject[];
   /** The sidecar's nginx.conf, when spec.sidecar is enabled. */
   configMaps: SidecarConfigMap[];
+  /** Traefik Middlewares the policy's Traefik Ingresses chain, owned by the policy. */
+  middlewares: TraefikMiddleware[];
   /** The Services given (targets and Ingress backends) that could not be isolated. */
   networkSkipped: { service: string; reason: string }[];
   /** Fidelity merged over all Ingresses: the weakest wins. */
@@ -58,6 +64,7 @@ export function render(input: RenderInput): RenderOutput {
   const results: IngressResult[] = [];
   const providers: Provider[] = [];
   const fidelity: FidelityReport = {};
+  const middlewares: TraefikMiddleware[] = [];
 
   for (const ing of [...input.ingresses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const choice = resolveProvider(spec.provider, ing, settings);
@@ -66,15 +73,9 @@ export function render(input: RenderInput): RenderOutput {
       continue;
     }
     providers.push(choice.provider);
-    const renderer = RENDERERS[choice.provider];
-    if (!renderer) {
-      results.push({
-        ingress: ing.metadata.name,
-        problem: { reason: 'ProviderNotSupported', message: `data plane ${choice.provider} is not rendered by this operator version` },
-      });
-      continue;
-    }
-    const out = renderer(spec, policy.namespace);
+    const out = RENDERERS[choice.provider](spec, policy);
+    // Traefik's Middlewares are per policy, the same for every Ingress that uses them.
+    for (const m of out.middlewares ?? []) if (!middlewares.some((x) => x.metadata.name === m.metadata.name)) middlewares.push(m);
     const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
     results.push({ ingress: ing.metadata.name, plan: { ingress: ing.metadata.name, provider: choice.provider, annotations, fidelity: out.fidelity } });
     for (const [control, note] of Object.entries(out.fidelity) as [ControlName, NonNullable<FidelityReport[ControlName]>][]) {
@@ -99,6 +100,7 @@ export function render(input: RenderInput): RenderOutput {
     ingresses: results,
     networkPolicies: net.objects,
     configMaps: sidecar ? [sidecar] : [],
+    middlewares,
     networkSkipped: net.skipped,
     fidelity,
   };

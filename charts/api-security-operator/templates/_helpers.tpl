@@ -83,6 +83,10 @@ gets a Role in the release namespace.
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Traefik Middlewares owned by policies, when the traefik.io API is installed (checked by discovery).
+- apiGroups: [traefik.io]
+  resources: [middlewares]
+  verbs: [get, list, watch, create, patch, delete]
 # PolicyReports per namespace, when the wgpolicyk8s.io API is installed (the operator checks by discovery).
 - apiGroups: [wgpolicyk8s.io]
   resources: [policyreports]
