@@ -77,10 +77,13 @@ describe('baselines', () => {
       expect(a[`${N}enable-modsecurity`]).toBe('true'); // from the baseline
       expect(a[`${N}force-ssl-redirect`]).toBe('true'); // from the baseline
     });
-    const p = await getPolicy('tight');
-    expect(cond(p, 'WithinBaseline')).toMatchObject({ status: 'True', reason: 'WithinBaseline' });
-    expect(p?.status?.effective).toContainEqual({ field: 'waf', value: 'Block', source: `ClusterApiSecurityPolicy/${baselineName}` });
-    expect(p?.status?.effective).toContainEqual({ field: 'rateLimit.rate', value: '10', source: 'ApiSecurityPolicy/tight' });
+    // Status is written after the annotations: wait for it too.
+    await eventually(async () => {
+      const p = await getPolicy('tight');
+      expect(cond(p, 'WithinBaseline')).toMatchObject({ status: 'True', reason: 'WithinBaseline' });
+      expect(p?.status?.effective).toContainEqual({ field: 'waf', value: 'Block', source: `ClusterApiSecurityPolicy/${baselineName}` });
+      expect(p?.status?.effective).toContainEqual({ field: 'rateLimit.rate', value: '10', source: 'ApiSecurityPolicy/tight' });
+    });
   });
 
   it('reports a policy that loosens a floor and enforces the floor instead', async () => {
@@ -91,9 +94,12 @@ describe('baselines', () => {
       expect(a[`${N}enable-modsecurity`]).toBe('true');
       expect(a[`${N}force-ssl-redirect`]).toBe('true');
     });
-    const p = await getPolicy('loose');
+    const p = await eventually(async () => {
+      const x = await getPolicy('loose');
+      expect(cond(x, 'WithinBaseline')).toMatchObject({ status: 'False', reason: 'LoosensBaseline' });
+      return x;
+    });
     const w = cond(p, 'WithinBaseline');
-    expect(w).toMatchObject({ status: 'False', reason: 'LoosensBaseline' });
     for (const field of ['tls.httpsOnly', 'rateLimit.rate', 'requestLimits.maxBodySize', 'waf']) expect(w?.message).toContain(field);
     expect(cond(p, 'Compliant')).toMatchObject({ status: 'False' });
     expect(p?.status?.violations).toBeGreaterThanOrEqual(4);
