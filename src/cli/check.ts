@@ -2,7 +2,9 @@
 // resolve → render → evaluate as the operator (src/compliance/assess.ts), the APIs no policy covers, and
 // the verdict under the user's thresholds. Pure: documents in, results out.
 import { ApiSecurityPolicySpec, formatIssues, type ControlResult } from '../api/v1alpha1.ts';
+import { parseBaselineSpec } from '../api/cluster-v1alpha1.ts';
 import { assessPolicy, type Assessment, type PolicyClaim, type TargetState } from '../compliance/assess.ts';
+import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
 import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
 import type { Location } from './documents.ts';
 import { uncoveredApis, type UncoveredApi } from './coverage.ts';
@@ -25,6 +27,8 @@ export interface PolicyReport {
   violations: number;
   targets: TargetReport[];
   controls: ControlResult[];
+  /** Fields looser than a selecting baseline's floor (the operator enforces the floor instead). */
+  baselineViolations?: Violation[];
 }
 
 /** A policy the operator would refuse: the schema (InvalidSpec) or a renderer (RenderFailed) said no. */
@@ -44,8 +48,29 @@ export interface CheckResult {
 
 export interface Assessed {
   policy: Located<RawPolicy>;
+  /** The effective spec: the policy's own, held to the baselines that select its namespace. */
   spec: ApiSecurityPolicySpec;
   assessment: Assessment;
+  baselineViolations: Violation[];
+}
+
+/** The valid baselines of the input and, per namespace, those that select it (as the operator does). */
+function baselineSelection(inv: Inventory, errors: PolicyError[]): { selecting: (ns: string) => Baseline[] } {
+  const valid: (Baseline & { selector: Parameters<typeof matchesSelector>[1] })[] = [];
+  for (const b of inv.baselines) {
+    const parsed = parseBaselineSpec(b.object.spec);
+    if (!parsed.ok) {
+      errors.push({ namespace: '', name: b.object.metadata.name, at: b.at, reason: 'InvalidSpec', message: parsed.message });
+      continue;
+    }
+    const { name, creationTimestamp } = b.object.metadata;
+    valid.push({ name, floors: parsed.spec.floors, selector: parsed.spec.namespaceSelector, ...(creationTimestamp ? { creationTimestamp } : {}) });
+  }
+  const labels = new Map(inv.namespaces.map((n) => [n.object.metadata.name, n.object.metadata.labels ?? {}]));
+  return {
+    // A namespace not in the input has only the label Kubernetes gives every namespace.
+    selecting: (ns) => valid.filter((b) => matchesSelector(labels.get(ns) ?? { 'kubernetes.io/metadata.name': ns }, b.selector)),
+  };
 }
 
 const byName = <T extends { metadata: { name: string; namespace?: string } }>(items: Located<T>[], ns: string): Map<string, T> =>
@@ -57,7 +82,7 @@ const refKey = (p: Located<RawPolicy>): string => `${p.object.metadata.namespace
  * Validates and assesses every policy, in namespace/name order. An invalid policy neither claims nor
  * covers a target: the API server refuses it (the CRD's schema matches this one), so it never governs.
  */
-export function assessInventory(inv: Inventory, settings: OperatorSettings): { assessed: Assessed[]; errors: PolicyError[] } {
+export function assessInventory(inv: Inventory, settings: OperatorSettings): { assessed: Assessed[]; errors: PolicyError[]; selecting: (ns: string) => Baseline[] } {
   const errors: PolicyError[] = [];
   const valid: { policy: Located<RawPolicy>; spec: ApiSecurityPolicySpec }[] = [];
   for (const p of [...inv.policies].sort((a, b) => refKey(a).localeCompare(refKey(b)))) {
@@ -71,8 +96,10 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
     errors.push({ namespace: p.object.metadata.namespace, name: p.object.metadata.name, at: { file: p.at.file, line }, reason: 'InvalidSpec', message: formatIssues(parsed.error.issues) });
   }
   const assessed: Assessed[] = [];
-  for (const { policy: p, spec } of valid) {
+  const { selecting } = baselineSelection(inv, errors);
+  for (const { policy: p, spec: own } of valid) {
     const { name, namespace, uid, creationTimestamp } = p.object.metadata;
+    const { effective: spec, violations: baselineViolations } = applyBaselines(own, name, selecting(namespace));
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
     const services = byName<ServiceLike>(inv.services, namespace);
     const rivals: PolicyClaim[] = valid
@@ -91,24 +118,25 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
         lookup: { ingress: (n) => ingresses.get(n), service: (n) => services.get(n) },
         settings,
       });
-      assessed.push({ policy: p, spec, assessment });
+      assessed.push({ policy: p, spec, assessment, baselineViolations });
     } catch (err) {
       // The operator refuses such a policy as terminal too (defence in depth behind the schema).
       errors.push({ namespace, name, at: p.at, reason: 'RenderFailed', message: err instanceof Error ? err.message : String(err) });
     }
   }
-  return { assessed, errors };
+  return { assessed, errors, selecting };
 }
 
 export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
-  const { assessed, errors } = assessInventory(inv, settings);
-  const policies = assessed.map(({ policy, spec, assessment }): PolicyReport => ({
+  const { assessed, errors, selecting } = assessInventory(inv, settings);
+  const policies = assessed.map(({ policy, spec, assessment, baselineViolations }): PolicyReport => ({
     namespace: policy.object.metadata.namespace,
     name: policy.object.metadata.name,
     at: policy.at,
     mode: spec.mode,
     score: assessment.compliance.score,
-    violations: assessment.compliance.violations,
+    violations: assessment.compliance.violations + baselineViolations.length,
+    ...(baselineViolations.length ? { baselineViolations } : {}),
     targets: assessment.targets.map((t) => ({
       kind: t.ref.kind,
       name: t.ref.name,
@@ -122,6 +150,7 @@ export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
     assessed.map((a) => ({ namespace: a.policy.object.metadata.namespace, targetRefs: a.spec.targetRefs })),
     inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
     inv.services.map((s) => ({ object: s.object, at: s.at })),
+    (ns) => selecting(ns).map((b) => b.name).sort()[0],
   );
   return { policies, errors, uncovered };
 }
@@ -145,7 +174,7 @@ export const targetProblems = (p: PolicyReport): TargetReport[] => p.targets.fil
 
 /** The fact, whatever the thresholds: fail on a failing control or a score below the minimum. */
 export function outcomeOf(p: PolicyReport, t: Thresholds): Outcome {
-  if (p.controls.some((c) => c.result === 'Fail') || p.score < t.minScore) return 'fail';
+  if (p.controls.some((c) => c.result === 'Fail') || p.baselineViolations?.length || p.score < t.minScore) return 'fail';
   if (p.controls.some((c) => c.result === 'Warn') || targetProblems(p).length) return 'warn';
   return 'pass';
 }
@@ -171,6 +200,7 @@ export function judge(r: CheckResult, t: Thresholds): Verdict {
     if (failing.length) reasons.push(`${id} fails ${list(failing)}`);
     const warning = p.controls.filter((c) => c.result === 'Warn' && counts(c.result, t.failOn)).map((c) => c.control);
     if (warning.length) reasons.push(`${id} warns on ${list(warning)}`);
+    if (p.baselineViolations?.length && t.failOn !== 'never') reasons.push(`${id} loosens a baseline: ${list(p.baselineViolations.map((v) => `${v.field} (${v.baseline})`))}`);
     const problems = t.failOn === 'warn' ? targetProblems(p) : [];
     if (problems.length) reasons.push(`${id}: ${list(problems.map((x) => `${x.kind} ${x.name} is ${x.state}`))}`);
     if (p.score < t.minScore) reasons.push(`${id} scores ${p.score}, below --min-score ${t.minScore}`);

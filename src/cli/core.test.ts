@@ -198,3 +198,52 @@ describe('check', () => {
     ]);
   });
 });
+
+describe('check with baselines (as the operator applies them)', () => {
+  const text = `apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { tier: prod } }
+---
+apiVersion: apisec.dev/v1alpha1
+kind: ClusterApiSecurityPolicy
+metadata: { name: prod-floor }
+spec:
+  namespaceSelector: { matchLabels: { tier: prod } }
+  floors: { rateLimit: { requestsPerSecond: 100 }, waf: { enabled: true } }
+---
+apiVersion: apisec.dev/v1alpha1
+kind: ApiSecurityPolicy
+metadata: { name: api, namespace: shop }
+spec:
+  targetRefs: [{ group: networking.k8s.io, kind: Ingress, name: api }]
+  rateLimit: { requestsPerSecond: 1000 }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: api, namespace: shop }
+spec: { ingressClassName: nginx, rules: [{ http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: api, port: { number: 80 } } } }] } }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: unmanaged, namespace: shop }
+spec: { ingressClassName: nginx, rules: [{ http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: other, port: { number: 80 } } } }] } }] }
+`;
+
+  it('reports a loosened floor, renders the floor, and fails the run', () => {
+    const r = check(inventory(text), defaultSettings);
+    const p = r.policies.find((x) => x.name === 'api');
+    expect(p?.baselineViolations?.map((v) => `${v.field} ${v.baseline}`)).toEqual(['rateLimit.rate prod-floor']);
+    expect(p?.controls.find((c) => c.control === 'WAF')?.result).toBe('Pass'); // supplied by the baseline
+    const { assessed } = assessInventory(inventory(text), defaultSettings);
+    expect(assessed[0]?.spec.rateLimit?.requestsPerSecond).toBe(100);
+    const verdict = judge(r, { failOn: 'fail', minScore: 0, allowUncovered: true });
+    expect(verdict.exitCode).toBe(1);
+    expect(verdict.reasons.join('\n')).toContain('loosens a baseline: rateLimit.rate (prod-floor)');
+  });
+
+  it('counts an API in a selected namespace as covered by the baseline', () => {
+    expect(check(inventory(text), defaultSettings).uncovered).toEqual([]);
+    const unselected = text.replace('labels: { tier: prod }', 'labels: { tier: dev }');
+    expect(check(inventory(unselected), defaultSettings).uncovered.map((u) => u.name)).toEqual(['unmanaged']);
+  });
+});

@@ -24,16 +24,18 @@ export function uncoveredApis(
   policies: { namespace: string; targetRefs: PolicyClaim['targetRefs'] }[],
   ingresses: Item<IngressLike>[],
   services: Item<ServiceLike>[],
+  baselineFor?: (namespace: string) => string | undefined,
 ): UncoveredApi[] {
   const where = new Map<string, Location | undefined>();
   for (const [kind, items] of [['Ingress', ingresses], ['Service', services]] as const) {
     for (const { object, at } of items) where.set(`${kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, at);
   }
   const entries = apiInventory({
-    // The CLI has no baselines yet, and passes only policies it considers live; their names do not matter here.
+    // The CLI passes only policies it considers live; their names do not matter here.
     policies: policies.map((p, i) => ({ metadata: { name: String(i), namespace: p.namespace }, spec: { targetRefs: p.targetRefs } })),
     ingresses: ingresses.map((i) => i.object),
     services: services.map((s) => s.object),
+    ...(baselineFor ? { baselineFor } : {}),
   });
   return entries
     .filter((e) => e.coverage === 'none')

@@ -1,5 +1,6 @@
-// Sorts parsed documents into what the operator looks at: ApiSecurityPolicies, Ingresses and Services.
-// Every other kind is ignored (Namespaces, Deployments, CRDs, ClusterApiSecurityPolicy for now).
+// Sorts parsed documents into what the operator looks at: ApiSecurityPolicies, ClusterApiSecurityPolicy
+// baselines, the Namespaces they select by label, Ingresses and Services. Every other kind is ignored.
+import { CLUSTER_KIND } from '../api/cluster-v1alpha1.ts';
 import { API_VERSION, GROUP, KIND } from '../api/v1alpha1.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import type { Doc, Location } from './documents.ts';
@@ -17,15 +18,27 @@ export interface Located<T> {
   lineOf?: Doc['lineOf'];
 }
 
+export interface RawBaseline {
+  metadata: { name: string; creationTimestamp?: string };
+  spec: unknown;
+}
+
+export interface RawNamespace {
+  metadata: { name: string; labels?: Record<string, string> };
+}
+
 export interface Inventory {
   policies: Located<RawPolicy>[];
   ingresses: Located<IngressLike>[];
   services: Located<ServiceLike>[];
+  baselines: Located<RawBaseline>[];
+  namespaces: Located<RawNamespace>[];
 }
 
 export const at = (l: Location): string => `${l.file}:${l.line}`;
 
-type Bucket = 'policies' | 'ingresses' | 'services';
+type Bucket = 'policies' | 'ingresses' | 'services' | 'baselines' | 'namespaces';
+const CLUSTER_SCOPED = new Set<Bucket>(['baselines', 'namespaces']);
 
 function bucketOf(doc: Doc): Bucket | undefined {
   const { apiVersion, kind } = doc.object;
@@ -37,6 +50,8 @@ function bucketOf(doc: Doc): Bucket | undefined {
     }
     return undefined;
   }
+  if (kind === CLUSTER_KIND && apiVersion === API_VERSION) return 'baselines';
+  if (kind === 'Namespace' && apiVersion === 'v1') return 'namespaces';
   if (kind === 'Ingress' && apiVersion === 'networking.k8s.io/v1') return 'ingresses';
   if (kind === 'Service' && apiVersion === 'v1') return 'services';
   return undefined;
@@ -47,7 +62,7 @@ function bucketOf(doc: Doc): Bucket | undefined {
  * A missing name or the same object twice is an input error: the result would be ambiguous.
  */
 export function buildInventory(docs: Doc[], defaultNamespace: string): Inventory {
-  const inv: Inventory = { policies: [], ingresses: [], services: [] };
+  const inv: Inventory = { policies: [], ingresses: [], services: [], baselines: [], namespaces: [] };
   const seen = new Map<string, Location>();
   for (const doc of docs) {
     const bucket = bucketOf(doc);
@@ -56,12 +71,13 @@ export function buildInventory(docs: Doc[], defaultNamespace: string): Inventory
     const meta = doc.object.metadata as Record<string, unknown> | undefined;
     const name = meta?.name;
     if (typeof name !== 'string' || name === '') throw new InputError(`${at(doc)}: ${kind} without metadata.name`);
+    const cluster = CLUSTER_SCOPED.has(bucket);
     const namespace = typeof meta?.namespace === 'string' && meta.namespace !== '' ? meta.namespace : defaultNamespace;
-    const key = `${kind} ${namespace}/${name}`;
+    const key = cluster ? `${kind} ${name}` : `${kind} ${namespace}/${name}`;
     const first = seen.get(key);
     if (first) throw new InputError(`${at(doc)}: ${key} appears twice (first at ${at(first)})`);
     seen.set(key, doc);
-    const object = { ...doc.object, metadata: { ...meta, name, namespace } };
+    const object = { ...doc.object, metadata: cluster ? { ...meta, name } : { ...meta, name, namespace } };
     (inv[bucket] as Located<unknown>[]).push({ object, at: { file: doc.file, line: doc.line }, lineOf: doc.lineOf });
   }
   return inv;
