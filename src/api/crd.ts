@@ -72,51 +72,48 @@ function jsonSchema(schema: z.ZodType): Schema {
   return z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' }) as Schema;
 }
 
-export function apiSecurityPolicyCrd(): Schema {
-  const condition = (type: string): string => `.status.conditions[?(@.type=="${type}")].status`;
+interface CrdShape {
+  kind: string;
+  plural: string;
+  scope: 'Namespaced' | 'Cluster';
+  shortName: string;
+  description: string;
+  columns: { name: string; type: string; jsonPath: string }[];
+  spec: z.ZodType;
+  status: z.ZodType;
+}
+
+const condition = (type: string): string => `.status.conditions[?(@.type=="${type}")].status`;
+const AGE = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+/** One served, stored version with the status subresource; spec and status from the zod schemas. */
+function crdOf(c: CrdShape): Schema {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: {
-      name: `${PLURAL}.${GROUP}`,
-      labels: { 'app.kubernetes.io/name': 'api-security-operator' },
-    },
+    metadata: { name: `${c.plural}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'api-security-operator' } },
     spec: {
       group: GROUP,
-      scope: 'Namespaced',
-      names: {
-        kind: KIND,
-        listKind: `${KIND}List`,
-        plural: PLURAL,
-        singular: KIND.toLowerCase(),
-        shortNames: ['asp'],
-        categories: ['apisec'],
-      },
+      scope: c.scope,
+      names: { kind: c.kind, listKind: `${c.kind}List`, plural: c.plural, singular: c.kind.toLowerCase(), shortNames: [c.shortName], categories: ['apisec'] },
       versions: [
         {
           name: VERSION,
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
-            { name: 'Enforced', type: 'string', jsonPath: condition('Enforced') },
-            { name: 'Compliant', type: 'string', jsonPath: condition('Compliant') },
-            { name: 'Score', type: 'integer', jsonPath: '.status.score' },
-            { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
+          additionalPrinterColumns: [...c.columns, AGE],
           schema: {
             openAPIV3Schema: {
-              description: `ApiSecurityPolicy (${API_VERSION}) declares the security controls of one API and reports its posture.`,
+              description: c.description,
               type: 'object',
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: toStructural(jsonSchema(ApiSecurityPolicySpec)),
-                status: toStructural(jsonSchema(ApiSecurityPolicyStatus)),
+                spec: toStructural(jsonSchema(c.spec)),
+                status: toStructural(jsonSchema(c.status)),
               },
             },
           },
@@ -126,47 +123,41 @@ export function apiSecurityPolicyCrd(): Schema {
   };
 }
 
+export function apiSecurityPolicyCrd(): Schema {
+  return crdOf({
+    kind: KIND,
+    plural: PLURAL,
+    scope: 'Namespaced',
+    shortName: 'asp',
+    description: `ApiSecurityPolicy (${API_VERSION}) declares the security controls of one API and reports its posture.`,
+    columns: [
+      { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+      { name: 'Enforced', type: 'string', jsonPath: condition('Enforced') },
+      { name: 'Compliant', type: 'string', jsonPath: condition('Compliant') },
+      { name: 'Score', type: 'integer', jsonPath: '.status.score' },
+      { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
+    ],
+    spec: ApiSecurityPolicySpec,
+    status: ApiSecurityPolicyStatus,
+  });
+}
+
 export function clusterApiSecurityPolicyCrd(): Schema {
-  const condition = (type: string): string => `.status.conditions[?(@.type=="${type}")].status`;
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${CLUSTER_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'api-security-operator' } },
-    spec: {
-      group: GROUP,
-      scope: 'Cluster',
-      names: { kind: CLUSTER_KIND, listKind: `${CLUSTER_KIND}List`, plural: CLUSTER_PLURAL, singular: CLUSTER_KIND.toLowerCase(), shortNames: ['casp'], categories: ['apisec'] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
-            { name: 'Namespaces', type: 'integer', jsonPath: '.status.selectedNamespaces' },
-            { name: 'Policies', type: 'integer', jsonPath: '.status.policies' },
-            { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              description: `ClusterApiSecurityPolicy (${API_VERSION}) sets baseline floors for the APIs of the namespaces it selects.`,
-              type: 'object',
-              required: ['spec'],
-              properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
-                metadata: { type: 'object' },
-                spec: toStructural(jsonSchema(ClusterApiSecurityPolicySpec)),
-                status: toStructural(jsonSchema(ClusterApiSecurityPolicyStatus)),
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+  return crdOf({
+    kind: CLUSTER_KIND,
+    plural: CLUSTER_PLURAL,
+    scope: 'Cluster',
+    shortName: 'casp',
+    description: `ClusterApiSecurityPolicy (${API_VERSION}) sets baseline floors for the APIs of the namespaces it selects.`,
+    columns: [
+      { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
+      { name: 'Namespaces', type: 'integer', jsonPath: '.status.selectedNamespaces' },
+      { name: 'Policies', type: 'integer', jsonPath: '.status.policies' },
+      { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
+    ],
+    spec: ClusterApiSecurityPolicySpec,
+    status: ClusterApiSecurityPolicyStatus,
+  });
 }
 
 export const CRD_FILES: Record<string, () => Schema> = {

@@ -168,7 +168,7 @@ export class PolicyController {
     for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
     this.enqueueBaselines();
     const n = this.opts.workers ?? 2;
-    for (let i = 0; i < n; i++) this.workers.push(this.work());
+    for (let i = 0; i < n; i++) this.workers.push(this.queue.run((key) => this.process(key)));
   }
 
   /** Stops taking work, lets in-flight reconciles finish, then stops the informers. */
@@ -177,14 +177,6 @@ export class PolicyController {
     this.queue.shutDown();
     await Promise.all(this.workers);
     await Promise.all(Object.values(this.informers).map((i) => i.stop()));
-  }
-
-  private async work(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      await this.process(key);
-    }
   }
 
   private async process(key: string): Promise<void> {

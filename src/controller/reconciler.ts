@@ -40,18 +40,21 @@ export interface Caches {
 }
 
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
+/** Records an Event (best effort: resolves to the error instead of throwing). See src/k8s/apply.ts. */
+export type RecordEvent = (
+  regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
+  type: 'Normal' | 'Warning',
+  reason: string,
+  note: string,
+  action: string,
+) => Promise<Error | undefined>;
+
 type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap' | 'middleware'];
 
 export interface Actions {
   applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
   applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<unknown>;
-  recordEvent(
-    regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
-    type: 'Normal' | 'Warning',
-    reason: string,
-    note: string,
-    action: string,
-  ): Promise<Error | undefined>;
+  recordEvent: RecordEvent;
   applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
   applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;

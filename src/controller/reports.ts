@@ -16,6 +16,7 @@ import { isNotFound, isTransient } from '../k8s/errors.ts';
 import { Informer, type Handler, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../render/labels.ts';
+import type { RecordEvent } from './reconciler.ts';
 import { ANNOTATION_OMITTED, REPORT_NAME, renderPolicyReport, type ReportApi, type ReportPolicy, type ReportTarget } from '../render/policy-report.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { PendingWrites } from './pending.ts';
@@ -39,13 +40,7 @@ export interface Source<T extends KubeObject = KubeObject> {
 export interface ReportActions {
   applyOwned(r: ResourceType, obj: KubeObject): Promise<unknown>;
   delete(r: ResourceType, namespace: string, name: string, uid?: string): Promise<void>;
-  recordEvent(
-    regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
-    type: 'Normal' | 'Warning',
-    reason: string,
-    note: string,
-    action: string,
-  ): Promise<Error | undefined>;
+  recordEvent: RecordEvent;
 }
 
 export interface ReportsOptions {
@@ -135,7 +130,7 @@ export class ReportsController {
     if (this.started) return;
     this.started = true;
     this.queue.add(INVENTORY_KEY);
-    this.workers.push(this.work());
+    this.workers.push(this.queue.run((key) => this.process(key)));
     this.discovering = this.discover();
   }
 
@@ -281,14 +276,6 @@ export class ReportsController {
   }
 
   // ---- work ----
-
-  private async work(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      await this.process(key);
-    }
-  }
 
   private async process(key: string): Promise<void> {
     const started = performance.now();

@@ -116,6 +116,11 @@ export class Workqueue {
     }
   }
 
+  /** A worker: hands each key to `handle` (which must call done) until the queue shuts down. */
+  async run(handle: (key: string) => Promise<void>): Promise<void> {
+    for (let key = await this.get(); key !== undefined; key = await this.get()) await handle(key);
+  }
+
   /** Stops handing out keys: pending timers are cancelled, waiting workers get undefined. */
   shutDown(): void {
     this.shuttingDown = true;
