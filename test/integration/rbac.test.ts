@@ -122,6 +122,8 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
   const suffix = `${process.pid}-${Date.now().toString(36)}`;
   /** Example namespace → the namespace this run uses for it. */
   const namespaces: Record<string, string> = {};
+  /** Cluster-scoped copies of examples (baselines), deleted after the run. */
+  const clusterScoped: string[] = [];
   const auditStart = new Date();
 
   beforeAll(async () => {
@@ -140,6 +142,7 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
 
   afterAll(async () => {
     for (const op of operators) if (op.proc.exitCode === null) op.proc.kill('SIGKILL');
+    for (const name of clusterScoped) await admin.request('DELETE', objectPath(Resources.baseline, undefined, name), { verb: 'delete' }).catch(() => undefined);
     await helm(['uninstall', RELEASE, '--namespace', NS, '--ignore-not-found'], { kubeconfig: adminKubeconfig });
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
@@ -159,17 +162,25 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     const examples = join(repoRoot, 'examples');
     for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml')).sort()) {
       const objects = loadYamlFile(join(examples, file));
+      // A baseline (cluster-scoped) would act on every namespace of the shared API server: this run's copy
+      // selects only this run's namespaces (labelled rbac-run=<suffix>) and is removed afterwards.
       for (const o of objects) {
-        // A cluster-scoped example (a baseline) would act on every namespace of the shared API server.
+        if (o.kind === 'ClusterApiSecurityPolicy') continue;
         if (o.kind !== 'Namespace' && !o.metadata.namespace) throw new Error(`examples/${file}: cluster-scoped ${o.kind} ${o.metadata.name}: decide here how to isolate it`);
         const ns = o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace!;
         namespaces[ns] ??= `rbac-${ns}-${suffix}`.slice(0, 63);
       }
-      const renamed = objects.map((o) =>
-        o.kind === 'Namespace'
-          ? { ...o, metadata: { ...o.metadata, name: namespaces[o.metadata.name]! } }
-          : { ...o, metadata: { ...o.metadata, namespace: namespaces[o.metadata.namespace!]! } },
-      );
+      const renamed = objects.map((o) => {
+        if (o.kind === 'ClusterApiSecurityPolicy') {
+          const spec = o.spec as { namespaceSelector?: { matchLabels?: Record<string, string> } };
+          const name = `rbac-${o.metadata.name}-${suffix}`.slice(0, 63);
+          clusterScoped.push(name);
+          return { ...o, metadata: { name }, spec: { ...spec, namespaceSelector: { matchLabels: { ...spec.namespaceSelector?.matchLabels, 'rbac-run': suffix } } } };
+        }
+        return o.kind === 'Namespace'
+          ? { ...o, metadata: { ...o.metadata, name: namespaces[o.metadata.name]!, labels: { ...o.metadata.labels, 'rbac-run': suffix } } }
+          : { ...o, metadata: { ...o.metadata, namespace: namespaces[o.metadata.namespace!]! } };
+      });
       for (const o of renamed.sort((a, b) => Number(b.kind === 'Namespace') - Number(a.kind === 'Namespace'))) await apply(admin, o);
     }
     expect(Object.keys(namespaces)).toEqual(expect.arrayContaining(['billing', 'legacy', 'shop']));
