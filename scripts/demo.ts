@@ -37,7 +37,9 @@ await eventually(async () => {
   if (list.items.length === 0 || pending.length) throw new Error(`waiting for ${pending.map((p) => p.metadata.name).join(', ')}`);
 }, 60_000);
 
-const table = spawnSync('kubectl', ['get', 'apisecuritypolicies', '-A', '-o', 'wide'], { env: { ...process.env, KUBECONFIG: kubeconfig }, encoding: 'utf8' });
-console.log(`\n$ kubectl get apisecuritypolicies -A -o wide\n${table.status === 0 ? table.stdout : `(kubectl not available: ${table.stderr || table.error?.message})`}`);
+for (const args of [['get', 'apisecuritypolicies', '-A'], ['get', 'clusterapisecuritypolicies']]) {
+  const table = spawnSync('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig }, encoding: 'utf8' });
+  console.log(`\n$ kubectl ${args.join(' ')}\n${table.status === 0 ? table.stdout : `(kubectl not available: ${table.stderr || table.error?.message})`}`);
+}
 console.log(`The cluster keeps running in the background. To look around:\n  export KUBECONFIG=${kubeconfig}\n  kubectl describe asp -n shop catalog-api\n  kubectl get ingress -A -o yaml | grep nginx.ingress\nStop the operator with Ctrl-C; stop the cluster with npm run cluster:down.`);
 if (process.env.DEMO_EXIT_WHEN_READY === 'true') process.kill(process.pid, 'SIGTERM');
