@@ -5,23 +5,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-export GOTOOLCHAIN=local
 export GOFLAGS=-mod=mod
 
-need_minor=25
-if ! command -v go >/dev/null 2>&1; then
-  echo "controlplane: Go >= 1.$need_minor is needed to build kube-apiserver and etcd for the tests." >&2
-  echo "  Alternatives: set KUBEBUILDER_ASSETS to a folder holding kube-apiserver and etcd," >&2
-  echo "  or USE_EXISTING_CLUSTER=true with KUBECONFIG pointing at a cluster." >&2
-  exit 3
-fi
-have=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-if [ "$have" -lt "$need_minor" ]; then
-  echo "controlplane: found $(go env GOVERSION), but Go >= 1.$need_minor is needed to build kube-apiserver 1.35." >&2
-  echo "  Alternatives: set KUBEBUILDER_ASSETS to a folder holding kube-apiserver and etcd," >&2
-  echo "  or USE_EXISTING_CLUSTER=true with KUBECONFIG pointing at a cluster." >&2
-  exit 3
-fi
+# shellcheck source=../tools/require-go.sh
+. "$repo/test/tools/require-go.sh"
+require_go controlplane 25 "kube-apiserver 1.35 and etcd for the tests" \
+  "Alternatives: set KUBEBUILDER_ASSETS to a folder holding kube-apiserver and etcd, or USE_EXISTING_CLUSTER=true with KUBECONFIG pointing at a cluster."
 
 cd "$here"
 version=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)

@@ -20,17 +20,9 @@ if built; then
   exit 0
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "build-helm: Go >= 1.$need_minor is needed to build Helm $version for the chart tests." >&2
-  echo "  Alternative: set HELM to the path of a Helm 3 binary." >&2
-  exit 3
-fi
-have=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-if [ "$have" -lt "$need_minor" ]; then
-  echo "build-helm: found $(go env GOVERSION), but Go >= 1.$need_minor is needed to build Helm $version." >&2
-  echo "  Alternative: set HELM to the path of a Helm 3 binary." >&2
-  exit 3
-fi
+# shellcheck source=./require-go.sh
+. "$here/require-go.sh"
+require_go build-helm "$need_minor" "Helm $version for the chart tests" "Alternative: set HELM to the path of a Helm 3 binary."
 
 # Test files run in parallel and each may ask for Helm: one builds, the others wait for it.
 mkdir -p "$(dirname "$out")"

@@ -6,21 +6,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-export GOTOOLCHAIN=local
 export GOFLAGS=-mod=mod
 
-need_minor=25
-if ! command -v go >/dev/null 2>&1; then
-  echo "traefik: Go >= 1.$need_minor is needed to build Traefik for the Traefik traffic tests (none on PATH)." >&2
-  echo "  Install Go, or set TRAEFIK_BIN to an existing traefik v3 binary." >&2
-  exit 3
-fi
-have=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-if [ "$have" -lt "$need_minor" ]; then
-  echo "traefik: found $(go env GOVERSION), but Go >= 1.$need_minor is needed to build Traefik v3.6." >&2
-  echo "  Install a newer Go, or set TRAEFIK_BIN to an existing traefik v3 binary." >&2
-  exit 3
-fi
+# shellcheck source=../tools/require-go.sh
+. "$repo/test/tools/require-go.sh"
+require_go traefik 25 "Traefik v3.6 for the Traefik traffic tests" "Alternative: set TRAEFIK_BIN to an existing traefik v3 binary."
 
 cd "$here"
 version=$(go list -m -f '{{.Version}}' github.com/traefik/traefik/v3)
