@@ -14,10 +14,10 @@ import type { KubeClient } from '../../src/k8s/client.ts';
 import { Resources, collectionPath, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
 import { Gauge, Registry } from '../../src/observability/metrics.ts';
 import { ANNOTATION_OMITTED, renderPolicyReport, type PolicyReport } from '../../src/render/policy-report.ts';
-import { identities, repoRoot } from '../support/controlplane.ts';
+import { repoRoot } from '../support/controlplane.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
 import { apply, clientAs, createNamespace, eventually, getOrUndefined, installCrds, loadYamlFile, waitEstablished } from '../support/kube.ts';
-import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
+import { bindOperatorRole, grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 
 type Policy = KubeObject & { status?: ApiSecurityPolicyStatus };
 type StoredReport = KubeObject & Pick<PolicyReport, 'summary' | 'results'>;
@@ -44,15 +44,7 @@ function policyReportCrd(): KubeObject {
 const TEST_GROUP = 'reports-test.apisec.dev';
 
 async function grantReportsRbac(admin: KubeClient): Promise<void> {
-  const rules = [...reportsRules, { ...reportsRules[0]!, apiGroups: [TEST_GROUP] }];
-  await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'apisec-test-reports' }, rules } as never);
-  await apply(admin, {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'apisec-test-reports' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'apisec-test-reports' },
-    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.operator.user }],
-  } as never);
+  await bindOperatorRole(admin, 'apisec-test-reports', [...reportsRules, { ...reportsRules[0]!, apiGroups: [TEST_GROUP] }]);
 }
 
 interface RunningReports {

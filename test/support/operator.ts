@@ -27,20 +27,20 @@ export const operatorRules = [
   { apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
 ];
 
-export async function grantOperatorRbac(admin: KubeClient): Promise<void> {
-  await apply(admin, {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name: 'apisec-test-operator' },
-    rules: operatorRules,
-  } as never);
+/** Binds a ClusterRole with these rules to the operator's identity (cluster-wide, under `name`). */
+export async function bindOperatorRole(admin: KubeClient, name: string, rules: unknown[]): Promise<void> {
+  await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules } as never);
   await apply(admin, {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
-    metadata: { name: 'apisec-test-operator' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'apisec-test-operator' },
+    metadata: { name },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
     subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.operator.user }],
   } as never);
+}
+
+export async function grantOperatorRbac(admin: KubeClient): Promise<void> {
+  await bindOperatorRole(admin, 'apisec-test-operator', operatorRules);
 }
 
 export interface RunningOperator {
