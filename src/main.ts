@@ -93,12 +93,12 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   registry.register(
     new Gauge({
       name: 'apisec_uncovered_apis',
-      help: 'Exposed APIs (Ingresses, LoadBalancer and NodePort Services) that no ApiSecurityPolicy or baseline covers, by namespace and kind.',
+      help: 'Exposed APIs (Ingresses, LoadBalancer and NodePort Services) that no ApiSecurityPolicy covers, by namespace and kind.',
       labels: ['namespace', 'kind'],
       collect: () => reports.uncoveredSamples(),
     }),
   );
-  registry.register(new Gauge({ name: 'apisec_apis', help: 'Exposed APIs by what covers them: policy, baseline or none.', labels: ['coverage'], collect: () => reports.coverageSamples() }));
+  registry.register(new Gauge({ name: 'apisec_apis', help: 'Exposed APIs by what covers them: a policy, or none.', labels: ['coverage'], collect: () => reports.coverageSamples() }));
   const stopMirror = mirror(controller, metrics);
   controller.startInformers();
 

@@ -3,16 +3,44 @@
 // value is reported as a violation and the floor is enforced instead (never a silent drop). A floor a
 // policy does not mention is supplied by the baseline. Single source of truth for types and the CRD.
 import { z } from 'zod';
+import * as P from './patterns.ts';
 import { Authentication, Condition, Cors, IpAccess, LabelSelector, Logging, Network, RateLimit, RequestLimits, Tls, Waf } from './v1alpha1.ts';
 
 export const CLUSTER_KIND = 'ClusterApiSecurityPolicy';
 export const CLUSTER_PLURAL = 'clusterapisecuritypolicies';
 
+export const NetworkPeerBounds = z
+  .object({
+    minIPv4PrefixLength: z.number().int().min(0).max(32).default(8).describe('The widest IPv4 ipBlock a policy may admit (a prefix length; 8 allows a /8, not a /0).'),
+    minIPv6PrefixLength: z.number().int().min(0).max(128).default(32).describe('The widest IPv6 ipBlock a policy may admit.'),
+    allowAllNamespaces: z.boolean().default(false).describe('Whether a peer may select every namespace (an empty namespaceSelector without a podSelector).'),
+  })
+  .describe('Bounds on the callers a policy may admit in network.allowFrom; a peer outside them is a violation and is dropped.');
+
 export const BaselineFloors = z
   .object({
+    mode: z
+      .enum(['Enforce'])
+      .optional()
+      .describe('Enforce: policies in the selected namespaces may not use Audit mode; an Audit policy is a violation and is enforced anyway.'),
+    providers: z
+      .array(z.enum(['ingress-nginx', 'traefik', 'haproxy']))
+      .min(1)
+      .max(3)
+      .optional()
+      .describe('The data planes policies may use; a target on another data plane is refused (ProviderNotAllowed).'),
+    authEndpoints: z
+      .array(z.string().min(8).max(512).regex(new RegExp(P.URL_PREFIX)))
+      .min(1)
+      .max(16)
+      .optional()
+      .describe(
+        'URL prefixes (scheme://host[:port]/path) that authURL, signinURL and jwksURI must start with; a policy naming another endpoint is a violation, and gets the baseline authentication instead (or none).',
+      ),
+    networkPeers: NetworkPeerBounds.optional(),
     tls: Tls.optional(),
     authentication: Authentication.optional().describe('Authentication every API must have; a policy may choose another method, and gets this one when it sets none.'),
-    rateLimit: RateLimit.optional().describe('The loosest rate limit allowed: a policy may set a lower rate, burst or connection limit.'),
+    rateLimit: RateLimit.optional().describe('The loosest rate limit allowed: a policy may set a lower rate, burst or connection limit; its key is fixed (a Header key lets a client rotate the header to escape the limit).'),
     requestLimits: RequestLimits.optional().describe('The largest body and the widest method and content-type lists allowed.'),
     ipAccess: IpAccess.optional().describe('Ranges always denied; when allow is set, policies may only allow ranges inside it.'),
     cors: Cors.optional().describe('The widest CORS allowed: policies may only list origins from it, and use credentials only if it does.'),

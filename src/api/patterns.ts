@@ -15,6 +15,8 @@ export const CIDR = '^[0-9a-fA-F.:]+/[0-9]{1,3}$';
 export const ORIGIN = '^(\\*|https?://(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?)$';
 /** http(s) URLs with a host, optional port and a plain path; no query, fragment or user info. */
 export const URL_PLAIN = '^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';
+/** A URL prefix for an allow-list: scheme://host[:port] and an optional path ending in /. */
+export const URL_PREFIX = '^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/([A-Za-z0-9._~-]+/)*)?$';
 export const HTTPS_URL = '^https://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';
 /** URL paths for authorization rules; `*` as a trailing wildcard segment. */
 export const URL_PATH = '^/[A-Za-z0-9._~/*-]*$';
@@ -46,6 +48,26 @@ const SIZE_FACTORS: Record<string, number> = {
   Mi: 1024 ** 2,
   Gi: 1024 ** 3,
 };
+
+/**
+ * The largest body size any data plane here accepts and the operator renders (nginx refuses sizes above
+ * 8589934591g; ingress-nginx renders the same directive; Traefik takes an int64): 64Gi.
+ */
+export const MAX_SIZE_BYTES = 64 * 1024 ** 3;
+
+/** The same bound in CEL: the number before each suffix, at most what fits in 64Gi. */
+export const SIZE_BOUND_CEL = [
+  ['Gi', 64],
+  ['Mi', 64 * 1024],
+  ['Ki', 64 * 1024 * 1024],
+  ['G', 68],
+  ['M', 68719],
+  ['k', 68719476],
+  ['K', 68719476],
+]
+  .map(([suffix, max]) => `self.endsWith('${suffix}') ? int(self.substring(0, self.size() - ${String(suffix).length})) <= ${max} : `)
+  .join('')
+  .concat('true');
 
 /** Bytes of a SIZE string, or undefined when it does not match. */
 export function sizeToBytes(size: string): number | undefined {

@@ -73,7 +73,7 @@ describe('parseSpec: accepts and defaults', () => {
     expect(parseSpec({ targetRefs, ipAccess: { allow: [cidr] } }).ok).toBe(true);
   });
 
-  it.each(['512', '64Ki', '1Mi', '10M', '1Gi', '100k', '2K', '1G'])('accepts the size %s', (size) => {
+  it.each(['512', '64Ki', '1Mi', '10M', '1Gi', '100k', '2K', '1G', '64Gi', '68G', '65536Mi', '9999999999'])('accepts the size %s', (size) => {
     expect(parseSpec({ targetRefs, requestLimits: { maxBodySize: size } }).ok).toBe(true);
   });
 });
@@ -88,6 +88,12 @@ describe('parseSpec: rejects with field paths', () => {
     { name: 'unsupported kind', spec: { targetRefs: [{ group: '', kind: 'Deployment', name: 'x' }] }, path: 'spec.targetRefs[0].kind' },
     { name: 'target name not DNS', spec: { targetRefs: [{ group: '', kind: 'Service', name: 'Shop_API' }] }, path: 'spec.targetRefs[0].name' },
     { name: 'unknown mode', spec: { targetRefs, mode: 'DryRun' }, path: 'spec.mode' },
+
+    // bounds every data plane accepts (nginx refuses larger sizes and limit_conn above 65535)
+    { name: 'a body size above 64Gi', spec: { targetRefs, requestLimits: { maxBodySize: '9999999999Gi' } }, path: 'spec.requestLimits.maxBodySize', message: 'at most 64Gi' },
+    { name: 'a body size of 65Gi', spec: { targetRefs, requestLimits: { maxBodySize: '65Gi' } }, path: 'spec.requestLimits.maxBodySize' },
+    { name: 'a body size of 69G', spec: { targetRefs, requestLimits: { maxBodySize: '69G' } }, path: 'spec.requestLimits.maxBodySize' },
+    { name: '65536 connections', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, maxConnections: 65536 } }, path: 'spec.rateLimit.maxConnections' },
 
     // authentication
     {

@@ -176,7 +176,7 @@ export const RateLimit = z
     burst: z.number().int().min(0).max(1000000).optional().describe('Extra requests allowed in a burst above the rate (default: equal to the rate).'),
     key: z.enum(['ClientIP', 'Header']).default('ClientIP').describe('What a limit is counted per.'),
     header: headerName('Header whose value keys the limit when key is Header.').optional(),
-    maxConnections: positive(100000, 'Concurrent connections (or in-flight requests) per key.').optional(),
+    maxConnections: positive(65535, 'Concurrent connections (or in-flight requests) per key; at most 65535 (nginx limit_conn).').optional(),
   })
   .describe('Rate limiting against brute force and denial of service. Exceeding it answers 429 where the data plane can.')
   .meta(
@@ -215,7 +215,10 @@ export const Cors = z
 
 export const RequestLimits = z
   .object({
-    maxBodySize: str(P.SIZE, 16, 'Largest request body, e.g. 1Mi (413 above it).').optional(),
+    maxBodySize: str(P.SIZE, 16, 'Largest request body, e.g. 1Mi (413 above it); at most 64Gi.')
+      .refine((v) => (P.sizeToBytes(v) ?? Infinity) <= P.MAX_SIZE_BYTES, 'must be at most 64Gi')
+      .meta(cel({ rule: P.SIZE_BOUND_CEL, message: 'must be at most 64Gi' }))
+      .optional(),
     allowedMethods: methods('Only these methods reach the API (405 otherwise).').optional(),
     allowedContentTypes: z.array(str(P.MEDIA_TYPE, 128, 'A media type such as application/json.')).max(16).optional().describe('Accepted request content types.'),
   })
@@ -319,7 +322,10 @@ export const ControlResult = z
     control: ControlName.describe('The security control.'),
     result: z.enum(['Pass', 'Fail', 'Warn', 'NotApplicable']).describe('Outcome of the check.'),
     enforcement: z.enum(['Enforced', 'Audit', 'NotEnforced']).describe('Whether the operator wrote this control to the data plane.'),
-    fidelity: z.enum(['Exact', 'Approximated', 'Unsupported']).optional().describe('How faithfully the data plane expresses the control.'),
+    fidelity: z
+      .enum(['Exact', 'Approximated', 'Delegated', 'Unsupported'])
+      .optional()
+      .describe('How faithfully the data plane expresses the control; Delegated: decided by a component the operator does not configure.'),
     target: z.string().max(320).optional().describe('Kind/name the result is about.'),
     message: z.string().max(1024).describe('What was found.'),
     remediation: z.string().max(1024).optional().describe('How to fix a Fail or Warn.'),
@@ -354,7 +360,8 @@ export const ApiSecurityPolicyStatus = z
       .optional()
       .describe('Accepted, Enforced, Compliant, Conflicted.')
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
-    score: z.number().int().min(0).max(100).optional().describe('Compliance score 0-100 (see docs for weights).'),
+    score: z.number().int().min(0).max(100).optional().describe('Compliance score 0-100 of what is protected now (see docs for weights); 0 in Audit mode.'),
+    auditScore: z.number().int().min(0).max(100).optional().describe('Audit mode: the score the policy would have if it were enforced.'),
     violations: z.number().int().min(0).optional().describe('Number of controls that Fail.'),
     controls: z.array(ControlResult).max(64).optional().describe('One result per control and target.'),
     targets: z.array(TargetStatus).max(16).optional().describe('Per-target state.'),

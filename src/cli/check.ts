@@ -23,7 +23,10 @@ export interface PolicyReport {
   name: string;
   at: Location;
   mode: ApiSecurityPolicySpec['mode'];
+  /** What is protected now (0 in Audit mode). */
   score: number;
+  /** Audit mode: the score if the policy were enforced. */
+  auditScore?: number;
   violations: number;
   targets: TargetReport[];
   controls: ControlResult[];
@@ -99,7 +102,7 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
   const { selecting } = baselineSelection(inv, errors);
   for (const { policy: p, spec: own } of valid) {
     const { name, namespace, uid, creationTimestamp } = p.object.metadata;
-    const { effective: spec, violations: baselineViolations } = applyBaselines(own, name, selecting(namespace));
+    const { effective: spec, violations: baselineViolations, providers } = applyBaselines(own, name, selecting(namespace));
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
     const services = byName<ServiceLike>(inv.services, namespace);
     const rivals: PolicyClaim[] = valid
@@ -117,6 +120,7 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
         rivals,
         lookup: { ingress: (n) => ingresses.get(n), service: (n) => services.get(n) },
         settings,
+        ...(providers ? { allowedProviders: providers } : {}),
       });
       assessed.push({ policy: p, spec, assessment, baselineViolations });
     } catch (err) {
@@ -135,6 +139,7 @@ export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
     at: policy.at,
     mode: spec.mode,
     score: assessment.compliance.score,
+    ...(assessment.compliance.auditScore !== undefined ? { auditScore: assessment.compliance.auditScore } : {}),
     violations: assessment.compliance.violations + baselineViolations.length,
     ...(baselineViolations.length ? { baselineViolations } : {}),
     targets: assessment.targets.map((t) => ({
@@ -175,7 +180,8 @@ export const targetProblems = (p: PolicyReport): TargetReport[] => p.targets.fil
 /** The fact, whatever the thresholds: fail on a failing control or a score below the minimum. */
 export function outcomeOf(p: PolicyReport, t: Thresholds): Outcome {
   if (p.controls.some((c) => c.result === 'Fail') || p.baselineViolations?.length || p.score < t.minScore) return 'fail';
-  if (p.controls.some((c) => c.result === 'Warn') || targetProblems(p).length) return 'warn';
+  // Audit mode enforces nothing: never a plain pass.
+  if (p.controls.some((c) => c.result === 'Warn') || targetProblems(p).length || p.mode === 'Audit') return 'warn';
   return 'pass';
 }
 
@@ -201,6 +207,7 @@ export function judge(r: CheckResult, t: Thresholds): Verdict {
     const warning = p.controls.filter((c) => c.result === 'Warn' && counts(c.result, t.failOn)).map((c) => c.control);
     if (warning.length) reasons.push(`${id} warns on ${list(warning)}`);
     if (p.baselineViolations?.length && t.failOn !== 'never') reasons.push(`${id} loosens a baseline: ${list(p.baselineViolations.map((v) => `${v.field} (${v.baseline})`))}`);
+    if (p.mode === 'Audit' && t.failOn === 'warn') reasons.push(`${id} is in Audit mode: nothing is enforced (enforced, it would score ${p.auditScore ?? 0})`);
     const problems = t.failOn === 'warn' ? targetProblems(p) : [];
     if (problems.length) reasons.push(`${id}: ${list(problems.map((x) => `${x.kind} ${x.name} is ${x.state}`))}`);
     if (p.score < t.minScore) reasons.push(`${id} scores ${p.score}, below --min-score ${t.minScore}`);

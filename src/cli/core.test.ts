@@ -233,7 +233,8 @@ spec: { ingressClassName: nginx, rules: [{ http: { paths: [{ path: /, pathType: 
     const r = check(inventory(text), defaultSettings);
     const p = r.policies.find((x) => x.name === 'api');
     expect(p?.baselineViolations?.map((v) => `${v.field} ${v.baseline}`)).toEqual(['rateLimit.rate prod-floor']);
-    expect(p?.controls.find((c) => c.control === 'WAF')?.result).toBe('Pass'); // supplied by the baseline
+    // Supplied by the baseline; ModSecurity's engine mode is the controller ConfigMap's, so Delegated.
+    expect(p?.controls.find((c) => c.control === 'WAF')).toMatchObject({ result: 'Warn', fidelity: 'Delegated' });
     const { assessed } = assessInventory(inventory(text), defaultSettings);
     expect(assessed[0]?.spec.rateLimit?.requestsPerSecond).toBe(100);
     const verdict = judge(r, { failOn: 'fail', minScore: 0, allowUncovered: true });
@@ -241,8 +242,8 @@ spec: { ingressClassName: nginx, rules: [{ http: { paths: [{ path: /, pathType: 
     expect(verdict.reasons.join('\n')).toContain('loosens a baseline: rateLimit.rate (prod-floor)');
   });
 
-  it('counts an API in a selected namespace as covered by the baseline', () => {
-    expect(check(inventory(text), defaultSettings).uncovered).toEqual([]);
+  it('lists an API without a policy as uncovered, also in a namespace a baseline selects (a baseline alone writes nothing)', () => {
+    expect(check(inventory(text), defaultSettings).uncovered.map((u) => u.name)).toEqual(['unmanaged']);
     const unselected = text.replace('labels: { tier: prod }', 'labels: { tier: dev }');
     expect(check(inventory(unselected), defaultSettings).uncovered.map((u) => u.name)).toEqual(['unmanaged']);
   });

@@ -25,7 +25,9 @@ const lines = (s: string): string[] => s.split('\n').filter(Boolean);
 
 describe('apisec exit codes', () => {
   it.each<[string, number, string[]]>([
-    ['all policies pass', 0, ['check', 'examples/public-api.yaml', 'examples/internal-api.yaml']],
+    ['no control fails', 0, ['check', 'examples/internal-api.yaml']],
+    ['declared authorization rules that nothing enforces', 1, ['check', 'examples/public-api.yaml']],
+    ['Audit mode, --fail-on warn', 1, ['check', 'examples/audit-rollout.yaml', '--fail-on', 'warn']],
     ['a control fails', 1, ['check', 'examples/']],
     ['a control fails, --fail-on never', 0, ['check', 'examples/audit-rollout.yaml', '--fail-on', 'never']],
     ['a control warns, --fail-on warn', 1, ['check', '-f', 'examples/internal-api.yaml', '--fail-on', 'warn']],
@@ -60,7 +62,7 @@ describe('apisec exit codes', () => {
   });
 
   it('reports an invalid policy with its field path and rule, in the output and on stderr → 2', () => {
-    const res = apisec(['check', 'test/fixtures/cli/invalid.yaml', 'examples/public-api.yaml', '-o', 'json']);
+    const res = apisec(['check', 'test/fixtures/cli/invalid.yaml', 'examples/internal-api.yaml', '-o', 'json']);
     expect(res.code).toBe(2);
     expect(lines(res.stderr)).toEqual([
       'apisec: test/fixtures/cli/invalid.yaml:5: ApiSecurityPolicy shop/broken-api: spec.targetRefs[0].group: Ingress lives in group networking.k8s.io, Service in the core group ""; spec.rateLimit.burst: burst must be at least the per-second rate; spec.cors.allowOrigins: a wildcard origin cannot be combined with allowCredentials',
@@ -68,14 +70,15 @@ describe('apisec exit codes', () => {
     const out = JSON.parse(res.stdout) as { result: string; invalid: { reason: string }[]; policies: { name: string; outcome: string }[] };
     expect(out.result).toBe('error');
     expect(out.invalid.map((e) => e.reason)).toEqual(['InvalidSpec']);
-    expect(out.policies.map((p) => [p.name, p.outcome])).toEqual([['catalog-api', 'pass']]);
+    expect(out.policies.map((p) => [p.name, p.outcome])).toEqual([['ledger-api', 'warn']]);
   });
 
   it('reads stdin for "-", named by --stdin-filename', () => {
     const res = apisec(['check', '-', '--stdin-filename', 'chart.yaml', '-o', 'json'], { input: readFileSync(join(repoRoot, 'examples/audit-rollout.yaml'), 'utf8') });
     expect(res.code).toBe(1);
-    const out = JSON.parse(res.stdout) as { policies: { file: string; line: number; score: number }[] };
-    expect(out.policies).toEqual([expect.objectContaining({ file: 'chart.yaml', line: 25, score: 69 })]);
+    const out = JSON.parse(res.stdout) as { policies: { file: string; line: number; score: number; auditScore: number }[] };
+    // Audit mode: nothing is protected now; auditScore is what enforcing it would give.
+    expect(out.policies).toEqual([expect.objectContaining({ file: 'chart.yaml', line: 25, score: 0, auditScore: 58 })]);
   });
 
   it('renders YAML that parses back into the objects', () => {

@@ -4,6 +4,7 @@ import type { ControlResult } from '../api/v1alpha1.ts';
 import { counts, judge, outcomeOf, targetProblems, type CheckResult, type Outcome, type PolicyReport, type Thresholds, type Verdict } from './check.ts';
 import { at } from './inventory.ts';
 import { allRules, inputRules, type Rule } from './rules.ts';
+import { inertDeep } from '../render/text.ts';
 import { columns, paint, plural, type Cell, type Paint } from './text.ts';
 
 export type CheckFormat = 'table' | 'json' | 'sarif' | 'junit';
@@ -21,13 +22,14 @@ export function formatCheck(r: CheckResult, format: CheckFormat, opts: FormatOpt
   const verdict = judge(r, opts.thresholds);
   switch (format) {
     case 'table':
-      return table(r, verdict, opts.thresholds, paint(opts.color ?? false));
+      // Policies, Ingresses and messages are anyone's text: no escape sequence reaches the terminal.
+      return table(inertDeep(r), inertDeep(verdict), opts.thresholds, paint(opts.color ?? false));
     case 'json':
       return `${JSON.stringify(json(r, verdict, opts), null, 2)}\n`;
     case 'sarif':
       return `${JSON.stringify(sarif(r, opts), null, 2)}\n`;
     case 'junit':
-      return junit(r, opts.thresholds);
+      return junit(inertDeep(r), opts.thresholds);
   }
 }
 
@@ -45,7 +47,7 @@ function table(r: CheckResult, verdict: Verdict, t: Thresholds, p: Paint): strin
     const rows: Cell[][] = [['POLICY', 'MODE', 'SCORE', 'RESULT', 'FAILING', 'WARNINGS', 'SOURCE'].map((h) => ({ text: h, style: p.bold }))];
     for (const pol of r.policies) {
       const names = (res: ControlResult['result']): string => pol.controls.filter((c) => c.result === res).map((c) => c.control).join(', ') || '-';
-      rows.push([id(pol), pol.mode, String(pol.score), outcomeCell(outcomeOf(pol, t), p), names('Fail'), names('Warn'), at(pol.at)]);
+      rows.push([id(pol), pol.mode, pol.auditScore !== undefined ? `${pol.score} (audit ${pol.auditScore})` : String(pol.score), outcomeCell(outcomeOf(pol, t), p), names('Fail'), names('Warn'), at(pol.at)]);
     }
     out.push(columns(rows));
   }
@@ -113,6 +115,7 @@ function json(r: CheckResult, verdict: Verdict, opts: FormatOptions): Record<str
       mode: pol.mode,
       outcome: outcomeOf(pol, t),
       score: pol.score,
+      ...(pol.auditScore !== undefined ? { auditScore: pol.auditScore } : {}),
       violations: pol.violations,
       targets: pol.targets,
       controls: pol.controls,

@@ -3,7 +3,7 @@
 // the operator would write and put in status. Steps 4–6 of docs/architecture.md.
 import type { ApiSecurityPolicySpec, TargetRef } from '../api/v1alpha1.ts';
 import { backendServices, render, type RenderOutput } from '../render/index.ts';
-import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
+import type { IngressLike, OperatorSettings, PolicyRef, Provider, ServiceLike } from '../render/types.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
 
 export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
@@ -37,6 +37,8 @@ export interface AssessInput {
   rivals: readonly PolicyClaim[];
   lookup: TargetLookup;
   settings: OperatorSettings;
+  /** The data planes the selecting baselines allow (undefined: any). */
+  allowedProviders?: readonly Provider[] | undefined;
 }
 
 export interface Assessment {
@@ -107,7 +109,7 @@ export function assessPolicy(input: AssessInput): Assessment {
   const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
   const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as IngressLike);
   const services = servicesBehind(won, ingresses, input.lookup);
-  const rendered = render({ policy: { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid }, spec: input.spec, ingresses, services, settings: input.settings });
+  const rendered = render({ policy: { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid }, spec: input.spec, ingresses, services, settings: input.settings, ...(input.allowedProviders ? { allowedProviders: input.allowedProviders } : {}) });
   annotateOutcomes(targets, rendered);
   const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
   const compliance = evaluate({

@@ -1,6 +1,6 @@
 import { BaselineFloors } from '../api/cluster-v1alpha1.ts';
 import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
-import { applyBaselines, cidrWithin, matchesSelector, type Baseline } from './baseline.ts';
+import { applyBaselines, cidrWithin, matchesSelector, underPrefix, type Baseline } from './baseline.ts';
 
 const spec = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): ApiSecurityPolicySpec =>
   ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'api' }], ...s });
@@ -96,5 +96,65 @@ describe('applyBaselines', () => {
     expect(r.effective.authentication?.external).toBeDefined();
     expect(r.conflicts).toHaveLength(1);
     expect(r.conflicts[0]).toContain('a-older');
+  });
+});
+
+describe('floors that bind (mode, data planes, peers, auth endpoints, rate-limit key)', () => {
+  const net = (allowFrom: unknown[]): Omit<ApiSecurityPolicySpecInput, 'targetRefs'> => ({ network: { defaultDeny: true, allowFrom } as never });
+
+  it('mode Enforce: an Audit policy is a violation and is enforced', () => {
+    const r = applyBaselines(spec({ mode: 'Audit' }), 'p', [base('b', { mode: 'Enforce' })]);
+    expect(r.effective.mode).toBe('Enforce');
+    expect(r.violations.map((v) => v.field)).toEqual(['mode']);
+    expect(applyBaselines(spec({ mode: 'Enforce' }), 'p', [base('b', { mode: 'Enforce' })]).violations).toEqual([]);
+  });
+
+  it('providers: the data planes every baseline allows', () => {
+    expect(applyBaselines(spec({}), 'p', []).providers).toBeUndefined();
+    const r = applyBaselines(spec({}), 'p', [base('a', { providers: ['ingress-nginx', 'traefik'] }), base('b', { providers: ['traefik', 'haproxy'] }, '2026-02-01T00:00:00Z')]);
+    expect(r.providers).toEqual(['traefik']);
+  });
+
+  it('networkPeers: drops a world-open ipBlock and an every-namespace peer, keeps the rest', () => {
+    const r = applyBaselines(
+      spec(net([{ ipBlock: { cidr: '0.0.0.0/0' } }, { namespaceSelector: {} }, { ipBlock: { cidr: '::/0' } }, { ipBlock: { cidr: '10.1.0.0/16' } }, { namespaceSelector: {}, podSelector: { matchLabels: { role: 'worker' } } }, { ingressController: true }])),
+      'p',
+      [base('b', { networkPeers: { minIPv4PrefixLength: 8 } })],
+    );
+    expect(r.violations.map((v) => v.field)).toEqual(['network.allowFrom[0].ipBlock', 'network.allowFrom[1].namespaceSelector', 'network.allowFrom[2].ipBlock']);
+    expect(r.effective.network?.allowFrom).toEqual([{ ipBlock: { cidr: '10.1.0.0/16' } }, { namespaceSelector: {}, podSelector: { matchLabels: { role: 'worker' } } }, { ingressController: true }]);
+  });
+
+  it('networkPeers: allowAllNamespaces lets an every-namespace peer through', () => {
+    const r = applyBaselines(spec(net([{ namespaceSelector: {} }])), 'p', [base('b', { networkPeers: { allowAllNamespaces: true } })]);
+    expect(r.violations).toEqual([]);
+  });
+
+  it('authEndpoints: an endpoint outside the prefixes is a violation; the floor authentication replaces it, or none', () => {
+    const own = spec({ authentication: { external: { authURL: 'http://169.254.169.254/latest' } } });
+    const none = applyBaselines(own, 'p', [base('b', { authEndpoints: ['http://authz.auth.svc.cluster.local/'] })]);
+    expect(none.violations.map((v) => v.field)).toEqual(['authentication.external.authURL']);
+    expect(none.effective.authentication).toBeUndefined();
+    const floor = { external: { authURL: 'http://authz.auth.svc.cluster.local/check' } };
+    const replaced = applyBaselines(own, 'p', [base('b', { authEndpoints: ['http://authz.auth.svc.cluster.local/'], authentication: floor })]);
+    expect(replaced.effective.authentication).toEqual(floor);
+    const inside = spec({ authentication: { external: { authURL: 'http://authz.auth.svc.cluster.local/check' } } });
+    expect(applyBaselines(inside, 'p', [base('b', { authEndpoints: ['http://authz.auth.svc.cluster.local/'] })]).violations).toEqual([]);
+  });
+
+  it.each([
+    ['http://a.example.com/x', 'http://a.example.com', true],
+    ['http://a.example.com', 'http://a.example.com', true],
+    ['http://a.example.com.evil.net/x', 'http://a.example.com', false],
+    ['http://a.example.com:9/x', 'http://a.example.com', false],
+    ['http://a.example.com/authx', 'http://a.example.com/auth/', false],
+    ['http://a.example.com/auth/x', 'http://a.example.com/auth/', true],
+  ])('underPrefix(%s, %s) = %s', (url, prefix, expected) => expect(underPrefix(url, prefix)).toBe(expected));
+
+  it('rateLimit.key is fixed by the floor: a Header key under a ClientIP floor is a violation', () => {
+    const r = applyBaselines(spec({ rateLimit: { requestsPerSecond: 5, key: 'Header', header: 'X-Client' } }), 'p', [base('b', { rateLimit: { requestsPerSecond: 100 } })]);
+    expect(r.violations.map((v) => v.field)).toEqual(['rateLimit.key']);
+    expect(r.effective.rateLimit).toMatchObject({ key: 'ClientIP', requestsPerSecond: 5 });
+    expect(r.effective.rateLimit?.header).toBeUndefined();
   });
 });

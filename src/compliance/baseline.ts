@@ -25,8 +25,12 @@ export interface Provenance {
   source: string;
 }
 
+export type BaselineProvider = NonNullable<BaselineFloors['providers']>[number];
+
 export interface BaselineResult {
   effective: ApiSecurityPolicySpec;
+  /** The data planes every selecting baseline allows (undefined: no baseline limits them). */
+  providers?: BaselineProvider[];
   violations: Violation[];
   provenance: Provenance[];
   /** Baselines that cannot both hold (reported on the baselines and the policy). */
@@ -127,6 +131,13 @@ function rateLimit(c: Ctx): void {
   if (f.maxConnections !== undefined && (r.maxConnections === undefined || r.maxConnections > f.maxConnections)) {
     if (r.maxConnections !== undefined) loosen(c, 'rateLimit.maxConnections', `the baseline allows at most ${f.maxConnections} connections`);
     r.maxConnections = f.maxConnections;
+  }
+  // The key is fixed by the floor: a Header key lets a client rotate the header to escape the limit.
+  if (r.key !== f.key || (f.key === 'Header' && r.header?.toLowerCase() !== f.header?.toLowerCase())) {
+    loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : 'client address'}`);
+    r.key = f.key;
+    if (f.key === 'Header' && f.header) r.header = f.header;
+    else delete r.header;
   }
   c.out.rateLimit = r;
   from(c, 'rateLimit.rate', perSecond(r), perSecond(mine) > perSecond(f));
@@ -239,7 +250,81 @@ function logging(c: Ctx): void {
   }
 }
 
-const STEPS = [tls, authentication, rateLimit, requestLimits, ipAccess, cors, waf, network, logging];
+function mode(c: Ctx): void {
+  if (c.floors.mode !== 'Enforce' || c.out.mode !== 'Audit') return;
+  loosen(c, 'mode', 'the baseline requires mode Enforce: the policy is enforced, held to the floors');
+  c.out.mode = 'Enforce';
+  from(c, 'mode', 'Enforce', true);
+}
+
+/** True when `url` is `prefix` or lies under it (the next character after a host-only prefix is "/"). */
+export function underPrefix(url: string, prefix: string): boolean {
+  if (url === prefix) return true;
+  if (!url.startsWith(prefix)) return false;
+  return prefix.endsWith('/') || url[prefix.length] === '/';
+}
+
+/** The endpoints of the authentication method that clients or the data plane are sent to. */
+function endpointsOf(a: NonNullable<ApiSecurityPolicySpec['authentication']>): [string, string][] {
+  const out: [string, string][] = [];
+  const method = a.oidc ? 'oidc' : a.jwt ? 'jwt' : a.apiKey ? 'apiKey' : a.external ? 'external' : undefined;
+  const m = a.oidc ?? a.jwt ?? a.apiKey ?? a.external;
+  if (!method || !m) return out;
+  out.push([`authentication.${method}.authURL`, m.authURL]);
+  if (a.oidc?.signinURL) out.push(['authentication.oidc.signinURL', a.oidc.signinURL]);
+  if (a.jwt) out.push(['authentication.jwt.jwksURI', a.jwt.jwksURI]);
+  return out;
+}
+
+function authEndpoints(c: Ctx): void {
+  const allowed = c.floors.authEndpoints;
+  const auth = c.out.authentication;
+  if (!allowed || !auth) return;
+  const outside = endpointsOf(auth).filter(([, url]) => !allowed.some((p) => underPrefix(url, p)));
+  if (outside.length === 0) return;
+  loosen(c, outside[0]?.[0] ?? 'authentication', `the baseline allows auth endpoints only under ${allowed.join(', ')}; not ${outside.map(([, u]) => u).join(', ')}`);
+  // Never send requests (or browsers) to an endpoint the platform did not allow.
+  const floor = c.floors.authentication;
+  if (floor && endpointsOf(floor).every(([, url]) => allowed.some((p) => underPrefix(url, p)))) {
+    c.out.authentication = floor;
+    from(c, 'authentication', Object.keys(floor).join(','), true);
+  } else {
+    delete c.out.authentication;
+    from(c, 'authentication', 'none (endpoint not allowed)', true);
+  }
+}
+
+const prefixLength = (cidr: string): number => Number(cidr.split('/')[1] ?? '0');
+
+function networkPeers(c: Ctx): void {
+  const b = c.floors.networkPeers;
+  const n = c.out.network;
+  if (!b || !n) return;
+  const kept = n.allowFrom.filter((p, idx) => {
+    const block = p.ipBlock?.cidr;
+    if (block) {
+      const v6 = block.includes(':');
+      const min = v6 ? b.minIPv6PrefixLength : b.minIPv4PrefixLength;
+      if (prefixLength(block) < min) {
+        loosen(c, `network.allowFrom[${idx}].ipBlock`, `the baseline allows ${v6 ? 'IPv6' : 'IPv4'} blocks no wider than /${min}; not ${block}`);
+        return false;
+      }
+    }
+    const everyNamespace = p.namespaceSelector && !p.namespaceSelector.matchLabels && !p.namespaceSelector.matchExpressions;
+    const everyPod = !p.podSelector || (!p.podSelector.matchLabels && !p.podSelector.matchExpressions);
+    if (everyNamespace && everyPod && !b.allowAllNamespaces) {
+      loosen(c, `network.allowFrom[${idx}].namespaceSelector`, 'the baseline does not allow a peer that admits every namespace');
+      return false;
+    }
+    return true;
+  });
+  if (kept.length !== n.allowFrom.length) {
+    c.out.network = { ...n, allowFrom: kept };
+    from(c, 'network.allowFrom', `${kept.length} peer(s)`, true);
+  }
+}
+
+const STEPS = [mode, tls, authentication, authEndpoints, rateLimit, requestLimits, ipAccess, cors, waf, network, networkPeers, logging];
 
 function authMethod(a: BaselineFloors['authentication']): string | undefined {
   return a ? Object.keys(a).find((k) => (a as Record<string, unknown>)[k] !== undefined) : undefined;
@@ -264,5 +349,17 @@ export function applyBaselines(spec: ApiSecurityPolicySpec, policyName: string, 
   }
   // The last word per field wins in provenance (the strictest, as applied in order).
   const byField = new Map(provenance.map((p) => [p.field, p]));
-  return { effective: out, violations, provenance: [...byField.values()].sort((a, b) => a.field.localeCompare(b.field)).slice(0, 32), conflicts };
+  // Every baseline's list of data planes holds: the allowed ones are in all of them.
+  let providers: BaselineProvider[] | undefined;
+  for (const b of sorted) {
+    if (!b.floors.providers) continue;
+    providers = (providers ?? b.floors.providers).filter((p) => b.floors.providers?.includes(p));
+  }
+  return {
+    effective: out,
+    violations,
+    provenance: [...byField.values()].sort((a, b) => a.field.localeCompare(b.field)).slice(0, 32),
+    conflicts,
+    ...(providers ? { providers } : {}),
+  };
 }

@@ -17,9 +17,12 @@ const ingress = (name: string, tls = true): IngressLike => ({
   },
 });
 
+/** Every control enforced exactly: the checks of the spec alone (fidelity is tested on its own below). */
+const EXACT: FidelityReport = Object.fromEntries(Object.keys(WEIGHTS).map((c) => [c, { fidelity: 'Exact' }]));
+
 const input = (fragment: Fragment = {}, over: Partial<ComplianceInput> = {}): ComplianceInput => {
   const s = spec(fragment);
-  return { spec: s, mode: s.mode, ingresses: [ingress('shop')], anyTarget: true, fidelity: {}, networkSkipped: [], ...over };
+  return { spec: s, mode: s.mode, ingresses: [ingress('shop')], anyTarget: true, fidelity: EXACT, networkSkipped: [], ...over };
 };
 
 const resultOf = (i: ComplianceInput, control: ControlName): ControlResult => {
@@ -171,12 +174,27 @@ describe('evaluate: fidelity', () => {
       enforcement: 'Enforced',
     },
     {
-      name: 'an Ingress control is judged without the data plane when there is no Ingress',
-      control: 'Authorization',
-      fragment: { authentication: OIDC, authorization: { rules: [{ methods: ['GET'], paths: ['/'] }] } },
-      fidelity: { Authorization: { fidelity: 'Unsupported', reason: 'x' } },
-      over: { ingresses: [] },
-      result: 'Pass',
+      name: 'Delegated turns Pass into Warn: enforced, but decided by a component the operator does not configure',
+      control: 'Authentication',
+      fragment: { authentication: OIDC },
+      fidelity: { Authentication: { fidelity: 'Delegated', reason: 'the endpoint decides' } },
+      result: 'Warn',
+      enforcement: 'Enforced',
+    },
+    {
+      name: 'an unenforced part turns Pass into Fail, whatever the fidelity',
+      control: 'RequestLimits',
+      fragment: { requestLimits: { maxBodySize: '1Mi', allowedMethods: ['GET'] } },
+      fidelity: { RequestLimits: { fidelity: 'Approximated', reason: 'x', unenforced: ['method allow-list'] } },
+      result: 'Fail',
+      enforcement: 'NotEnforced',
+    },
+    {
+      name: 'a declared control that no renderer reports is a Fail, never a silent Pass',
+      control: 'CORS',
+      fragment: { cors: { allowOrigins: ['https://a.example.com'] } },
+      fidelity: {},
+      result: 'Fail',
       enforcement: 'NotEnforced',
     },
     {
@@ -200,7 +218,7 @@ describe('evaluate: fidelity', () => {
       input({ authentication: OIDC, authorization: { rules: [{ methods: ['GET'], paths: ['/'] }] } }, { fidelity: { Authorization: { fidelity: 'Unsupported', reason: 'no per-route authorization' } } }),
       'Authorization',
     );
-    expect(r.message).toContain('the data plane cannot enforce it: no per-route authorization');
+    expect(r.message).toContain('nothing in the request path enforces it: no per-route authorization');
     expect(r.remediation).toContain('sidecar');
   });
 
@@ -210,6 +228,20 @@ describe('evaluate: fidelity', () => {
     const exact = resultOf(input({ network: {} }, { fidelity: { NetworkIsolation: { fidelity: 'Exact', reason: 'needs a CNI' } } }), 'NetworkIsolation');
     expect(exact.message).toBe('default deny, 1 allowed caller group(s)');
     expect(exact.fidelity).toBe('Exact');
+  });
+
+  it('names the unenforced parts in the message', () => {
+    const r = resultOf(
+      input({ requestLimits: { maxBodySize: '1Mi', allowedMethods: ['GET'] } }, { fidelity: { RequestLimits: { fidelity: 'Approximated', reason: 'x', unenforced: ['method allow-list'] } } }),
+      'RequestLimits',
+    );
+    expect(r.message).toContain('declared but not enforced: method allow-list');
+  });
+
+  it('escapes control characters in messages', () => {
+    const r = resultOf(input({ rateLimit: { requestsPerSecond: 5 } }, { fidelity: { RateLimit: { fidelity: 'Approximated', reason: 'class \u001b[2J' } } }), 'RateLimit');
+    expect(r.message).not.toContain('\u001b');
+    expect(r.message).toContain('\\u001b[2J');
   });
 
   it('caps the message at 1024 characters', () => {
@@ -268,21 +300,41 @@ describe('evaluate: score', () => {
     expect(Object.keys(WEIGHTS).sort()).toEqual(evaluate(input()).controls.map((c) => c.control).sort());
   });
 
-  it('an all-Pass spec, with the fidelity the ingress-nginx renderer reports, scores 100', () => {
-    const s = spec(allPass);
+  it('an all-Pass spec on ingress-nginx with the sidecar in the path: only what they cannot vouch for is not Pass', () => {
+    const s = spec({ ...allPass, sidecar: { port: 8080, appPort: 3000 } });
     const ingresses = [ingress('shop')];
     const rendered = render({
       policy: { name: 'p', namespace: 'shop', uid: 'u' },
       spec: s,
       ingresses,
-      services: [{ metadata: { name: 'shop' }, spec: { selector: { app: 'shop' }, ports: [{ port: 80 }] } }],
+      services: [{ metadata: { name: 'shop' }, spec: { selector: { app: 'shop' }, ports: [{ port: 80, targetPort: 8080 }] } }],
       settings: defaultSettings,
     });
     const out = evaluate({ spec: s, mode: 'Enforce', ingresses, anyTarget: true, fidelity: rendered.fidelity, networkSkipped: rendered.networkSkipped });
-    expect(out.controls.filter((c) => c.result !== 'Pass')).toEqual([]);
-    expect(out.score).toBe(100);
-    expect(out.violations).toBe(0);
-    expect(new Set(out.controls.map((c) => c.enforcement))).toEqual(new Set(['Enforced']));
+    // HSTS and the ModSecurity engine are the controller ConfigMap's, the auth endpoint is the user's, and
+    // nothing evaluates the authorization rules yet.
+    expect(out.controls.filter((c) => c.result !== 'Pass').map((c) => [c.control, c.result, c.fidelity])).toEqual([
+      ['HTTPSOnly', 'Warn', 'Delegated'],
+      ['Authentication', 'Warn', 'Delegated'],
+      ['Authorization', 'Fail', 'Unsupported'],
+      ['WAF', 'Warn', 'Delegated'],
+    ]);
+    expect(out.score).toBe(Math.round(100 - 15 / 2 - 20 / 2 - 10 - 8 / 2));
+    expect(out.violations).toBe(1);
+  });
+
+  it('Audit mode: the score is what is protected now (nothing), auditScore what enforcing would give', () => {
+    const s = spec({ ...allPass, mode: 'Audit' });
+    const out = evaluate({ spec: s, mode: 'Audit', ingresses: [ingress('shop')], anyTarget: true, fidelity: EXACT, networkSkipped: [] });
+    expect(out.score).toBe(0);
+    expect(out.auditScore).toBe(100);
+    expect(new Set(out.controls.map((c) => c.enforcement))).toEqual(new Set(['Audit']));
+  });
+
+  it('without a live target nothing is protected: score 0, nothing Enforced', () => {
+    const out = evaluate({ ...input(allPass), anyTarget: false });
+    expect(out.score).toBe(0);
+    expect(out.controls.some((c) => c.enforcement === 'Enforced')).toBe(false);
   });
 
   it('an empty spec (only targetRefs) scores low', () => {

@@ -1,7 +1,11 @@
 // compliance: (policy spec, observed targets, render output, mode) → one result per control and a score.
-// Pure. A control passes only when it is both declared well and expressible by the data plane: a
-// control the data plane cannot enforce is a Fail in Enforce mode, whatever the spec says.
+// Pure. The rule (docs/compliance.md): a control is Pass/Enforced only when every part the policy
+// declares is enforced by a component in the request path that the operator configured. A declared part
+// that nothing enforces makes it Fail; a decision left to a component the operator does not configure
+// (a user's auth endpoint, a controller-wide ConfigMap) makes it Warn, fidelity Delegated.
 import type { ApiSecurityPolicySpec, ControlName, ControlResult } from '../api/v1alpha1.ts';
+import { declares } from '../render/index.ts';
+import { inert } from '../render/text.ts';
 import type { FidelityNote, FidelityReport, IngressLike } from '../render/types.ts';
 
 /** Weights of the score (sum 100). Documented in docs/compliance.md. */
@@ -32,11 +36,15 @@ export interface ComplianceInput {
 
 export interface ComplianceOutput {
   controls: ControlResult[];
+  /** What is protected now: 0 when nothing is enforced (Audit mode, no target). */
   score: number;
+  /** Audit mode: what the policy would score if it were enforced. */
+  auditScore?: number;
   violations: number;
 }
 
-type Verdict = Pick<ControlResult, 'result' | 'message'> & { remediation?: string };
+/** `explained`: the message already says what the fidelity note says. */
+type Verdict = Pick<ControlResult, 'result' | 'message'> & { remediation?: string; explained?: boolean };
 
 const pass = (message: string): Verdict => ({ result: 'Pass', message });
 const warn = (message: string, remediation: string): Verdict => ({ result: 'Warn', message, remediation });
@@ -103,12 +111,26 @@ function checkWaf(i: ComplianceInput): Verdict {
   return pass('WAF blocks with the OWASP core rule set');
 }
 
+/** Peers that admit the world: an ipBlock of prefix length 0, or every namespace. */
+export function worldOpenPeers(n: NonNullable<ApiSecurityPolicySpec['network']>): string[] {
+  const out: string[] = [];
+  n.allowFrom.forEach((p, idx) => {
+    if (p.ipBlock && Number(p.ipBlock.cidr.split('/')[1]) === 0) out.push(`allowFrom[${idx}] ipBlock ${p.ipBlock.cidr} admits every address`);
+    const nsAll = p.namespaceSelector && !p.namespaceSelector.matchLabels && !p.namespaceSelector.matchExpressions;
+    const podAll = !p.podSelector || (!p.podSelector.matchLabels && !p.podSelector.matchExpressions);
+    if (nsAll && podAll) out.push(`allowFrom[${idx}] admits every pod of every namespace`);
+  });
+  return out;
+}
+
 function checkNetwork(i: ComplianceInput): Verdict {
   const n = i.spec.network;
   if (!n?.defaultDeny) return fail('API pods accept traffic from anywhere in the cluster', 'set spec.network.defaultDeny: true');
   if (i.networkSkipped.length) {
     return warn(`not isolated: ${i.networkSkipped.map((s) => `${s.service} (${s.reason})`).join('; ')}`, 'give the Service a pod selector');
   }
+  const open = worldOpenPeers(n);
+  if (open.length) return warn(`default deny, but ${open.join('; ')}`, 'narrow spec.network.allowFrom to the callers that need the API');
   return pass(`default deny, ${n.allowFrom.length} allowed caller group(s)`);
 }
 
@@ -132,37 +154,58 @@ const CHECKS: [ControlName, (i: ComplianceInput) => Verdict][] = [
   ['Logging', checkLogging],
 ];
 
-/** Controls expressed through the Ingress; the others (network) through generated objects. */
-const INGRESS_CONTROLS = new Set<ControlName>(['HTTPSOnly', 'Authentication', 'Authorization', 'RateLimit', 'IPAccess', 'CORS', 'RequestLimits', 'WAF', 'Logging']);
+const REMEDIATION_DELEGATED: Partial<Record<ControlName, string>> = {
+  Authentication: 'make sure the endpoint checks what the policy declares; the operator cannot verify it',
+  HTTPSOnly: "set HSTS in the ingress controller's ConfigMap as the policy declares",
+  WAF: "set SecRuleEngine On in the ingress controller's ModSecurity configuration",
+  Logging: "configure the ingress controller's access log",
+};
 
-function applyFidelity(v: Verdict, note: FidelityNote | undefined, control: ControlName, i: ComplianceInput): Verdict {
+/** Holds a Pass or Warn to what the data plane really enforces (see the rule at the top). */
+function applyFidelity(v: Verdict, note: FidelityNote | undefined, control: ControlName, spec: ApiSecurityPolicySpec): Verdict {
   if (v.result !== 'Pass' && v.result !== 'Warn') return v;
-  if (INGRESS_CONTROLS.has(control) && i.ingresses.length === 0) return v; // judged on the Service side only
-  if (note?.fidelity === 'Unsupported') {
-    return fail(`declared, but the data plane cannot enforce it: ${note.reason ?? ''}`.trim(), 'use a data plane that supports it, or the sidecar');
+  // NetworkIsolation is the NetworkPolicy's, judged by checkNetwork; a note only ever weakens it.
+  if (control === 'NetworkIsolation' && !note) return v;
+  if (!note) return declares(spec, control) ? fail('declared, but no component in the request path enforces it', 'use a data plane that supports it, or the sidecar') : v;
+  if (note.fidelity === 'Unsupported' && !note.unenforced?.length) {
+    return { ...fail(`declared, but nothing in the request path enforces it: ${note.reason ?? ''}`.trim(), 'use a data plane that supports it, or the sidecar'), explained: true };
   }
+  if (note.unenforced?.length) {
+    return fail(`declared but not enforced: ${note.unenforced.join('; ')}`, 'remove what cannot be enforced, or use a data plane (or the sidecar) that enforces it');
+  }
+  if (note.fidelity === 'Delegated') return warn(v.message, REMEDIATION_DELEGATED[control] ?? 'check the component that decides; the operator cannot verify it');
   return v;
+}
+
+function score(controls: readonly ControlResult[]): number {
+  let earned = 0;
+  let possible = 0;
+  for (const c of controls) {
+    if (c.result === 'NotApplicable') continue;
+    possible += WEIGHTS[c.control];
+    earned += WEIGHTS[c.control] * (c.result === 'Pass' ? 1 : c.result === 'Warn' ? 0.5 : 0);
+  }
+  return possible === 0 ? 0 : Math.round((earned / possible) * 100);
 }
 
 export function evaluate(i: ComplianceInput): ComplianceOutput {
   const controls: ControlResult[] = [];
-  let earned = 0;
-  let possible = 0;
   for (const [control, check] of CHECKS) {
     const note = i.fidelity[control];
-    const v = applyFidelity(check(i), note, control, i);
+    // Without a live target there is no request path to judge; the spec alone is judged, not enforced.
+    const v = i.anyTarget ? applyFidelity(check(i), note, control, i.spec) : check(i);
     const enforcement: ControlResult['enforcement'] =
       i.mode === 'Audit' ? 'Audit' : !i.anyTarget || v.result === 'Fail' || v.result === 'NotApplicable' || note?.fidelity === 'Unsupported' ? 'NotEnforced' : 'Enforced';
     const result: ControlResult = { control, result: v.result, enforcement, message: v.message };
     if (note) result.fidelity = note.fidelity;
-    if (note?.reason && note.fidelity !== 'Exact') result.message = `${v.message} (${note.fidelity}: ${note.reason})`.slice(0, 1024);
+    if (note?.reason && note.fidelity !== 'Exact' && !v.explained) result.message = `${v.message} (${note.fidelity}: ${note.reason})`;
+    result.message = inert(result.message, 1024);
     if (v.remediation) result.remediation = v.remediation;
     controls.push(result);
-    if (v.result !== 'NotApplicable') {
-      possible += WEIGHTS[control];
-      earned += WEIGHTS[control] * (v.result === 'Pass' ? 1 : v.result === 'Warn' ? 0.5 : 0);
-    }
   }
-  const score = possible === 0 ? 0 : Math.round((earned / possible) * 100);
-  return { controls, score, violations: controls.filter((c) => c.result === 'Fail').length };
+  const wouldScore = score(controls);
+  const violations = controls.filter((c) => c.result === 'Fail').length;
+  // The score says what is protected now: nothing is, in Audit mode or without a target.
+  if (i.mode === 'Audit') return { controls, score: 0, auditScore: wouldScore, violations };
+  return { controls, score: i.anyTarget ? wouldScore : 0, violations };
 }

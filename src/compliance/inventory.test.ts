@@ -66,7 +66,7 @@ describe('apiInventory', () => {
     expect(out.map(brief)).toContain('a/Service/api:policy:direct');
   });
 
-  it('covers by baseline when no policy does, and names the baseline on policy-covered APIs too', () => {
+  it('a baseline covers nothing by itself, and is named on every API of the namespaces it selects', () => {
     const calls: string[] = [];
     const baselineFor = (ns: string): string | undefined => (calls.push(ns), ns === 'a' ? 'org-baseline' : undefined);
     const out = run({
@@ -77,12 +77,12 @@ describe('apiInventory', () => {
     });
     expect(out.map(brief)).toEqual([
       'a/Ingress/covered:policy:p:org-baseline',
-      'a/Ingress/open:baseline:org-baseline',
-      'a/Service/lb:baseline:org-baseline',
+      'a/Ingress/open:none:org-baseline',
+      'a/Service/lb:none:org-baseline',
       'b/Ingress/open:none',
       'b/Service/lb:none',
     ]);
-    expect(uncoveredOf(out).map(brief)).toEqual(['b/Ingress/open:none', 'b/Service/lb:none']);
+    expect(uncoveredOf(out).map(brief)).toEqual(['a/Ingress/open:none:org-baseline', 'a/Service/lb:none:org-baseline', 'b/Ingress/open:none', 'b/Service/lb:none']);
     expect(calls.sort()).toEqual(['a', 'b']); // asked once per namespace
   });
 

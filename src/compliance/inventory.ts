@@ -1,13 +1,13 @@
 // The API inventory: every API the cluster exposes — each Ingress, and each Service reachable from outside
 // the cluster (LoadBalancer, NodePort) — with what covers it: an ApiSecurityPolicy (the API is a target, or
-// a Service is the backend of a targeted Ingress), a baseline (a ClusterApiSecurityPolicy that selects the
-// namespace), or nothing (a "shadow API"). Pure; used by the reports controller and by `apisec check` and
+// a Service is the backend of a targeted Ingress), or nothing (a "shadow API"). A baseline that selects the
+// namespace is named, but covers nothing by itself: it writes nothing onto an API that no policy targets. Pure; used by the reports controller and by `apisec check` and
 // `apisec report` (src/cli/coverage.ts).
 import { backendServices } from '../render/index.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { claimedRefs, olderFirst } from './assess.ts';
 
-export type Coverage = 'policy' | 'baseline' | 'none';
+export type Coverage = 'policy' | 'none';
 
 export const EXPOSED_SERVICE_TYPES: ReadonlySet<string> = new Set(['LoadBalancer', 'NodePort']);
 
@@ -86,7 +86,7 @@ function claimsByTarget(policies: readonly InventoryPolicy[]): Map<string, Claim
 const oldest = (claims: readonly Claim[]): Claim | undefined => [...claims].sort(olderFirst)[0];
 
 function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: Claim | undefined, baseline: string | undefined): ApiEntry {
-  const coverage: Coverage = policy ? 'policy' : baseline !== undefined ? 'baseline' : 'none';
+  const coverage: Coverage = policy ? 'policy' : 'none';
   return { ...base, coverage, ...(policy ? { policy: policy.name } : {}), ...(baseline !== undefined ? { baseline } : {}) };
 }
 

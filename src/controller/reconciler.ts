@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec, type ApiSecurityPolicyStatus, type Condition } from '../api/v1alpha1.ts';
 import { parseBaselineSpec, type ClusterApiSecurityPolicyStatus } from '../api/cluster-v1alpha1.ts';
 import { applyBaselines, matchesSelector, type Baseline, type BaselineResult } from '../compliance/baseline.ts';
-import { mergeConditions, type ConditionInput } from '../compliance/conditions.ts';
+import { compliantCondition, mergeConditions, type ConditionInput } from '../compliance/conditions.ts';
 import { assessPolicy, claimedRefs, type Assessment, type TargetOutcome } from '../compliance/assess.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { isTransient } from '../k8s/errors.ts';
@@ -14,6 +14,7 @@ import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.
 import type { RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
+import { inert } from '../render/text.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { annotationDrift, describeDrift, digestOf, ownedDrift, RepairBudget, type DriftItem } from './drift.ts';
 import { PendingWrites } from './pending.ts';
@@ -161,6 +162,7 @@ export class PolicyReconciler {
           service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
         },
         settings: this.deps.settings,
+        allowedProviders: baseline.providers,
       });
     } catch (err) {
       if (!(err instanceof UnsafeValueError)) throw err;
@@ -461,15 +463,8 @@ export class PolicyReconciler {
         : { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'The policy is valid' },
     );
     conds.push(this.enforcedCondition(spec, live, missing, unsupported, conflicted, errors, rendered));
-    const failing = compliance.controls.filter((c) => c.result === 'Fail').map((c) => c.control);
     const loosened = baseline.violations.map((v) => `${v.field} (${v.baseline}: ${v.message})`);
-    conds.push(
-      failing.length === 0 && loosened.length === 0
-        ? { type: 'Compliant', status: 'True', reason: 'AllControlsPass', message: `No control fails (score ${compliance.score})` }
-        : failing.length
-          ? { type: 'Compliant', status: 'False', reason: 'ControlsFailing', message: `Failing: ${failing.join(', ')}${loosened.length ? `; loosens a baseline: ${loosened.length}` : ''}` }
-          : { type: 'Compliant', status: 'False', reason: 'LoosensBaseline', message: `Loosens a baseline: ${loosened.slice(0, 5).join('; ')}` },
-    );
+    conds.push(compliantCondition(spec.mode, compliance, live.length > 0, loosened));
     if (conflicted.length) conds.push({ type: 'Conflicted', status: 'True', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') });
     if (baseline.names.length) {
       conds.push(
@@ -485,6 +480,7 @@ export class PolicyReconciler {
       observedGeneration: generation,
       conditions: mergeConditions(policy.status?.conditions, conds, generation, this.deps.now()),
       score: compliance.score,
+      ...(compliance.auditScore !== undefined ? { auditScore: compliance.auditScore } : {}),
       violations: compliance.violations + baseline.violations.length,
       controls: compliance.controls,
       targets: targets.map((t) => ({
@@ -492,7 +488,7 @@ export class PolicyReconciler {
         name: t.ref.name,
         state: t.state,
         ...(t.provider ? { provider: t.provider } : {}),
-        ...(t.message ? { message: t.message.slice(0, 1024) } : {}),
+        ...(t.message ? { message: inert(t.message, 1024) } : {}),
       })),
     };
     const generated = [...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares].map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name }));

@@ -71,7 +71,7 @@ export type ReportsState = 'discovering' | 'enabled' | 'disabled';
 
 /** At most this many Events per inventory pass; the rest follow in the next passes, one window apart. */
 const EVENTS_PER_PASS = 20;
-const COVERAGES: readonly Coverage[] = ['policy', 'baseline', 'none'];
+const COVERAGES: readonly Coverage[] = ['policy', 'none'];
 
 interface Snapshot {
   uncovered: Map<string, { namespace: string; kind: string; value: number }>;
@@ -104,7 +104,7 @@ export class ReportsController {
   private stopped = false;
   private rechecking = false;
   private current: ReportsState = 'discovering';
-  private snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, baseline: 0, none: 0 } };
+  private snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, none: 0 } };
   private settle!: (s: ReportsState) => void;
   /** Resolves with the outcome of the first discovery: enabled (report cache synced) or disabled. */
   readonly settled: Promise<ReportsState>;
@@ -364,7 +364,7 @@ export class ReportsController {
   /** The cluster-wide inventory: metrics, and an Event for each Ingress that became uncovered. */
   private async reconcileInventory(log: Logger): Promise<number> {
     const all = this.inventory(this.opts.namespace);
-    const snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, baseline: 0, none: 0 } };
+    const snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, none: 0 } };
     for (const e of all) {
       snapshot.coverage[e.coverage]++;
       if (e.coverage !== 'none') continue;
@@ -395,7 +395,7 @@ export class ReportsController {
       this.announced.add(k); // best effort: a lost Event is not retried
       writes++;
       const regarding = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: e.name, namespace: e.namespace, ...(ing?.metadata.uid ? { uid: ing.metadata.uid } : {}) };
-      const note = `Ingress ${e.name} (hosts ${(e.hosts ?? []).join(', ')}) is exposed, but no ApiSecurityPolicy or baseline covers it`;
+      const note = `Ingress ${e.name} (hosts ${(e.hosts ?? []).join(', ')}) is exposed, but no ApiSecurityPolicy covers it`;
       const err = await this.opts.actions.recordEvent(regarding, 'Warning', 'UncoveredAPI', note, 'Inventory');
       if (err) log.warn({ ingress: `${e.namespace}/${e.name}`, err: err.message }, 'Failed to record Event');
     }

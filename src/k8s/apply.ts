@@ -7,6 +7,7 @@ import type { KubeClient } from './client.ts';
 import { FIELD_MANAGER } from './client.ts';
 import { isNotFound } from './errors.ts';
 import { apiVersionOf, objectPath, type KubeObject, type ResourceType } from './resources.ts';
+import { inert } from '../render/text.ts';
 
 const APPLY = 'application/apply-patch+yaml';
 
@@ -93,7 +94,7 @@ export class Writer {
           action,
           reason,
           type,
-          note: note.slice(0, 1024),
+          note: inert(note, 1024),
           regarding,
         },
       });

@@ -4,6 +4,7 @@
 // Enterprise-only there, and are reported as such rather than faked. No *-config-snippet is generated.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { ProviderRender } from './ingress-nginx.ts';
+import { unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'haproxy.org/';
@@ -37,7 +38,9 @@ const authentication: Part = (spec, _a, f) => {
 };
 
 const authorization: Part = (spec, _a, f) => {
-  if (spec.authorization) f.Authorization = { fidelity: 'Unsupported', reason: 'no per-route authorization' };
+  if (!spec.authorization) return;
+  const unenforced = unenforcedAuthorization(spec);
+  f.Authorization = { fidelity: 'Unsupported', reason: 'no per-route authorization', ...(unenforced.length ? { unenforced } : {}) };
 };
 
 const rateLimit: Part = (spec, a, f) => {
@@ -48,10 +51,11 @@ const rateLimit: Part = (spec, a, f) => {
   a[`${P}rate-limit-period`] = perSecond ? '1s' : '1m';
   a[`${P}rate-limit-status-code`] = '429';
   if (rl.maxConnections !== undefined) a[`${P}pod-maxconn`] = String(rl.maxConnections);
+  // No separate burst: stricter than declared, so an approximation rather than a gap.
   const reasons = ['counted per controller replica over a fixed period, without a separate burst'];
-  if (rl.key === 'Header') reasons.push('keyed by source address only');
   if (rl.maxConnections !== undefined) reasons.push('maxConnections becomes pod-maxconn: connections per backend pod, not per client');
-  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; ') };
+  const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: the controller counts per source address only`] : [];
+  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
 };
 
 const ipAccess: Part = (spec, a, f) => {
@@ -76,7 +80,7 @@ const cors: Part = (spec, a, f) => {
 const unsupported: Part = (spec, _a, f) => {
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Unsupported', reason: 'no per-Ingress body size, method or content-type limit (use the sidecar)' };
   if (spec.waf?.enabled) f.WAF = { fidelity: 'Unsupported', reason: 'the WAF is part of HAProxy Enterprise only' };
-  if (spec.logging) f.Logging = { fidelity: 'Approximated', reason: 'logging is set controller-wide (syslog-server, log-format)' };
+  if (spec.logging) f.Logging = { fidelity: 'Delegated', reason: 'logging is set controller-wide (syslog-server, log-format), which the operator does not configure' };
 };
 
 const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, unsupported];

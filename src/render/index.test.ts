@@ -1,6 +1,7 @@
 import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
-import { ingressClassOf, render, resolveProvider, type ProviderChoice } from './index.ts';
+import { ingressClassOf, render, resolveProvider, sidecarInPath, type ProviderChoice } from './index.ts';
+import { UnsafeValueError } from './sidecar-nginx.ts';
 import { defaultSettings, type IngressLike, type OperatorSettings, type PolicyRef, type ServiceLike } from './types.ts';
 
 const policy: PolicyRef = { name: 'shop-api', namespace: 'shop', uid: 'uid-1' };
@@ -30,7 +31,8 @@ describe('resolveProvider', () => {
   const custom: OperatorSettings = { ingressClasses: { 'public-nginx': 'ingress-nginx', internal: 'haproxy' }, ingressControllers: {} };
 
   it.each<{ name: string; provider: Parameters<typeof resolveProvider>[0]; ing: IngressLike; settings?: OperatorSettings; expected: ProviderChoice | { ok: false; reason: string } }>([
-    { name: 'explicit provider wins over the class', provider: 'traefik', ing: ingress('a', { className: 'nginx' }), expected: { ok: true, provider: 'traefik' } },
+    { name: 'an explicit provider the class maps elsewhere is a mismatch', provider: 'traefik', ing: ingress('a', { className: 'nginx' }), expected: { ok: false, reason: 'ProviderMismatch' } },
+    { name: 'an explicit provider on an unmapped class is taken as said', provider: 'traefik', ing: ingress('a', { className: 'edge' }), expected: { ok: true, provider: 'traefik' } },
     { name: 'explicit provider without a class', provider: 'haproxy', ing: ingress('a'), expected: { ok: true, provider: 'haproxy' } },
     { name: 'class nginx', provider: 'auto', ing: ingress('a', { className: 'nginx' }), expected: { ok: true, provider: 'ingress-nginx' } },
     { name: 'class ingress-nginx', provider: 'auto', ing: ingress('a', { className: 'ingress-nginx' }), expected: { ok: true, provider: 'ingress-nginx' } },
@@ -171,7 +173,7 @@ describe('render', () => {
       settings: defaultSettings,
     });
     expect(out.fidelity).toEqual({
-      Authorization: { fidelity: 'Unsupported', reason: expect.any(String) },
+      Authorization: { fidelity: 'Unsupported', reason: expect.any(String), unenforced: [expect.stringContaining('1 allow rule(s)')] },
       RateLimit: { fidelity: 'Approximated', reason: expect.any(String) },
       CORS: { fidelity: 'Exact' },
     });
@@ -214,5 +216,50 @@ describe('render', () => {
     const before = JSON.stringify({ full, ingresses, services });
     render({ policy, spec: full, ingresses, services, settings: defaultSettings });
     expect(JSON.stringify({ full, ingresses, services })).toBe(before);
+  });
+});
+
+describe('what the request path can vouch for', () => {
+  it('refuses a data plane the baselines do not allow', () => {
+    expect(resolveProvider('auto', ingress('a', { className: 'traefik' }), defaultSettings, ['ingress-nginx'])).toMatchObject({ ok: false, reason: 'ProviderNotAllowed' });
+    expect(resolveProvider('auto', ingress('a', { className: 'nginx' }), defaultSettings, ['ingress-nginx'])).toEqual({ ok: true, provider: 'ingress-nginx' });
+  });
+
+  it.each<[string, ServiceLike[], boolean]>([
+    ['every port sends traffic to the sidecar', [{ metadata: { name: 's' }, spec: { ports: [{ port: 80, targetPort: 8080 }] } }], true],
+    ['a port that bypasses it', [{ metadata: { name: 's' }, spec: { ports: [{ port: 80, targetPort: 8080 }, { port: 81, targetPort: 3000 }] } }], false],
+    ['a named port cannot be checked', [{ metadata: { name: 's' }, spec: { ports: [{ port: 80, targetPort: 'http' }] } }], false],
+    ['no Service', [], false],
+  ])('sidecarInPath: %s', (_name, services, inPath) => {
+    expect(sidecarInPath(spec({ sidecar: { port: 8080, appPort: 3000 } }), services).inPath).toBe(inPath);
+  });
+
+  it('a bypassed sidecar does not lend its fidelity; a Service target without one enforces nothing but isolation', () => {
+    const s = { ...spec({ requestLimits: { maxBodySize: '1Mi' }, network: {}, sidecar: { port: 8443, appPort: 3000 } }), targetRefs: [{ group: '' as const, kind: 'Service' as const, name: 'shop' }] };
+    const bypassed = render({ policy, spec: s, ingresses: [], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
+    expect(bypassed.sidecar).toMatchObject({ inPath: false });
+    expect(bypassed.fidelity.RequestLimits).toMatchObject({ fidelity: 'Unsupported' });
+    expect(bypassed.fidelity.RequestLimits?.reason).toContain('past the sidecar');
+    expect(bypassed.fidelity.NetworkIsolation?.fidelity).toBe('Exact');
+    const svc: ServiceLike = { metadata: { name: 'shop', namespace: 'shop' }, spec: { selector: { app: 'shop' }, ports: [{ port: 80, targetPort: 8443 }] } };
+    const through = render({ policy, spec: s, ingresses: [], services: [svc], settings: defaultSettings });
+    expect(through.fidelity.RequestLimits).toMatchObject({ fidelity: 'Exact' });
+  });
+
+  it('refuses at render time what a data plane would refuse (defence behind the schema)', () => {
+    const s = spec({ requestLimits: { maxBodySize: '1Mi' } });
+    const huge = { ...s, requestLimits: { maxBodySize: '9999999999Gi' } };
+    expect(() => render({ policy, spec: huge, ingresses: [], services: [], settings: defaultSettings })).toThrow(UnsafeValueError);
+    const conns = { ...s, rateLimit: { requestsPerSecond: 1, key: 'ClientIP' as const, maxConnections: 100000 } };
+    expect(() => render({ policy, spec: conns, ingresses: [], services: [], settings: defaultSettings })).toThrow(UnsafeValueError);
+  });
+
+  it('escapes and clips an ingress class from the Ingress (anyone\'s text) in its message', () => {
+    const choice = resolveProvider('auto', ingress('a', { annotation: `\u001b]0;pwned\u0007${'x'.repeat(300_000)}` }), defaultSettings);
+    expect(choice.ok).toBe(false);
+    const message = choice.ok ? '' : choice.message;
+    expect([...message].some((c) => c.charCodeAt(0) < 0x20)).toBe(false);
+    expect(message).toContain('\\u001b]0;pwned\\u0007');
+    expect(message.length).toBeLessThan(600);
   });
 });

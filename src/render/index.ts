@@ -5,11 +5,13 @@ import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { ANNOTATION_POLICY } from './labels.ts';
 import { renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
-import { renderSidecarConfigMap, sidecarFidelity, type SidecarConfigMap } from './sidecar-nginx.ts';
+import { MAX_SIZE_BYTES, sizeToBytes } from '../api/patterns.ts';
+import { renderSidecarConfigMap, sidecarFidelity, UnsafeValueError, type SidecarConfigMap } from './sidecar-nginx.ts';
+import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
 
 export { backendServices } from './network-policy.ts';
-import type { FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput } from './types.ts';
+import type { FidelityNote, FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput, ServiceLike } from './types.ts';
 
 export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
 
@@ -25,15 +27,34 @@ export function ingressClassOf(ing: IngressLike): string | undefined {
   return ing.spec?.ingressClassName ?? ing.metadata.annotations?.['kubernetes.io/ingress.class'];
 }
 
-/** The data plane of an Ingress: the policy's explicit provider, or its class for auto. */
-export function resolveProvider(provider: 'auto' | Provider, ing: IngressLike, settings: OperatorSettings): ProviderChoice {
-  if (provider !== 'auto') return { ok: true, provider };
+/**
+ * The data plane of an Ingress: the policy's explicit provider, or its class for auto. An explicit
+ * provider that the class maps to another data plane is refused: that controller would ignore what is
+ * written for the other one. `allowed` (from baselines) limits the data planes.
+ */
+export function resolveProvider(provider: 'auto' | Provider, ing: IngressLike, settings: OperatorSettings, allowed?: readonly Provider[]): ProviderChoice {
+  const choice = chooseProvider(provider, ing, settings);
+  if (choice.ok && allowed && !allowed.includes(choice.provider)) {
+    return { ok: false, reason: 'ProviderNotAllowed', message: `Ingress ${ing.metadata.name} is served by ${choice.provider}, which the baselines do not allow (allowed: ${allowed.join(', ')})` };
+  }
+  return choice;
+}
+
+function chooseProvider(provider: 'auto' | Provider, ing: IngressLike, settings: OperatorSettings): ProviderChoice {
   const cls = ingressClassOf(ing);
+  if (provider !== 'auto') {
+    const served = cls === undefined ? undefined : settings.ingressClasses[cls];
+    if (served && served !== provider) {
+      return { ok: false, reason: 'ProviderMismatch', message: `spec.provider is ${provider}, but Ingress ${ing.metadata.name} has class "${inert(cls ?? '', 253, true)}", served by ${served}, which would ignore what is written for ${provider}` };
+    }
+    return { ok: true, provider };
+  }
   if (!cls) return { ok: false, reason: 'NoIngressClass', message: `Ingress ${ing.metadata.name} has no ingressClassName; set spec.provider` };
   const p = settings.ingressClasses[cls];
   if (!p) {
     const known = Object.keys(settings.ingressClasses).sort().join(', ');
-    return { ok: false, reason: 'UnknownIngressClass', message: `Ingress class "${cls}" of ${ing.metadata.name} maps to no data plane (known: ${known}); set spec.provider` };
+    // The class annotation is anyone's text: escaped and clipped to a class name's bound.
+    return { ok: false, reason: 'UnknownIngressClass', message: `Ingress class "${inert(cls, 253, true)}" of ${ing.metadata.name} maps to no data plane (known: ${known}); set spec.provider` };
   }
   return { ok: true, provider: p };
 }
@@ -55,19 +76,97 @@ export interface RenderOutput {
   networkSkipped: { service: string; reason: string }[];
   /** Fidelity merged over all Ingresses: the weakest wins. */
   fidelity: FidelityReport;
+  /** Whether the sidecar (when enabled) is in the request path of every Service behind the targets. */
+  sidecar?: { inPath: boolean; reason?: string };
 }
 
-const RANK = { Exact: 0, Approximated: 1, Unsupported: 2 } as const;
+const RANK = { Exact: 0, Approximated: 1, Delegated: 2, Unsupported: 3 } as const;
+
+/** How weak a note is: a note with unenforced parts is as weak as Unsupported. */
+export const weakness = (n: FidelityNote): number => (n.unenforced?.length ? RANK.Unsupported : RANK[n.fidelity]);
+
+/** The controls a data plane in front of the pods enforces, and whether the spec declares each. */
+export const DECLARED: [ControlName, (spec: RenderInput['spec']) => boolean][] = [
+  ['HTTPSOnly', (s) => Boolean(s.tls?.httpsOnly)],
+  ['Authentication', (s) => s.authentication !== undefined],
+  ['Authorization', (s) => s.authorization !== undefined],
+  ['RateLimit', (s) => s.rateLimit !== undefined],
+  ['IPAccess', (s) => Boolean(s.ipAccess?.allow?.length || s.ipAccess?.deny?.length)],
+  ['CORS', (s) => s.cors !== undefined],
+  ['RequestLimits', (s) => s.requestLimits !== undefined],
+  ['WAF', (s) => Boolean(s.waf?.enabled)],
+  ['Logging', (s) => Boolean(s.logging?.accessLog)],
+];
+
+/** Whether the spec declares a control that some component must enforce (NetworkIsolation: the NetworkPolicy). */
+export function declares(spec: RenderInput['spec'], control: ControlName): boolean {
+  return DECLARED.find(([c]) => c === control)?.[1](spec) ?? false;
+}
+
+/**
+ * The sidecar enforces only what reaches it: every port of every Service behind the targets must send
+ * traffic to the sidecar's port. A named targetPort cannot be checked from the Service alone.
+ */
+export function sidecarInPath(spec: RenderInput['spec'], services: readonly ServiceLike[]): { inPath: boolean; reason?: string } {
+  const port = spec.sidecar?.port;
+  if (!spec.sidecar?.enabled || port === undefined) return { inPath: false, reason: 'the sidecar is not enabled' };
+  if (services.length === 0) return { inPath: false, reason: 'no Service behind the targets sends traffic to it' };
+  for (const svc of services) {
+    for (const p of svc.spec?.ports ?? []) {
+      const target = p.targetPort ?? p.port;
+      if (typeof target === 'string') return { inPath: false, reason: `Service ${svc.metadata.name} port ${p.port} targets the named port ${target}, which the operator cannot match to the sidecar's port ${port}` };
+      if (target !== port) return { inPath: false, reason: `Service ${svc.metadata.name} port ${p.port} sends traffic to ${target}, past the sidecar's port ${port}` };
+    }
+    if (!svc.spec?.ports?.length) return { inPath: false, reason: `Service ${svc.metadata.name} has no ports` };
+  }
+  return { inPath: true };
+}
+
+/**
+ * A control the sidecar enforces better than the data plane is reported at the sidecar's fidelity —
+ * but only when requests reach the sidecar.
+ */
+function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }): void {
+  for (const [control, note] of Object.entries(sidecarFidelity(spec)) as [ControlName, FidelityNote][]) {
+    const prev = fidelity[control];
+    if (path.inPath) {
+      if (!prev || weakness(note) < weakness(prev)) fidelity[control] = note;
+    } else if (prev && weakness(note) < weakness(prev)) {
+      fidelity[control] = { ...prev, reason: [prev.reason, `the sidecar would enforce it, but ${path.reason ?? 'it is not in the request path'}`].filter(Boolean).join('; ') };
+    }
+  }
+}
+
+/** Without an Ingress in front, only the sidecar stands in the request path of a Service target. */
+function serviceOnly(fidelity: FidelityReport, spec: RenderInput['spec'], services: readonly ServiceLike[], path: { inPath: boolean; reason?: string }): void {
+  const names = services.map((s) => s.metadata.name).join(', ');
+  for (const [control, declared] of DECLARED) {
+    if (!declared(spec) || (path.inPath && fidelity[control])) continue;
+    const why = !spec.sidecar?.enabled ? 'enable spec.sidecar or target an Ingress' : path.inPath ? 'the sidecar does not enforce it' : `the sidecar is not in the path: ${path.reason ?? ''}`;
+    fidelity[control] = { fidelity: 'Unsupported', reason: `no component in the request path of Service ${names} enforces it (${why})` };
+  }
+}
+
+/** The largest connection limit every data plane takes (nginx limit_conn). */
+export const MAX_CONNECTIONS = 65535;
+
+/** The schema bounds again, at render time: a value a data plane refuses would stall its reloads. */
+function assertBounds(spec: RenderInput['spec']): void {
+  const size = spec.requestLimits?.maxBodySize;
+  if (size !== undefined && (sizeToBytes(size) ?? Infinity) > MAX_SIZE_BYTES) throw new UnsafeValueError('requestLimits.maxBodySize is above 64Gi');
+  if ((spec.rateLimit?.maxConnections ?? 0) > MAX_CONNECTIONS) throw new UnsafeValueError(`rateLimit.maxConnections is above ${MAX_CONNECTIONS}`);
+}
 
 export function render(input: RenderInput): RenderOutput {
   const { spec, policy, settings } = input;
+  assertBounds(spec);
   const results: IngressResult[] = [];
   const providers: Provider[] = [];
   const fidelity: FidelityReport = {};
   const middlewares: TraefikMiddleware[] = [];
 
   for (const ing of [...input.ingresses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-    const choice = resolveProvider(spec.provider, ing, settings);
+    const choice = resolveProvider(spec.provider, ing, settings, input.allowedProviders);
     if (!choice.ok) {
       results.push({ ingress: ing.metadata.name, problem: { reason: choice.reason, message: choice.message } });
       continue;
@@ -80,7 +179,7 @@ export function render(input: RenderInput): RenderOutput {
     results.push({ ingress: ing.metadata.name, plan: { ingress: ing.metadata.name, provider: choice.provider, annotations, fidelity: out.fidelity } });
     for (const [control, note] of Object.entries(out.fidelity) as [ControlName, NonNullable<FidelityReport[ControlName]>][]) {
       const prev = fidelity[control];
-      if (!prev || RANK[note.fidelity] > RANK[prev.fidelity]) fidelity[control] = note;
+      if (!prev || weakness(note) > weakness(prev)) fidelity[control] = note;
     }
   }
 
@@ -90,11 +189,9 @@ export function render(input: RenderInput): RenderOutput {
       ? { fidelity: 'Approximated', reason: `not isolable: ${net.skipped.map((s) => s.service).join(', ')}` }
       : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
   }
-  // A control the sidecar enforces better than the data plane is reported at the sidecar's fidelity.
-  for (const [control, note] of Object.entries(sidecarFidelity(spec)) as [ControlName, NonNullable<FidelityReport[ControlName]>][]) {
-    const prev = fidelity[control];
-    if (!prev || RANK[note.fidelity] < RANK[prev.fidelity]) fidelity[control] = note;
-  }
+  const path = sidecarInPath(spec, input.services);
+  mergeSidecar(fidelity, spec, path);
+  if (input.ingresses.length === 0 && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
   const sidecar = renderSidecarConfigMap(policy, spec);
   return {
     ingresses: results,
@@ -103,5 +200,6 @@ export function render(input: RenderInput): RenderOutput {
     middlewares,
     networkSkipped: net.skipped,
     fidelity,
+    ...(spec.sidecar?.enabled ? { sidecar: path } : {}),
   };
 }

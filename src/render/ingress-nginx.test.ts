@@ -18,7 +18,7 @@ interface Case {
   fragment: Fragment;
   annotations: Record<string, string>;
   fidelity: Partial<Record<ControlName, Fidelity>>;
-  /** Substrings expected in the reason of a control's fidelity note. */
+  /** Substrings expected in the reason (or the unenforced parts) of a control's fidelity note. */
   reasons?: Partial<Record<ControlName, string[]>>;
 }
 
@@ -38,8 +38,8 @@ const cases: Case[] = [
     name: 'httpsOnly defaulted, with hsts',
     fragment: { tls: { hsts: {} } },
     annotations: nginx({ 'ssl-redirect': 'true', 'force-ssl-redirect': 'true' }),
-    fidelity: { HTTPSOnly: 'Approximated' },
-    reasons: { HTTPSOnly: ['HSTS', 'ConfigMap'] },
+    fidelity: { HTTPSOnly: 'Delegated' },
+    reasons: { HTTPSOnly: ['HSTS', 'ConfigMap', 'does not configure'] },
   },
   { name: 'httpsOnly false', fragment: { tls: { httpsOnly: false, hsts: {} } }, annotations: {}, fidelity: {} },
 
@@ -48,37 +48,37 @@ const cases: Case[] = [
     name: 'oidc with signinURL',
     fragment: { authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: AUTH, signinURL: 'https://auth.example.com/oauth2/start' } } },
     annotations: nginx({ 'auth-url': AUTH, 'auth-signin': 'https://auth.example.com/oauth2/start' }),
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'oidc without signinURL',
     fragment: { authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: AUTH } } },
     annotations: nginx({ 'auth-url': AUTH }),
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'jwt',
     fragment: { authentication: { jwt: { issuer: 'https://id.example.com', jwksURI: 'https://id.example.com/.well-known/jwks.json', authURL: 'http://jwt-validator.auth:8080/validate' } } },
     annotations: nginx({ 'auth-url': 'http://jwt-validator.auth:8080/validate' }),
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'apiKey',
     fragment: { authentication: { apiKey: { header: 'X-Api-Key', authURL: 'http://keys.auth/check' } } },
     annotations: nginx({ 'auth-url': 'http://keys.auth/check' }),
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'external with responseHeaders',
     fragment: { authentication: { external: { authURL: 'https://authz.example.com/check', responseHeaders: ['X-User', 'X-Scopes'] } } },
     annotations: nginx({ 'auth-url': 'https://authz.example.com/check', 'auth-response-headers': 'X-User,X-Scopes' }),
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'external with empty responseHeaders',
     fragment: { authentication: { external: { authURL: 'https://authz.example.com/check', responseHeaders: [] } } },
     annotations: nginx({ 'auth-url': 'https://authz.example.com/check' }),
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'mtls with defaults',
@@ -114,7 +114,7 @@ const cases: Case[] = [
     name: 'authorization behind an auth endpoint',
     fragment: { authentication: { external: { authURL: AUTH } }, authorization: { rules: [{ methods: ['GET'], paths: ['/v1/*'] }] } },
     annotations: nginx({ 'auth-url': AUTH }),
-    fidelity: { Authentication: 'Exact', Authorization: 'Approximated' },
+    fidelity: { Authentication: 'Delegated', Authorization: 'Unsupported' },
     reasons: { Authorization: ['auth endpoint'] },
   },
   {
@@ -180,7 +180,7 @@ const cases: Case[] = [
     fragment: { rateLimit: { requestsPerSecond: 5, maxConnections: 20, key: 'Header', header: 'X-Client-Id' } },
     annotations: nginx({ 'limit-rps': '5', 'limit-burst-multiplier': '1', 'limit-connections': '20' }),
     fidelity: { RateLimit: 'Approximated' },
-    reasons: { RateLimit: ['keyed by client address only'] },
+    reasons: { RateLimit: ['key Header X-Client-Id: ingress-nginx counts per client address only'] },
   },
 
   // ---- ip access ----
@@ -255,7 +255,7 @@ const cases: Case[] = [
     name: 'waf Block',
     fragment: { waf: {} },
     annotations: nginx({ 'enable-modsecurity': 'true', 'enable-owasp-core-rules': 'true' }),
-    fidelity: { WAF: 'Approximated' },
+    fidelity: { WAF: 'Delegated' },
     reasons: { WAF: ['SecRuleEngine On'] },
   },
   {
@@ -291,7 +291,8 @@ describe('renderIngressNginx', () => {
     expect(out.annotations).toEqual(annotations);
     expect(Object.fromEntries(Object.entries(out.fidelity).map(([k, v]) => [k, v.fidelity]))).toEqual(fidelity);
     for (const [control, parts] of Object.entries(reasons ?? {}) as [ControlName, string[]][]) {
-      for (const part of parts) expect(out.fidelity[control]?.reason).toContain(part);
+      const note = out.fidelity[control];
+      for (const part of parts) expect([note?.reason, ...(note?.unenforced ?? [])].join('; ')).toContain(part);
     }
     // Anything not Exact says why.
     for (const note of Object.values(out.fidelity)) if (note.fidelity !== 'Exact') expect(note.reason).toBeTruthy();

@@ -3,6 +3,7 @@
 // annotation injection happens. What ingress-nginx cannot express per Ingress is reported, not faked.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
+import { delegatedAuthentication, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
@@ -26,8 +27,13 @@ const https: Part = (spec, a, f) => {
   if (!spec.tls?.httpsOnly) return;
   a[`${P}ssl-redirect`] = 'true';
   a[`${P}force-ssl-redirect`] = 'true';
-  f.HTTPSOnly = spec.tls.hsts
-    ? { fidelity: 'Approximated', reason: 'redirect is per Ingress (308); HSTS is set globally in the controller ConfigMap (hsts, hsts-max-age)' }
+  const h = spec.tls.hsts;
+  // ingress-nginx has no per-Ingress HSTS annotation: the header comes from the controller's ConfigMap.
+  f.HTTPSOnly = h
+    ? {
+        fidelity: 'Delegated',
+        reason: `the redirect is written per Ingress (308); HSTS is sent only as the controller ConfigMap sets it (hsts, hsts-max-age: ${h.maxAgeSeconds}${h.includeSubDomains ? ', hsts-include-subdomains' : ''}${h.preload ? ', hsts-preload' : ''}), which the operator does not configure`,
+      }
     : { fidelity: 'Exact' };
 };
 
@@ -39,7 +45,7 @@ const authentication: Part = (spec, a, f, namespace) => {
     a[`${P}auth-url`] = delegated.authURL;
     if (auth.oidc?.signinURL) a[`${P}auth-signin`] = auth.oidc.signinURL;
     if (auth.external?.responseHeaders?.length) a[`${P}auth-response-headers`] = auth.external.responseHeaders.join(',');
-    f.Authentication = { fidelity: 'Exact', reason: 'delegated to the auth endpoint (auth-url)' };
+    f.Authentication = delegatedAuthentication(auth, 'auth-url');
   } else if (auth.mtls) {
     a[`${P}auth-tls-secret`] = `${namespace}/${auth.mtls.caSecretRef}`;
     a[`${P}auth-tls-verify-client`] = 'on';
@@ -51,10 +57,8 @@ const authentication: Part = (spec, a, f, namespace) => {
 
 const authorization: Part = (spec, _a, f) => {
   if (!spec.authorization) return;
-  const hasAuthEndpoint = spec.authentication !== undefined && spec.authentication.mtls === undefined;
-  f.Authorization = hasAuthEndpoint
-    ? { fidelity: 'Approximated', reason: 'method/path/scope rules are decided by the auth endpoint; ingress-nginx has no per-route authorization' }
-    : { fidelity: 'Unsupported', reason: 'ingress-nginx has no per-route authorization without an auth endpoint' };
+  const unenforced = unenforcedAuthorization(spec);
+  f.Authorization = { fidelity: 'Unsupported', reason: 'ingress-nginx has no per-route authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
 
 const rateLimit: Part = (spec, a, f) => {
@@ -68,9 +72,9 @@ const rateLimit: Part = (spec, a, f) => {
   a[`${P}limit-burst-multiplier`] = String(rl.burst === undefined ? 1 : Math.max(1, Math.ceil(rl.burst / rate)));
   if (rl.maxConnections !== undefined) a[`${P}limit-connections`] = String(rl.maxConnections);
   const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429'];
-  if (rl.key === 'Header') reasons.push('keyed by client address only, not by header');
   if (rl.burst !== undefined) reasons.push('burst rounded up to a multiple of the rate');
-  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; ') };
+  const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : [];
+  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
 };
 
 const ipAccess: Part = (spec, a, f) => {
@@ -96,14 +100,14 @@ const cors: Part = (spec, a, f) => {
 const requestLimits: Part = (spec, a, f) => {
   const limits = spec.requestLimits;
   if (!limits) return;
-  const unsupported: string[] = [];
+  const unenforced: string[] = [];
   if (limits.maxBodySize) a[`${P}proxy-body-size`] = nginxSize(sizeToBytes(limits.maxBodySize) ?? 0);
-  if (limits.allowedMethods) unsupported.push('method allow-list (use the sidecar)');
-  if (limits.allowedContentTypes) unsupported.push('content-type allow-list');
+  if (limits.allowedMethods) unenforced.push('method allow-list');
+  if (limits.allowedContentTypes) unenforced.push('content-type allow-list');
   f.RequestLimits =
-    unsupported.length === 0
+    unenforced.length === 0
       ? { fidelity: 'Exact' }
-      : { fidelity: limits.maxBodySize ? 'Approximated' : 'Unsupported', reason: `ingress-nginx cannot express: ${unsupported.join(', ')}` };
+      : { fidelity: limits.maxBodySize ? 'Approximated' : 'Unsupported', reason: `ingress-nginx cannot express: ${unenforced.join(', ')} (the sidecar can)`, unenforced };
 };
 
 const waf: Part = (spec, a, f) => {
@@ -112,7 +116,7 @@ const waf: Part = (spec, a, f) => {
   a[`${P}enable-owasp-core-rules`] = String(spec.waf.enabled);
   f.WAF =
     spec.waf.mode === 'Block' && spec.waf.enabled
-      ? { fidelity: 'Approximated', reason: 'ModSecurity blocks only when the controller ConfigMap sets SecRuleEngine On (snippets are never generated)' }
+      ? { fidelity: 'Delegated', reason: 'ModSecurity blocks only when the controller ConfigMap sets SecRuleEngine On, which the operator does not configure (snippets are never generated)' }
       : { fidelity: 'Exact' };
 };
 

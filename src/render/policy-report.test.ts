@@ -81,7 +81,7 @@ describe('renderPolicyReport', () => {
       'apisec-inventory/covered:fail:Ingress/open',
       'apisec-inventory/covered:fail:Service/lb',
     ]);
-    expect(r.results[0]?.message).toBe('Ingress open (hosts a.example.com, *; paths /, /v1) is exposed, but no ApiSecurityPolicy or baseline covers it');
+    expect(r.results[0]?.message).toBe('Ingress open (hosts a.example.com, *; paths /, /v1) is exposed, but no ApiSecurityPolicy covers it');
     expect(r.results[0]?.resources).toEqual([{ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'open', namespace: 'shop', uid: 'u1' }]);
     expect(r.results[1]?.message).toContain('type LoadBalancer');
     expect(r.summary.fail).toBe(2);

@@ -1,6 +1,6 @@
 // The wgpolicyk8s.io/v1alpha2 PolicyReport of one namespace: the format policy dashboards read (Policy
 // Reporter, Kyverno's UI, kubectl get polr). One result per (policy, control) from each policy's status,
-// and one `fail` per API no policy or baseline covers. Pure and deterministic: no timestamps and a fixed
+// and one `fail` per API no policy covers. Pure and deterministic: no timestamps and a fixed
 // order, so an unchanged namespace renders identically and the controller can skip the write; empty
 // fields are left out, so what is applied round-trips exactly. Bounded: at most `maxResults` results and
 // about `maxBytes` of them (fails first, then warns, then the rest); the summary counts every result, and
@@ -73,7 +73,7 @@ export interface ReportPolicy {
   accepted?: { status: string; reason: string; message: string };
 }
 
-/** An API no policy or baseline covers (an entry of the inventory). */
+/** An API no policy covers (an entry of the inventory). */
 export interface ReportApi {
   kind: 'Ingress' | 'Service';
   name: string;
@@ -156,7 +156,7 @@ function uncoveredResult(namespace: string, api: ReportApi): PolicyReportResult 
     'fail',
     'high',
     'API Inventory',
-    `${api.kind} ${api.name} (${what}) is exposed, but no ApiSecurityPolicy or baseline covers it`,
+    `${api.kind} ${api.name} (${what}) is exposed, but no ApiSecurityPolicy covers it`,
     [ref(namespace, api)],
     { remediation: `create an ApiSecurityPolicy with targetRefs naming ${api.kind} ${api.name}, or a ClusterApiSecurityPolicy baseline that selects the namespace` },
   );

@@ -75,38 +75,38 @@ const cases: Case[] = [
     name: 'oidc with signinURL',
     fragment: { authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: AUTH, signinURL: 'https://auth.example.com/oauth2/start' } } },
     middlewares: { forwardauth: { forwardAuth: { address: AUTH, maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Approximated' },
+    fidelity: { Authentication: 'Delegated' },
     reasons: { Authentication: ['forwardAuth', 'signinURL'] },
   },
   {
     name: 'oidc without signinURL',
     fragment: { authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: AUTH } } },
     middlewares: { forwardauth: { forwardAuth: { address: AUTH, maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'jwt',
     fragment: { authentication: { jwt: { issuer: 'https://id.example.com', jwksURI: 'https://id.example.com/.well-known/jwks.json', authURL: 'http://jwt-validator.auth:8080/validate' } } },
     middlewares: { forwardauth: { forwardAuth: { address: 'http://jwt-validator.auth:8080/validate', maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'apiKey',
     fragment: { authentication: { apiKey: { header: 'X-Api-Key', authURL: 'http://keys.auth/check' } } },
     middlewares: { forwardauth: { forwardAuth: { address: 'http://keys.auth/check', maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'external with responseHeaders',
     fragment: { authentication: { external: { authURL: 'https://authz.example.com/check', responseHeaders: ['X-User', 'X-Scopes'] } } },
     middlewares: { forwardauth: { forwardAuth: { address: 'https://authz.example.com/check', authResponseHeaders: ['X-User', 'X-Scopes'], maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'external with empty responseHeaders',
     fragment: { authentication: { external: { authURL: 'https://authz.example.com/check', responseHeaders: [] } } },
     middlewares: { forwardauth: { forwardAuth: { address: 'https://authz.example.com/check', maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Exact' },
+    fidelity: { Authentication: 'Delegated' },
   },
   {
     name: 'mtls',
@@ -127,8 +127,8 @@ const cases: Case[] = [
     name: 'authorization behind an auth endpoint',
     fragment: { authentication: { external: { authURL: AUTH } }, authorization: { rules: [{ methods: ['GET'], paths: ['/v1/*'] }] } },
     middlewares: { forwardauth: { forwardAuth: { address: AUTH, maxResponseBodySize: 65536 } } },
-    fidelity: { Authentication: 'Exact', Authorization: 'Approximated' },
-    reasons: { Authorization: ['auth endpoint'] },
+    fidelity: { Authentication: 'Delegated', Authorization: 'Unsupported' },
+    reasons: { Authorization: ['auth endpoint is not told'] },
   },
   {
     name: 'authorization with mtls (no auth endpoint)',
@@ -202,7 +202,7 @@ const cases: Case[] = [
     fragment: { ipAccess: { allow: ['10.0.0.0/8'], deny: ['10.1.0.0/16'] } },
     middlewares: { ipallowlist: { ipAllowList: { sourceRange: ['10.0.0.0/8'] } } },
     fidelity: { IPAccess: 'Approximated' },
-    reasons: { IPAccess: ['no deny list', 'only the allow list'] },
+    reasons: { IPAccess: ['no deny list', 'deny ranges'] },
   },
   {
     name: 'ip deny only',
@@ -326,7 +326,8 @@ describe('renderTraefik', () => {
     expect(Object.fromEntries(out.middlewares.map((m) => [suffix(m.metadata.name), m.spec]))).toEqual(middlewares);
     expect(Object.fromEntries(Object.entries(out.fidelity).map(([k, v]) => [k, v.fidelity]))).toEqual(fidelity);
     for (const [control, parts] of Object.entries(reasons ?? {}) as [ControlName, string[]][]) {
-      for (const part of parts) expect(out.fidelity[control]?.reason).toContain(part);
+      const note = out.fidelity[control];
+      for (const part of parts) expect([note?.reason, ...(note?.unenforced ?? [])].join('; ')).toContain(part);
     }
     // Anything not Exact says why.
     for (const note of Object.values(out.fidelity)) if (note.fidelity !== 'Exact') expect(note.reason).toBeTruthy();

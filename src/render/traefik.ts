@@ -6,6 +6,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { objectName, ownedLabels, ownerReference } from './labels.ts';
+import { delegatedAuthentication, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport, PolicyRef } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
@@ -120,13 +121,11 @@ const authentication: Part = (spec, m, _a, f) => {
     const fa: NonNullable<TraefikMiddlewareSpec['forwardAuth']> = { address: delegated.authURL, maxResponseBodySize: FORWARD_AUTH_MAX_RESPONSE_BYTES };
     if (auth.external?.responseHeaders?.length) fa.authResponseHeaders = [...auth.external.responseHeaders];
     m.forwardauth = { forwardAuth: fa };
-    f.Authentication = auth.oidc?.signinURL
-      ? {
-          fidelity: 'Approximated',
-          reason:
-            'delegated to the auth endpoint (forwardAuth); Traefik has no sign-in redirect: a 401 from authURL reaches the browser as is, so signinURL is not used (the auth endpoint must answer 302 itself)',
-        }
-      : { fidelity: 'Exact', reason: 'delegated to the auth endpoint (forwardAuth)' };
+    f.Authentication = delegatedAuthentication(
+      auth,
+      'forwardAuth',
+      auth.oidc?.signinURL ? ['Traefik has no sign-in redirect: a 401 from authURL reaches the browser as is, so signinURL is not used (the auth endpoint must answer 302 itself)'] : [],
+    );
   } else if (auth.mtls) {
     f.Authentication = {
       fidelity: 'Unsupported',
@@ -138,10 +137,8 @@ const authentication: Part = (spec, m, _a, f) => {
 
 const authorization: Part = (spec, _m, _a, f) => {
   if (!spec.authorization) return;
-  const hasAuthEndpoint = spec.authentication !== undefined && spec.authentication.mtls === undefined;
-  f.Authorization = hasAuthEndpoint
-    ? { fidelity: 'Approximated', reason: 'method/path/scope rules are decided by the auth endpoint (forwardAuth); Traefik has no per-route authorization' }
-    : { fidelity: 'Unsupported', reason: 'Traefik has no per-route authorization without an auth endpoint' };
+  const unenforced = unenforcedAuthorization(spec);
+  f.Authorization = { fidelity: 'Unsupported', reason: 'Traefik OSS has no authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
 
 const rateLimit: Part = (spec, m, _a, f) => {
@@ -168,8 +165,7 @@ const ipAccess: Part = (spec, m, _a, f) => {
   if (allow.length) m.ipallowlist = { ipAllowList: { sourceRange: [...allow] } };
   const noDeny = "Traefik's ipAllowList has no deny list";
   if (deny.length === 0) f.IPAccess = { fidelity: 'Exact' };
-  else if (allow.length) f.IPAccess = { fidelity: 'Approximated', reason: `deny ranges are not applied (${noDeny}); only the allow list is enforced` };
-  else f.IPAccess = { fidelity: 'Unsupported', reason: noDeny };
+  else f.IPAccess = { fidelity: allow.length ? 'Approximated' : 'Unsupported', reason: `${noDeny}; only an allow list is enforced`, unenforced: [`deny ranges ${deny.join(', ')}`] };
 };
 
 const cors: Part = (spec, m, _a, f) => {
@@ -193,15 +189,15 @@ const cors: Part = (spec, m, _a, f) => {
 const requestLimits: Part = (spec, m, _a, f) => {
   const limits = spec.requestLimits;
   if (!limits) return;
-  const unsupported: string[] = [];
+  const unenforced: string[] = [];
   if (limits.maxBodySize) m.buffering = { buffering: { maxRequestBodyBytes: sizeToBytes(limits.maxBodySize) ?? 0 } };
-  if (limits.allowedMethods) unsupported.push('method allow-list (no method filter middleware; Ingress rules cannot match methods)');
-  if (limits.allowedContentTypes) unsupported.push('content-type allow-list');
+  if (limits.allowedMethods) unenforced.push('method allow-list (no method filter middleware; Ingress rules cannot match methods)');
+  if (limits.allowedContentTypes) unenforced.push('content-type allow-list');
   const buffered = 'the Buffering middleware holds whole request and response bodies (memory, then disk) before passing them on, so streamed responses arrive at once';
   f.RequestLimits =
-    unsupported.length === 0
+    unenforced.length === 0
       ? { fidelity: 'Exact', reason: buffered }
-      : { fidelity: limits.maxBodySize ? 'Approximated' : 'Unsupported', reason: `Traefik cannot express: ${unsupported.join(', ')}` };
+      : { fidelity: limits.maxBodySize ? 'Approximated' : 'Unsupported', reason: `Traefik cannot express: ${unenforced.join(', ')} (the sidecar can)`, unenforced };
 };
 
 const waf: Part = (spec, _m, _a, f) => {

@@ -3,11 +3,22 @@
 import type { ApiSecurityPolicySpec, ControlName } from '../api/v1alpha1.ts';
 
 export type Provider = 'ingress-nginx' | 'traefik' | 'haproxy';
-export type Fidelity = 'Exact' | 'Approximated' | 'Unsupported';
+/**
+ * Exact: enforced as declared by what the operator wrote. Approximated: enforced by what the operator
+ * wrote, with a stated difference (per replica, 301 for 308). Delegated: the decision is made by a
+ * component the operator does not configure (the user's auth endpoint, the controller's global
+ * ConfigMap), so the operator cannot vouch for it. Unsupported: nothing enforces it.
+ */
+export type Fidelity = 'Exact' | 'Approximated' | 'Delegated' | 'Unsupported';
 
 export interface FidelityNote {
   fidelity: Fidelity;
   reason?: string;
+  /**
+   * Parts the policy declares that no component the operator configured enforces (e.g. "method
+   * allow-list"). Any entry makes the control Fail in Enforce mode, whatever the fidelity says.
+   */
+  unenforced?: string[];
 }
 
 /** How faithfully one data plane expresses each control that the policy asks for. */
@@ -85,4 +96,6 @@ export interface RenderInput {
   ingresses: IngressLike[];
   services: ServiceLike[];
   settings: OperatorSettings;
+  /** The data planes the selecting baselines allow (undefined: any). */
+  allowedProviders?: readonly Provider[] | undefined;
 }
