@@ -1,7 +1,13 @@
-// npm run gen:docs: writes docs/fidelity.md from the renderers. A unit test fails when it is stale.
-import { writeFileSync } from 'node:fs';
+// npm run gen:docs: writes docs/fidelity.md and the generated block of docs/sidecar.md from the
+// renderers. Unit tests fail when they are stale.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fidelityDoc } from '../src/render/fidelity-table.ts';
+import { withSidecarDocBlock } from '../src/render/sidecar-doc.ts';
 
-writeFileSync(join(import.meta.dirname, '..', 'docs', 'fidelity.md'), fidelityDoc());
+const docs = join(import.meta.dirname, '..', 'docs');
+writeFileSync(join(docs, 'fidelity.md'), fidelityDoc());
 console.log('wrote docs/fidelity.md');
+const sidecar = join(docs, 'sidecar.md');
+writeFileSync(sidecar, withSidecarDocBlock(readFileSync(sidecar, 'utf8')));
+console.log('wrote the generated block of docs/sidecar.md');

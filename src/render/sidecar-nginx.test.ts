@@ -30,6 +30,26 @@ describe('sidecar nginx.conf', () => {
     for (const f of fragments) expect(conf).toContain(f);
   });
 
+  it('starts in an empty prefix: pid and every temp path directly under it, logs to stderr and stdout', () => {
+    const conf = renderSidecarNginxConf(policy, spec({ rateLimit: { requestsPerSecond: 1 } }));
+    expect(conf).toContain('pid nginx.pid;');
+    expect(conf).toContain('error_log stderr warn;');
+    // nginx creates only the last component of a temp path: no directory in between.
+    const temps = [...conf.matchAll(/^\s*(\w+)_temp_path (\S+);$/gm)].map((m) => [m[1], m[2]]);
+    expect(temps).toEqual([
+      ['client_body', 'client_body_temp'],
+      ['proxy', 'proxy_temp'],
+      ['fastcgi', 'fastcgi_temp'],
+      ['uwsgi', 'uwsgi_temp'],
+      ['scgi', 'scgi_temp'],
+    ]);
+    // Every file it opens is in the prefix, except the access log on stdout; no `user` directive.
+    const files = [...conf.matchAll(/^\s*(pid|error_log|access_log|include|lock_file|\w+_temp_path) (\S+?);?(?: |$)/gm)].map((m) => m[2]);
+    expect(new Set(files.filter((f) => f?.startsWith('/')))).toEqual(new Set(['/dev/stdout']));
+    expect(conf).not.toMatch(/^\s*(user|include|lock_file)\s/m);
+    expect(conf).toContain("# the operator rewrites this ConfigMap. Run with: nginx -p /tmp/nginx -e stderr -c /etc/apisec/nginx.conf -g 'daemon off;'");
+  });
+
   it('refuses values the schema should have refused, instead of writing them', () => {
     expect(() => headerVariable('X-Api-Key;\n}')).toThrow(UnsafeValueError);
     const bad = { ...spec({}), ipAccess: { allow: ['10.0.0.0/8; include /etc/passwd'] } } as ApiSecurityPolicySpec;

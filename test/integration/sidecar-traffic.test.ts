@@ -1,13 +1,16 @@
 // The generated sidecar nginx.conf, loaded into a real nginx with a real upstream behind it, proven by
 // real requests: allowed requests pass; 429 beyond the rate limit; 413 for an oversized body; 405 for a
-// disallowed method; 415 for a refused content type; 403 from a denied address. The ConfigMaps are also
-// accepted by the real API server.
+// disallowed method; 415 for a refused content type; 403 from a denied address. nginx starts exactly as
+// the sidecar container does (test/support/nginx.ts): non-root, read-only config, empty prefix. The
+// ConfigMaps are also accepted by the real API server.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../../src/api/v1alpha1.ts';
 import type { KubeObject } from '../../src/k8s/resources.ts';
 import { renderSidecarConfigMap } from '../../src/render/sidecar-nginx.ts';
 import { freePort } from '../support/controlplane.ts';
 import { apply, clientAs, createNamespace } from '../support/kube.ts';
-import { httpRequest, nginxTest, startNginx, startUpstream, type RunningNginx } from '../support/nginx.ts';
+import { httpRequest, nginxTest, nginxUid, startNginx, startUpstream, type RunningNginx } from '../support/nginx.ts';
 
 const seen: Record<string, number[]> = {};
 const record = (control: string, status: number): number => ((seen[control] ??= []).push(status), status);
@@ -35,6 +38,31 @@ describe('sidecar nginx.conf under real traffic', () => {
     for (const n of running) await n.stop();
     await upstream?.close();
     console.log(`sidecar (nginx) control → status codes seen:\n${Object.entries(seen).map(([k, v]) => `  ${k}: ${[...new Set(v)].join(', ')}`).join('\n')}`);
+  });
+
+  it('starts as the container does: non-root, config read-only, nothing pre-created in the prefix', async () => {
+    const s = await sidecarFor('start', { requestLimits: { maxBodySize: '1Mi' } }, upstream.port);
+    running.push(s.nginx);
+    const { prefix, configDir } = s.nginx.dirs;
+    const uid = nginxUid() ?? process.getuid?.();
+    expect(uid).not.toBe(0);
+
+    // Everything in the prefix was made by nginx itself, as the user the pod runs it as.
+    expect(readdirSync(prefix).sort()).toEqual(['client_body_temp', 'fastcgi_temp', 'nginx.pid', 'proxy_temp', 'scgi_temp', 'uwsgi_temp']);
+    for (const entry of readdirSync(prefix)) expect(statSync(join(prefix, entry)).uid).toBe(uid);
+    const master = readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim();
+    expect(readFileSync(`/proc/${master}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s`, 'm'));
+    expect(readdirSync(configDir)).toEqual(['nginx.conf']);
+    expect(statSync(configDir).mode & 0o777).toBe(0o555);
+
+    // A body over client_body_buffer_size goes through client_body_temp, written by a worker.
+    const body = 'x'.repeat(100 * 1024);
+    const r = await httpRequest({ port: s.port, method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
+    expect(record('allowed', r.status)).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ bytes: body.length });
+    expect(s.nginx.output().some((l) => l.includes(`buffered to a temporary file ${join(prefix, 'client_body_temp')}/`))).toBe(true);
+    // No startup complaint (e.g. a compiled-in error log path it could not open).
+    expect(s.nginx.output().filter((l) => /\[(emerg|alert|crit|error)\]/.test(l))).toEqual([]);
   });
 
   it('passes allowed requests, and answers 413, 405, 415 and 403 for what the policy refuses', async () => {

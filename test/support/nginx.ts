@@ -1,10 +1,13 @@
-// Runs a real nginx (Debian package, installed by .ci/run) with a generated configuration, in its own
-// prefix directory on 127.0.0.1, plus small upstream helpers. Used by the sidecar traffic tests.
+// Runs a real nginx (Debian package, installed by .ci/run) with a generated configuration exactly as
+// the sidecar container starts it (src/render/sidecar-container.ts): the same arguments, the config in
+// its own read-only directory, the prefix a brand-new empty directory (nothing pre-created), and as a
+// non-root user. Plus small upstream helpers. Used by the sidecar traffic and hostile-input tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SIDECAR_COMMAND, SIDECAR_CONFIG_KEY, sidecarArgs } from '../../src/render/sidecar-container.ts';
 
 export function nginxBinary(): string {
   for (const p of [process.env.NGINX, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
@@ -13,25 +16,91 @@ export function nginxBinary(): string {
   throw new Error('nginx is not installed: run `apt-get install nginx-light` (as .ci/run does) or set NGINX=<path>');
 }
 
-/** `nginx -t` on a config; returns the exit status and output. */
+/** nobody: the uid nginx runs as when the tests run as root, as under the pod's runAsNonRoot. */
+const NOBODY = 65534;
+
+/** The uid nginx will run as: nobody when the tests run as root, else the tests' own (non-root) uid. */
+export function nginxUid(): number | undefined {
+  return process.getuid?.() === 0 ? NOBODY : undefined;
+}
+
+/**
+ * The process to spawn: the container's command and args, only the binary resolved here and, when
+ * the tests run as root, dropped to nobody by setpriv (util-linux). Without setpriv, root tests fail
+ * loudly rather than silently testing another start.
+ */
+export function nginxCommand(prefix: string, configFile: string, extra: string[] = []): { file: string; args: string[] } {
+  const [program, ...commandArgs] = SIDECAR_COMMAND;
+  if (program !== 'nginx') throw new Error(`unexpected sidecar command ${JSON.stringify(SIDECAR_COMMAND)}`);
+  const args = [...commandArgs, ...extra, ...sidecarArgs(prefix, configFile)];
+  const uid = nginxUid();
+  if (uid === undefined) return { file: nginxBinary(), args };
+  if (spawnSync('setpriv', ['--version']).status !== 0) throw new Error('tests run as root but setpriv (util-linux) is missing: cannot start nginx as a non-root user');
+  return { file: 'setpriv', args: [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', nginxBinary(), ...args] };
+}
+
+export interface SidecarDirs {
+  root: string;
+  /** The emptyDir: brand new and empty, world-writable as kubelet creates an emptyDir. */
+  prefix: string;
+  /** The ConfigMap mount: nginx.conf 0444 in a 0555 directory. */
+  configDir: string;
+  configFile: string;
+  /** The container's stdout+stderr (a file: nginx cannot open node's socket pipes as /dev/stdout). */
+  stdout: string;
+  remove(): void;
+}
+
+/** The sidecar's filesystem as the pod gives it: a read-only config mount and an empty prefix. */
+export function sidecarDirs(conf: string): SidecarDirs {
+  const uid = nginxUid();
+  const root = mkdtempSync(join(tmpdir(), 'apisec-nginx-'));
+  chmodSync(root, 0o755); // mkdtemp's 0700 would keep a non-root nginx out
+  const prefix = join(root, 'prefix');
+  const configDir = join(root, 'config');
+  const configFile = join(configDir, SIDECAR_CONFIG_KEY);
+  mkdirSync(prefix);
+  chmodSync(prefix, 0o777);
+  mkdirSync(configDir);
+  writeFileSync(configFile, conf);
+  chmodSync(configFile, 0o444);
+  chmodSync(configDir, 0o555);
+  const stdout = join(root, 'stdout.log');
+  writeFileSync(stdout, '');
+  // The container runtime hands its stdio to the container's user; so does this.
+  if (uid !== undefined) chownSync(stdout, uid, uid);
+  return {
+    root,
+    prefix,
+    configDir,
+    configFile,
+    stdout,
+    remove() {
+      chmodSync(configDir, 0o755);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `nginx -t` on a config, started as the container starts; returns the exit status and output. */
 export function nginxTest(conf: string): { ok: boolean; output: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'apisec-nginx-t-'));
+  const dirs = sidecarDirs(conf);
   try {
-    mkdirSync(join(dir, 'tmp'));
-    writeFileSync(join(dir, 'nginx.conf'), conf);
-    // stdout/stderr to a file: node's stdio pipes are sockets, which nginx cannot open as /dev/stdout.
-    const fd = openSync(join(dir, 'out.log'), 'w');
-    const r = spawnSync(nginxBinary(), ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', fd, fd] });
+    const cmd = nginxCommand(dirs.prefix, dirs.configFile, ['-t', '-q']);
+    const fd = openSync(dirs.stdout, 'a');
+    const r = spawnSync(cmd.file, cmd.args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    return { ok: r.status === 0, output: readFileSync(join(dir, 'out.log'), 'utf8') };
+    return { ok: r.status === 0, output: readFileSync(dirs.stdout, 'utf8') };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    dirs.remove();
   }
 }
 
 export interface RunningNginx {
-  dir: string;
+  dirs: SidecarDirs;
   proc: ChildProcess;
+  /** Everything nginx wrote to stdout and stderr, by line. */
+  output: () => string[];
   accessLog: () => string[];
   stop(): Promise<void>;
 }
@@ -40,40 +109,35 @@ const GUARD = `parent=$1; shift; "$@" & child=$!; trap 'kill $child 2>/dev/null;
 while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null; wait $child`;
 
 export async function startNginx(conf: string, port: number): Promise<RunningNginx> {
-  const dir = mkdtempSync(join(tmpdir(), 'apisec-nginx-'));
-  mkdirSync(join(dir, 'tmp'));
-  const confPath = join(dir, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  // The container's stdout is a pipe or file; here it is a file (node's pipes are sockets, which
-  // nginx cannot open as /dev/stdout).
-  const logPath = join(dir, 'stdout.log');
-  const fd = openSync(logPath, 'w');
-  const proc = spawn('bash', ['-c', GUARD, 'guard', String(process.pid), nginxBinary(), '-p', dir, '-c', confPath, '-g', 'daemon off;'], {
+  const dirs = sidecarDirs(conf);
+  const cmd = nginxCommand(dirs.prefix, dirs.configFile);
+  const fd = openSync(dirs.stdout, 'a');
+  const proc = spawn('bash', ['-c', GUARD, 'guard', String(process.pid), cmd.file, ...cmd.args], {
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
-  const out = (): string[] => readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+  const out = (): string[] => readFileSync(dirs.stdout, 'utf8').split('\n').filter(Boolean);
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode === null) {
+      const exited = new Promise((r) => proc.on('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+    dirs.remove();
+  };
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited: ${out().join('\n')}`);
+    const failure = proc.exitCode !== null ? 'nginx exited' : Date.now() > deadline ? `nginx did not listen on ${port}` : undefined;
+    if (failure) {
+      const output = out().join('\n');
+      await stop();
+      throw new Error(`${failure}: ${output}`);
+    }
     const ok = await fetch(`http://127.0.0.1:${port}/.apisec/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port}: ${out().join('\n')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    dir,
-    proc,
-    accessLog: () => out().filter((l) => l.startsWith('{')),
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.on('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { dirs, proc, output: out, accessLog: () => out().filter((l) => l.startsWith('{')), stop };
 }
 
 /** A tiny upstream on 127.0.0.1 that answers 200 with what it received. */
