@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isNotFound, isTransient } from './errors.ts';
 import { Resources, apiVersionOf, collectionPath, objectPath, type KubeObject } from './resources.ts';
+import { sleep } from '../util/sleep.ts';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -339,18 +340,4 @@ function linked(parents: (AbortSignal | undefined)[], timeoutMs?: number): { sig
       for (const p of live) p.removeEventListener('abort', onAbort);
     },
   };
-}
-
-/** Waits ms, or less if signal aborts; leaves neither a timer nor a listener behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
