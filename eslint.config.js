@@ -11,7 +11,7 @@ const apiClients = {
 const pureOnly = {
   patterns: [
     ...apiClients.patterns,
-    { group: ['node:fs', 'node:child_process', 'node:http', 'node:https', 'pino', '**/controller/*', '**/k8s/*'], message: 'render/ and compliance/ are pure: no I/O, no controller or k8s imports.', allowTypeImports: true },
+    { group: ['node:fs', 'node:child_process', 'node:http', 'node:https', 'pino', '**/controller/*', '**/k8s/*'], message: 'render/, compliance/, api/ and util/ are pure: no I/O, no controller or k8s imports.', allowTypeImports: true },
   ],
 };
 
@@ -33,7 +33,7 @@ export default tseslint.config(
     },
   },
   { files: ['src/**/*.ts'], ignores: ['src/k8s/**'], rules: { 'no-restricted-imports': ['error', apiClients] } },
-  { files: ['src/render/**/*.ts', 'src/compliance/**/*.ts', 'src/api/**/*.ts'], rules: { 'no-restricted-imports': ['error', pureOnly] } },
+  { files: ['src/render/**/*.ts', 'src/compliance/**/*.ts', 'src/api/**/*.ts', 'src/util/**/*.ts'], rules: { 'no-restricted-imports': ['error', pureOnly] } },
   { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/explicit-function-return-type': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', globalThis: 'readonly' } } },
 );

@@ -15,6 +15,8 @@ export interface OperatorConfig {
   leaderElectionId: string;
   identity: string;
   resyncMs: number;
+  /** Caches not synced by then end the process (0: wait forever), like controller-runtime's CacheSyncTimeout. */
+  cacheSyncTimeoutMs: number;
   logLevel: string;
   settings: OperatorSettings;
 }
@@ -34,6 +36,8 @@ Flags (environment variable in brackets):
   --leader-election-namespace NS namespace of the Lease [POD_NAMESPACE] (default apisec-system)
   --leader-election-id NAME      name of the Lease (default api-security-operator)
   --resync DURATION              periodic re-check of each policy, e.g. 10m, 30s (default 10m)
+  --cache-sync-timeout DURATION  exit if the caches have not synced by then, e.g. RBAC or CRDs
+                                 missing (default 2m; 0s: wait forever)
   --log-level LEVEL              trace|debug|info|warn|error (default info) [LOG_LEVEL]
   --ingress-class CLASS=PROVIDER data plane of an ingress class (repeatable), PROVIDER one of
                                  ingress-nginx|traefik|haproxy; adds to nginx, traefik, haproxy
@@ -108,6 +112,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string' },
       resync: { type: 'string' },
+      'cache-sync-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'ingress-class': { type: 'string', multiple: true },
       'ingress-controller': { type: 'string', multiple: true },
@@ -135,6 +140,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     leaderElectionId: values['leader-election-id'] ?? 'api-security-operator',
     identity: env.POD_NAME ?? `${env.HOSTNAME ?? 'local'}-${process.pid}`,
     resyncMs: parseDuration(values.resync ?? '10m'),
+    cacheSyncTimeoutMs: parseDuration(values['cache-sync-timeout'] ?? '2m'),
     logLevel,
     settings,
   };

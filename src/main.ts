@@ -1,9 +1,11 @@
 // Wiring of the operator process: config → logger → client → metrics/health server → informers →
 // leader election → workers; SIGTERM stops taking work, finishes in-flight reconciles, releases the
-// lease and exits.
+// lease and exits. A start that fails (src/fatal.ts says why, in one line) stops every component the
+// same way and exits 1: a process that looks healthy but runs no worker protects nothing.
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { HELP, parseConfig, type OperatorConfig } from './config.ts';
+import { StartError, explainCacheSync, explainListen, fatalLine } from './fatal.ts';
 import { PolicyController } from './controller/controller.ts';
 import { ReportsController } from './controller/reports.ts';
 import { Writer } from './k8s/apply.ts';
@@ -48,8 +50,26 @@ function mirror(controller: PolicyController, m: OperatorMetrics): () => void {
   return () => clearInterval(t);
 }
 
+/** A fatal error must end the process by then even if a component hangs in stop(). */
+export const FATAL_EXIT_DEADLINE_MS = 10_000;
+/** SIGTERM drains in-flight reconciles: under the kubelet's default 30 s grace period. */
+export const SIGNAL_EXIT_DEADLINE_MS = 25_000;
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+/** What the failing call said, for the log's err field (the message is the explanation). */
+const rawMessage = (err: unknown): string => message(err instanceof StartError && err.cause !== undefined ? err.cause : err);
+
+/**
+ * Runs the operator until it is stopped. Resolves once workers run, or once a fatal start has stopped
+ * every component (process.exitCode 1, with a hard deadline for anything that will not stop).
+ */
 export async function run(config: OperatorConfig, log: Logger): Promise<void> {
-  const client = KubeClient.fromKubeconfig(config.kubeconfig, config.context);
+  let client: KubeClient;
+  try {
+    client = KubeClient.fromKubeconfig(config.kubeconfig, config.context);
+  } catch (err) {
+    throw new StartError(`cannot load the kubeconfig (${message(err)}): set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
+  }
   const registry = new Registry();
   const metrics = operatorMetrics(registry);
   instrument(client, metrics);
@@ -99,70 +119,123 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     }),
   );
   registry.register(new Gauge({ name: 'apisec_apis', help: 'Exposed APIs by what covers them: a policy, or none.', labels: ['coverage'], collect: () => reports.coverageSamples() }));
-  const stopMirror = mirror(controller, metrics);
-  controller.startInformers();
-
-  const server: HealthServer = await startHealthServer({
-    port: config.metricsPort,
-    host: config.metricsBindAddress,
-    registry,
-    log,
-    checks: {
-      healthz: () => ({ ok: true }),
-      readyz: () => {
-        const bad = controller.health().filter((h) => !h.synced || !h.healthy);
-        return bad.length === 0 ? { ok: true } : { ok: false, detail: bad.map((h) => `${h.resource}: ${h.lastError ?? (h.synced ? 'not watching' : 'not synced')}`).join('\n') };
-      },
-    },
-  });
-  log.info({ port: server.port, namespace: config.namespace ?? '(all)', version: version() }, 'Started operator');
-
-  const abort = new AbortController();
   const elector = config.leaderElect
     ? new LeaderElector(client, { namespace: config.leaderElectionNamespace, name: config.leaderElectionId, identity: config.identity, log })
     : undefined;
 
+  const abort = new AbortController();
+  let server: HealthServer | undefined;
+  let stopMirror: (() => void) | undefined;
+  let syncDeadline: NodeJS.Timeout | undefined;
+  let working = false;
   let stopping: Promise<void> | undefined;
-  const shutdown = (code: number, why: string): Promise<void> => {
+  let stopReason = '';
+  let failed = false;
+
+  // Every step runs even if an earlier one fails, and whatever hangs is cut off by the deadline.
+  const shutdown = (code: number, why: string, deadlineMs: number): Promise<void> => {
     stopping ??= (async () => {
+      stopReason = why;
       log.info({ reason: why }, 'Stopping operator');
+      const deadline = setTimeout(() => {
+        log.error({ reason: why, deadlineMs }, 'Operator did not stop in time: exiting now');
+        process.exit(code === 0 ? 1 : code);
+      }, deadlineMs);
+      deadline.unref();
       abort.abort();
-      await reports.stop();
-      await controller.stop(); // no new work; in-flight reconciles finish
-      await elector?.release();
+      clearTimeout(syncDeadline);
+      const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
+        try {
+          await fn();
+        } catch (err) {
+          log.warn({ err: message(err), step: name }, 'Stop step failed');
+        }
+      };
+      await step('reports', () => reports.stop());
+      await step('controller', () => controller.stop()); // no new work; in-flight reconciles finish
+      await step('elector', () => elector?.release());
       metrics.isLeader.set(0);
-      stopMirror();
-      await server.close();
+      stopMirror?.();
+      await step('server', () => server?.close());
       log.info('Stopped operator');
       process.exitCode = code;
     })();
     return stopping;
   };
+  /** One fatal line naming cause and fix, then everything stops and the process exits 1. */
+  const fail = (err: unknown): Promise<void> => {
+    if (!failed && !stopping) {
+      failed = true;
+      const line = fatalLine(err);
+      log.fatal({ err: rawMessage(err) }, `Operator failed to start: ${line}`);
+      return shutdown(1, 'failed to start', FATAL_EXIT_DEADLINE_MS);
+    }
+    return stopping ?? Promise.resolve();
+  };
+
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
       if (stopping) {
         log.warn('Second signal: exiting now');
         process.exit(1);
       }
-      void shutdown(0, sig);
+      void shutdown(0, sig, SIGNAL_EXIT_DEADLINE_MS);
     });
   }
 
-  if (elector) {
-    log.info({ lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}`, identity: config.identity }, 'Waiting for leader lease');
-    const won = await elector.acquire(abort.signal);
-    if (!won) return;
-    metrics.isLeader.set(1);
-    elector.keepRenewing(() => {
-      log.error('Lost leader lease');
-      metrics.isLeader.set(0);
-      void shutdown(1, 'lost leader lease');
+  try {
+    // The port first: a port in use fails before anything talks to the API server.
+    server = await startHealthServer({
+      port: config.metricsPort,
+      host: config.metricsBindAddress,
+      registry,
+      log,
+      checks: {
+        healthz: () => ({ ok: true }),
+        // Ready only while workers run or can run: the leader with workers started, or (as in
+        // controller-runtime) a standby whose caches are warm and that sees a live leader.
+        readyz: () => {
+          if (stopping) return { ok: false, detail: `stopping: ${stopReason}` };
+          const bad = controller.health().filter((h) => !h.synced || !h.healthy);
+          if (bad.length > 0) return { ok: false, detail: bad.map((h) => `${h.resource}: ${h.lastError ?? (h.synced ? 'not watching' : 'not synced')}`).join('\n') };
+          if (working || elector?.isStandby) return { ok: true };
+          return { ok: false, detail: elector ? 'waiting for the leader lease' : 'starting workers' };
+        },
+      },
+    }).catch((err: unknown) => {
+      throw new StartError(explainListen(err as NodeJS.ErrnoException, config.metricsBindAddress, config.metricsPort), { cause: err });
     });
+    stopMirror = mirror(controller, metrics);
+    controller.startInformers();
+    log.info({ port: server.port, namespace: config.namespace ?? '(all)', version: version() }, 'Started operator');
+    // Caches that cannot sync (RBAC, CRDs missing) end the process, also on a standby.
+    if (config.cacheSyncTimeoutMs > 0) {
+      syncDeadline = setTimeout(() => {
+        if (!controller.synced) void fail(new StartError(explainCacheSync(controller.health().filter((h) => !h.synced), config.cacheSyncTimeoutMs)));
+      }, config.cacheSyncTimeoutMs);
+      syncDeadline.unref();
+    }
+
+    if (elector) {
+      log.info({ lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}`, identity: config.identity }, 'Waiting for leader lease');
+      const won = await elector.acquire(abort.signal);
+      if (!won) return void (await stopping);
+      metrics.isLeader.set(1);
+      elector.keepRenewing(() => {
+        log.error('Lost leader lease');
+        metrics.isLeader.set(0);
+        void shutdown(1, 'lost leader lease', SIGNAL_EXIT_DEADLINE_MS);
+      });
+    }
+    if (!(await controller.waitForCacheSync(abort.signal))) return void (await stopping);
+    clearTimeout(syncDeadline);
+    log.info('Caches synced, starting workers');
+    controller.startWorkers();
+    reports.start();
+    working = true;
+  } catch (err) {
+    await fail(err);
   }
-  if (!(await controller.waitForCacheSync(abort.signal))) return;
-  log.info('Caches synced, starting workers');
-  controller.startWorkers();
-  reports.start();
 }
 
 async function main(): Promise<void> {
@@ -180,7 +253,8 @@ async function main(): Promise<void> {
   try {
     await run(config, log);
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'Operator failed to start');
+    // Thrown before any component started: nothing to stop.
+    log.fatal({ err: rawMessage(err) }, `Operator failed to start: ${fatalLine(err)}`);
     process.exitCode = 1;
   }
 }

@@ -22,6 +22,7 @@ import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { PendingWrites } from './pending.ts';
 import { canonical } from './state.ts';
 import { Workqueue } from './workqueue.ts';
+import { sleep } from '../util/sleep.ts';
 
 /** The PolicyReport resource (wg-policy v1alpha2, as Kyverno and Policy Reporter serve and read it). */
 export const POLICY_REPORT: ResourceType = Resources.policyReport;
@@ -209,14 +210,14 @@ export class ReportsController {
         const delay = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
         if (failures === 1 || failures % 10 === 0) this.log.warn({ resource: this.what, err: (err as Error).message, retryInMs: delay }, 'Cannot tell whether the PolicyReport API is served; retrying');
         if (this.current === 'discovering') this.setState('disabled');
-        await this.sleep(delay);
+        await sleep(delay, this.abort.signal, { unref: true });
         continue;
       }
       if (served && this.current !== 'enabled') await this.enable();
       if (!served && this.current !== 'disabled') await this.disable();
       const every = this.opts.rediscoverMs ?? 5 * 60_000;
       if (every <= 0) return;
-      await this.sleep(every);
+      await sleep(every, this.abort.signal, { unref: true });
     }
   }
 
@@ -265,14 +266,6 @@ export class ReportsController {
   private setState(s: ReportsState): void {
     this.current = s;
     if (s !== 'discovering') this.settle(s);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      t.unref();
-      this.abort.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
   }
 
   // ---- work ----

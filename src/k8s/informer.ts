@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isGone } from './errors.ts';
 import { collectionPath, keyOf, type KubeObject, type ResourceType } from './resources.ts';
+import { sleep } from '../util/sleep.ts';
 
 export interface InformerOptions {
   namespace?: string;
@@ -131,16 +132,9 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.lastError = err instanceof Error ? err.message : String(err);
         const delay = Math.min(cap, base * 2 ** Math.min(failures - 1, 16)) * (0.5 + Math.random() / 2);
         this.log.warn({ resource: this.resource.plural, err: this.lastError, retryInMs: Math.round(delay) }, 'Informer failed, restarting');
-        await this.sleep(delay);
+        await sleep(delay, this.abort.signal);
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.abort.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
   }
 
   private async relist(): Promise<string> {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isNotFound, isTransient } from './errors.ts';
 import { Resources, apiVersionOf, collectionPath, objectPath, type KubeObject } from './resources.ts';
+import { sleep } from '../util/sleep.ts';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -33,6 +34,24 @@ interface LeaseSpec {
 
 interface Lease extends KubeObject {
   spec?: LeaseSpec;
+}
+
+/**
+ * An API error on the Lease, with what was asked (verb, namespace, name), so a caller can say which
+ * permission or which namespace is missing. Same status as the cause, so the error taxonomy still applies.
+ */
+export class LeaseError extends ApiError {
+  readonly verb: 'get' | 'create' | 'update';
+  readonly namespace: string;
+  readonly leaseName: string;
+
+  constructor(verb: 'get' | 'create' | 'update', namespace: string, leaseName: string, cause: ApiError) {
+    super(cause.message, cause.status, cause.reason, cause.retryAfterSeconds);
+    this.name = 'LeaseError';
+    this.verb = verb;
+    this.namespace = namespace;
+    this.leaseName = leaseName;
+  }
 }
 
 /** What one attempt found: we hold the lease, another identity does, or another writer won the race. */
@@ -70,6 +89,8 @@ export class LeaderElector {
   private readonly abort = new AbortController();
   private readonly loops = new Set<Promise<unknown>>();
   private leader = false;
+  /** The last acquisition attempt succeeded in reading a live lease of another identity. */
+  private following = false;
   private renewing = false;
   private stopping?: Promise<void>;
   private releasing?: Promise<void>;
@@ -100,8 +121,17 @@ export class LeaderElector {
   }
 
   /**
+   * A healthy standby: still acquiring, and the last attempt read the lease and found it held by another
+   * live identity. False before the first attempt and after a failed one (the API said nothing yet).
+   */
+  get isStandby(): boolean {
+    return this.following && !this.leader;
+  }
+
+  /**
    * Resolves true when this process holds the lease, false if signal or stop()/release() ended the wait
-   * first. Transient API errors are retried; any other (RBAC, a missing namespace) rejects.
+   * first. Transient API errors are retried; any other (RBAC, a missing namespace) rejects with a
+   * LeaseError: retrying cannot fix it, and the caller must not look healthy while it waits.
    */
   acquire(signal?: AbortSignal): Promise<boolean> {
     return this.track(this.acquireLoop(signal));
@@ -145,6 +175,7 @@ export class LeaderElector {
       while (!stop.signal.aborted) {
         try {
           const outcome = await this.attempt(stop.signal, this.renewDeadlineMs);
+          if (outcome !== 'conflict') this.following = outcome === 'other';
           // Stopped while the write was in flight: release() will give the lease back.
           if (outcome === 'held' && !this.abort.signal.aborted) {
             this.leader = true;
@@ -154,6 +185,7 @@ export class LeaderElector {
           }
           if (outcome === 'conflict') this.log.debug({ lease: this.lease }, 'Lost a lease write race, retrying');
         } catch (err) {
+          this.following = false;
           if (stop.signal.aborted) break;
           if (!isTransient(err)) throw err;
           this.log.warn({ lease: this.lease, err: message(err) }, 'Failed to acquire leader lease, retrying');
@@ -223,7 +255,7 @@ export class LeaderElector {
     const path = objectPath(Resources.lease, this.namespace, this.name);
     let current: Lease | undefined;
     try {
-      current = await this.client.request<Lease>('GET', path, { verb: 'get', signal });
+      current = await this.call<Lease>('GET', path, 'get', undefined, signal);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -261,13 +293,22 @@ export class LeaderElector {
 
   private async write(method: 'POST' | 'PUT', path: string, body: Lease, signal: AbortSignal): Promise<Outcome> {
     try {
-      const written = await this.client.request<Lease>(method, path, { verb: method === 'POST' ? 'create' : 'update', body, signal });
+      const written = await this.call<Lease>(method, path, method === 'POST' ? 'create' : 'update', body, signal);
       this.observe(written);
       return 'held';
     } catch (err) {
-      // Someone else created or updated the lease since we read it: they won this round.
-      if (err instanceof ApiError && err.status === 409) return 'conflict';
+      // Someone else created or updated the lease since we read it: they won this round. A PUT's 404
+      // means it was deleted since: the next round creates it.
+      if (err instanceof ApiError && (err.status === 409 || (method === 'PUT' && err.status === 404))) return 'conflict';
       throw err;
+    }
+  }
+
+  private async call<T>(method: string, path: string, verb: 'get' | 'create' | 'update', body: Lease | undefined, signal: AbortSignal): Promise<T> {
+    try {
+      return await this.client.request<T>(method, path, { verb, signal, ...(body ? { body } : {}) });
+    } catch (err) {
+      throw err instanceof ApiError ? new LeaseError(verb, this.namespace, this.name, err) : err;
     }
   }
 
@@ -339,18 +380,4 @@ function linked(parents: (AbortSignal | undefined)[], timeoutMs?: number): { sig
       for (const p of live) p.removeEventListener('abort', onAbort);
     },
   };
-}
-
-/** Waits ms, or less if signal aborts; leaves neither a timer nor a listener behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
