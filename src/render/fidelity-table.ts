@@ -36,7 +36,8 @@ const CONTROLS: ControlName[] = ['HTTPSOnly', 'Authentication', 'Authorization',
 const cell = (r: FidelityReport, c: ControlName): string => {
   const n = r[c];
   if (!n) return '—';
-  return n.reason && n.fidelity !== 'Exact' ? `**${n.fidelity}**: ${n.reason}` : `**${n.fidelity}**${n.reason ? ` (${n.reason})` : ''}`;
+  const base = n.reason && n.fidelity !== 'Exact' ? `**${n.fidelity}**: ${n.reason}` : `**${n.fidelity}**${n.reason ? ` (${n.reason})` : ''}`;
+  return n.unenforced?.length ? `${base}; **not enforced**: ${n.unenforced.join('; ')}` : base;
 };
 
 export function fidelityTable(columns: Column[] = COLUMNS): string {
@@ -57,10 +58,22 @@ export function fidelityDoc(): string {
 # Fidelity per control and data plane
 
 The same fidelity is reported per control in each policy's \`status.controls[].fidelity\`, with the reason
-in the message. **Exact**: the data plane enforces the control as declared. **Approximated**: it enforces
-it with the difference named. **Unsupported**: it cannot; in Enforce mode such a declared control is a
-\`Fail\`, and where the sidecar can enforce it, the sidecar's fidelity is reported instead. NetworkIsolation
-is a Kubernetes NetworkPolicy for every data plane (Exact, given a CNI that enforces NetworkPolicy).
+in the message. The rule (docs/compliance.md): a control is \`Pass\`/\`Enforced\` only when every part the
+policy declares is enforced by a component in the request path that the operator configured.
+
+- **Exact**: what the operator writes enforces the control as declared.
+- **Approximated**: it enforces it, with the difference named (per replica, 301 instead of 308).
+- **Delegated**: a component the operator does not configure decides (the user's auth endpoint, the
+  controller's global ConfigMap); the operator cannot verify it, so the control is at best a \`Warn\`.
+- **Unsupported**: nothing enforces it: in Enforce mode a declared control is a \`Fail\`. A note can also
+  name declared parts that are not enforced (a method allow-list on ingress-nginx): those make the control
+  a \`Fail\` whatever its fidelity.
+
+The sidecar's column applies only when the sidecar is in the request path: every port of every Service
+behind the targets sends traffic to the sidecar's port. Then, where it enforces a control better than the
+data plane, its fidelity is reported instead. A Service target without an Ingress is enforced only by the
+sidecar and the NetworkPolicy. NetworkIsolation is a Kubernetes NetworkPolicy for every data plane (Exact,
+given a CNI that enforces NetworkPolicy).
 
 ${fidelityTable()}
 
