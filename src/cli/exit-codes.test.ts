@@ -78,7 +78,7 @@ describe('apisec exit codes', () => {
     expect(res.code).toBe(1);
     const out = JSON.parse(res.stdout) as { policies: { file: string; line: number; score: number; auditScore: number }[] };
     // Audit mode: nothing is protected now; auditScore is what enforcing it would give.
-    expect(out.policies).toEqual([expect.objectContaining({ file: 'chart.yaml', line: 25, score: 0, auditScore: 58 })]);
+    expect(out.policies).toEqual([expect.objectContaining({ file: 'chart.yaml', line: 26, score: 0, auditScore: 58 })]);
   });
 
   it('renders YAML that parses back into the objects', () => {

@@ -109,7 +109,7 @@ describe('apisec report against a cluster', () => {
     expect(table.slice(1, 5)).toEqual([
       [ns, '(NodePort)', 'Service/debug', '<none>', '-', '-', 'UNCOVERED'],
       [ns, 'forgotten.example.com/', 'Ingress/forgotten', '<none>', '-', '-', 'UNCOVERED'],
-      [ns, 'shop.example.com/', 'Ingress/shop', 'shop-api', 'Enforce', '100', 'none'],
+      [ns, 'shop.example.com/', 'Ingress/shop', 'shop-api', 'Enforce', '55', 'Authorization, RequestLimits'], // rules and a method list nothing enforces yet,
       // Audit mode, no target (lost to shop-api): the operator's score of the spec alone.
       [ns, 'shop.example.com/', 'Ingress/shop', 'shop-legacy', 'Audit', expect.stringMatching(/^\d+$/), expect.stringMatching(/^Conflicted \(governed by shop-api\), .*RateLimit/)],
     ]);

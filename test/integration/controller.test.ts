@@ -170,7 +170,10 @@ describe('ApiSecurityPolicy controller', () => {
       const p = await getPolicy(admin, ns, 'audited');
       expect(condition(p, 'Enforced')).toMatchObject({ status: 'False', reason: 'AuditMode' });
       expect(p?.status?.controls?.every((c) => c.enforcement === 'Audit')).toBe(true);
-      expect(p?.status?.score).toBeGreaterThan(50);
+      // Nothing is protected in Audit mode; what enforcing would score is beside it.
+      expect(p?.status?.score).toBe(0);
+      expect(p?.status?.auditScore).toBeGreaterThan(50);
+      expect(condition(p, 'Compliant')).toMatchObject({ status: 'Unknown', reason: 'AuditMode' });
     });
   });
 

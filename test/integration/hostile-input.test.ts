@@ -183,4 +183,28 @@ describe(`hostile input (${cases.length} field × payload cases)`, () => {
       if (!t.ok) throw new Error(`nginx -t refused a generated config: ${t.output}`);
     }
   }, 120_000);
+
+  it('the minimum and maximum of every number field are accepted by the API server and by nginx -t', async () => {
+    const sidecar = (port: number, appPort: number): Record<string, unknown> => ({ sidecar: { port, appPort } });
+    const extremes: Record<string, unknown>[] = [
+      { rateLimit: { requestsPerSecond: 100000, burst: 1000000, maxConnections: 65535 }, requestLimits: { maxBodySize: '64Gi' }, ...sidecar(65535, 65535) },
+      { rateLimit: { requestsPerMinute: 6000000, burst: 100000, maxConnections: 65535 }, requestLimits: { maxBodySize: '68G' }, tls: { hsts: { maxAgeSeconds: 63072000 } } },
+      { rateLimit: { requestsPerSecond: 1, burst: 1, maxConnections: 1 }, requestLimits: { maxBodySize: '1' }, ...sidecar(1024, 1), tls: { hsts: { maxAgeSeconds: 0 } } },
+      { rateLimit: { requestsPerMinute: 1, burst: 1 }, requestLimits: { maxBodySize: '9999999999' }, cors: { allowOrigins: ['https://a.example.com'], maxAgeSeconds: 86400 } },
+      { requestLimits: { maxBodySize: '65536Mi' }, cors: { allowOrigins: ['https://a.example.com'], maxAgeSeconds: 0 }, authentication: { mtls: { caSecretRef: 'ca', verifyDepth: 10 } } },
+      { requestLimits: { maxBodySize: '67108864Ki' }, authentication: { mtls: { caSecretRef: 'ca', verifyDepth: 1 } } },
+    ];
+    for (const extreme of extremes) {
+      const spec = { ...base, ...extreme };
+      const parsed = parseSpec(spec);
+      if (!parsed.ok) throw new Error(`${JSON.stringify(extreme)}: ${parsed.message}`);
+      await admin.request('POST', collectionPath(Resources.policy, ns), {
+        verb: 'create',
+        query: { dryRun: 'All' },
+        body: { apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', metadata: { generateName: 'bounds-', namespace: ns }, spec },
+      });
+      const t = nginxTest(renderAll(parsed.spec).conf);
+      if (!t.ok) throw new Error(`nginx -t refused ${JSON.stringify(extreme)}: ${t.output}`);
+    }
+  }, 60_000);
 });

@@ -300,8 +300,8 @@ describe('Traefik data plane, real traffic', () => {
     const shapes: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>[] = [
       { tls: { hsts: { maxAgeSeconds: 0, preload: true } }, cors: { allowOrigins: ['*'], maxAgeSeconds: 0 } },
       { cors: { allowOrigins: ['https://*.example.org:8443', 'http://a.example.com'], exposeHeaders: ['X-Request-Id'], allowCredentials: true } },
-      { rateLimit: { requestsPerMinute: 30, key: 'Header', header: 'X-Client-Id', maxConnections: 100000 } },
-      { rateLimit: { requestsPerSecond: 100000, burst: 1000000 }, ipAccess: { allow: ['0.0.0.0/0', '::/0'], deny: ['10.0.0.0/8'] } },
+      { rateLimit: { requestsPerMinute: 30, key: 'Header', header: 'X-Client-Id', maxConnections: 65535 } },
+      { rateLimit: { requestsPerSecond: 100000, burst: 1000000 }, requestLimits: { maxBodySize: '64Gi' }, ipAccess: { allow: ['0.0.0.0/0', '::/0'], deny: ['10.0.0.0/8'] } },
       { requestLimits: { maxBodySize: '1Gi' }, authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: 'https://auth.example.com/oauth2/auth', signinURL: 'https://auth.example.com/start' } } },
       { authentication: { jwt: { issuer: 'https://id.example.com', jwksURI: 'https://id.example.com/jwks', authURL: 'http://jwt.auth:8080/v' } } },
     ];
