@@ -133,6 +133,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
       metrics.isLeader.set(0);
       stopMirror();
       await server.close();
+      await client.close(); // after the lease release: nothing else talks to the API server now
       log.info('Stopped operator');
       process.exitCode = code;
     })();
