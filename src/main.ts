@@ -157,6 +157,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
       metrics.isLeader.set(0);
       stopMirror?.();
       await step('server', () => server?.close());
+      await step('client', () => client.close()); // after the lease release: nothing else talks to the API server now
       log.info('Stopped operator');
       process.exitCode = code;
     })();

@@ -2,8 +2,9 @@
 // The operator needs few verbs — list (paged), watch, server-side apply (also on /status), delete,
 // create/update for the Lease — and it needs every request counted and every error classified, so it
 // speaks REST directly instead of through the generated per-group API classes.
-import { KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { fetch, type Response } from 'undici';
+import type { AgentOptions } from 'node:https';
+import { KubeConfig, RequestContext, bufferFromFileOrString } from '@kubernetes/client-node';
+import { Agent, ProxyAgent, fetch, type Dispatcher, type Response } from 'undici';
 import { ApiError } from './errors.ts';
 
 export const FIELD_MANAGER = 'api-security-operator';
@@ -24,46 +25,104 @@ export interface RequestOptions {
   verb: Verb;
 }
 
+export interface KubeClientOptions {
+  /** Most pooled connections for ordinary (non-watch) requests. */
+  maxConnections?: number;
+}
+
+/** Default cap on connections for ordinary requests: well above the workers that issue them. */
+export const DEFAULT_MAX_CONNECTIONS = 32;
+
+// client-node's applySecurityAuthentication builds a new undici Agent per call (so a new TCP+TLS
+// connection, and the CA file read again, per request). We build the dispatchers once and ask
+// client-node only for the auth header, which can change (exec plugins, token files).
+type AuthHeaderSource = { applyAuthorizationHeader(opts: { headers: Record<string, unknown> }): Promise<void> };
+
 export class KubeClient {
   readonly server: string;
   private readonly observers: RequestObserver[] = [];
 
   readonly config: KubeConfig;
+  /** Ordinary requests: a bounded keep-alive pool. */
+  private readonly requests: Dispatcher | 'socks';
+  /**
+   * Watches: each holds its connection for minutes, so they get their own pool. Sharing the capped
+   * pool, N informers would pin N of its connections and leave requests waiting behind them.
+   */
+  private readonly streams: Dispatcher | 'socks';
+  /** Through a SOCKS proxy: client-node's dispatcher, made on first use and shared (not capped). */
+  private socks: Promise<Dispatcher | undefined> | undefined;
+  /** Headers that do not change per request (basic auth, impersonation). */
+  private readonly fixedHeaders: Record<string, string> = {};
 
-  constructor(config: KubeConfig) {
+  constructor(config: KubeConfig, opts: KubeClientOptions = {}) {
     this.config = config;
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/+$/, '');
+    if (typeof (config as unknown as Partial<AuthHeaderSource>).applyAuthorizationHeader !== 'function') {
+      throw new Error('this @kubernetes/client-node has no applyAuthorizationHeader; KubeClient needs updating');
+    }
+    const user = config.getCurrentUser();
+    if (user?.username) this.fixedHeaders.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
+    if (user?.impersonateUser) this.fixedHeaders['Impersonate-User'] = user.impersonateUser;
+    const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.requests = buildDispatcher(config, { connections: max });
+    this.streams = buildDispatcher(config, { connections: null });
   }
 
-  static fromKubeconfig(path?: string, context?: string): KubeClient {
+  static fromKubeconfig(path?: string, context?: string, opts?: KubeClientOptions): KubeClient {
     const kc = new KubeConfig();
     if (path) kc.loadFromFile(path);
     else kc.loadFromDefault();
     if (context) kc.setCurrentContext(context);
-    return new KubeClient(kc);
+    return new KubeClient(kc, opts);
   }
 
   onRequest(observer: RequestObserver): void {
     this.observers.push(observer);
   }
 
-  private async send(method: string, path: string, opts: RequestOptions): Promise<Response> {
+  /** Closes the pooled connections (open watches are ended). */
+  async close(): Promise<void> {
+    const socks = await this.socks?.catch(() => undefined);
+    const all = [this.requests, this.streams, socks].filter((d): d is Dispatcher => d !== undefined && d !== 'socks');
+    await Promise.all(all.map((d) => d.destroy().catch(() => undefined)));
+  }
+
+  private async dispatcher(streaming: boolean): Promise<Dispatcher | undefined> {
+    const d = streaming ? this.streams : this.requests;
+    if (d !== 'socks') return d;
+    this.socks ??= socksDispatcher(this.config).catch((err: unknown) => {
+      this.socks = undefined; // try again on the next request
+      throw err;
+    });
+    return this.socks;
+  }
+
+  private async authHeaders(): Promise<Record<string, string>> {
+    const opts = { headers: {} as Record<string, unknown> };
+    // Computed per request: exec plugins and token files (in-cluster) rotate credentials.
+    await (this.config as unknown as AuthHeaderSource).applyAuthorizationHeader(opts);
+    const headers: Record<string, string> = { ...this.fixedHeaders };
+    for (const [k, v] of Object.entries(opts.headers)) headers[k] = String(v);
+    return headers;
+  }
+
+  private async send(method: string, path: string, opts: RequestOptions, streaming = false): Promise<Response> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const ctx = new RequestContext(url.toString(), method as never);
-    await this.config.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: 'application/json' };
+    const headers: Record<string, string> = { ...(await this.authHeaders()), Accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
+    const dispatcher = await this.dispatcher(streaming);
     const started = performance.now();
     const resource = resourceOf(path);
     try {
-      const res = await fetch(url, { method, headers, body, signal: opts.signal, dispatcher: ctx.getDispatcher() });
+      const res = await fetch(url, { method, headers, body, signal: opts.signal, ...(dispatcher ? { dispatcher } : {}) });
       this.observe(opts.verb, resource, res.status, started);
       return res;
     } catch (err) {
@@ -87,13 +146,53 @@ export class KubeClient {
 
   /** Opens a streaming request (watch); the caller reads and closes the body. */
   async stream(path: string, opts: RequestOptions): Promise<Response> {
-    const res = await this.send('GET', path, opts);
+    const res = await this.send('GET', path, opts, true);
     if (!res.ok) {
       const text = await res.text();
       throw ApiError.fromResponse('GET', path, res.status, text, res.headers.get('retry-after'));
     }
     return res;
   }
+}
+
+/**
+ * One undici dispatcher for the current cluster and user: TLS material (CA, client certificate and key,
+ * skip-verify, server name) is read once, client-node maps it and the proxy setting to undici options.
+ * A SOCKS proxy needs client-node's own connector, so that dispatcher is taken from client-node once.
+ */
+function buildDispatcher(kc: KubeConfig, pool: { connections: number | null }): Dispatcher | 'socks' {
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  const tls: AgentOptions = {};
+  if (user) {
+    if (cluster?.skipTLSVerify) tls.rejectUnauthorized = false;
+    if (cluster?.tlsServerName) tls.servername = cluster.tlsServerName;
+    const ca = cluster ? bufferFromFileOrString(cluster.caFile, cluster.caData) : null;
+    if (ca) tls.ca = ca;
+    const cert = bufferFromFileOrString(user.certFile, user.certData);
+    if (cert) tls.cert = cert;
+    const key = bufferFromFileOrString(user.keyFile, user.keyData);
+    if (key) tls.key = key;
+  }
+  const d = kc.createDispatcherOptions(cluster, tls);
+  // Idle keep-alive sockets are closed after 30 s, below typical load-balancer idle timeouts.
+  const common = { ...pool, keepAliveTimeout: 30_000 };
+  switch (d.type) {
+    case 'agent':
+      return new Agent({ ...common, connect: d.connect });
+    case 'proxy':
+      return new ProxyAgent({ ...common, uri: d.uri, requestTls: d.requestTls, connect: d.connect });
+    case 'none':
+      return new Agent(common);
+    case 'socks':
+      return 'socks';
+  }
+}
+
+async function socksDispatcher(kc: KubeConfig): Promise<Dispatcher | undefined> {
+  const ctx = new RequestContext(kc.getCurrentCluster()?.server ?? '', 'GET' as never);
+  await kc.applySecurityAuthentication(ctx);
+  return ctx.getDispatcher() as Dispatcher | undefined;
 }
 
 /** "/apis/g/v/namespaces/ns/things/name/status" → "things/status", for metrics labels. */

@@ -28,5 +28,9 @@ export function connect(opts: { kubeconfig?: string; context?: string } = {}): K
     kc.setCurrentContext(opts.context);
   }
   if (!kc.getCurrentCluster()) throw new KubeconfigError('the kubeconfig names no current context with a cluster; pass --context');
-  return new KubeClient(kc);
+  try {
+    return new KubeClient(kc); // reads the CA and client certificate files
+  } catch (err) {
+    throw new KubeconfigError(`cannot use the kubeconfig's cluster or user: ${(err as Error).message.split('\n')[0]}`);
+  }
 }
