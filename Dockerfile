@@ -16,6 +16,10 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# A smaller young generation keeps RSS inside the chart's 256Mi limit: measured with
+# `npm run bench:footprint`, 300 policies reach 288–300 MB RSS with V8's default and 215 MB with 16 MB
+# semi-spaces (1000 policies: 352–373 MB vs 223–262 MB), at the cost of slower cold convergence.
+ENV NODE_OPTIONS=--max-semi-space-size=16
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
