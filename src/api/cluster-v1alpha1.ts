@@ -55,6 +55,12 @@ export const ClusterApiSecurityPolicySpec = z
   .object({
     namespaceSelector: LabelSelector.describe('The namespaces this baseline applies to; {} selects every namespace.'),
     floors: BaselineFloors,
+    protectUncovered: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Render the floors onto every Ingress of the selected namespaces that no policy targets (annotations, marked apisec.dev/baseline; no NetworkPolicy), so an API without a policy is still held to them. Without it such an Ingress is listed as uncovered.',
+      ),
   })
   .describe('A platform baseline for the APIs of the selected namespaces.');
 export type ClusterApiSecurityPolicySpec = z.infer<typeof ClusterApiSecurityPolicySpec>;
@@ -71,6 +77,8 @@ export const ClusterApiSecurityPolicyStatus = z
     selectedNamespaces: z.number().int().min(0).optional().describe('How many namespaces the selector chooses.'),
     policies: z.number().int().min(0).optional().describe('ApiSecurityPolicies in those namespaces.'),
     violations: z.number().int().min(0).optional().describe('Policies that try to loosen a floor.'),
+    protectedAPIs: z.number().int().min(0).optional().describe('protectUncovered: Ingresses without a policy that carry the floors.'),
+    unprotectable: z.number().int().min(0).optional().describe('protectUncovered: Ingresses without a policy that the floors cannot be written to (named in the Protecting condition).'),
   })
   .describe('Observed state, written by the operator.');
 export type ClusterApiSecurityPolicyStatus = z.infer<typeof ClusterApiSecurityPolicyStatus>;

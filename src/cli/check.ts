@@ -5,6 +5,7 @@ import { ApiSecurityPolicySpec, formatIssues, type ControlResult } from '../api/
 import { parseBaselineSpec } from '../api/cluster-v1alpha1.ts';
 import { assessPolicy, type Assessment, type PolicyClaim, type TargetState } from '../compliance/assess.ts';
 import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
+import { wouldProtect } from '../compliance/protect.ts';
 import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
 import type { Location } from './documents.ts';
 import { uncoveredApis, type UncoveredApi } from './coverage.ts';
@@ -67,7 +68,7 @@ function baselineSelection(inv: Inventory, errors: PolicyError[]): { selecting: 
       continue;
     }
     const { name, creationTimestamp } = b.object.metadata;
-    valid.push({ name, floors: parsed.spec.floors, selector: parsed.spec.namespaceSelector, ...(creationTimestamp ? { creationTimestamp } : {}) });
+    valid.push({ name, floors: parsed.spec.floors, protectUncovered: parsed.spec.protectUncovered, selector: parsed.spec.namespaceSelector, ...(creationTimestamp ? { creationTimestamp } : {}) });
   }
   const labels = new Map(inv.namespaces.map((n) => [n.object.metadata.name, n.object.metadata.labels ?? {}]));
   return {
@@ -156,6 +157,11 @@ export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
     inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
     inv.services.map((s) => ({ object: s.object, at: s.at })),
     (ns) => selecting(ns).map((b) => b.name).sort()[0],
+    (ing) => {
+      const ns = ing.metadata.namespace ?? '';
+      const policies = assessed.filter((a) => a.policy.object.metadata.namespace === ns).map((a) => ({ name: a.policy.object.metadata.name, spec: a.spec }));
+      return wouldProtect(ing, selecting(ns), policies, settings);
+    },
   );
   return { policies, errors, uncovered };
 }

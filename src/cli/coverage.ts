@@ -25,6 +25,7 @@ export function uncoveredApis(
   ingresses: Item<IngressLike>[],
   services: Item<ServiceLike>[],
   baselineFor?: (namespace: string) => string | undefined,
+  protectedBy?: (ingress: IngressLike) => string | undefined,
 ): UncoveredApi[] {
   const where = new Map<string, Location | undefined>();
   for (const [kind, items] of [['Ingress', ingresses], ['Service', services]] as const) {
@@ -36,6 +37,7 @@ export function uncoveredApis(
     ingresses: ingresses.map((i) => i.object),
     services: services.map((s) => s.object),
     ...(baselineFor ? { baselineFor } : {}),
+    ...(protectedBy ? { protectedBy } : {}),
   });
   return entries
     .filter((e) => e.coverage === 'none')

@@ -2,6 +2,8 @@
 // in that policy's status, plus the APIs no policy covers. Pure: lists of objects in, rows out.
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
 import { claimedRefs, olderFirst, type PolicyClaim } from '../compliance/assess.ts';
+import { protectedByMarker } from '../compliance/protect.ts';
+import { MANAGED_BY } from '../render/labels.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { uncoveredApis } from './coverage.ts';
 import { columns, paint, plural, type Cell } from './text.ts';
@@ -100,6 +102,9 @@ export function buildReport(policies: ClusterPolicy[], ingresses: IngressLike[],
     live.map((p) => ({ namespace: nsOf(p), targetRefs: claimedRefs(p.spec) })),
     ingresses.map((object) => ({ object })),
     services.map((object) => ({ object })),
+    undefined,
+    // The operator's field manager is named like its managed-by label.
+    (ing) => protectedByMarker(ing as Parameters<typeof protectedByMarker>[0], MANAGED_BY),
   );
   for (const u of uncovered) {
     const none = { namespace: u.namespace, target: { kind: u.kind, name: u.name }, policy: null, mode: null, score: null, stale: false, failing: null };

@@ -11,6 +11,8 @@ export interface Baseline {
   name: string;
   creationTimestamp?: string;
   floors: BaselineFloors;
+  /** Writes its floors onto the Ingresses no policy targets (src/compliance/protect.ts). */
+  protectUncovered?: boolean;
 }
 
 export interface Violation {

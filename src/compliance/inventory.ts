@@ -1,13 +1,14 @@
 // The API inventory: every API the cluster exposes — each Ingress, and each Service reachable from outside
 // the cluster (LoadBalancer, NodePort) — with what covers it: an ApiSecurityPolicy (the API is a target, or
-// a Service is the backend of a targeted Ingress), or nothing (a "shadow API"). A baseline that selects the
-// namespace is named, but covers nothing by itself: it writes nothing onto an API that no policy targets. Pure; used by the reports controller and by `apisec check` and
+// a Service is the backend of a targeted Ingress), a baseline that wrote its floors onto an Ingress no
+// policy targets (protectUncovered), or nothing (a "shadow API"). A baseline that merely selects the
+// namespace is named, but covers nothing: it wrote nothing onto the API. Pure; used by the reports controller and by `apisec check` and
 // `apisec report` (src/cli/coverage.ts).
 import { backendServices } from '../render/index.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { claimedRefs, olderFirst } from './assess.ts';
 
-export type Coverage = 'policy' | 'none';
+export type Coverage = 'policy' | 'baseline' | 'none';
 
 export const EXPOSED_SERVICE_TYPES: ReadonlySet<string> = new Set(['LoadBalancer', 'NodePort']);
 
@@ -23,6 +24,8 @@ export interface InventoryInput {
   services: readonly ServiceLike[];
   /** The name of the baseline that selects a namespace, if any (none: no baselines). */
   baselineFor?: (namespace: string) => string | undefined;
+  /** The baseline whose floors an Ingress carries (protectUncovered), if any. */
+  protectedBy?: (ingress: IngressLike) => string | undefined;
 }
 
 export interface ApiEntry {
@@ -85,9 +88,10 @@ function claimsByTarget(policies: readonly InventoryPolicy[]): Map<string, Claim
 
 const oldest = (claims: readonly Claim[]): Claim | undefined => [...claims].sort(olderFirst)[0];
 
-function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: Claim | undefined, baseline: string | undefined): ApiEntry {
-  const coverage: Coverage = policy ? 'policy' : 'none';
-  return { ...base, coverage, ...(policy ? { policy: policy.name } : {}), ...(baseline !== undefined ? { baseline } : {}) };
+function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: Claim | undefined, baseline: string | undefined, protectedBy?: string): ApiEntry {
+  const coverage: Coverage = policy ? 'policy' : protectedBy !== undefined ? 'baseline' : 'none';
+  const named = protectedBy ?? baseline;
+  return { ...base, coverage, ...(policy ? { policy: policy.name } : {}), ...(named !== undefined ? { baseline: named } : {}) };
 }
 
 /** Every API with its coverage, sorted by namespace, kind and name. Policies being deleted cover nothing. */
@@ -106,7 +110,7 @@ export function apiInventory(input: InventoryInput): ApiEntry[] {
     const policy = oldest(claims.get(`${ns}/Ingress/${ing.metadata.name}`) ?? []);
     if (policy) for (const s of backendServices([ing])) behind.set(`${ns}/${s}`, [...(behind.get(`${ns}/${s}`) ?? []), policy]);
     const base = { kind: 'Ingress' as const, namespace: ns, name: ing.metadata.name, hosts: ingressHosts(ing), paths: ingressPaths(ing) };
-    out.push(withCoverage(base, policy, baselineOf(ns)));
+    out.push(withCoverage(base, policy, baselineOf(ns), policy ? undefined : input.protectedBy?.(ing)));
   }
   for (const svc of input.services) {
     const type = svc.spec?.type ?? 'ClusterIP';

@@ -230,6 +230,7 @@ export class PolicyController {
     for (const p of this.policiesTargeting(ns, 'Ingress', o.metadata.name)) this.queue.add(keyOf(p));
     const marker = o.metadata.annotations?.[ANNOTATION_POLICY];
     if (marker && ns) this.queue.add(`${ns}/${marker}`);
+    this.enqueueBaselines(); // protectUncovered: a new, changed or released Ingress may need the floors
   }
 
   private onService(o: KubeObject): void {

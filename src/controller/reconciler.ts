@@ -18,6 +18,7 @@ import { inert } from '../render/text.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { annotationDrift, describeDrift, digestOf, ownedDrift, RepairBudget, type DriftItem } from './drift.ts';
 import { PendingWrites } from './pending.ts';
+import { reconcileProtection, type ProtectDeps, type ProtectOutcome } from './protect.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
 
 export const FINALIZER = 'apisec.dev/cleanup';
@@ -210,7 +211,7 @@ export class PolicyReconciler {
       if (b.metadata.deletionTimestamp) continue;
       const parsed = parseBaselineSpec(b.spec);
       if (parsed.ok && matchesSelector(labels, parsed.spec.namespaceSelector)) {
-        out.push({ name: b.metadata.name, floors: parsed.spec.floors, ...(b.metadata.creationTimestamp ? { creationTimestamp: b.metadata.creationTimestamp } : {}) });
+        out.push({ name: b.metadata.name, floors: parsed.spec.floors, protectUncovered: parsed.spec.protectUncovered, ...(b.metadata.creationTimestamp ? { creationTimestamp: b.metadata.creationTimestamp } : {}) });
       }
     }
     return out;
@@ -220,10 +221,14 @@ export class PolicyReconciler {
   async reconcileBaseline(name: string, log: Logger): Promise<ReconcileResult> {
     const b = this.deps.caches.baselines.get(name) as (KubeObject & { status?: ClusterApiSecurityPolicyStatus }) | undefined;
     const counter = { writes: 0 };
-    if (!b || b.metadata.deletionTimestamp) return { writes: 0 };
+    if (!b || b.metadata.deletionTimestamp) {
+      // Gone: release every Ingress it protected.
+      return { writes: (await reconcileProtection(this.protectDeps(), name, new Set(), log)).writes };
+    }
     const generation = b.metadata.generation ?? 0;
     const parsed = parseBaselineSpec(b.spec);
     let conds: ConditionInput[];
+    const protecting = new Set<string>();
     let selected = 0;
     let policies = 0;
     let violations = 0;
@@ -234,6 +239,7 @@ export class PolicyReconciler {
       for (const ns of this.deps.caches.namespaces.list()) {
         if (!matchesSelector(ns.metadata.labels ?? {}, parsed.spec.namespaceSelector)) continue;
         selected++;
+        if (parsed.spec.protectUncovered) protecting.add(ns.metadata.name);
         const all = this.baselinesFor(ns.metadata.name);
         for (const p of this.deps.caches.policies.list(ns.metadata.name)) {
           policies++;
@@ -251,12 +257,16 @@ export class PolicyReconciler {
       ];
       if (conflicts.size) conds.push({ type: 'Conflicted', status: 'True', reason: 'ConflictingBaselines', message: [...conflicts].slice(0, 5).join('; ') });
     }
+    const protection = await reconcileProtection(this.protectDeps(), name, protecting, log);
+    counter.writes += protection.writes;
+    if (parsed.ok && parsed.spec.protectUncovered) conds.push(protectingCondition(protection));
     const status: ClusterApiSecurityPolicyStatus = {
       observedGeneration: generation,
       conditions: mergeConditions(b.status?.conditions, conds, generation, this.deps.now()),
       selectedNamespaces: selected,
       policies,
       violations,
+      ...(parsed.ok && parsed.spec.protectUncovered ? { protectedAPIs: protection.protected, unprotectable: protection.unprotectable.length } : {}),
     };
     if (canonical(b.status ?? {}) !== canonical(status)) {
       await this.deps.actions.applyStatus(Resources.baseline, undefined, name, status);
@@ -264,6 +274,10 @@ export class PolicyReconciler {
       log.info({ selected, policies, violations }, 'Updated baseline status');
     }
     return { writes: counter.writes, requeueAfterMs: this.deps.resyncMs };
+  }
+
+  private protectDeps(): ProtectDeps {
+    return { caches: this.deps.caches, actions: this.deps.actions, settings: this.deps.settings, pending: this.pending, baselinesFor: (ns) => this.baselinesFor(ns) };
   }
 
   /**
@@ -547,4 +561,15 @@ export class PolicyReconciler {
     await this.deps.actions.applyStatus(Resources.policy, policy.metadata.namespace, policy.metadata.name, status);
     counter.writes++;
   }
+}
+
+/** protectUncovered's condition on the baseline: how many uncovered Ingresses carry the floors, and which cannot. */
+function protectingCondition(p: ProtectOutcome): ConditionInput {
+  if (p.unprotectable.length === 0) return { type: 'Protecting', status: 'True', reason: 'FloorsWritten', message: `${p.protected} Ingress(es) without a policy carry the floors (annotations only: no NetworkPolicy)` };
+  return {
+    type: 'Protecting',
+    status: 'False',
+    reason: 'Unprotectable',
+    message: `${p.protected} Ingress(es) carry the floors; ${p.unprotectable.length} cannot: ${p.unprotectable.slice(0, 5).join('; ')}${p.unprotectable.length > 5 ? `; and ${p.unprotectable.length - 5} more` : ''}`,
+  };
 }

@@ -68,6 +68,7 @@ describe('ReportsController without the PolicyReport API', () => {
     services.put({ metadata: { name: 'lb', namespace: 'b' }, spec: { type: 'LoadBalancer' } });
     expect(reports.coverageSamples()).toEqual([
       { labels: { coverage: 'policy' }, value: 0 },
+      { labels: { coverage: 'baseline' }, value: 0 },
       { labels: { coverage: 'none' }, value: 0 },
     ]);
     reports.start();
@@ -77,7 +78,7 @@ describe('ReportsController without the PolicyReport API', () => {
       { labels: { namespace: 'a', kind: 'Ingress' }, value: 1 },
       { labels: { namespace: 'b', kind: 'Service' }, value: 1 },
     ]);
-    expect(reports.coverageSamples().map((s) => s.value)).toEqual([1, 2]);
+    expect(reports.coverageSamples().map((s) => s.value)).toEqual([1, 0, 2]);
     await reports.stop();
   });
 

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
 import { claimedRefs } from '../compliance/assess.ts';
 import { apiInventory, uncoveredOf, type ApiEntry, type Coverage } from '../compliance/inventory.ts';
-import type { KubeClient } from '../k8s/client.ts';
+import { protectedByMarker } from '../compliance/protect.ts';
+import { FIELD_MANAGER, type KubeClient } from '../k8s/client.ts';
 import { isServed } from '../k8s/discovery.ts';
 import { isNotFound, isTransient } from '../k8s/errors.ts';
 import { Informer, type Handler, type InformerHealth } from '../k8s/informer.ts';
@@ -72,7 +73,7 @@ export type ReportsState = 'discovering' | 'enabled' | 'disabled';
 
 /** At most this many Events per inventory pass; the rest follow in the next passes, one window apart. */
 const EVENTS_PER_PASS = 20;
-const COVERAGES: readonly Coverage[] = ['policy', 'none'];
+const COVERAGES: readonly Coverage[] = ['policy', 'baseline', 'none'];
 
 interface Snapshot {
   uncovered: Map<string, { namespace: string; kind: string; value: number }>;
@@ -105,7 +106,7 @@ export class ReportsController {
   private stopped = false;
   private rechecking = false;
   private current: ReportsState = 'discovering';
-  private snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, none: 0 } };
+  private snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, baseline: 0, none: 0 } };
   private settle!: (s: ReportsState) => void;
   /** Resolves with the outcome of the first discovery: enabled (report cache synced) or disabled. */
   readonly settled: Promise<ReportsState>;
@@ -321,6 +322,7 @@ export class ReportsController {
       ingresses: ingresses.list(namespace) as IngressLike[],
       services: services.list(namespace) as ServiceLike[],
       ...(this.opts.baselineFor ? { baselineFor: this.opts.baselineFor } : {}),
+      protectedBy: (ing) => protectedByMarker(ing as KubeObject, FIELD_MANAGER),
     });
   }
 
@@ -357,7 +359,7 @@ export class ReportsController {
   /** The cluster-wide inventory: metrics, and an Event for each Ingress that became uncovered. */
   private async reconcileInventory(log: Logger): Promise<number> {
     const all = this.inventory(this.opts.namespace);
-    const snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, none: 0 } };
+    const snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, baseline: 0, none: 0 } };
     for (const e of all) {
       snapshot.coverage[e.coverage]++;
       if (e.coverage !== 'none') continue;
