@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { repoRoot } from '../support/controlplane.ts';
-import { apply, clientAs, controlPlane, createNamespace, installCrds } from '../support/kube.ts';
-import { grantOperatorRbac, operatorRules } from '../support/operator.ts';
+import { clientAs, controlPlane, createNamespace, installCrds } from '../support/kube.ts';
+import { bindClusterRole, grantOperatorRbac, operatorRules } from '../support/operator.ts';
 
 /** Generous on a shared 2-core machine: the fix exits in a few seconds, the bug never does. */
 const EXIT_BOUND_MS = 20_000;
@@ -88,17 +88,6 @@ function impersonating(dir: string, user: string): string {
   const path = join(dir, `${user}.kubeconfig`);
   writeFileSync(path, JSON.stringify(cfg));
   return path;
-}
-
-async function bindClusterRole(admin: KubeClient, name: string, user: string, rules: unknown[]): Promise<void> {
-  await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules } as never);
-  await apply(admin, {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
-  } as never);
 }
 
 describe('a fatal start', () => {

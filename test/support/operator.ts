@@ -27,16 +27,21 @@ export const operatorRules = [
   { apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
 ];
 
-/** Binds a ClusterRole with these rules to the operator's identity (cluster-wide, under `name`). */
-export async function bindOperatorRole(admin: KubeClient, name: string, rules: unknown[]): Promise<void> {
+/** Binds a ClusterRole with these rules to a user (cluster-wide, under `name`). */
+export async function bindClusterRole(admin: KubeClient, name: string, user: string, rules: unknown[]): Promise<void> {
   await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules } as never);
   await apply(admin, {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
     metadata: { name },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.operator.user }],
+    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
   } as never);
+}
+
+/** Binds a ClusterRole with these rules to the operator's identity (cluster-wide, under `name`). */
+export async function bindOperatorRole(admin: KubeClient, name: string, rules: unknown[]): Promise<void> {
+  await bindClusterRole(admin, name, identities.operator.user, rules);
 }
 
 export async function grantOperatorRbac(admin: KubeClient): Promise<void> {
