@@ -173,7 +173,8 @@ function applyFidelity(v: Verdict, note: FidelityNote | undefined, control: Cont
   if (note.unenforced?.length) {
     return fail(`declared but not enforced: ${note.unenforced.join('; ')}`, 'remove what cannot be enforced, or use a data plane (or the sidecar) that enforces it');
   }
-  if (note.fidelity === 'Delegated') return warn(v.message, REMEDIATION_DELEGATED[control] ?? 'check the component that decides; the operator cannot verify it');
+  // A Warn of the spec's own keeps its remediation; a Pass that a foreign component decides becomes a Warn.
+  if (note.fidelity === 'Delegated' && v.result === 'Pass') return warn(v.message, REMEDIATION_DELEGATED[control] ?? 'check the component that decides; the operator cannot verify it');
   return v;
 }
 
