@@ -3,7 +3,8 @@
 // lease and exits. A start that fails (src/fatal.ts says why, in one line) stops every component the
 // same way and exits 1: a process that looks healthy but runs no worker protects nothing.
 import { readFileSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import { createLogger } from './observability/logger.ts';
+import type { Logger } from 'pino';
 import { HELP, parseConfig, type OperatorConfig } from './config.ts';
 import { StartError, explainCacheSync, explainListen, fatalLine } from './fatal.ts';
 import { PolicyController } from './controller/controller.ts';
@@ -250,7 +251,7 @@ async function main(): Promise<void> {
   }
   if (config === 'help') return void process.stdout.write(HELP);
   if (config === 'version') return void process.stdout.write(`${version()}\n`);
-  const log = pino({ level: config.logLevel, base: { component: 'api-security-operator' } });
+  const log = createLogger(config.logLevel);
   try {
     await run(config, log);
   } catch (err) {
