@@ -52,3 +52,36 @@ describe('LeaderElector.acquire', () => {
     expect(await acquiring).toBe(false);
   });
 });
+
+describe('LeaderElector.release', () => {
+  it('retries a release that conflicts with its own renewal, which reached the server after all', async () => {
+    const lease = (rv: string, holder: string): unknown => ({ metadata: { name: 'lease', namespace: 'ns', resourceVersion: rv }, spec: { holderIdentity: holder, leaseDurationSeconds: 15, renewTime: toMicroTime(new Date()) } });
+    const calls: string[] = [];
+    let puts = 0;
+    // No lease yet → we create it; the first release PUT conflicts (a renewal we aborted landed), the GET
+    // shows the lease still ours, the second PUT releases it.
+    const e = elector((m) => {
+      calls.push(m);
+      if (m === 'GET') return calls.filter((c) => c === 'GET').length === 1 ? notFound : lease('3', 'me');
+      if (m === 'POST') return lease('1', 'me');
+      puts++;
+      return puts === 1 ? new ApiError('conflict', 409, 'Conflict') : lease('4', '');
+    });
+    expect(await e.acquire()).toBe(true);
+    await e.release();
+    expect(calls).toEqual(['GET', 'POST', 'PUT', 'GET', 'PUT']);
+  });
+
+  it('leaves a lease that another identity took over meanwhile', async () => {
+    const calls: string[] = [];
+    const e = elector((m) => {
+      calls.push(m);
+      if (m === 'GET') return calls.length === 1 ? notFound : { metadata: { name: 'lease', resourceVersion: '5' }, spec: { holderIdentity: 'other' } };
+      if (m === 'POST') return { metadata: { name: 'lease', resourceVersion: '1' }, spec: { holderIdentity: 'me' } };
+      return new ApiError('conflict', 409, 'Conflict');
+    });
+    expect(await e.acquire()).toBe(true);
+    await e.release();
+    expect(calls).toEqual(['GET', 'POST', 'PUT', 'GET']);
+  });
+});

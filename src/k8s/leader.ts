@@ -323,33 +323,33 @@ export class LeaderElector {
 
   /** After stop(): clears our holdership so a successor need not wait for the lease to expire. */
   private async giveUp(): Promise<void> {
-    const lease = this.observed;
-    if (!lease || lease.spec?.holderIdentity !== this.identity) return;
-    const stamp = toMicroTime(this.now());
-    const spec: LeaseSpec = {
-      ...lease.spec,
-      holderIdentity: '',
-      leaseDurationSeconds: 1,
-      acquireTime: stamp,
-      renewTime: stamp,
-      leaseTransitions: lease.spec.leaseTransitions ?? 0,
-    };
-    const req = linked([], this.renewDeadlineMs);
-    try {
-      const path = objectPath(Resources.lease, this.namespace, this.name);
-      this.observed = await this.client.request<Lease>('PUT', path, {
-        verb: 'update',
-        body: { ...lease, metadata: withoutManagedFields(lease), spec },
-        signal: req.signal,
-      });
-      this.log.info({ lease: this.lease, identity: this.identity }, 'Released leader lease');
-    } catch (err) {
-      // A 409 means the lease changed since our last renewal: it is no longer ours to release.
-      if (err instanceof ApiError && err.status === 409) this.log.info({ lease: this.lease }, 'Skipped releasing a lease taken over meanwhile');
-      else this.log.warn({ lease: this.lease, err: message(err) }, 'Failed to release leader lease; it expires after its duration');
-    } finally {
-      req.dispose();
+    let lease = this.observed;
+    const path = objectPath(Resources.lease, this.namespace, this.name);
+    // A renewal that stop() aborted may still have reached the server: then our copy is one version
+    // behind and the PUT answers 409 although the lease is still ours. Read it again and retry.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (!lease || lease.spec?.holderIdentity !== this.identity) {
+        if (attempt > 0) this.log.info({ lease: this.lease }, 'Skipped releasing a lease taken over meanwhile');
+        return;
+      }
+      const stamp = toMicroTime(this.now());
+      const spec: LeaseSpec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: stamp, renewTime: stamp, leaseTransitions: lease.spec.leaseTransitions ?? 0 };
+      const req = linked([], this.renewDeadlineMs);
+      try {
+        this.observed = await this.client.request<Lease>('PUT', path, { verb: 'update', body: { ...lease, metadata: withoutManagedFields(lease), spec }, signal: req.signal });
+        this.log.info({ lease: this.lease, identity: this.identity }, 'Released leader lease');
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 409)) {
+          this.log.warn({ lease: this.lease, err: message(err) }, 'Failed to release leader lease; it expires after its duration');
+          return;
+        }
+        lease = await this.client.request<Lease>('GET', path, { verb: 'get', signal: req.signal }).catch(() => undefined);
+      } finally {
+        req.dispose();
+      }
     }
+    this.log.warn({ lease: this.lease }, 'Failed to release leader lease after repeated conflicts; it expires after its duration');
   }
 }
 
