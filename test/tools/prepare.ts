@@ -197,7 +197,7 @@ async function prepareSystemTools(env: NodeJS.ProcessEnv, p: Platform, log: Log)
   for (const [i, m] of missing.entries()) {
     const found = m.find(env);
     if (!found) {
-      still.push(`prepare: ${m.tool.name} missing after apt-get install ${packages[i]}${m.tool.envVar ? `: set ${m.tool.envVar.name}=${m.tool.envVar.holds}` : ''}`);
+      still.push(`prepare: ${m.tool.name} missing after apt-get install ${packages[i]}: not found where the tests look${m.tool.envVar ? `; set ${m.tool.envVar.name}=${m.tool.envVar.holds}` : ''}`);
       continue;
     }
     log(`prepare: ${m.tool.name} ${found.version} installed at ${found.path} by apt-get install ${packages[i]} (${seconds(started)} s, with apt-get update)`);
