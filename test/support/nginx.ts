@@ -1,5 +1,5 @@
-// Runs a real nginx (Debian package, installed by .ci/run) with a generated configuration exactly as
-// the sidecar container starts it (src/render/sidecar-container.ts): the same arguments, the config in
+// Runs a real nginx (Debian's nginx-light, found or installed by test/tools/prepare.ts) with a generated
+// configuration exactly as the sidecar container starts it (src/render/sidecar-container.ts): the same arguments, the config in
 // its own read-only directory, the prefix a brand-new empty directory (nothing pre-created), and as a
 // non-root user. Plus small upstream helpers. Used by the sidecar traffic and hostile-input tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -8,12 +8,22 @@ import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIDECAR_COMMAND, SIDECAR_CONFIG_KEY, sidecarArgs } from '../../src/render/sidecar-container.ts';
+import { findNginx } from '../tools/prepare.ts';
 
+let nginxPath: string | undefined;
+
+/** The nginx the tests run: the one `npm run prepare:test` finds (NGINX, PATH, the usual sbin folders). */
 export function nginxBinary(): string {
-  for (const p of [process.env.NGINX, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
-    if (p && spawnSync(p, ['-v']).status === 0) return p;
-  }
-  throw new Error('nginx is not installed: run `apt-get install nginx-light` (as .ci/run does) or set NGINX=<path>');
+  nginxPath ??= findNginx()?.path;
+  if (nginxPath) return nginxPath;
+  throw new Error('nginx not found: run `npm run prepare:test` (as root on Debian/Ubuntu it installs nginx-light) or set NGINX=<path to nginx>');
+}
+
+/** nginx's environment without NGINX: nginx reads that variable as inherited listening sockets. */
+function nginxEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NGINX;
+  return env;
 }
 
 /** nobody: the uid nginx runs as when the tests run as root, as under the pod's runAsNonRoot. */
@@ -88,7 +98,7 @@ export function nginxTest(conf: string): { ok: boolean; output: string } {
   try {
     const cmd = nginxCommand(dirs.prefix, dirs.configFile, ['-t', '-q']);
     const fd = openSync(dirs.stdout, 'a');
-    const r = spawnSync(cmd.file, cmd.args, { stdio: ['ignore', fd, fd] });
+    const r = spawnSync(cmd.file, cmd.args, { stdio: ['ignore', fd, fd], env: nginxEnv() });
     closeSync(fd);
     return { ok: r.status === 0, output: readFileSync(dirs.stdout, 'utf8') };
   } finally {
@@ -114,6 +124,7 @@ export async function startNginx(conf: string, port: number): Promise<RunningNgi
   const fd = openSync(dirs.stdout, 'a');
   const proc = spawn('bash', ['-c', GUARD, 'guard', String(process.pid), cmd.file, ...cmd.args], {
     stdio: ['ignore', fd, fd],
+    env: nginxEnv(),
   });
   closeSync(fd);
   const out = (): string[] => readFileSync(dirs.stdout, 'utf8').split('\n').filter(Boolean);

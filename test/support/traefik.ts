@@ -20,7 +20,8 @@ const goEnv = (): NodeJS.ProcessEnv => ({ ...process.env, GOTOOLCHAIN: 'local', 
 
 /**
  * The traefik binary: TRAEFIK_BIN, or built (once) by test/traefik/build.sh. Asynchronous, so a cold
- * build (tens of minutes on 2 cores; .ci/run builds it before npm test) does not block the event loop.
+ * build (tens of minutes on 2 cores; test/tools/prepare.ts builds it before the tests) does not block
+ * the event loop.
  */
 export async function traefikBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (env.TRAEFIK_BIN) {
