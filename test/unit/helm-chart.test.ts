@@ -134,7 +134,7 @@ describe('the Helm chart', () => {
         ['POD_NAMESPACE', 'metadata.namespace'],
       ]);
       const config = flags(objs);
-      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsPort: 8080, identity: 'pod-0', workers: 2, resyncMs: 600_000 });
+      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsAddress: { host: '0.0.0.0', port: 8080 }, identity: 'pod-0', workers: 2, resyncMs: 600_000 });
       expect(config.namespace).toBeUndefined();
     });
 
