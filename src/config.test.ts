@@ -38,9 +38,10 @@ describe('parseConfig', () => {
   it.each([
     ['--metrics-bind-address=:http', /^--metrics-bind-address must be HOST:PORT \(e\.g\. :8080, 127\.0\.0\.1:0, \[::1\]:8080\), got ":http"$/],
     ['--metrics-bind-address=:', /^--metrics-bind-address must be HOST:PORT/],
+    ['--metrics-bind-address=8080', /^--metrics-bind-address must be HOST:PORT .*got "8080" \(a port alone is written :8080\)$/],
     ['--metrics-bind-address=:70000', /^--metrics-bind-address must be a whole number from 0 to 65535, got "70000"$/],
     ['--metrics-bind-address=a b:80', /^--metrics-bind-address must be HOST:PORT/],
-    ["--health-probe-bind-address=8081", /^--health-probe-bind-address must be HOST:PORT .*got "8081"$/],
+    ['--health-probe-bind-address=8081', /^--health-probe-bind-address must be HOST:PORT .*got "8081" \(a port alone is written :8081\)$/],
     ['--health-probe-bind-address=localhost', /^--health-probe-bind-address must be HOST:PORT/],
     ['--leader-elect=no', /^--leader-elect is true or false, got "no"$/],
     ['--help=yes', /^--help is true or false, got "yes"$/],

@@ -125,6 +125,7 @@ const ADDRESS_HINT = '(e.g. :8080, 127.0.0.1:0, [::1]:8080)';
  */
 export function parseAddress(name: string, v: string): ListenAddress | undefined {
   const colons = v.split(':').length - 1;
+  if (/^[0-9]+$/.test(v)) throw new ConfigError(`--${name} must be HOST:PORT ${ADDRESS_HINT}, got "${v}" (a port alone is written :${v})`);
   if (colons === 0 || (colons >= 2 && !v.startsWith('['))) {
     if (!/^[A-Za-z0-9.:%-]+$/.test(v)) throw new ConfigError(`--${name} must be HOST:PORT ${ADDRESS_HINT}, got "${v}"`);
     return undefined;
