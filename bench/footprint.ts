@@ -157,7 +157,7 @@ try {
   const probeFile = join(info.workDir ?? '/tmp', 'probe.json');
   const stderr: string[] = [];
   const started = performance.now();
-  child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), '--expose-gc', '--import', join(repoRoot, 'bench/probe.ts'), entry, '--kubeconfig', info.kubeconfigs.operator, '--metrics-port', '0', '--metrics-bind-address', '127.0.0.1', '--log-level', 'warn'], {
+  child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), '--expose-gc', '--import', join(repoRoot, 'bench/probe.ts'), entry, '--kubeconfig', info.kubeconfigs.operator, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'warn'], {
     env: { ...process.env, APISEC_PROBE_FILE: probeFile, POD_NAME: 'bench' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

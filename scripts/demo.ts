@@ -26,7 +26,7 @@ for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml')).sort
   console.log(`applied examples/${file} (${objects.length} objects)`);
 }
 
-const config = parseConfig(['--kubeconfig', kubeconfig, '--leader-elect=false', '--metrics-port', '0', '--metrics-bind-address', '127.0.0.1'], {
+const config = parseConfig(['--kubeconfig', kubeconfig, '--leader-elect=false', '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0'], {
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
 }) as OperatorConfig;
 await run(config, pino({ level: config.logLevel }));

@@ -1,15 +1,27 @@
 // Command-line flags and environment of the operator process, parsed and validated up front so a
-// wrong setting fails at start with one clear line instead of during a reconcile.
+// wrong setting fails at start with one clear line instead of during a reconcile. The flags follow the
+// Kubernetes operator conventions (kubebuilder's cmd/main.go): --metrics-bind-address=:8080,
+// --health-probe-bind-address=:8081, boolean --leader-elect. FLAGS is the one list: the parser, the
+// environment fallbacks, the defaults and --help all come from it.
 import { parseArgs } from 'node:util';
 import { defaultSettings, type ControllerPeer, type OperatorSettings, type Provider } from './render/types.ts';
+
+/** Where a server listens; no host means every interface (Go's ":8080"). */
+export interface ListenAddress {
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+}
 
 export interface OperatorConfig {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
   workers: number;
-  metricsBindAddress: string;
-  metricsPort: number;
+  /** /metrics. */
+  metricsAddress: ListenAddress;
+  /** /healthz and /readyz; equal to metricsAddress, one server serves all. */
+  healthProbeAddress: ListenAddress;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -19,35 +31,77 @@ export interface OperatorConfig {
   cacheSyncTimeoutMs: number;
   logLevel: string;
   settings: OperatorSettings;
+  /** One line per deprecated flag used, for the log at start. */
+  warnings: string[];
+}
+
+export interface Flag {
+  name: string;
+  /** string: one value (last wins); list: repeatable; boolean: --name, --name=true or --name=false. */
+  kind: 'string' | 'list' | 'boolean';
+  /** The value's placeholder in --help. */
+  value?: string;
+  env?: string;
+  default?: string;
+  help: string;
+  /** Still accepted, with a warning, for one release; the text says what replaces it. */
+  deprecated?: string;
+}
+
+export const FLAGS: readonly Flag[] = [
+  { name: 'kubeconfig', kind: 'string', value: 'PATH', env: 'KUBECONFIG', help: 'kubeconfig to use; in a pod the in-cluster config' },
+  { name: 'context', kind: 'string', value: 'NAME', help: 'kubeconfig context' },
+  { name: 'namespace', kind: 'string', value: 'NS', env: 'WATCH_NAMESPACE', help: 'watch only this namespace; default: all' },
+  { name: 'workers', kind: 'string', value: 'N', env: 'APISEC_WORKERS', default: '2', help: 'concurrent reconciles, 1-64' },
+  { name: 'metrics-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8080', help: 'address of /metrics; ":8080" is every interface, "127.0.0.1:0" a free port on loopback' },
+  { name: 'health-probe-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8081', help: 'address of /healthz and /readyz; the same address as --metrics-bind-address serves all on one port' },
+  { name: 'leader-elect', kind: 'boolean', default: 'true', help: 'elect a leader with a Lease; --leader-elect=false runs without (one replica only)' },
+  { name: 'leader-election-namespace', kind: 'string', value: 'NS', env: 'POD_NAMESPACE', default: 'apisec-system', help: 'namespace of the Lease' },
+  { name: 'leader-election-id', kind: 'string', value: 'NAME', default: 'api-security-operator', help: 'name of the Lease' },
+  { name: 'resync', kind: 'string', value: 'DURATION', default: '10m', help: 'periodic re-check of each policy, e.g. 10m, 30s' },
+  { name: 'cache-sync-timeout', kind: 'string', value: 'DURATION', default: '2m', help: 'exit if the caches have not synced by then, e.g. RBAC or CRDs missing; 0s waits forever' },
+  { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
+  { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
+  { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
+  { name: 'help', kind: 'boolean', help: 'show this help' },
+  { name: 'version', kind: 'boolean', help: 'print the version' },
+  { name: 'metrics-port', kind: 'string', value: 'PORT', deprecated: 'use --metrics-bind-address=HOST:PORT (a host-only --metrics-bind-address is deprecated too)', help: 'port of /metrics, and of /healthz and /readyz unless --health-probe-bind-address is set; --metrics-bind-address then takes a host only (e.g. 0.0.0.0)' },
+];
+
+const COLUMN = 32;
+const WIDTH = 104;
+
+/** One flag in --help: its usage, then the text wrapped under the second column. */
+function helpLines(f: Flag): string[] {
+  const usage = `  --${f.name}${f.value ? ` ${f.value}` : ''}`;
+  const notes = [f.default !== undefined && f.kind !== 'boolean' ? `default ${f.default}` : '', f.env ? `env ${f.env}` : ''].filter(Boolean);
+  const words = `${f.help}${notes.length ? ` (${notes.join('; ')})` : ''}${f.deprecated ? `; deprecated: ${f.deprecated}` : ''}`.split(' ');
+  const lines: string[] = [];
+  let line = usage.length < COLUMN ? usage.padEnd(COLUMN) : (lines.push(usage), ' '.repeat(COLUMN));
+  for (const w of words) {
+    if (line.trim() !== '' && line.length > COLUMN && line.length + 1 + w.length > WIDTH) {
+      lines.push(line.trimEnd());
+      line = ' '.repeat(COLUMN);
+    }
+    line += line.length > COLUMN ? ` ${w}` : w;
+  }
+  lines.push(line.trimEnd());
+  return lines;
 }
 
 export const HELP = `api-security-operator — reconciles ApiSecurityPolicy resources into enforced controls
 
 Usage: npm start -- [flags]     (or: node dist/main.js [flags])
 
-Flags (environment variable in brackets):
-  --kubeconfig PATH              kubeconfig to use [KUBECONFIG]; in a pod the in-cluster config
-  --context NAME                 kubeconfig context
-  --namespace NS                 watch only this namespace [WATCH_NAMESPACE]; default: all
-  --workers N                    concurrent reconciles, 1-64 (default 2) [APISEC_WORKERS]
-  --metrics-bind-address ADDR    address of /metrics, /healthz, /readyz (default 0.0.0.0)
-  --metrics-port PORT            port of that server, 0 for any free port (default 8080)
-  --leader-elect=false           run without leader election (one replica only)
-  --leader-election-namespace NS namespace of the Lease [POD_NAMESPACE] (default apisec-system)
-  --leader-election-id NAME      name of the Lease (default api-security-operator)
-  --resync DURATION              periodic re-check of each policy, e.g. 10m, 30s (default 10m)
-  --cache-sync-timeout DURATION  exit if the caches have not synced by then, e.g. RBAC or CRDs
-                                 missing (default 2m; 0s: wait forever)
-  --log-level LEVEL              trace|debug|info|warn|error (default info) [LOG_LEVEL]
-  --ingress-class CLASS=PROVIDER data plane of an ingress class (repeatable), PROVIDER one of
-                                 ingress-nginx|traefik|haproxy; adds to nginx, traefik, haproxy
-  --ingress-controller PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]
-                                 where that controller's pods run, for NetworkPolicy peers (repeatable)
-  --help, --version
+Flags:
+${FLAGS.filter((f) => !f.deprecated).flatMap(helpLines).join('\n')}
+
+Deprecated flags (accepted with a warning until the next release):
+${FLAGS.filter((f) => f.deprecated).flatMap(helpLines).join('\n')}
 `;
 
 const PROVIDERS = new Set(['ingress-nginx', 'traefik', 'haproxy']);
-const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export class ConfigError extends Error {}
 
@@ -63,6 +117,46 @@ function int(name: string, v: string, min: number, max: number): number {
   return Number(v);
 }
 
+const ADDRESS_HINT = '(e.g. :8080, 127.0.0.1:0, [::1]:8080)';
+
+/**
+ * HOST:PORT as Go's net.Listen takes it: ":8080", "127.0.0.1:0", "[::1]:8080". Undefined for a bare
+ * host ("127.0.0.1", "::1"), the deprecated form of --metrics-bind-address the caller decides on.
+ */
+export function parseAddress(name: string, v: string): ListenAddress | undefined {
+  const colons = v.split(':').length - 1;
+  if (/^[0-9]+$/.test(v)) throw new ConfigError(`--${name} must be HOST:PORT ${ADDRESS_HINT}, got "${v}" (a port alone is written :${v})`);
+  if (colons === 0 || (colons >= 2 && !v.startsWith('['))) {
+    if (!/^[A-Za-z0-9.:%-]+$/.test(v)) throw new ConfigError(`--${name} must be HOST:PORT ${ADDRESS_HINT}, got "${v}"`);
+    return undefined;
+  }
+  const m = /^(?:\[([A-Fa-f0-9.:%]+)\]|([A-Za-z0-9.%-]*)):([0-9]+)$/.exec(v);
+  if (!m) throw new ConfigError(`--${name} must be HOST:PORT ${ADDRESS_HINT}, got "${v}"`);
+  const host = m[1] ?? m[2] ?? '';
+  const port = int(name, m[3]!, 0, 65535);
+  return host ? { host, port } : { port };
+}
+
+/** The address as the flags write it: ":8080", "127.0.0.1:0", "[::1]:8080". */
+export const formatAddress = (a: ListenAddress): string => `${a.host?.includes(':') ? `[${a.host}]` : (a.host ?? '')}:${a.port}`;
+
+/** The first value allowed, or a ConfigError naming the flag and the choices (the CLI reuses it). */
+export function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`--${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+/** --ingress-class CLASS=PROVIDER values over the built-in classes (the CLI's flag of the same name too). */
+export function parseIngressClasses(values: readonly string[], base: Record<string, Provider> = defaultSettings.ingressClasses): Record<string, Provider> {
+  const classes = { ...base };
+  for (const v of values) {
+    const [cls, provider] = v.split('=');
+    if (!cls || !provider || !PROVIDERS.has(provider)) throw new ConfigError(`--ingress-class expects CLASS=PROVIDER (ingress-nginx|traefik|haproxy), got "${v}"`);
+    classes[cls] = provider as Provider;
+  }
+  return classes;
+}
+
 function controllerPeer(v: string): [Provider, ControllerPeer] {
   const m = /^([a-z-]+)=([a-z0-9-]+)\/(.+)$/.exec(v);
   if (!m || !PROVIDERS.has(m[1]!)) throw new ConfigError(`--ingress-controller expects PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE], got "${v}"`);
@@ -75,21 +169,11 @@ function controllerPeer(v: string): [Provider, ControllerPeer] {
   return [m[1] as Provider, { namespace: m[2]!, podLabels }];
 }
 
-function oneOf(name: string, value: string, allowed: Set<string>): string {
-  if (!allowed.has(value)) throw new ConfigError(`--${name} must be one of ${[...allowed].join(', ')}, got "${value}"`);
-  return value;
-}
-
 function parseSettings(classes: string[], controllers: string[]): OperatorSettings {
   const settings: OperatorSettings = {
-    ingressClasses: { ...defaultSettings.ingressClasses },
+    ingressClasses: parseIngressClasses(classes),
     ingressControllers: { ...defaultSettings.ingressControllers },
   };
-  for (const v of classes) {
-    const [cls, provider] = v.split('=');
-    if (!cls || !provider || !PROVIDERS.has(provider)) throw new ConfigError(`--ingress-class expects CLASS=PROVIDER (ingress-nginx|traefik|haproxy), got "${v}"`);
-    settings.ingressClasses[cls] = provider as Provider;
-  }
   for (const v of controllers) {
     const [provider, peer] = controllerPeer(v);
     settings.ingressControllers[provider] = peer;
@@ -97,51 +181,96 @@ function parseSettings(classes: string[], controllers: string[]): OperatorSettin
   return settings;
 }
 
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig | 'help' | 'version' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
-      namespace: { type: 'string' },
-      workers: { type: 'string' },
-      'metrics-bind-address': { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'leader-elect': { type: 'string' },
-      'leader-election-namespace': { type: 'string' },
-      'leader-election-id': { type: 'string' },
-      resync: { type: 'string' },
-      'cache-sync-timeout': { type: 'string' },
-      'log-level': { type: 'string' },
-      'ingress-class': { type: 'string', multiple: true },
-      'ingress-controller': { type: 'string', multiple: true },
-      help: { type: 'boolean' },
-      version: { type: 'boolean' },
-    },
-  });
-  if (values.help) return 'help';
-  if (values.version) return 'version';
-  const logLevel = oneOf('log-level', values['log-level'] ?? env.LOG_LEVEL ?? 'info', LEVELS);
-  const leader = oneOf('leader-elect', values['leader-elect'] ?? 'true', new Set(['true', 'false']));
+const BOOLEAN = /^(true|false)$/;
 
-  const settings = parseSettings(values['ingress-class'] ?? [], values['ingress-controller'] ?? []);
-  const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
-  const namespace = values.namespace ?? env.WATCH_NAMESPACE;
+/**
+ * Splits off the boolean flags, which Go's flag package (and so every Kubernetes component) writes as
+ * --name or --name=false; node:util parseArgs has no such form. "--leader-elect false", which the old
+ * string flag took, still works for one release, with a warning.
+ */
+function booleans(argv: readonly string[], warnings: string[]): { rest: string[]; flags: Map<string, boolean> } {
+  const names = new Set(FLAGS.filter((f) => f.kind === 'boolean').map((f) => f.name));
+  const rest: string[] = [];
+  const flags = new Map<string, boolean>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m || !names.has(m[1]!)) {
+      rest.push(arg);
+      continue;
+    }
+    const [, name, value] = m as unknown as [string, string, string | undefined];
+    if (value !== undefined && !BOOLEAN.test(value)) throw new ConfigError(`--${name} is true or false, got "${value}"`);
+    if (value === undefined && name === 'leader-elect' && BOOLEAN.test(argv[i + 1] ?? '')) {
+      warnings.push(`"--leader-elect ${argv[i + 1]}" is deprecated and will be removed in the next release: use --leader-elect=${argv[i + 1]}`);
+      flags.set(name, argv[++i] === 'true');
+      continue;
+    }
+    flags.set(name, value !== 'false');
+  }
+  return { rest, flags };
+}
+
+/**
+ * --metrics-bind-address HOST:PORT and --health-probe-bind-address HOST:PORT. The old form, a host in
+ * --metrics-bind-address and the port in --metrics-port, still works with a warning; then the probes
+ * stay on the metrics server, where the old flags put them, unless their own flag is set.
+ */
+function addresses(metricsFlag: string | undefined, portFlag: string | undefined, healthFlag: string | undefined, warnings: string[]): Pick<OperatorConfig, 'metricsAddress' | 'healthProbeAddress'> {
+  const parsed = metricsFlag === undefined ? undefined : parseAddress('metrics-bind-address', metricsFlag);
+  const health = healthFlag === undefined ? undefined : parseAddress('health-probe-bind-address', healthFlag);
+  if (healthFlag !== undefined && !health) throw new ConfigError(`--health-probe-bind-address must be HOST:PORT ${ADDRESS_HINT}, got "${healthFlag}"`);
+  if (parsed && portFlag !== undefined) throw new ConfigError(`--metrics-port cannot be combined with --metrics-bind-address HOST:PORT ("${metricsFlag}"): drop --metrics-port`);
+  if (metricsFlag === undefined && portFlag === undefined) return { metricsAddress: { port: 8080 }, healthProbeAddress: health ?? { port: 8081 } };
+  if (parsed) return { metricsAddress: parsed, healthProbeAddress: health ?? { port: 8081 } };
+  // The deprecated form: a host (or nothing) and --metrics-port.
+  const host = metricsFlag ?? '0.0.0.0';
+  const port = int('metrics-port', portFlag ?? '8080', 0, 65535);
+  const metricsAddress = { host, port };
+  const replacement = `--metrics-bind-address=${formatAddress(metricsAddress)}`;
+  if (portFlag !== undefined) warnings.push(`--metrics-port is deprecated and will be removed in the next release: use ${replacement}`);
+  if (metricsFlag !== undefined) warnings.push(`--metrics-bind-address without a port ("${host}") is deprecated and will be removed in the next release: use ${replacement}`);
+  return { metricsAddress, healthProbeAddress: health ?? metricsAddress };
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig | 'help' | 'version' {
+  const warnings: string[] = [];
+  const { rest, flags: bools } = booleans(argv, warnings);
+  const options = Object.fromEntries(FLAGS.filter((f) => f.kind !== 'boolean').map((f) => [f.name, { type: 'string' as const, multiple: f.kind === 'list' }]));
+  const { values } = parseArgs({ args: rest, strict: true, options });
+  if (bools.get('help')) return 'help';
+  if (bools.get('version')) return 'version';
+  const flag = (name: string): Flag => FLAGS.find((f) => f.name === name)!;
+  /** The flag, else its environment variable, else its default (all from FLAGS). */
+  const given = (name: string): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : flag(name).env !== undefined ? env[flag(name).env!] : undefined;
+  };
+  const get = (name: string): string => given(name) ?? flag(name).default!;
+  const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
+
+  const settings = parseSettings(list('ingress-class'), list('ingress-controller'));
+  const kubeconfig = given('kubeconfig');
+  const namespace = given('namespace');
+  const context = given('context');
   return {
     ...(kubeconfig ? { kubeconfig } : {}),
-    ...(values.context ? { context: values.context } : {}),
+    ...(context ? { context } : {}),
     ...(namespace ? { namespace } : {}),
-    workers: int('workers', values.workers ?? env.APISEC_WORKERS ?? '2', 1, 64),
-    metricsBindAddress: values['metrics-bind-address'] ?? '0.0.0.0',
-    metricsPort: int('metrics-port', values['metrics-port'] ?? '8080', 0, 65535),
-    leaderElect: leader === 'true',
-    leaderElectionNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'apisec-system',
-    leaderElectionId: values['leader-election-id'] ?? 'api-security-operator',
+    workers: int('workers', get('workers'), 1, 64),
+    ...addresses(given('metrics-bind-address'), given('metrics-port'), given('health-probe-bind-address'), warnings),
+    leaderElect: bools.get('leader-elect') ?? true,
+    leaderElectionNamespace: get('leader-election-namespace'),
+    leaderElectionId: get('leader-election-id'),
     identity: env.POD_NAME ?? `${env.HOSTNAME ?? 'local'}-${process.pid}`,
-    resyncMs: parseDuration(values.resync ?? '10m'),
-    cacheSyncTimeoutMs: parseDuration(values['cache-sync-timeout'] ?? '2m'),
-    logLevel,
+    resyncMs: parseDuration(get('resync')),
+    cacheSyncTimeoutMs: parseDuration(get('cache-sync-timeout')),
+    logLevel: oneOf('log-level', get('log-level'), LEVELS),
     settings,
+    warnings,
   };
 }

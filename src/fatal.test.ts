@@ -24,9 +24,12 @@ describe('the fatal start line', () => {
     expect(fatalLine(lease('create', 422, 'Invalid'))).toContain('--leader-election-id');
   });
 
-  it('names the port flag when the metrics port is taken', () => {
+  it('names the address flag when the metrics or probe port is taken', () => {
     const err = Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
-    expect(explainListen(err, '127.0.0.1', 8080)).toBe('metrics port 8080 on 127.0.0.1 is already in use: stop what listens there or set --metrics-port (0 picks a free port)');
+    expect(explainListen(err, '--metrics-bind-address', { host: '127.0.0.1', port: 8080 })).toBe(
+      'address 127.0.0.1:8080 of --metrics-bind-address is already in use: stop what listens there or set --metrics-bind-address to another HOST:PORT (port 0 picks a free port)',
+    );
+    expect(explainListen(err, '--health-probe-bind-address', { port: 8081 })).toContain('address :8081 of --health-probe-bind-address is already in use');
     expect(fatalLine(new StartError('as given'))).toBe('as given');
   });
 

@@ -1,5 +1,6 @@
 // Why the operator cannot start, as one line that names the cause and the flag or RBAC rule that fixes
 // it. A fatal start ends the process (src/main.ts): a Ready pod that runs no worker protects nothing.
+import { formatAddress, type ListenAddress } from './config.ts';
 import { ApiError } from './k8s/errors.ts';
 import type { InformerHealth } from './k8s/informer.ts';
 import { LeaseError } from './k8s/leader.ts';
@@ -30,16 +31,18 @@ export function explainLease(err: LeaseError): string {
   return `leader election on lease ${lease} failed (${err.status} ${err.reason}): ${err.message}`;
 }
 
-export function explainListen(err: NodeJS.ErrnoException, host: string, port: number): string {
+/** A server that cannot listen; flag is the one that sets its address (--metrics-bind-address or --health-probe-bind-address). */
+export function explainListen(err: NodeJS.ErrnoException, flag: string, address: ListenAddress): string {
+  const where = formatAddress(address);
   switch (err.code) {
     case 'EADDRINUSE':
-      return `metrics port ${port} on ${host} is already in use: stop what listens there or set --metrics-port (0 picks a free port)`;
+      return `address ${where} of ${flag} is already in use: stop what listens there or set ${flag} to another HOST:PORT (port 0 picks a free port)`;
     case 'EACCES':
-      return `not allowed to listen on port ${port} on ${host}: set --metrics-port to a port above 1023`;
+      return `not allowed to listen on ${where}: set ${flag} to a port above 1023`;
     case 'EADDRNOTAVAIL':
-      return `cannot listen on ${host}: not an address of this host; set --metrics-bind-address`;
+      return `cannot listen on ${where}: the host is not an address of this machine; set ${flag}`;
     default:
-      return `cannot start the metrics server on ${host}:${port} (${err.message}): check --metrics-bind-address and --metrics-port`;
+      return `cannot listen on ${where} (${err.message}): check ${flag}`;
   }
 }
 

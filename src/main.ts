@@ -1,19 +1,19 @@
-// Wiring of the operator process: config → logger → client → metrics/health server → informers →
+// Wiring of the operator process: config → logger → client → metrics and health servers → informers →
 // leader election → workers; SIGTERM stops taking work, finishes in-flight reconciles, releases the
 // lease and exits. A start that fails (src/fatal.ts says why, in one line) stops every component the
 // same way and exits 1: a process that looks healthy but runs no worker protects nothing.
 import { readFileSync } from 'node:fs';
 import { createLogger } from './observability/logger.ts';
 import type { Logger } from 'pino';
-import { HELP, parseConfig, type OperatorConfig } from './config.ts';
+import { HELP, parseConfig, type ListenAddress, type OperatorConfig } from './config.ts';
 import { StartError, explainCacheSync, explainListen, fatalLine } from './fatal.ts';
 import { PolicyController } from './controller/controller.ts';
 import { ReportsController } from './controller/reports.ts';
 import { Writer } from './k8s/apply.ts';
 import { KubeClient } from './k8s/client.ts';
 import { LeaderElector } from './k8s/leader.ts';
-import { Counter, Gauge, Registry, operatorMetrics, type OperatorMetrics } from './observability/metrics.ts';
-import { startHealthServer, type HealthServer } from './observability/server.ts';
+import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics, type OperatorMetrics } from './observability/metrics.ts';
+import { startHttpServer, type HttpServer } from './observability/server.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
 
@@ -29,27 +29,7 @@ function instrument(client: KubeClient, m: OperatorMetrics): void {
   });
 }
 
-/** Counters the workqueue and informers keep themselves, copied into metrics every few seconds. */
-function mirror(controller: PolicyController, m: OperatorMetrics): () => void {
-  let adds = 0;
-  let retries = 0;
-  const tick = (): void => {
-    const q = controller.queue;
-    m.queueDepth.set({ name: 'apisecuritypolicy' }, q.depth);
-    m.queueAdds.inc({ name: 'apisecuritypolicy' }, q.adds - adds);
-    m.queueRetries.inc({ name: 'apisecuritypolicy' }, q.retries - retries);
-    adds = q.adds;
-    retries = q.retries;
-    for (const h of controller.health()) {
-      m.informerHealthy.set({ resource: h.resource }, h.synced && h.healthy ? 1 : 0);
-      m.informerRestarts.set({ resource: h.resource }, h.restarts);
-    }
-  };
-  tick();
-  const t = setInterval(tick, 5000);
-  t.unref();
-  return () => clearInterval(t);
-}
+const sameAddress = (a: ListenAddress, b: ListenAddress): boolean => a.host === b.host && a.port === b.port;
 
 /** A fatal error must end the process by then even if a component hangs in stop(). */
 export const FATAL_EXIT_DEADLINE_MS = 10_000;
@@ -72,11 +52,9 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     throw new StartError(`cannot load the kubeconfig (${message(err)}): set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
   }
   const registry = new Registry();
+  runtimeMetrics(registry);
   const metrics = operatorMetrics(registry);
   instrument(client, metrics);
-  const drift = registry.register(
-    new Counter({ name: 'apisec_drift_total', help: 'Operator-owned fields changed by someone else, by kind and whether they were repaired or repairs paused (a fight).', labels: ['kind', 'outcome'] }),
-  );
 
   const controller = new PolicyController({
     client,
@@ -87,13 +65,9 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     resyncMs: config.resyncMs,
     ...(config.namespace ? { namespace: config.namespace } : {}),
     onDrift: (kinds, fight) => {
-      for (const kind of kinds) drift.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
+      for (const kind of kinds) metrics.driftTotal.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
     },
-    onReconcile: (outcome, seconds) => {
-      metrics.reconcileTotal.inc({ controller: 'apisecuritypolicy', result: outcome });
-      if (outcome !== 'success') metrics.reconcileErrors.inc({ controller: 'apisecuritypolicy' });
-      metrics.reconcileDuration.observe({ controller: 'apisecuritypolicy' }, seconds);
-    },
+    metrics: metrics.controller('apisecuritypolicy'),
   });
   // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
   const reports = new ReportsController({
@@ -103,30 +77,18 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     sources: { policies: controller.informers.policies, ingresses: controller.informers.ingresses, services: controller.informers.services },
     baselineFor: (ns) => controller.baselineFor(ns),
     ...(config.namespace ? { namespace: config.namespace } : {}),
-    onReconcile: (outcome, seconds) => {
-      metrics.reconcileTotal.inc({ controller: 'policyreport', result: outcome });
-      if (outcome !== 'success') metrics.reconcileErrors.inc({ controller: 'policyreport' });
-      metrics.reconcileDuration.observe({ controller: 'policyreport' }, seconds);
-    },
+    metrics: metrics.controller('policyreport'),
   });
+  const controllers = [controller, reports];
   controller.informers.baselines.on(() => reports.resyncAll());
   controller.informers.namespaces.on((n) => reports.enqueueNamespace(n.metadata.name));
-  registry.register(
-    new Gauge({
-      name: 'apisec_uncovered_apis',
-      help: 'Exposed APIs (Ingresses, LoadBalancer and NodePort Services) that no ApiSecurityPolicy covers, by namespace and kind.',
-      labels: ['namespace', 'kind'],
-      collect: () => reports.uncoveredSamples(),
-    }),
-  );
-  registry.register(new Gauge({ name: 'apisec_apis', help: 'Exposed APIs by what covers them: a policy, or none.', labels: ['coverage'], collect: () => reports.coverageSamples() }));
+  inventoryMetrics(registry, reports);
   const elector = config.leaderElect
     ? new LeaderElector(client, { namespace: config.leaderElectionNamespace, name: config.leaderElectionId, identity: config.identity, log })
     : undefined;
 
   const abort = new AbortController();
-  let server: HealthServer | undefined;
-  let stopMirror: (() => void) | undefined;
+  const servers: HttpServer[] = [];
   let syncDeadline: NodeJS.Timeout | undefined;
   let working = false;
   let stopping: Promise<void> | undefined;
@@ -156,8 +118,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
       await step('controller', () => controller.stop()); // no new work; in-flight reconciles finish
       await step('elector', () => elector?.release());
       metrics.isLeader.set(0);
-      stopMirror?.();
-      await step('server', () => server?.close());
+      for (const server of servers) await step('server', () => server.close());
       await step('client', () => client.close()); // after the lease release: nothing else talks to the API server now
       log.info('Stopped operator');
       process.exitCode = code;
@@ -186,30 +147,34 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   }
 
   try {
-    // The port first: a port in use fails before anything talks to the API server.
-    server = await startHealthServer({
-      port: config.metricsPort,
-      host: config.metricsBindAddress,
-      registry,
-      log,
-      checks: {
-        healthz: () => ({ ok: true }),
-        // Ready only while workers run or can run: the leader with workers started, or (as in
-        // controller-runtime) a standby whose caches are warm and that sees a live leader.
-        readyz: () => {
-          if (stopping) return { ok: false, detail: `stopping: ${stopReason}` };
-          const bad = controller.health().filter((h) => !h.synced || !h.healthy);
-          if (bad.length > 0) return { ok: false, detail: bad.map((h) => `${h.resource}: ${h.lastError ?? (h.synced ? 'not watching' : 'not synced')}`).join('\n') };
-          if (working || elector?.isStandby) return { ok: true };
-          return { ok: false, detail: elector ? 'waiting for the leader lease' : 'starting workers' };
-        },
+    const checks = {
+      healthz: () => ({ ok: true }),
+      // Ready only while workers run or can run: the leader with workers started, or (as in
+      // controller-runtime) a standby whose caches are warm and that sees a live leader. Every
+      // controller's informers count, the PolicyReport one included once reports are enabled.
+      readyz: () => {
+        if (stopping) return { ok: false, detail: `stopping: ${stopReason}` };
+        const bad = controllers.flatMap((c) => c.health()).filter((h) => !h.synced || !h.healthy);
+        if (bad.length > 0) return { ok: false, detail: bad.map((h) => `${h.resource}: ${h.lastError ?? (h.synced ? 'not watching' : 'not synced')}`).join('\n') };
+        if (working || elector?.isStandby) return { ok: true };
+        return { ok: false, detail: elector ? 'waiting for the leader lease' : 'starting workers' };
       },
-    }).catch((err: unknown) => {
-      throw new StartError(explainListen(err as NodeJS.ErrnoException, config.metricsBindAddress, config.metricsPort), { cause: err });
-    });
-    stopMirror = mirror(controller, metrics);
+    };
+    // The ports first: a port in use fails before anything talks to the API server.
+    const listen = (address: ListenAddress, flag: string, serves: { registry?: Registry; checks?: typeof checks }): Promise<HttpServer> =>
+      startHttpServer({ ...address, ...serves, log }).catch((err: unknown) => {
+        throw new StartError(explainListen(err as NodeJS.ErrnoException, flag, address), { cause: err });
+      });
+    const together = sameAddress(config.metricsAddress, config.healthProbeAddress);
+    const metricsServer = await listen(config.metricsAddress, '--metrics-bind-address', together ? { registry, checks } : { registry });
+    servers.push(metricsServer);
+    const healthServer = together ? metricsServer : await listen(config.healthProbeAddress, '--health-probe-bind-address', { checks });
+    if (!together) servers.push(healthServer);
     controller.startInformers();
-    log.info({ port: server.port, namespace: config.namespace ?? '(all)', version: version() }, 'Started operator');
+    log.info(
+      { metricsPort: metricsServer.port, healthProbePort: healthServer.port, namespace: config.namespace ?? '(all)', version: version() },
+      'Started operator',
+    );
     // Caches that cannot sync (RBAC, CRDs missing) end the process, also on a standby.
     if (config.cacheSyncTimeoutMs > 0) {
       syncDeadline = setTimeout(() => {
@@ -252,6 +217,7 @@ async function main(): Promise<void> {
   if (config === 'help') return void process.stdout.write(HELP);
   if (config === 'version') return void process.stdout.write(`${version()}\n`);
   const log = createLogger(config.logLevel);
+  for (const w of config.warnings) log.warn(w);
   try {
     await run(config, log);
   } catch (err) {

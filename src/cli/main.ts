@@ -5,7 +5,8 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { defaultSettings, type OperatorSettings, type Provider } from '../render/types.ts';
+import { ConfigError, oneOf as configOneOf, parseDuration, parseIngressClasses } from '../config.ts';
+import { defaultSettings, type OperatorSettings } from '../render/types.ts';
 import { assessInventory, check, judge, type FailOn, type Thresholds } from './check.ts';
 import { parseDocuments, type Source } from './documents.ts';
 import { CliError, UsageError } from './errors.ts';
@@ -51,22 +52,21 @@ function parse(argv: string[], options: Record<string, { type: 'string' | 'boole
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
-function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
-  return value as T;
+/** The operator's own value parsers (src/config.ts), their errors as usage errors. */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw err instanceof ConfigError ? new UsageError(err.message) : err;
+  }
 }
 
-const PROVIDERS = Object.keys(defaultSettings.ingressControllers) as Provider[];
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  return value === undefined ? fallback : usage(() => configOneOf(flag.replace(/^--/, ''), value, allowed));
+}
 
 function settingsFrom(classes: string[]): OperatorSettings {
-  const settings: OperatorSettings = { ingressClasses: { ...defaultSettings.ingressClasses }, ingressControllers: { ...defaultSettings.ingressControllers } };
-  for (const v of classes) {
-    const [cls, provider] = v.split('=');
-    if (!cls || !provider || !PROVIDERS.includes(provider as Provider)) throw new UsageError(`--ingress-class expects CLASS=PROVIDER (${PROVIDERS.join('|')}), got "${v}"`);
-    settings.ingressClasses[cls] = provider as Provider;
-  }
-  return settings;
+  return { ingressClasses: usage(() => parseIngressClasses(classes)), ingressControllers: { ...defaultSettings.ingressControllers } };
 }
 
 const INPUT_FLAGS = {
@@ -136,9 +136,8 @@ async function runReport(argv: string[], io: Io): Promise<number> {
   if (positionals.length) throw new UsageError(`report takes no arguments, got "${positionals.join(' ')}"`);
   const format = oneOf<ReportFormat>('--output', str(values.output), REPORT_FORMATS, 'table');
   const timeout = str(values['request-timeout']) ?? '30s';
-  const m = /^(\d+)(ms|s|m)$/.exec(timeout);
-  if (!m || Number(m[1]) === 0) throw new UsageError(`--request-timeout must be a duration such as 10s or 1m, got "${timeout}"`);
-  const timeoutMs = Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+  const timeoutMs = usage(() => parseDuration(timeout));
+  if (timeoutMs === 0) throw new UsageError(`--request-timeout must be a duration such as 10s or 1m, got "${timeout}"`);
   // The cluster side loads only when asked for, so check and render work without a kubeconfig.
   const { reportFromCluster } = await import('./cluster.ts');
   const out = await reportFromCluster({

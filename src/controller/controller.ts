@@ -14,6 +14,7 @@ import { ANNOTATION_POLICY, LABEL_MANAGED_BY, MANAGED_BY } from '../render/label
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import type { RepairBudget } from './drift.ts';
 import { PolicyReconciler } from './reconciler.ts';
+import type { ControllerMetrics } from '../observability/metrics.ts';
 import { Workqueue } from './workqueue.ts';
 
 export interface ControllerOptions {
@@ -26,6 +27,8 @@ export interface ControllerOptions {
   /** Limit to one namespace (undefined: all namespaces). */
   namespace?: string;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
+  /** Its queue and reconcile metrics (OperatorMetrics.controller); it registers its informers' health there too. */
+  metrics?: ControllerMetrics;
   onReconcile?: (outcome: 'success' | 'error' | 'requeue', seconds: number, writes: number) => void;
   onDrift?: (kinds: string[], fight: boolean) => void;
   repairBudget?: RepairBudget;
@@ -78,7 +81,8 @@ export class PolicyController {
       baselines: cluster(Resources.baseline),
       middlewares: inf(Resources.middleware, owned),
     };
-    this.queue = new Workqueue(opts.backoff);
+    this.queue = new Workqueue({ ...opts.backoff, ...(opts.metrics ? { metrics: opts.metrics.queue } : {}) });
+    opts.metrics?.observe(this);
     this.reconciler = new PolicyReconciler({
       caches: {
         policies: this.informers.policies,
@@ -179,6 +183,11 @@ export class PolicyController {
     await Promise.all(Object.values(this.informers).map((i) => i.stop()));
   }
 
+  private reconciled(result: 'success' | 'error' | 'requeue', seconds: number, writes: number): void {
+    this.opts.metrics?.reconciled(result, seconds);
+    this.opts.onReconcile?.(result, seconds, writes);
+  }
+
   private async process(key: string): Promise<void> {
     const baseline = key.startsWith(BASELINE_KEY) ? key.slice(BASELINE_KEY.length) : undefined;
     const [namespace = '', name = ''] = baseline === undefined ? key.split('/') : ['', baseline];
@@ -198,12 +207,12 @@ export class PolicyController {
       if (res.requeueAfterMs !== undefined && exists) this.queue.addAfter(key, res.requeueAfterMs);
       const seconds = (performance.now() - started) / 1000;
       if (res.writes > 0) log.debug({ writes: res.writes, seconds }, 'Reconciled');
-      this.opts.onReconcile?.('success', seconds, res.writes);
+      this.reconciled('success', seconds, res.writes);
     } catch (err) {
       const delay = this.queue.addRateLimited(key, (err as { retryAfterSeconds?: number }).retryAfterSeconds ? 1000 * ((err as { retryAfterSeconds: number }).retryAfterSeconds) : 0);
       const seconds = (performance.now() - started) / 1000;
       log.warn({ err: (err as Error).message, transient: isTransient(err), retryInMs: delay, retries: this.queue.numRequeues(key) }, 'Reconcile failed');
-      this.opts.onReconcile?.(isTransient(err) ? 'requeue' : 'error', seconds, 0);
+      this.reconciled(isTransient(err) ? 'requeue' : 'error', seconds, 0);
     } finally {
       this.queue.done(key);
     }

@@ -22,6 +22,7 @@ import { ANNOTATION_OMITTED, REPORT_NAME, renderPolicyReport, type ReportApi, ty
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { PendingWrites } from './pending.ts';
 import { canonical } from './state.ts';
+import type { ControllerMetrics } from '../observability/metrics.ts';
 import { Workqueue } from './workqueue.ts';
 import { sleep } from '../util/sleep.ts';
 
@@ -66,6 +67,8 @@ export interface ReportsOptions {
   /** Changes in a namespace within this window are folded into one report write (default 1 s). */
   reportDelayMs?: number;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
+  /** Its queue and reconcile metrics (OperatorMetrics.controller); it registers its informers' health there too. */
+  metrics?: ControllerMetrics;
   onReconcile?: (outcome: 'success' | 'error' | 'requeue', seconds: number, writes: number) => void;
 }
 
@@ -115,7 +118,8 @@ export class ReportsController {
     this.opts = opts;
     this.resource = opts.resource ?? POLICY_REPORT;
     this.log = opts.log.child({ controller: 'policyreport' });
-    this.queue = new Workqueue(opts.backoff);
+    this.queue = new Workqueue({ ...opts.backoff, ...(opts.metrics ? { metrics: opts.metrics.queue } : {}) });
+    opts.metrics?.observe(this);
     this.settled = new Promise((resolve) => (this.settle = resolve));
     const touch = (o: KubeObject): void => this.touch(o.metadata.namespace);
     opts.sources.policies.on(touch);
@@ -271,17 +275,22 @@ export class ReportsController {
 
   // ---- work ----
 
+  private reconciled(result: 'success' | 'error' | 'requeue', seconds: number, writes: number): void {
+    this.opts.metrics?.reconciled(result, seconds);
+    this.opts.onReconcile?.(result, seconds, writes);
+  }
+
   private async process(key: string): Promise<void> {
     const started = performance.now();
     const log = this.log.child(key === INVENTORY_KEY ? { key } : { namespace: key });
     try {
       const writes = key === INVENTORY_KEY ? await this.reconcileInventory(log) : await this.reconcileNamespace(key, log);
       this.queue.forget(key);
-      this.opts.onReconcile?.('success', (performance.now() - started) / 1000, writes);
+      this.reconciled('success', (performance.now() - started) / 1000, writes);
     } catch (err) {
       const delay = this.queue.addRateLimited(key);
       log.warn({ err: (err as Error).message, transient: isTransient(err), retryInMs: delay }, 'Reconcile failed');
-      this.opts.onReconcile?.(isTransient(err) ? 'requeue' : 'error', (performance.now() - started) / 1000, 0);
+      this.reconciled(isTransient(err) ? 'requeue' : 'error', (performance.now() - started) / 1000, 0);
       if (isNotFound(err) && key !== INVENTORY_KEY) void this.recheck();
     } finally {
       this.queue.done(key);

@@ -1,7 +1,9 @@
 // A rate-limited workqueue in the manner of client-go's: keys are deduplicated while waiting, a key is
 // never handed to two workers at once (a key added while it is processed is requeued once when done),
 // failures back off per key exponentially up to a cap, and addAfter schedules a re-check. Per-key state
-// is pruned by forget() and done(), so the maps never grow beyond the keys in flight.
+// is pruned by forget() and done(), so the maps never grow beyond the keys in flight. Metrics are a
+// collaborator told of each add and retry, as in client-go, not counters polled from outside.
+import type { QueueMetrics } from '../observability/metrics.ts';
 
 export interface WorkqueueOptions {
   baseDelayMs?: number;
@@ -9,6 +11,7 @@ export interface WorkqueueOptions {
   /** Injected for tests; defaults to the real timers. */
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
+  metrics?: QueueMetrics;
 }
 
 export class Workqueue {
@@ -23,15 +26,26 @@ export class Workqueue {
   private readonly maxDelay: number;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
-  /** Counters for metrics. */
-  adds = 0;
-  retries = 0;
+  private readonly metrics: QueueMetrics | undefined;
+  private added = 0;
+  private retried = 0;
 
   constructor(opts: WorkqueueOptions = {}) {
     this.baseDelay = opts.baseDelayMs ?? 200;
     this.maxDelay = opts.maxDelayMs ?? 5 * 60_000;
     this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
     this.clearTimer = opts.clearTimer ?? ((h) => clearTimeout(h as NodeJS.Timeout));
+    this.metrics = opts.metrics;
+  }
+
+  /** Keys added since the queue was made (what apisec_workqueue_adds_total counts). */
+  get adds(): number {
+    return this.added;
+  }
+
+  /** Backoff requeues since the queue was made (apisec_workqueue_retries_total). */
+  get retries(): number {
+    return this.retried;
   }
 
   get depth(): number {
@@ -49,7 +63,8 @@ export class Workqueue {
 
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
-    this.adds++;
+    this.added++;
+    this.metrics?.added();
     this.dirty.add(key);
     if (this.processing.has(key)) return; // requeued by done()
     const waiter = this.waiters.shift();
@@ -81,7 +96,8 @@ export class Workqueue {
   addRateLimited(key: string, minDelayMs = 0): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    this.retries++;
+    this.retried++;
+    this.metrics?.retried();
     const delay = Math.max(minDelayMs, Math.min(this.maxDelay, this.baseDelay * 2 ** Math.min(n, 30)));
     this.addAfter(key, delay);
     return delay;

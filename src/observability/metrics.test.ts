@@ -1,120 +1,19 @@
-import { Counter, Gauge, Histogram, Registry, escapeLabelValue, operatorMetrics } from './metrics.ts';
+import { register as globalRegistry } from 'prom-client';
+import type { InformerHealth } from '../k8s/informer.ts';
+import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics } from './metrics.ts';
 
-describe('Registry.render', () => {
-  it('renders a labelled counter', () => {
-    const r = new Registry();
-    const c = r.register(new Counter({ name: 'apisec_test_total', help: 'Things counted.', labels: ['controller', 'result'] }));
-    c.inc({ controller: 'policy', result: 'success' });
-    c.inc({ controller: 'policy', result: 'success' }, 2);
-    c.inc({ controller: 'policy', result: 'error' });
-    expect(r.render()).toBe(
-      [
-        '# HELP apisec_test_total Things counted.',
-        '# TYPE apisec_test_total counter',
-        'apisec_test_total{controller="policy",result="success"} 3',
-        'apisec_test_total{controller="policy",result="error"} 1',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('renders gauges, set or collected, and a label-less metric as zero before any update', () => {
-    const r = new Registry();
-    const depth = r.register(new Gauge({ name: 'apisec_depth', help: 'Queue depth.', labels: ['name'] }));
-    r.register(new Gauge({ name: 'apisec_leader', help: 'Leader.' }));
-    r.register(
-      new Gauge({
-        name: 'apisec_healthy',
-        help: 'Health.',
-        labels: ['resource'],
-        collect: () => [
-          { labels: { resource: 'ingresses' }, value: 1 },
-          { labels: { resource: 'services' }, value: 0 },
-        ],
-      }),
-    );
-    depth.set({ name: 'policies' }, 4);
-    depth.dec({ name: 'policies' });
-    depth.set({ name: 'gone' }, 1);
-    depth.remove({ name: 'gone' });
-    expect(r.render()).toBe(
-      [
-        '# HELP apisec_depth Queue depth.',
-        '# TYPE apisec_depth gauge',
-        'apisec_depth{name="policies"} 3',
-        '# HELP apisec_leader Leader.',
-        '# TYPE apisec_leader gauge',
-        'apisec_leader 0',
-        '# HELP apisec_healthy Health.',
-        '# TYPE apisec_healthy gauge',
-        'apisec_healthy{resource="ingresses"} 1',
-        'apisec_healthy{resource="services"} 0',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('renders a labelled histogram with cumulative buckets, +Inf, _sum and _count', () => {
-    const r = new Registry();
-    const h = r.register(new Histogram({ name: 'apisec_seconds', help: 'Durations.', labels: ['controller'], buckets: [0.1, 1, 5] }));
-    h.observe({ controller: 'policy' }, 0.05);
-    h.observe({ controller: 'policy' }, 0.1); // a bound is inclusive (le)
-    h.observe({ controller: 'policy' }, 2);
-    h.observe({ controller: 'policy' }, 30);
-    expect(r.render()).toBe(
-      [
-        '# HELP apisec_seconds Durations.',
-        '# TYPE apisec_seconds histogram',
-        'apisec_seconds_bucket{controller="policy",le="0.1"} 2',
-        'apisec_seconds_bucket{controller="policy",le="1"} 2',
-        'apisec_seconds_bucket{controller="policy",le="5"} 3',
-        'apisec_seconds_bucket{controller="policy",le="+Inf"} 4',
-        'apisec_seconds_sum{controller="policy"} 32.15',
-        'apisec_seconds_count{controller="policy"} 4',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('escapes backslash, double quote and newline in label values, and backslash and newline in help', () => {
-    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
-    const r = new Registry();
-    const c = r.register(new Counter({ name: 'apisec_escape_total', help: 'Line one\nwith C:\\path', labels: ['v'] }));
-    c.inc({ v: 'say "hi"\\\nbye' });
-    expect(r.render()).toBe(
-      [
-        '# HELP apisec_escape_total Line one\\nwith C:\\\\path',
-        '# TYPE apisec_escape_total counter',
-        'apisec_escape_total{v="say \\"hi\\"\\\\\\nbye"} 1',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('refuses unknown or missing labels, negative increments, bad names and duplicates', () => {
-    const r = new Registry();
-    const c = r.register(new Counter({ name: 'apisec_x_total', help: 'x', labels: ['a'] }));
-    expect(() => c.inc({ a: '1', b: '2' } as never)).toThrow(/takes labels \[a\]/);
-    expect(() => c.inc({} as never)).toThrow(/takes labels/);
-    expect(() => c.inc({ a: '1' }, -1)).toThrow(/only goes up/);
-    expect(() => new Counter({ name: 'bad-name', help: 'x' })).toThrow(/invalid metric name/);
-    expect(() => new Histogram({ name: 'apisec_h', help: 'x', labels: ['le'] })).toThrow(/invalid label name/);
-    expect(() => new Histogram({ name: 'apisec_h', help: 'x', buckets: [1, 1] })).toThrow(/ascending/);
-    expect(() => r.register(new Counter({ name: 'apisec_x_total', help: 'again' }))).toThrow(/already registered/);
-  });
-});
+const types = (text: string): string[] => [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => `${x[1]} ${x[2]}`);
 
 describe('operatorMetrics', () => {
-  it('registers the operator metrics under the apisec_ prefix', () => {
+  it('registers the operator metrics under the apisec_ prefix, counters ending in _total', async () => {
     const r = new Registry();
     const m = operatorMetrics(r);
     m.reconcileTotal.inc({ controller: 'policy', result: 'requeue' });
     m.reconcileDuration.observe({ controller: 'policy' }, 0.2);
     m.apiRequests.inc({ verb: 'get', resource: 'leases', code: '200' });
     m.isLeader.set(1);
-    const text = r.render();
-    const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => `${x[1]} ${x[2]}`);
-    expect(types).toEqual([
+    const text = await r.metrics();
+    expect(types(text)).toEqual([
       'apisec_reconcile_total counter',
       'apisec_reconcile_errors_total counter',
       'apisec_reconcile_duration_seconds histogram',
@@ -123,14 +22,85 @@ describe('operatorMetrics', () => {
       'apisec_workqueue_retries_total counter',
       'apisec_api_requests_total counter',
       'apisec_informer_healthy gauge',
-      'apisec_informer_restarts gauge',
+      'apisec_informer_restarts_total counter',
       'apisec_leader gauge',
       'apisec_writes_total counter',
+      'apisec_drift_total counter',
     ]);
     expect(text).toContain('apisec_reconcile_total{controller="policy",result="requeue"} 1\n');
-    expect(text).toContain('apisec_reconcile_duration_seconds_bucket{controller="policy",le="0.005"} 0\n');
-    expect(text).toContain('apisec_reconcile_duration_seconds_bucket{controller="policy",le="10"} 1\n');
+    expect(text).toContain('apisec_reconcile_duration_seconds_bucket{le="0.005",controller="policy"} 0\n');
+    expect(text).toContain('apisec_reconcile_duration_seconds_bucket{le="10",controller="policy"} 1\n');
     expect(text).toContain('apisec_api_requests_total{verb="get",resource="leases",code="200"} 1\n');
     expect(text).toContain('apisec_leader 1\n');
+  });
+
+  it('shows a registered controller at zero before any work, then counts its queue and reconciles', async () => {
+    const r = new Registry();
+    const m = operatorMetrics(r);
+    const c = m.controller('policyreport');
+    const before = await r.metrics();
+    for (const result of ['success', 'error', 'requeue']) expect(before).toContain(`apisec_reconcile_total{controller="policyreport",result="${result}"} 0\n`);
+    expect(before).toContain('apisec_reconcile_errors_total{controller="policyreport"} 0\n');
+    expect(before).toContain('apisec_reconcile_duration_seconds_count{controller="policyreport"} 0\n');
+    expect(before).toContain('apisec_workqueue_adds_total{name="policyreport"} 0\n');
+    expect(before).toContain('apisec_workqueue_retries_total{name="policyreport"} 0\n');
+    expect(before).toContain('apisec_workqueue_depth{name="policyreport"} 0\n');
+
+    let health: InformerHealth[] = [{ resource: 'policyreports', synced: true, healthy: true, restarts: 2 }];
+    c.observe({ queue: { depth: 3 }, health: () => health });
+    c.queue.added();
+    c.queue.added();
+    c.queue.retried();
+    c.reconciled('error', 0.5);
+    const after = await r.metrics();
+    expect(after).toContain('apisec_workqueue_depth{name="policyreport"} 3\n');
+    expect(after).toContain('apisec_workqueue_adds_total{name="policyreport"} 2\n');
+    expect(after).toContain('apisec_workqueue_retries_total{name="policyreport"} 1\n');
+    expect(after).toContain('apisec_reconcile_total{controller="policyreport",result="error"} 1\n');
+    expect(after).toContain('apisec_reconcile_errors_total{controller="policyreport"} 1\n');
+    expect(after).toContain('apisec_informer_healthy{resource="policyreports"} 1\n');
+    expect(after).toContain('apisec_informer_restarts_total{resource="policyreports"} 2\n');
+
+    // A dead informer shows as 0; one that is gone (reports disabled) leaves no series.
+    health = [{ resource: 'policyreports', synced: true, healthy: false, restarts: 3 }];
+    expect(await r.metrics()).toContain('apisec_informer_healthy{resource="policyreports"} 0\n');
+    health = [];
+    expect(await r.metrics()).not.toContain('apisec_informer_healthy{');
+    expect(() => m.controller('policyreport')).toThrow(/already registered/);
+  });
+
+  it('keeps each operator on its own registry, off the global one', async () => {
+    const a = new Registry();
+    const b = new Registry();
+    operatorMetrics(a).isLeader.set(1);
+    operatorMetrics(b); // the same names again: no collision
+    expect(await a.metrics()).toContain('apisec_leader 1\n');
+    expect(await b.metrics()).toContain('apisec_leader 0\n');
+    expect(await globalRegistry.metrics()).not.toContain('apisec_');
+  });
+});
+
+describe('inventoryMetrics', () => {
+  it('reads the inventory at scrape time and drops series that are gone', async () => {
+    const r = new Registry();
+    let uncovered = [{ labels: { namespace: 'shop', kind: 'Ingress' }, value: 2 }];
+    inventoryMetrics(r, { uncoveredSamples: () => uncovered, coverageSamples: () => [{ labels: { coverage: 'none' }, value: 2 }] });
+    expect(await r.metrics()).toContain('apisec_uncovered_apis{namespace="shop",kind="Ingress"} 2\n');
+    uncovered = [];
+    const text = await r.metrics();
+    expect(text).not.toContain('apisec_uncovered_apis{');
+    expect(text).toContain('apisec_apis{coverage="none"} 2\n');
+  });
+});
+
+describe('runtimeMetrics', () => {
+  it("adds prom-client's process and Node.js metrics", async () => {
+    const r = new Registry();
+    runtimeMetrics(r);
+    const text = await r.metrics();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_open_fds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+      expect(text).toMatch(new RegExp(`^${name} \\d`, 'm'));
+    }
+    expect(r.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
   });
 });

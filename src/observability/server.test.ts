@@ -1,16 +1,16 @@
 import { pino } from 'pino';
 import { Counter, Registry } from './metrics.ts';
-import { startHealthServer, type CheckResult, type HealthServer } from './server.ts';
+import { startHttpServer, type CheckResult, type HttpServer } from './server.ts';
 
-describe('startHealthServer', () => {
+describe('startHttpServer', () => {
   const registry = new Registry();
-  const hits = registry.register(new Counter({ name: 'apisec_hits_total', help: 'Hits.' }));
+  const hits = new Counter({ name: 'apisec_hits_total', help: 'Hits.', registers: [registry] });
   let ready: CheckResult = { ok: false, detail: 'informers not synced: ingresses' };
-  let server: HealthServer;
+  let server: HttpServer;
   let base: string;
 
   beforeAll(async () => {
-    server = await startHealthServer({
+    server = await startHttpServer({
       port: 0,
       host: '127.0.0.1',
       registry,
@@ -54,6 +54,24 @@ describe('startHealthServer', () => {
     const res = await fetch(`${base}/readyz?verbose=1`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('ok');
+  });
+
+  it('serves only what it was given: metrics on one server, probes on another', async () => {
+    const log = pino({ level: 'silent' });
+    const metricsOnly = await startHttpServer({ port: 0, host: '127.0.0.1', registry, log });
+    const probesOnly = await startHttpServer({ port: 0, host: '127.0.0.1', checks: { healthz: () => ({ ok: true }), readyz: () => ({ ok: true }) }, log });
+    try {
+      const status = async (port: number, path: string): Promise<number> => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        await res.text();
+        return res.status;
+      };
+      expect([await status(metricsOnly.port, '/metrics'), await status(metricsOnly.port, '/healthz'), await status(metricsOnly.port, '/readyz')]).toEqual([200, 404, 404]);
+      expect([await status(probesOnly.port, '/metrics'), await status(probesOnly.port, '/healthz'), await status(probesOnly.port, '/readyz')]).toEqual([404, 200, 200]);
+    } finally {
+      await metricsOnly.close();
+      await probesOnly.close();
+    }
   });
 
   it('answers 404 for unknown paths and 405 for other methods than GET', async () => {

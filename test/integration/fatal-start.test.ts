@@ -28,7 +28,7 @@ interface Run {
 /** Runs the operator until it exits or boundMs passes (then SIGKILL), polling /readyz all along. */
 async function runOperator(args: string[], kubeconfig: string, boundMs = EXIT_BOUND_MS): Promise<Run> {
   const started = Date.now();
-  const proc: ChildProcess = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), '--metrics-bind-address', '127.0.0.1', ...args], {
+  const proc: ChildProcess = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: `fatal-${process.pid}`, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -37,7 +37,7 @@ async function runOperator(args: string[], kubeconfig: string, boundMs = EXIT_BO
   const onData = (chunk: Buffer): void => {
     for (const line of chunk.toString().split('\n').filter(Boolean)) {
       run.lines.push(line);
-      const m = /"msg":"Started health server"/.test(line) ? /"port":(\d+)/.exec(line) : null;
+      const m = /"port":(\d+),"serves":\[[^\]]*"\/readyz"[^\]]*\],"msg":"Started HTTP server"/.exec(line);
       if (m) port = Number(m[1]);
     }
   };
@@ -118,7 +118,7 @@ describe('a fatal start', () => {
 
   it('exits non-zero and names the missing lease namespace and its flag, never ready', async () => {
     const missing = `apisec-missing-${process.pid}`;
-    const r = await runOperator(['--namespace', watchNs, '--metrics-port', '0', '--leader-election-namespace', missing], controlPlane().kubeconfigs.operator);
+    const r = await runOperator(['--namespace', watchNs, '--leader-election-namespace', missing], controlPlane().kubeconfigs.operator);
     times.leaseNamespaceMissing = r.exitedAfterMs;
     expect(r.exitedAfterMs).toBeDefined();
     expect(r.code).not.toBe(0);
@@ -136,7 +136,7 @@ describe('a fatal start', () => {
     roles.push(user);
     await bindClusterRole(admin, user, user, operatorRules.filter((r) => !r.apiGroups.includes('coordination.k8s.io')));
     const leaseNs = await createNamespace(admin, 'fatal-lease');
-    const r = await runOperator(['--namespace', watchNs, '--metrics-port', '0', '--leader-election-namespace', leaseNs], impersonating(tmp, user));
+    const r = await runOperator(['--namespace', watchNs, '--leader-election-namespace', leaseNs], impersonating(tmp, user));
     times.leasesForbidden = r.exitedAfterMs;
     expect(r.exitedAfterMs).toBeDefined();
     expect(r.code).not.toBe(0);
@@ -147,19 +147,19 @@ describe('a fatal start', () => {
     expect(r.readyz).not.toContain(200);
   }, 60_000);
 
-  it('exits non-zero and names the port flag when the metrics port is taken', async () => {
+  it('exits non-zero and names the address flag when the metrics port is taken', async () => {
     const taken: Server = createServer();
     await new Promise<void>((res) => taken.listen(0, '127.0.0.1', res));
     const port = (taken.address() as AddressInfo).port;
     try {
-      const r = await runOperator(['--namespace', watchNs, '--metrics-port', String(port), '--leader-election-namespace', watchNs], controlPlane().kubeconfigs.operator);
+      const r = await runOperator(['--namespace', watchNs, '--metrics-bind-address', `127.0.0.1:${port}`, '--leader-election-namespace', watchNs], controlPlane().kubeconfigs.operator);
       times.metricsPortTaken = r.exitedAfterMs;
       expect(r.exitedAfterMs).toBeDefined();
       expect(r.code).not.toBe(0);
       const fatal = fatalLines(r);
       expect(fatal).toHaveLength(1);
-      expect(fatal[0]).toContain(`metrics port ${port} on 127.0.0.1 is already in use`);
-      expect(fatal[0]).toContain('--metrics-port');
+      expect(fatal[0]).toContain(`address 127.0.0.1:${port} of --metrics-bind-address is already in use`);
+      expect(fatal[0]).not.toContain('--metrics-port');
     } finally {
       await new Promise((res) => taken.close(res));
     }
@@ -169,7 +169,7 @@ describe('a fatal start', () => {
     const user = `apisec-no-policies-${process.pid}`;
     roles.push(user);
     await bindClusterRole(admin, user, user, operatorRules.filter((r) => !r.resources.includes('apisecuritypolicies')));
-    const r = await runOperator(['--namespace', watchNs, '--metrics-port', '0', '--leader-elect=false', '--cache-sync-timeout', '3s'], impersonating(tmp, user));
+    const r = await runOperator(['--namespace', watchNs, '--leader-elect=false', '--cache-sync-timeout', '3s'], impersonating(tmp, user));
     times.cacheSyncTimeout = r.exitedAfterMs;
     expect(r.exitedAfterMs).toBeDefined();
     expect(r.code).not.toBe(0);

@@ -191,7 +191,7 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     for (const [example, ns] of Object.entries(namespaces)) {
       operators.push(
         startOperator(
-          [...args, '--metrics-port=0', '--metrics-bind-address=127.0.0.1', `--namespace=${ns}`, `--leader-election-id=rbac-${example}-${suffix}`],
+          [...args, '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', `--namespace=${ns}`, `--leader-election-id=rbac-${example}-${suffix}`],
           operatorKubeconfig,
           `rbac-${example}`,
         ),
@@ -398,7 +398,7 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
   it('reconciles its namespace with the Role there, and leaves the other one alone', async () => {
     const args = await deploymentArgs(adminKubeconfig, ONE_NS_RELEASE);
     expect(args).toContain(`--namespace=${watched}`);
-    op = startOperator([...args, '--metrics-port=0', '--metrics-bind-address=127.0.0.1', `--leader-election-id=rbac-one-${suffix}`], operatorKubeconfig, 'rbac-one');
+    op = startOperator([...args, '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', `--leader-election-id=rbac-one-${suffix}`], operatorKubeconfig, 'rbac-one');
 
     const get = (ns: string): Promise<Policy> => admin.request<Policy>('GET', objectPath(Resources.policy, ns, 'api'), { verb: 'get' });
     const p = await eventually(async () => {

@@ -12,7 +12,7 @@ import { POLICY_REPORT, ReportsController, type ReportsOptions } from '../../src
 import { Writer } from '../../src/k8s/apply.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { Resources, collectionPath, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
-import { Gauge, Registry } from '../../src/observability/metrics.ts';
+import { Registry, inventoryMetrics } from '../../src/observability/metrics.ts';
 import { ANNOTATION_OMITTED, renderPolicyReport, type PolicyReport } from '../../src/render/policy-report.ts';
 import { repoRoot } from '../support/controlplane.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
@@ -57,7 +57,7 @@ interface RunningReports {
   /** Log lines at warn and above. */
   warnings: string[];
   /** A metric sample as main.ts registers it, or undefined when the series is absent. */
-  metric(name: 'apisec_uncovered_apis' | 'apisec_apis', labels: Record<string, string>): number | undefined;
+  metric(name: 'apisec_uncovered_apis' | 'apisec_apis', labels: Record<string, string>): Promise<number | undefined>;
   idle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -87,8 +87,7 @@ async function startReports(op: RunningOperator, namespace: string, opts: Partia
   });
   // The registration lines of main.ts.
   const registry = new Registry();
-  registry.register(new Gauge({ name: 'apisec_uncovered_apis', help: 'APIs no policy or baseline covers.', labels: ['namespace', 'kind'], collect: () => reports.uncoveredSamples() }));
-  registry.register(new Gauge({ name: 'apisec_apis', help: 'APIs by coverage.', labels: ['coverage'], collect: () => reports.coverageSamples() }));
+  inventoryMetrics(registry, reports);
   reports.start();
   await reports.settled;
   return {
@@ -99,9 +98,9 @@ async function startReports(op: RunningOperator, namespace: string, opts: Partia
     get reconciles() {
       return reconciles;
     },
-    metric(name, labels) {
+    async metric(name, labels) {
       const want = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}} `;
-      const line = registry.render().split('\n').find((l) => l.startsWith(want));
+      const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(want));
       return line === undefined ? undefined : Number(line.slice(want.length));
     },
     async idle(timeoutMs = 15_000) {
@@ -179,9 +178,9 @@ describe('reports controller', () => {
       expect(open?.resources?.[0]).toMatchObject({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: ns, name: 'open' });
       expect(open?.resources?.[0]?.uid).toMatch(/^[0-9a-f-]{36}$/);
       await eventually(async () => {
-        expect(rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBe(1);
-        expect(rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Service' })).toBe(1);
-        expect(rep.metric('apisec_apis', { coverage: 'none' })).toBe(2);
+        expect(await rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBe(1);
+        expect(await rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Service' })).toBe(1);
+        expect(await rep.metric('apisec_apis', { coverage: 'none' })).toBe(2);
         expect(await uncoveredEvents(admin, ns, 'open')).toBe(1);
       });
     });
@@ -193,9 +192,9 @@ describe('reports controller', () => {
       );
       await eventually(async () => expect(inventoryFails(await getReport(admin, ns))).toEqual(['fail Service/np']));
       await eventually(async () => {
-        expect(rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBeUndefined();
-        expect(rep.metric('apisec_apis', { coverage: 'policy' })).toBe(1);
-        expect(rep.metric('apisec_apis', { coverage: 'none' })).toBe(1);
+        expect(await rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBeUndefined();
+        expect(await rep.metric('apisec_apis', { coverage: 'policy' })).toBe(1);
+        expect(await rep.metric('apisec_apis', { coverage: 'none' })).toBe(1);
       });
       expect(await uncoveredEvents(admin, ns, 'open')).toBe(1);
     });
@@ -230,8 +229,8 @@ describe('reports controller', () => {
       rep.reports.resyncAll();
       await rep.idle();
       await eventually(async () => expect(inventoryFails(await getReport(admin, ns))).toEqual(['fail Service/np']));
-      expect(rep.metric('apisec_apis', { coverage: 'none' })).toBe(1);
-      expect(rep.metric('apisec_apis', { coverage: 'baseline' })).toBe(0); // it wrote nothing onto the API
+      expect(await rep.metric('apisec_apis', { coverage: 'none' })).toBe(1);
+      expect(await rep.metric('apisec_apis', { coverage: 'baseline' })).toBe(0); // it wrote nothing onto the API
       baselined.delete(ns);
       rep.reports.resyncAll();
       await eventually(async () => expect(inventoryFails(await getReport(admin, ns))).toEqual(['fail Service/np']));
@@ -269,8 +268,8 @@ describe('reports controller', () => {
       for (const [r, name] of [[Resources.ingress, 'open'], [Resources.service, 'np']] as const) await admin.request('DELETE', objectPath(r, ns, name), { verb: 'delete' });
       await eventually(async () => expect(await getReport(admin, ns)).toBeUndefined());
       expect(rep.writes.filter((w) => w === 'delete policyreports')).toHaveLength(1);
-      await eventually(async () => expect(rep.metric('apisec_apis', { coverage: 'none' })).toBe(0));
-      expect(rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBeUndefined();
+      await eventually(async () => expect(await rep.metric('apisec_apis', { coverage: 'none' })).toBe(0));
+      expect(await rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBeUndefined();
     });
   });
 
@@ -370,7 +369,7 @@ describe('reports controller', () => {
         // One discovery request (404) in 5 s, nothing else; the next look is due in 5 minutes.
         expect(rep.requests).toEqual(['get unknown 404']);
         expect(rep.warnings.filter((l) => l.includes('not served'))).toHaveLength(1);
-        expect(rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBe(1);
+        expect(await rep.metric('apisec_uncovered_apis', { namespace: ns, kind: 'Ingress' })).toBe(1);
         expect(rep.reports.health()).toEqual([]);
         expect(await getReport(admin, ns)).toBeUndefined();
       } finally {

@@ -126,15 +126,19 @@ describe('the Helm chart', () => {
       });
       expect(c.resources.requests).toEqual({ cpu: '50m', memory: '128Mi' });
       expect(c.resources.limits).toEqual({ memory: '256Mi' });
-      expect(c.ports).toEqual([{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
-      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
-      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+      expect(c.ports).toEqual([
+        { name: 'metrics', containerPort: 8080, protocol: 'TCP' },
+        { name: 'health', containerPort: 8081, protocol: 'TCP' },
+      ]);
+      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
       expect(c.env.filter((e) => e.valueFrom).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([
         ['POD_NAME', 'metadata.name'],
         ['POD_NAMESPACE', 'metadata.namespace'],
       ]);
       const config = flags(objs);
-      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsPort: 8080, identity: 'pod-0', workers: 2, resyncMs: 600_000 });
+      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsAddress: { port: 8080 }, healthProbeAddress: { port: 8081 }, identity: 'pod-0', workers: 2, resyncMs: 600_000 });
+      expect(config.warnings).toEqual([]); // the chart uses no deprecated flag
       expect(config.namespace).toBeUndefined();
     });
 
@@ -280,6 +284,11 @@ describe('the Helm chart', () => {
       expect(await refused('--set', 'resync=10 minutes')).toMatch(/resync/);
       expect(await refused('--set', 'logLevel=loud')).toMatch(/logLevel/);
       expect(await refused('--set', 'ingressControllers.nginx.namespace=x')).toMatch(/ingressControllers/);
+    });
+
+    it('refuses the probe port on the metrics port', async () => {
+      expect(await refused('--set', 'healthProbe.port=8080')).toMatch(/healthProbe.port must differ from metrics.port/);
+      expect(await refused('--set', 'healthProbe.prot=8082')).toMatch(/prot/);
     });
 
     it('refuses several replicas without leader election', async () => {

@@ -115,4 +115,7 @@ labels baselines select by; with one watched namespace the operator lists only t
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "leaderElection.enabled=false allows only replicaCount: 1 (replicas without a leader would all write)" }}
 {{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.healthProbe.port) }}
+{{- fail "healthProbe.port must differ from metrics.port (each is its own container port)" }}
+{{- end }}
 {{- end }}

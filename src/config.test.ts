@@ -1,0 +1,145 @@
+import { FLAGS, HELP, parseAddress, parseConfig, type OperatorConfig } from './config.ts';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): OperatorConfig => {
+  const c = parseConfig(argv, env);
+  if (typeof c === 'string') throw new Error(`parsed as ${c}`);
+  return c;
+};
+
+describe('parseConfig', () => {
+  it('defaults to the Kubernetes operator conventions: metrics on :8080, probes on :8081, leader election on', () => {
+    const c = parse([]);
+    expect(c.metricsAddress).toEqual({ port: 8080 });
+    expect(c.healthProbeAddress).toEqual({ port: 8081 });
+    expect(c.leaderElect).toBe(true);
+    expect(c.warnings).toEqual([]);
+  });
+
+  it.each<[string, { host?: string; port: number }]>([
+    [':8080', { port: 8080 }],
+    ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
+    ['0.0.0.0:9090', { host: '0.0.0.0', port: 9090 }],
+    ['localhost:18080', { host: 'localhost', port: 18080 }],
+    ['[::1]:8080', { host: '::1', port: 8080 }],
+    ['[::]:8443', { host: '::', port: 8443 }],
+  ])('takes --metrics-bind-address=%s', (v, want) => {
+    const c = parse([`--metrics-bind-address=${v}`, `--health-probe-bind-address=${v}`]);
+    expect(c.metricsAddress).toEqual(want);
+    expect(c.healthProbeAddress).toEqual(want);
+    expect(c.warnings).toEqual([]);
+  });
+
+  it('takes the addresses as separate arguments too', () => {
+    const c = parse(['--metrics-bind-address', '127.0.0.1:18080', '--health-probe-bind-address', '127.0.0.1:18081']);
+    expect(c.metricsAddress).toEqual({ host: '127.0.0.1', port: 18080 });
+    expect(c.healthProbeAddress).toEqual({ host: '127.0.0.1', port: 18081 });
+  });
+
+  it.each([
+    ['--metrics-bind-address=:http', /^--metrics-bind-address must be HOST:PORT \(e\.g\. :8080, 127\.0\.0\.1:0, \[::1\]:8080\), got ":http"$/],
+    ['--metrics-bind-address=:', /^--metrics-bind-address must be HOST:PORT/],
+    ['--metrics-bind-address=8080', /^--metrics-bind-address must be HOST:PORT .*got "8080" \(a port alone is written :8080\)$/],
+    ['--metrics-bind-address=:70000', /^--metrics-bind-address must be a whole number from 0 to 65535, got "70000"$/],
+    ['--metrics-bind-address=a b:80', /^--metrics-bind-address must be HOST:PORT/],
+    ['--health-probe-bind-address=8081', /^--health-probe-bind-address must be HOST:PORT .*got "8081" \(a port alone is written :8081\)$/],
+    ['--health-probe-bind-address=localhost', /^--health-probe-bind-address must be HOST:PORT/],
+    ['--leader-elect=no', /^--leader-elect is true or false, got "no"$/],
+    ['--help=yes', /^--help is true or false, got "yes"$/],
+    ['--metrics-port=http', /^--metrics-port must be a whole number from 0 to 65535, got "http"$/],
+    ['--workers=0', /^--workers must be a whole number from 1 to 64, got "0"$/],
+    ['--log-level=loud', /^--log-level must be one of trace, debug, info, warn, error, fatal, silent, got "loud"$/],
+    ['--resync=soon', /^invalid duration "soon"/],
+    ['--metrics-addr=:8080', /Unknown option '--metrics-addr'/],
+  ])('refuses %s with one line', (arg, message) => {
+    expect(() => parseConfig([arg], {})).toThrow(message);
+    try {
+      parseConfig([arg], {});
+    } catch (err) {
+      expect((err as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('refuses --metrics-port next to a HOST:PORT address', () => {
+    expect(() => parseConfig(['--metrics-bind-address=:8080', '--metrics-port=9090'], {})).toThrow('--metrics-port cannot be combined with --metrics-bind-address HOST:PORT (":8080"): drop --metrics-port');
+  });
+
+  it.each<[string[], boolean]>([
+    [['--leader-elect'], true],
+    [['--leader-elect=true'], true],
+    [['--leader-elect=false'], false],
+    [['--leader-elect=false', '--leader-elect'], true], // the last one wins, as in Go's flag package
+  ])('reads boolean %j', (argv, want) => {
+    expect(parse(argv).leaderElect).toBe(want);
+  });
+
+  it('still takes "--leader-elect false" (the old string flag) for one release, with a warning', () => {
+    const c = parse(['--leader-elect', 'false', '--namespace', 'shop']);
+    expect(c.leaderElect).toBe(false);
+    expect(c.namespace).toBe('shop');
+    expect(c.warnings).toEqual(['"--leader-elect false" is deprecated and will be removed in the next release: use --leader-elect=false']);
+  });
+
+  describe('the deprecated --metrics-port and host-only --metrics-bind-address', () => {
+    it('serve metrics and probes on one server, as before, with a warning each', () => {
+      const c = parse(['--metrics-port', '0', '--metrics-bind-address', '127.0.0.1']);
+      expect(c.metricsAddress).toEqual({ host: '127.0.0.1', port: 0 });
+      expect(c.healthProbeAddress).toBe(c.metricsAddress);
+      expect(c.warnings).toEqual([
+        '--metrics-port is deprecated and will be removed in the next release: use --metrics-bind-address=127.0.0.1:0',
+        '--metrics-bind-address without a port ("127.0.0.1") is deprecated and will be removed in the next release: use --metrics-bind-address=127.0.0.1:0',
+      ]);
+    });
+
+    it('--metrics-port alone listens on every IPv4 interface, as the old default 0.0.0.0 did', () => {
+      const c = parse(['--metrics-port=9090']);
+      expect(c.metricsAddress).toEqual({ host: '0.0.0.0', port: 9090 });
+      expect(c.warnings).toHaveLength(1);
+    });
+
+    it('a host-only IPv6 address keeps the old default port', () => {
+      expect(parse(['--metrics-bind-address=::1']).metricsAddress).toEqual({ host: '::1', port: 8080 });
+      expect(parse(['--metrics-bind-address=::1']).warnings[0]).toContain('use --metrics-bind-address=[::1]:8080');
+    });
+
+    it('leave the probes where --health-probe-bind-address puts them', () => {
+      const c = parse(['--metrics-port=0', '--health-probe-bind-address=127.0.0.1:0']);
+      expect(c.healthProbeAddress).toEqual({ host: '127.0.0.1', port: 0 });
+    });
+  });
+
+  it('falls back to the environment variables the table names', () => {
+    const c = parse([], { KUBECONFIG: '/k', WATCH_NAMESPACE: 'shop', APISEC_WORKERS: '4', POD_NAMESPACE: 'ops', LOG_LEVEL: 'debug', POD_NAME: 'pod-0' });
+    expect(c).toMatchObject({ kubeconfig: '/k', namespace: 'shop', workers: 4, leaderElectionNamespace: 'ops', logLevel: 'debug', identity: 'pod-0' });
+    expect(parse(['--namespace', 'other'], { WATCH_NAMESPACE: 'shop' }).namespace).toBe('other');
+  });
+
+  it('answers --help and --version', () => {
+    expect(parseConfig(['--help'], {})).toBe('help');
+    expect(parseConfig(['--version'], {})).toBe('version');
+  });
+});
+
+describe('HELP', () => {
+  it('is generated from FLAGS: every flag once, the deprecated ones apart', () => {
+    for (const f of FLAGS) expect(HELP.match(new RegExp(`^  --${f.name}(?= |$)`, 'gm'))).toHaveLength(1);
+    const [current, deprecated] = HELP.split('Deprecated flags');
+    expect(current).toContain('--metrics-bind-address HOST:PORT');
+    expect(current).toContain('--health-probe-bind-address HOST:PORT');
+    expect(current).toMatch(/--leader-elect {2,}elect a leader/);
+    expect(current).not.toContain('--metrics-port');
+    expect(deprecated).toContain('--metrics-port PORT');
+    expect(current).toContain('(default 10m)');
+    expect(current).toContain('env KUBECONFIG');
+  });
+
+  it('keeps lines within 104 columns', () => {
+    for (const line of HELP.split('\n')) expect(line.length).toBeLessThanOrEqual(104);
+  });
+});
+
+describe('parseAddress', () => {
+  it('leaves a value without a port to the caller (the deprecated host-only form)', () => {
+    expect(parseAddress('metrics-bind-address', '127.0.0.1')).toBeUndefined();
+    expect(parseAddress('metrics-bind-address', '::1')).toBeUndefined();
+  });
+});
