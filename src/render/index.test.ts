@@ -100,7 +100,7 @@ describe('render', () => {
       [`${NGINX}limit-burst-multiplier`]: '2',
     });
     expect(out.networkPolicies).toHaveLength(1);
-    expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toEqual([
+    expect(out.networkPolicies[0]?.spec.ingress?.[0]?.from).toEqual([
       { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } } },
     ]);
     expect(out.networkSkipped).toEqual([]);
@@ -120,7 +120,7 @@ describe('render', () => {
     expect(out.middlewares.length).toBeGreaterThan(0);
     expect(new Set(out.middlewares.map((m) => m.metadata.name)).size).toBe(out.middlewares.length);
     const c = defaultSettings.ingressControllers.traefik;
-    expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toEqual([
+    expect(out.networkPolicies[0]?.spec.ingress?.[0]?.from).toEqual([
       { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c?.namespace } }, podSelector: { matchLabels: c?.podLabels } },
     ]);
   });
@@ -207,7 +207,7 @@ describe('render', () => {
   it('without resolvable Ingresses, admits every configured controller', () => {
     const out = render({ policy, spec: spec({ network: {} }), ingresses: [], services: [service('shop', { app: 'shop' })], settings: defaultSettings });
     expect(out.ingresses).toEqual([]);
-    expect(out.networkPolicies[0]?.spec.ingress[0]?.from).toHaveLength(3);
+    expect(out.networkPolicies[0]?.spec.ingress?.[0]?.from).toHaveLength(3);
   });
 
   it('does not mutate its input', () => {

@@ -118,7 +118,7 @@ describe('renderNetworkPolicies', () => {
       ingressClasses: {},
       ingressControllers: { 'ingress-nginx': defaultSettings.ingressControllers['ingress-nginx'] },
     });
-    expect(plan.objects[0]?.spec.ingress).toEqual([]);
+    expect(plan.objects[0]?.spec.ingress).toBeUndefined();
   });
 
   it.each<{ name: string; peer: Peer; from: unknown }>([
@@ -132,17 +132,17 @@ describe('renderNetworkPolicies', () => {
     { name: 'ipBlock with empty except', peer: { ipBlock: { cidr: '192.168.0.0/16', except: [] } }, from: { ipBlock: { cidr: '192.168.0.0/16' } } },
   ])('peer: $name', ({ peer, from }) => {
     const plan = render({ allowFrom: [peer] }, [svc('shop', { app: 'shop' })]);
-    expect(plan.objects[0]?.spec.ingress[0]?.from).toEqual([from]);
+    expect(plan.objects[0]?.spec.ingress?.[0]?.from).toEqual([from]);
   });
 
   it('ipBlock is its own peer, never combined with selectors', () => {
     const plan = render({ allowFrom: [{ podSelector: { matchLabels: { a: 'b' } }, ipBlock: { cidr: '10.0.0.0/8' } }] }, [svc('shop', { app: 'shop' })]);
-    expect(plan.objects[0]?.spec.ingress[0]?.from).toEqual([{ podSelector: { matchLabels: { a: 'b' } } }, { ipBlock: { cidr: '10.0.0.0/8' } }]);
+    expect(plan.objects[0]?.spec.ingress?.[0]?.from).toEqual([{ podSelector: { matchLabels: { a: 'b' } } }, { ipBlock: { cidr: '10.0.0.0/8' } }]);
   });
 
   it('no callers → an empty ingress list (deny all)', () => {
     const plan = render({ allowFrom: [] }, [svc('shop', { app: 'shop' })]);
-    expect(plan.objects[0]?.spec.ingress).toEqual([]);
+    expect(plan.objects[0]?.spec.ingress).toBeUndefined();
     expect(plan.objects[0]?.spec.policyTypes).toEqual(['Ingress']);
   });
 
@@ -157,7 +157,7 @@ describe('renderNetworkPolicies', () => {
 
   it('keeps the port when there is no targetPort, and the protocol', () => {
     const plan = render({}, [svc('dns', { app: 'dns' }, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }])]);
-    expect(plan.objects[0]?.spec.ingress[0]?.ports).toEqual([
+    expect(plan.objects[0]?.spec.ingress?.[0]?.ports).toEqual([
       { protocol: 'UDP', port: 53 },
       { protocol: 'TCP', port: 53 },
     ]);

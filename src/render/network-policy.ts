@@ -17,7 +17,8 @@ export interface NetworkPolicyObject {
   spec: {
     podSelector: { matchLabels: Record<string, string> };
     policyTypes: ['Ingress'];
-    ingress: { from: Record<string, unknown>[]; ports: { protocol: string; port: number | string }[] }[];
+    /** Absent when no caller is admitted: the API server drops an empty list, so it is never rendered. */
+    ingress?: { from: Record<string, unknown>[]; ports: { protocol: string; port: number | string }[] }[];
   };
 }
 
@@ -94,8 +95,9 @@ export function renderNetworkPolicies(
       spec: {
         podSelector: { matchLabels: sel },
         policyTypes: ['Ingress'],
-        // No callers declared: an empty ingress list denies everything.
-        ingress: from.length ? [{ from, ports }] : [],
+        // No callers declared: policyTypes Ingress without rules denies everything. The rules are left out
+        // rather than written as [], which the API server drops: the desired object must be what it stores.
+        ...(from.length ? { ingress: [{ from, ports }] } : {}),
       },
     });
   }
