@@ -31,6 +31,11 @@ describe('cidrWithin', () => {
     ['2001:db8:1::/48', '2001:db8::/32', true],
     ['2001:db9::/48', '2001:db8::/32', false],
     ['10.0.0.0/16', '2001:db8::/32', false],
+    // IPv6 with an embedded IPv4 tail, and compressed forms.
+    ['::ffff:10.1.0.0/112', '::ffff:10.0.0.0/104', true],
+    ['::ffff:11.1.0.0/112', '::ffff:10.0.0.0/104', false],
+    ['2001:db8:0:0::1/128', '2001:db8::/32', true],
+    ['2001:0db8::/48', '2001:db8::/32', true],
   ])('%s in %s: %s', (inner, outer, expected) => expect(cidrWithin(inner, outer)).toBe(expected));
 });
 

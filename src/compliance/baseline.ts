@@ -2,7 +2,7 @@
 // ClusterApiSecurityPolicy that selects its namespace. Tightening is kept; loosening is a violation
 // that is reported and replaced by the floor (never silently dropped); a floor the policy does not
 // mention is supplied by the baseline. Every effective value records who supplied it. Pure.
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
@@ -60,24 +60,24 @@ export function matchesSelector(labels: Record<string, string>, selector: Select
 
 const perSecond = (r: { requestsPerSecond?: number | undefined; requestsPerMinute?: number | undefined }): number => r.requestsPerSecond ?? (r.requestsPerMinute ?? 0) / 60;
 
-function ipToBigInt(addr: string): bigint {
-  if (isIP(addr) === 4) return addr.split('.').reduce((n, o) => (n << 8n) + BigInt(o), 0n);
-  const [head = '', tail = ''] = addr.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = addr.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return groups.reduce((n, g) => (n << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
-}
-
-/** True when CIDR `inner` lies inside CIDR `outer` (same family). */
+/**
+ * True when CIDR `inner` lies inside CIDR `outer` (same family): at least as long a prefix, and its
+ * network address inside `outer`. node:net's BlockList parses every address form (an IPv6 address with an
+ * embedded IPv4 tail, compressed zeros), which hand-written arithmetic got wrong.
+ */
 export function cidrWithin(inner: string, outer: string): boolean {
   const [ia = '', ib = '0'] = inner.split('/');
   const [oa = '', ob = '0'] = outer.split('/');
   const fam = isIP(ia);
   if (fam === 0 || fam !== isIP(oa) || Number(ib) < Number(ob)) return false;
-  const bits = BigInt(fam === 4 ? 32 : 128);
-  const shift = bits - BigInt(ob);
-  return ipToBigInt(ia) >> shift === ipToBigInt(oa) >> shift;
+  const family = fam === 4 ? 'ipv4' : 'ipv6';
+  const list = new BlockList();
+  try {
+    list.addSubnet(oa, Number(ob), family);
+    return list.check(ia, family);
+  } catch {
+    return false; // a prefix length out of range for the family
+  }
 }
 
 type Ctx = { out: ApiSecurityPolicySpec; floors: BaselineFloors; policy: ApiSecurityPolicySpec; baseline: string; v: Violation[]; p: Provenance[]; policySource: string };
