@@ -15,6 +15,27 @@ export const CIDR = '^[0-9a-fA-F.:]+/[0-9]{1,3}$';
 export const ORIGIN = '^(\\*|https?://(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?)$';
 /** http(s) URLs with a host, optional port and a plain path; no query, fragment or user info. */
 export const URL_PLAIN = '^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';
+/**
+ * Headers an auth endpoint's answer must never set on the request to the API: the routing host, the
+ * caller's credentials and cookies (an endpoint that echoes them leaks or forges identity), and the
+ * hop-by-hop headers that describe the connection, not the request.
+ */
+export const FORBIDDEN_RESPONSE_HEADERS: readonly string[] = [
+  'host',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+];
+
 /** A URL prefix for an allow-list: scheme://host[:port] and an optional path ending in /. */
 export const URL_PREFIX = '^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/([A-Za-z0-9._~-]+/)*)?$';
 export const HTTPS_URL = '^https://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';

@@ -137,7 +137,15 @@ const Mtls = z
 const External = z
   .object({
     authURL: str(P.URL_PLAIN, 512, 'External authorization endpoint; 2xx allows the request.'),
-    responseHeaders: z.array(headerName('A header to copy from the auth response to the upstream request.')).max(16).optional().describe('Headers copied from the auth response to the request.'),
+    responseHeaders: z
+      .array(
+        headerName('A header to copy from the auth response to the upstream request; never Host, credentials, cookies or a hop-by-hop header.')
+          .refine((h) => !P.FORBIDDEN_RESPONSE_HEADERS.includes(h.toLowerCase()), 'must not be Host, Authorization, Cookie, Set-Cookie or a hop-by-hop header')
+          .meta(cel({ rule: `!(self.lowerAscii() in [${P.FORBIDDEN_RESPONSE_HEADERS.map((h) => `'${h}'`).join(', ')}])`, message: 'must not be Host, Authorization, Cookie, Set-Cookie or a hop-by-hop header' })),
+      )
+      .max(16)
+      .optional()
+      .describe('Headers copied from the auth response to the request.'),
   })
   .describe('A generic external authentication/authorization endpoint.');
 

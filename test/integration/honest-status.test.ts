@@ -117,6 +117,7 @@ describe('honest status', () => {
     ['65Gi', { requestLimits: { maxBodySize: '65Gi' } }, 'must be at most 64Gi'],
     ['69G', { requestLimits: { maxBodySize: '69G' } }, 'must be at most 64Gi'],
     ['65536 connections', { rateLimit: { requestsPerSecond: 1, maxConnections: 65536 } }, 'maxConnections'],
+    ['an auth answer that sets Authorization on the request', { authentication: { external: { authURL: 'http://authz.auth.svc/check', responseHeaders: ['X-User', 'AUTHORIZATION'] } } }, 'must not be Host, Authorization'],
   ])('the API server refuses %s at admission', async (_name, fragment, message) => {
     const err = await apply(admin, policy(ns, 'too-big', { ...target('delegated'), ...fragment })).then(
       () => undefined,
