@@ -76,6 +76,9 @@ const SIZE_FACTORS: Record<string, number> = {
  */
 export const MAX_SIZE_BYTES = 64 * 1024 ** 3;
 
+/** The largest connection limit every data plane takes (nginx's limit_conn). */
+export const MAX_CONNECTIONS = 65535;
+
 /** The same bound in CEL: the number before each suffix, at most what fits in 64Gi. */
 export const SIZE_BOUND_CEL = [
   ['Gi', 64],

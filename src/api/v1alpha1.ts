@@ -184,7 +184,7 @@ export const RateLimit = z
     burst: z.number().int().min(0).max(1000000).optional().describe('Extra requests allowed in a burst above the rate (default: equal to the rate).'),
     key: z.enum(['ClientIP', 'Header']).default('ClientIP').describe('What a limit is counted per.'),
     header: headerName('Header whose value keys the limit when key is Header.').optional(),
-    maxConnections: positive(65535, 'Concurrent connections (or in-flight requests) per key; at most 65535 (nginx limit_conn).').optional(),
+    maxConnections: positive(P.MAX_CONNECTIONS, `Concurrent connections (or in-flight requests) per key; at most ${P.MAX_CONNECTIONS} (nginx limit_conn).`).optional(),
   })
   .describe('Rate limiting against brute force and denial of service. Exceeding it answers 429 where the data plane can.')
   .meta(

@@ -121,7 +121,7 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
         rivals,
         lookup: { ingress: (n) => ingresses.get(n), service: (n) => services.get(n) },
         settings,
-        ...(providers ? { allowedProviders: providers } : {}),
+        allowedProviders: providers,
       });
       assessed.push({ policy: p, spec, assessment, baselineViolations });
     } catch (err) {

@@ -109,7 +109,7 @@ export function assessPolicy(input: AssessInput): Assessment {
   const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
   const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as IngressLike);
   const services = servicesBehind(won, ingresses, input.lookup);
-  const rendered = render({ policy: { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid }, spec: input.spec, ingresses, services, settings: input.settings, ...(input.allowedProviders ? { allowedProviders: input.allowedProviders } : {}) });
+  const rendered = render({ policy: { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid }, spec: input.spec, ingresses, services, settings: input.settings, allowedProviders: input.allowedProviders });
   annotateOutcomes(targets, rendered);
   const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
   const compliance = evaluate({

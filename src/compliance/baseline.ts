@@ -6,6 +6,8 @@ import { BlockList, isIP } from 'node:net';
 import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { delegatedEndpoint } from '../render/delegation.ts';
+import { admitsEveryNamespace, prefixLength } from './peers.ts';
 
 export interface Baseline {
   name: string;
@@ -269,10 +271,9 @@ export function underPrefix(url: string, prefix: string): boolean {
 /** The endpoints of the authentication method that clients or the data plane are sent to. */
 function endpointsOf(a: NonNullable<ApiSecurityPolicySpec['authentication']>): [string, string][] {
   const out: [string, string][] = [];
-  const method = a.oidc ? 'oidc' : a.jwt ? 'jwt' : a.apiKey ? 'apiKey' : a.external ? 'external' : undefined;
-  const m = a.oidc ?? a.jwt ?? a.apiKey ?? a.external;
-  if (!method || !m) return out;
-  out.push([`authentication.${method}.authURL`, m.authURL]);
+  const url = delegatedEndpoint(a);
+  if (url === undefined) return out; // mTLS sends no request anywhere
+  out.push([`authentication.${authMethod(a) ?? ''}.authURL`, url]);
   if (a.oidc?.signinURL) out.push(['authentication.oidc.signinURL', a.oidc.signinURL]);
   if (a.jwt) out.push(['authentication.jwt.jwksURI', a.jwt.jwksURI]);
   return out;
@@ -296,8 +297,6 @@ function authEndpoints(c: Ctx): void {
   }
 }
 
-const prefixLength = (cidr: string): number => Number(cidr.split('/')[1] ?? '0');
-
 function networkPeers(c: Ctx): void {
   const b = c.floors.networkPeers;
   const n = c.out.network;
@@ -312,9 +311,7 @@ function networkPeers(c: Ctx): void {
         return false;
       }
     }
-    const everyNamespace = p.namespaceSelector && !p.namespaceSelector.matchLabels && !p.namespaceSelector.matchExpressions;
-    const everyPod = !p.podSelector || (!p.podSelector.matchLabels && !p.podSelector.matchExpressions);
-    if (everyNamespace && everyPod && !b.allowAllNamespaces) {
+    if (admitsEveryNamespace(p) && !b.allowAllNamespaces) {
       loosen(c, `network.allowFrom[${idx}].namespaceSelector`, 'the baseline does not allow a peer that admits every namespace');
       return false;
     }

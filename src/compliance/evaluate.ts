@@ -5,6 +5,7 @@
 // (a user's auth endpoint, a controller-wide ConfigMap) makes it Warn, fidelity Delegated.
 import type { ApiSecurityPolicySpec, ControlName, ControlResult } from '../api/v1alpha1.ts';
 import { declares } from '../render/index.ts';
+import { admitsEveryNamespace, prefixLength } from './peers.ts';
 import { inert } from '../render/text.ts';
 import type { FidelityNote, FidelityReport, IngressLike } from '../render/types.ts';
 
@@ -115,10 +116,8 @@ function checkWaf(i: ComplianceInput): Verdict {
 export function worldOpenPeers(n: NonNullable<ApiSecurityPolicySpec['network']>): string[] {
   const out: string[] = [];
   n.allowFrom.forEach((p, idx) => {
-    if (p.ipBlock && Number(p.ipBlock.cidr.split('/')[1]) === 0) out.push(`allowFrom[${idx}] ipBlock ${p.ipBlock.cidr} admits every address`);
-    const nsAll = p.namespaceSelector && !p.namespaceSelector.matchLabels && !p.namespaceSelector.matchExpressions;
-    const podAll = !p.podSelector || (!p.podSelector.matchLabels && !p.podSelector.matchExpressions);
-    if (nsAll && podAll) out.push(`allowFrom[${idx}] admits every pod of every namespace`);
+    if (p.ipBlock && prefixLength(p.ipBlock.cidr) === 0) out.push(`allowFrom[${idx}] ipBlock ${p.ipBlock.cidr} admits every address`);
+    if (admitsEveryNamespace(p)) out.push(`allowFrom[${idx}] admits every pod of every namespace`);
   });
   return out;
 }

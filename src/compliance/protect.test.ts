@@ -43,7 +43,7 @@ describe('decideProtection', () => {
 describe('protectedByMarker', () => {
   const managed = (manager: string) => [{ manager, operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': { [`f:${ANNOTATION_BASELINE}`]: {} } } } }];
   it('believes the marker only when the operator applied it: anyone can set an annotation', () => {
-    const meta = { annotations: { [ANNOTATION_BASELINE]: 'floor' } };
+    const meta = { name: 'web', annotations: { [ANNOTATION_BASELINE]: 'floor' } };
     expect(protectedByMarker({ metadata: { ...meta, managedFields: managed('api-security-operator') } }, 'api-security-operator')).toBe('floor');
     expect(protectedByMarker({ metadata: { ...meta, managedFields: managed('kubectl-client-side-apply') } }, 'api-security-operator')).toBeUndefined();
     expect(protectedByMarker({ metadata: meta }, 'api-security-operator')).toBeUndefined();

@@ -3,11 +3,13 @@
 // or is named as unprotectable, never counted as covered by a baseline that wrote nothing. Pure: the
 // reconciler gathers the Ingresses and policies and applies the plan.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import type { KubeObject } from '../k8s/resources.ts';
 import { render } from '../render/index.ts';
 import { ANNOTATION_POLICY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { claimedRefs } from './assess.ts';
-import { applyBaselines, type Baseline } from './baseline.ts';
+import { applyBaselines, type Baseline, type BaselineResult } from './baseline.ts';
+import { ownedAnnotationKeys } from './managed-fields.ts';
 
 /** Marks an Ingress whose operator annotations a baseline wrote (a policy's are marked apisec.dev/policy). */
 export const ANNOTATION_BASELINE = 'apisec.dev/baseline';
@@ -28,18 +30,17 @@ export type ProtectDecision =
   | { kind: 'governed'; policy: string }
   | { kind: 'unprotectable'; reason: string };
 
-/** The floors of the selecting baselines as a policy of one Ingress target, enforced. */
-export function floorsSpec(ingress: string, selecting: readonly Baseline[]): ApiSecurityPolicySpec {
+/** The floors of the selecting baselines as a policy of one Ingress target, enforced (with the data planes they allow). */
+export function floorsOf(ingress: string, selecting: readonly Baseline[]): BaselineResult {
   const bare: ApiSecurityPolicySpec = { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: ingress }], mode: 'Enforce', provider: 'auto' };
-  return applyBaselines(bare, '-', [...selecting]).effective;
+  return applyBaselines(bare, '-', [...selecting]);
 }
 
 export function decideProtection(input: ProtectInput): ProtectDecision {
   const name = input.ingress.metadata.name;
   const claim = input.policies.find((p) => !p.deleting && claimedRefs(p.spec).some((r) => r.kind === 'Ingress' && r.name === name));
   if (claim) return { kind: 'governed', policy: claim.name };
-  const spec = floorsSpec(name, input.selecting);
-  const providers = applyBaselines(spec, '-', [...input.selecting]).providers;
+  const { effective: spec, providers } = floorsOf(name, input.selecting);
   const out = render({
     policy: { name: `baseline-${input.baseline}`, namespace: input.ingress.metadata.namespace ?? '', uid: '' },
     spec,
@@ -59,23 +60,13 @@ export function decideProtection(input: ProtectInput): ProtectDecision {
   return { kind: 'protect', annotations };
 }
 
-interface ManagedMeta {
-  metadata: { annotations?: Record<string, string>; managedFields?: { manager?: string; operation?: string; subresource?: string; fieldsV1?: Record<string, unknown> }[] };
-}
-
 /**
  * The baseline whose floors an Ingress carries, read from what was written — and only if the marker is
  * the operator's own (its field manager applied it): anyone may set an annotation to hide an API.
  */
-export function protectedByMarker(ing: ManagedMeta, manager: string): string | undefined {
+export function protectedByMarker(ing: Pick<KubeObject, 'metadata'>, manager: string): string | undefined {
   const marker = ing.metadata.annotations?.[ANNOTATION_BASELINE];
-  if (marker === undefined) return undefined;
-  const ours = (ing.metadata.managedFields ?? []).some((m) => {
-    if (m.manager !== manager || m.operation !== 'Apply' || (m.subresource ?? '') !== '') return false;
-    const ann = (m.fieldsV1?.['f:metadata'] as Record<string, unknown> | undefined)?.['f:annotations'] as Record<string, unknown> | undefined;
-    return ann !== undefined && `f:${ANNOTATION_BASELINE}` in ann;
-  });
-  return ours ? marker : undefined;
+  return marker !== undefined && ownedAnnotationKeys(ing, manager).includes(ANNOTATION_BASELINE) ? marker : undefined;
 }
 
 /** What the operator would decide offline (apisec check): the oldest protecting baseline, if it can protect. */

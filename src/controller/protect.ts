@@ -2,7 +2,7 @@
 // the uncovered Ingresses of the namespaces a baseline selects, and release what the baseline wrote when
 // a policy takes the Ingress over, the namespace leaves the selector, or the baseline stops protecting.
 import type { Logger } from 'pino';
-import { ANNOTATION_BASELINE, decideProtection } from '../compliance/protect.ts';
+import { ANNOTATION_BASELINE, decideProtection, type ProtectInput } from '../compliance/protect.ts';
 import type { Baseline } from '../compliance/baseline.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
@@ -41,6 +41,17 @@ export async function reconcileProtection(deps: ProtectDeps, baseline: string, s
     out.writes++;
     log.info({ ingress: `${ns}/${ing.metadata.name}`, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied baseline floors to uncovered Ingress' : 'Released baseline floors');
   };
+  // Per namespace, once: the baselines that select it and its policies (not again for every Ingress).
+  const byNamespace = new Map<string, Pick<ProtectInput, 'selecting' | 'policies'>>();
+  const namespaceView = (ns: string): Pick<ProtectInput, 'selecting' | 'policies'> => {
+    let view = byNamespace.get(ns);
+    if (!view) {
+      const policies = deps.caches.policies.list(ns).map((p) => ({ name: p.metadata.name, deleting: Boolean(p.metadata.deletionTimestamp), spec: p.spec }));
+      view = { selecting: deps.baselinesFor(ns), policies };
+      byNamespace.set(ns, view);
+    }
+    return view;
+  };
   for (const ing of deps.caches.ingresses.list()) {
     const ns = ing.metadata.namespace ?? '';
     const ours = ing.metadata.annotations?.[ANNOTATION_BASELINE] === baseline;
@@ -51,8 +62,7 @@ export async function reconcileProtection(deps: ProtectDeps, baseline: string, s
       if (releasable) await apply(ing, {});
       continue;
     }
-    const policies = deps.caches.policies.list(ns).map((p) => ({ name: p.metadata.name, deleting: Boolean(p.metadata.deletionTimestamp), spec: p.spec }));
-    const decision = decideProtection({ baseline, selecting: deps.baselinesFor(ns), ingress: ing as KubeObject & IngressLike, policies, settings: deps.settings });
+    const decision = decideProtection({ baseline, ...namespaceView(ns), ingress: ing as KubeObject & IngressLike, settings: deps.settings });
     if (decision.kind === 'governed') {
       if (releasable) await apply(ing, {});
     } else if (decision.kind === 'unprotectable') {

@@ -1,18 +1,9 @@
 // Helpers that read observed state: which annotation keys the operator's field manager owns, whether
 // an object already has everything desired, and a canonical form to compare statuses.
+import { ownedAnnotationKeys } from '../compliance/managed-fields.ts';
 import type { KubeObject } from '../k8s/resources.ts';
 
-/** Annotation keys owned by `manager` through Apply on the main resource (from managedFields). */
-export function ownedAnnotationKeys(obj: KubeObject, manager: string): string[] {
-  const keys: string[] = [];
-  for (const m of obj.metadata.managedFields ?? []) {
-    if (m.manager !== manager || m.operation !== 'Apply' || (m.subresource ?? '') !== '') continue;
-    const meta = m.fieldsV1?.['f:metadata'] as Record<string, unknown> | undefined;
-    const ann = meta?.['f:annotations'] as Record<string, unknown> | undefined;
-    for (const k of Object.keys(ann ?? {})) if (k.startsWith('f:')) keys.push(k.slice(2));
-  }
-  return keys.sort();
-}
+export { ownedAnnotationKeys };
 
 /** True when the object lacks a desired annotation value, or the manager owns keys it no longer wants. */
 export function annotationsNeedApply(obj: KubeObject, manager: string, desired: Record<string, string>): boolean {

@@ -5,7 +5,7 @@ import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { ANNOTATION_POLICY } from './labels.ts';
 import { renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
-import { MAX_SIZE_BYTES, sizeToBytes } from '../api/patterns.ts';
+import { MAX_CONNECTIONS, MAX_SIZE_BYTES, sizeToBytes } from '../api/patterns.ts';
 import { renderSidecarConfigMap, sidecarFidelity, UnsafeValueError, type SidecarConfigMap } from './sidecar-nginx.ts';
 import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
@@ -146,9 +146,6 @@ function serviceOnly(fidelity: FidelityReport, spec: RenderInput['spec'], servic
     fidelity[control] = { fidelity: 'Unsupported', reason: `no component in the request path of Service ${names} enforces it (${why})` };
   }
 }
-
-/** The largest connection limit every data plane takes (nginx limit_conn). */
-export const MAX_CONNECTIONS = 65535;
 
 /** The schema bounds again, at render time: a value a data plane refuses would stall its reloads. */
 function assertBounds(spec: RenderInput['spec']): void {

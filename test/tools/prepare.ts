@@ -223,6 +223,16 @@ function mustExist(path: string, via: string): void {
   if (!existsSync(path)) throw new PrepareError([`prepare: ${via}=${path} does not exist`]);
 }
 
+/** A tool binary named by an environment variable, which must then exist. */
+function binaryFrom(variable: string): GoTool['fromEnv'] {
+  return (env) => {
+    const path = env[variable];
+    if (!path) return undefined;
+    mustExist(path, variable);
+    return { path, via: variable };
+  };
+}
+
 const firstLine = (s: string): string => s.trim().split('\n')[0] ?? '';
 
 const GO_TOOLS: GoTool[] = [
@@ -247,11 +257,7 @@ const GO_TOOLS: GoTool[] = [
     name: 'Helm',
     script: 'test/tools/build-helm.sh',
     instead: 'HELM=<path to a Helm 3 binary>',
-    fromEnv(env) {
-      if (!env.HELM) return undefined;
-      mustExist(env.HELM, 'HELM');
-      return { path: env.HELM, via: 'HELM' };
-    },
+    fromEnv: binaryFrom('HELM'),
     fromScript: (last) => last,
     version: (bin) => firstLine(run(bin, ['version', '--short']).out) || 'unknown version',
     exports: (bin) => ({ HELM: bin }),
@@ -260,11 +266,7 @@ const GO_TOOLS: GoTool[] = [
     name: 'Traefik',
     script: 'test/traefik/build.sh',
     instead: 'TRAEFIK_BIN=<path to a traefik v3 binary>',
-    fromEnv(env) {
-      if (!env.TRAEFIK_BIN) return undefined;
-      mustExist(env.TRAEFIK_BIN, 'TRAEFIK_BIN');
-      return { path: env.TRAEFIK_BIN, via: 'TRAEFIK_BIN' };
-    },
+    fromEnv: binaryFrom('TRAEFIK_BIN'),
     fromScript: (last) => join(last, 'traefik'),
     version: (bin) => /Version:\s+(\S+)/.exec(run(bin, ['version']).out)?.[1] ?? 'unknown version',
     exports: (bin) => ({ TRAEFIK_BIN: bin }),
