@@ -7,7 +7,7 @@ import { createLogger } from './observability/logger.ts';
 import type { Logger } from 'pino';
 import { HELP, parseConfig, type ListenAddress, type OperatorConfig } from './config.ts';
 import { StartError, explainCacheSync, explainListen, fatalLine } from './fatal.ts';
-import { PolicyController } from './controller/controller.ts';
+import { Manager } from './controller/manager.ts';
 import { ReportsController } from './controller/reports.ts';
 import { Writer } from './k8s/apply.ts';
 import { KubeClient } from './k8s/client.ts';
@@ -56,7 +56,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   const metrics = operatorMetrics(registry);
   instrument(client, metrics);
 
-  const controller = new PolicyController({
+  const controller = new Manager({
     client,
     writer: new Writer(client, config.identity),
     settings: config.settings,
@@ -67,7 +67,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     onDrift: (kinds, fight) => {
       for (const kind of kinds) metrics.driftTotal.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
     },
-    metrics: metrics.controller('apisecuritypolicy'),
+    metrics: (name) => metrics.controller(name),
   });
   // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
   const reports = new ReportsController({
@@ -77,7 +77,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     sources: { policies: controller.informers.policies, ingresses: controller.informers.ingresses, services: controller.informers.services },
     baselineFor: (ns) => controller.baselineFor(ns),
     ...(config.namespace ? { namespace: config.namespace } : {}),
-    metrics: metrics.controller('policyreport'),
+    metrics: (name) => metrics.controller(name),
   });
   const controllers = [controller, reports];
   controller.informers.baselines.on(() => reports.resyncAll());

@@ -1,25 +1,18 @@
 // `apisec check` and `apisec render` say what the operator does: the same inputs through the real
 // PolicyReconciler (in-memory caches, recorded writes) give the same status results and the same writes.
-import { pino } from 'pino';
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
-import { FINALIZER, PolicyReconciler, type Actions, type Caches, type Store } from '../controller/reconciler.ts';
+import type { Actions, Caches, Store } from '../controller/deps.ts';
+import { FINALIZER, PolicyReconciler } from '../controller/policy.ts';
+import { TerminalError } from '../k8s/errors.ts';
 import type { KubeObject } from '../k8s/resources.ts';
 import { defaultSettings } from '../render/types.ts';
+import { reconcileContext, store } from '../../test/support/builders.ts';
 import { repoRoot } from '../../test/support/golden.ts';
 import { assessInventory, check } from './check.ts';
 import { parseDocuments } from './documents.ts';
 import { buildInventory, type Inventory } from './inventory.ts';
 import { readSources } from './io.ts';
 import { writtenObjects } from './render-output.ts';
-
-const log = pino({ level: 'silent' });
-
-function store(items: KubeObject[]): Store<KubeObject> {
-  return {
-    get: (key) => items.find((i) => `${i.metadata.namespace}/${i.metadata.name}` === key),
-    list: (ns) => items.filter((i) => ns === undefined || i.metadata.namespace === ns),
-  };
-}
 
 interface Recorded {
   status: Map<string, ApiSecurityPolicyStatus>;
@@ -55,10 +48,12 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
   };
   // Every other cache the reconciler reads (generated objects, namespaces, baselines, ...) starts empty.
   const caches = new Proxy(known, { get: (t, prop: string) => t[prop] ?? store([]) }) as unknown as Caches;
-  const reconciler = new PolicyReconciler({ caches, actions, settings: defaultSettings, now: () => new Date('2026-11-28T00:00:00Z') });
+  const reconciler = new PolicyReconciler({ caches, actions, settings: defaultSettings });
   for (const p of [...policies].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))) {
     current = `${p.metadata.namespace}/${p.metadata.name}`;
-    await reconciler.reconcile(p.metadata.namespace!, p.metadata.name, log);
+    await reconciler.reconcile(`${p.metadata.namespace}/${p.metadata.name}`, reconcileContext()).catch((err: unknown) => {
+      if (!(err instanceof TerminalError)) throw err; // refused specs have their status written
+    });
   }
   return rec;
 }

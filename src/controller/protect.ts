@@ -9,7 +9,7 @@ import { Resources, type KubeObject } from '../k8s/resources.ts';
 import { ANNOTATION_POLICY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import type { PendingWrites } from './pending.ts';
-import type { Actions, Caches } from './reconciler.ts';
+import type { Actions, Caches } from './deps.ts';
 import { annotationsNeedApply, ownedAnnotationKeys } from './state.ts';
 
 export interface ProtectDeps {

@@ -3,6 +3,7 @@ import type { KubeClient } from '../k8s/client.ts';
 import { ApiError } from '../k8s/errors.ts';
 import type { Handler } from '../k8s/informer.ts';
 import { keyOf, type KubeObject } from '../k8s/resources.ts';
+import { INVENTORY_KEY } from './inventory.ts';
 import { ReportsController, type ReportActions, type Source } from './reports.ts';
 
 class Store implements Source {
@@ -52,8 +53,7 @@ function setup(): { reports: ReportsController; events: string[]; policies: Stor
   const idle = async (): Promise<void> => {
     for (let quiet = 0; quiet < 5; ) {
       await new Promise((r) => setTimeout(r, 10));
-      const q = reports.queue;
-      quiet = q.depth || q.inFlight || q.scheduled ? 0 : quiet + 1;
+      quiet = reports.quiet ? quiet + 1 : 0;
     }
   };
   return { reports, events, policies, ingresses, services, idle };
@@ -112,10 +112,11 @@ describe('ReportsController without the PolicyReport API', () => {
     for (let i = 0; i < 45; i++) ingresses.put(ing('a', `api-${i}`));
     let passes = 0;
     const counts: number[] = [];
-    const orig = reports.queue.get.bind(reports.queue);
-    reports.queue.get = async () => {
+    const queue = reports.inventory.queue;
+    const orig = queue.get.bind(queue);
+    queue.get = async () => {
       const k = await orig();
-      if (k === '@inventory') {
+      if (k === INVENTORY_KEY) {
         passes++;
         counts.push(events.length);
       }

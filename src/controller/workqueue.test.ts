@@ -1,37 +1,5 @@
+import { FakeClock } from '../../test/support/clock.ts';
 import { Workqueue } from './workqueue.ts';
-
-/** A manual clock: timers fire only when the test advances time. Date.now follows the same clock. */
-class FakeClock {
-  now = 1_700_000_000_000;
-  private seq = 0;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  readonly cleared: number[] = [];
-
-  setTimer = (fn: () => void, ms: number): unknown => {
-    const handle = ++this.seq;
-    this.timers.set(handle, { at: this.now + ms, fn });
-    return handle;
-  };
-
-  clearTimer = (handle: unknown): void => {
-    this.cleared.push(handle as number);
-    this.timers.delete(handle as number);
-  };
-
-  /** Fires due timers in time order, moving the clock to each deadline. */
-  advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.now = next[1].at;
-      next[1].fn();
-    }
-    this.now = end;
-  }
-}
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -47,19 +15,13 @@ function track<T>(p: Promise<T>): { settled: boolean; value: T | undefined } {
 
 describe('Workqueue', () => {
   let clock: FakeClock;
-  const realNow = Date.now;
 
   beforeEach(() => {
     clock = new FakeClock();
-    Date.now = () => clock.now;
-  });
-
-  afterEach(() => {
-    Date.now = realNow;
   });
 
   const newQueue = (opts: { baseDelayMs?: number; maxDelayMs?: number } = {}): Workqueue =>
-    new Workqueue({ ...opts, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
+    new Workqueue({ ...opts, clock });
 
   async function drain(q: Workqueue): Promise<string[]> {
     const out: string[] = [];

@@ -4,13 +4,13 @@
 // is pruned by forget() and done(), so the maps never grow beyond the keys in flight. Metrics are a
 // collaborator told of each add and retry, as in client-go, not counters polled from outside.
 import type { QueueMetrics } from '../observability/metrics.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 
 export interface WorkqueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** Injected for tests; defaults to the real timers. */
-  setTimer?: (fn: () => void, ms: number) => unknown;
-  clearTimer?: (handle: unknown) => void;
+  /** Time and timers (a manual clock in tests); defaults to the system clock. */
+  clock?: Clock;
   metrics?: QueueMetrics;
 }
 
@@ -24,8 +24,7 @@ export class Workqueue {
   private shuttingDown = false;
   private readonly baseDelay: number;
   private readonly maxDelay: number;
-  private readonly setTimer: (fn: () => void, ms: number) => unknown;
-  private readonly clearTimer: (handle: unknown) => void;
+  private readonly clock: Clock;
   private readonly metrics: QueueMetrics | undefined;
   private added = 0;
   private retried = 0;
@@ -33,8 +32,7 @@ export class Workqueue {
   constructor(opts: WorkqueueOptions = {}) {
     this.baseDelay = opts.baseDelayMs ?? 200;
     this.maxDelay = opts.maxDelayMs ?? 5 * 60_000;
-    this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
-    this.clearTimer = opts.clearTimer ?? ((h) => clearTimeout(h as NodeJS.Timeout));
+    this.clock = opts.clock ?? systemClock;
     this.metrics = opts.metrics;
   }
 
@@ -81,11 +79,11 @@ export class Workqueue {
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
+    const at = this.clock.now() + ms;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
-    if (existing) this.clearTimer(existing.handle);
-    const handle = this.setTimer(() => {
+    if (existing) this.clock.clearTimer(existing.handle);
+    const handle = this.clock.setTimer(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
@@ -140,7 +138,7 @@ export class Workqueue {
   /** Stops handing out keys: pending timers are cancelled, waiting workers get undefined. */
   shutDown(): void {
     this.shuttingDown = true;
-    for (const t of this.timers.values()) this.clearTimer(t.handle);
+    for (const t of this.timers.values()) this.clock.clearTimer(t.handle);
     this.timers.clear();
     this.queue.length = 0;
     this.dirty.clear();

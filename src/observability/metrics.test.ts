@@ -16,6 +16,7 @@ describe('operatorMetrics', () => {
     expect(types(text)).toEqual([
       'apisec_reconcile_total counter',
       'apisec_reconcile_errors_total counter',
+      'apisec_reconcile_terminal_errors_total counter',
       'apisec_reconcile_duration_seconds histogram',
       'apisec_workqueue_depth gauge',
       'apisec_workqueue_adds_total counter',

@@ -49,12 +49,15 @@ export interface ControllerMetrics {
   readonly name: string;
   readonly queue: QueueMetrics;
   reconciled(result: ReconcileResult, seconds: number): void;
+  /** A reconcile failed with a TerminalError (not retried until the object changes). */
+  terminal(): void;
   observe(controller: ObservedController): void;
 }
 
 export interface OperatorMetrics {
   reconcileTotal: Counter<'controller' | 'result'>;
   reconcileErrors: Counter<'controller'>;
+  reconcileTerminalErrors: Counter<'controller'>;
   reconcileDuration: Histogram<'controller'>;
   queueDepth: Gauge<'name'>;
   queueAdds: Counter<'name'>;
@@ -78,6 +81,12 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
   const m: Omit<OperatorMetrics, 'controller'> = {
     reconcileTotal: new Counter({ name: 'apisec_reconcile_total', help: 'Reconciliations by controller and result (success, error, requeue).', labelNames: ['controller', 'result'], registers }),
     reconcileErrors: new Counter({ name: 'apisec_reconcile_errors_total', help: 'Reconciliations that failed, by controller.', labelNames: ['controller'], registers }),
+    reconcileTerminalErrors: new Counter({
+      name: 'apisec_reconcile_terminal_errors_total',
+      help: 'Reconciliations that failed in a way retrying cannot fix (waiting for the object to change), by controller.',
+      labelNames: ['controller'],
+      registers,
+    }),
     reconcileDuration: new Histogram({ name: 'apisec_reconcile_duration_seconds', help: 'Time spent in one reconciliation.', labelNames: ['controller'], buckets: [...DEFAULT_BUCKETS], registers }),
     queueDepth: new Gauge({
       name: 'apisec_workqueue_depth',
@@ -126,6 +135,7 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
     // Zero from the start, as controller-runtime does: a rate() over a series that appears late misses its first increase.
     for (const result of RESULTS) m.reconcileTotal.inc({ controller: name, result }, 0);
     m.reconcileErrors.inc({ controller: name }, 0);
+    m.reconcileTerminalErrors.inc({ controller: name }, 0);
     m.reconcileDuration.zero({ controller: name });
     m.queueAdds.inc({ name }, 0);
     m.queueRetries.inc({ name }, 0);
@@ -138,6 +148,7 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
         if (result !== 'success') m.reconcileErrors.inc({ controller: name });
         m.reconcileDuration.observe({ controller: name }, seconds);
       },
+      terminal: () => m.reconcileTerminalErrors.inc({ controller: name }),
       observe: (c) => void observed.set(name, c),
     };
   };

@@ -104,11 +104,10 @@ async function startReports(op: RunningOperator, namespace: string, opts: Partia
       return line === undefined ? undefined : Number(line.slice(want.length));
     },
     async idle(timeoutMs = 15_000) {
-      const q = reports.queue;
       const deadline = Date.now() + timeoutMs;
       let quietSince = 0;
       while (Date.now() < deadline) {
-        const busy = q.depth > 0 || q.inFlight > 0 || q.scheduled > 0;
+        const busy = !reports.quiet;
         if (busy) quietSince = 0;
         else if (quietSince === 0) quietSince = Date.now();
         if (quietSince && Date.now() - quietSince > 500) return;

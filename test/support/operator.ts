@@ -1,7 +1,7 @@
 // Runs the operator's controller in the test process against the real API server, as the operator's
 // own identity, and counts what it writes.
 import { pino } from 'pino';
-import { PolicyController } from '../../src/controller/controller.ts';
+import { Manager } from '../../src/controller/manager.ts';
 import type { RepairBudget } from '../../src/controller/drift.ts';
 import { Writer } from '../../src/k8s/apply.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
@@ -49,7 +49,7 @@ export async function grantOperatorRbac(admin: KubeClient): Promise<void> {
 }
 
 export interface RunningOperator {
-  controller: PolicyController;
+  controller: Manager;
   client: KubeClient;
   /** Mutating requests the operator made, by "verb resource". */
   writes: string[];
@@ -70,7 +70,7 @@ export async function startOperator(opts: { namespace?: string; settings?: Opera
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   let reconciles = 0;
   const drifts: string[] = [];
-  const controller = new PolicyController({
+  const controller = new Manager({
     client,
     writer: new Writer(client),
     settings: opts.settings ?? defaultSettings,
@@ -99,7 +99,7 @@ export async function startOperator(opts: { namespace?: string; settings?: Opera
       const deadline = Date.now() + timeoutMs;
       let quietSince = 0;
       while (Date.now() < deadline) {
-        const busy = controller.queue.depth > 0 || controller.queue.inFlight > 0;
+        const busy = !controller.idle;
         if (!busy && quietSince === 0) quietSince = Date.now();
         if (busy) quietSince = 0;
         if (quietSince && Date.now() - quietSince > 500) return;

@@ -1,48 +1,47 @@
-// Wires informers → workqueue → workers → PolicyReconciler. Informer handlers only map an object to
-// policy keys and enqueue them; workers start after every cache has synced.
-import { randomUUID } from 'node:crypto';
+// Wires the caches to the controllers, as controller-runtime's manager does: one set of informers (every
+// replica keeps them warm), the policy and baseline controllers on the runtime (workers only on the
+// leader), and the mapping of each informer event to the keys it concerns. Handlers only enqueue.
 import type { Logger } from 'pino';
 import type { ApiSecurityPolicy, TargetRef } from '../api/v1alpha1.ts';
 import type { Writer } from '../k8s/apply.ts';
 import type { KubeClient } from '../k8s/client.ts';
-import { isTransient } from '../k8s/errors.ts';
 import { isServed } from '../k8s/discovery.ts';
 import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
+import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
 import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_MANAGED_BY, MANAGED_BY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
+import { BaselineReconciler, selectBaselines } from './baseline.ts';
 import type { RepairBudget } from './drift.ts';
-import { PolicyReconciler } from './reconciler.ts';
-import type { ControllerMetrics } from '../observability/metrics.ts';
-import { Workqueue } from './workqueue.ts';
+import { PendingWrites } from './pending.ts';
+import { PolicyReconciler } from './policy.ts';
+import { Controller } from './runtime.ts';
 
-export interface ControllerOptions {
+export interface ManagerOptions {
   client: KubeClient;
   writer: Writer;
   settings: OperatorSettings;
   log: Logger;
+  /** Workers of the policy controller (the baseline controller has one). */
   workers?: number;
   resyncMs?: number;
   /** Limit to one namespace (undefined: all namespaces). */
   namespace?: string;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
-  /** Its queue and reconcile metrics (OperatorMetrics.controller); it registers its informers' health there too. */
-  metrics?: ControllerMetrics;
-  onReconcile?: (outcome: 'success' | 'error' | 'requeue', seconds: number, writes: number) => void;
+  /** Registers a controller's metrics by name (OperatorMetrics.controller). */
+  metrics?: (name: string) => ControllerMetrics;
+  onReconcile?: (outcome: ReconcileResult, seconds: number, writes: number) => void;
   onDrift?: (kinds: string[], fight: boolean) => void;
   repairBudget?: RepairBudget;
 }
 
 type Policy = ApiSecurityPolicy & KubeObject;
-
-/** Queue keys of baselines (cluster-scoped) cannot collide with namespace/name keys of policies. */
-const BASELINE_KEY = '@baseline/';
+type AnyInformer = Pick<Informer, 'start' | 'stop' | 'waitForSync' | 'hasSynced' | 'health'>;
 
 const targetsOf = (p: KubeObject): TargetRef[] => ((p.spec as { targetRefs?: TargetRef[] } | undefined)?.targetRefs ?? []).filter(Boolean);
 
-export class PolicyController {
-  readonly queue: Workqueue;
+export class Manager {
   readonly informers: {
     policies: Informer<Policy>;
     ingresses: Informer;
@@ -54,23 +53,56 @@ export class PolicyController {
     /** Started only once discovery shows Traefik's CRDs are served. */
     middlewares: Informer;
   };
+  readonly policies: Controller;
+  /** Baseline status and protection; runs only in a cluster-wide operator. */
+  readonly baselines: Controller;
   private middlewaresStarted = false;
   private discovery?: Promise<void>;
   private rediscover?: NodeJS.Timeout;
-  private readonly reconciler: PolicyReconciler;
-  private readonly opts: ControllerOptions;
-  private workers: Promise<void>[] = [];
+  private readonly opts: ManagerOptions;
   private started = false;
 
-  constructor(opts: ControllerOptions) {
+  constructor(opts: ManagerOptions) {
     this.opts = opts;
-    const { client, log, namespace } = opts;
+    this.informers = this.makeInformers();
+    const caches = this.informers;
+    const pending = new PendingWrites(); // both controllers write Ingress annotations
+    const common = { log: opts.log, ...(opts.backoff ? { backoff: opts.backoff } : {}), ...(opts.onReconcile ? { onReconcile: opts.onReconcile } : {}) };
+    const health = (): InformerHealth[] => this.running().map((i) => i.health());
+    this.policies = new Controller({
+      ...common,
+      name: 'apisecuritypolicy',
+      workers: opts.workers ?? 2,
+      health,
+      ...(opts.metrics ? { metrics: opts.metrics('apisecuritypolicy') } : {}),
+      reconciler: new PolicyReconciler({
+        caches,
+        actions: opts.writer,
+        settings: opts.settings,
+        pending,
+        middlewaresServed: () => this.middlewaresStarted,
+        ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+        ...(opts.onDrift ? { onDrift: opts.onDrift } : {}),
+        ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
+      }),
+    });
+    this.baselines = new Controller({
+      ...common,
+      name: 'clusterapisecuritypolicy',
+      ...(opts.metrics ? { metrics: opts.metrics('clusterapisecuritypolicy') } : {}),
+      reconciler: new BaselineReconciler({ caches, actions: opts.writer, settings: opts.settings, pending, ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}) }),
+    });
+    this.watch();
+  }
+
+  private makeInformers(): Manager['informers'] {
+    const { client, log, namespace } = this.opts;
     const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string): Informer<T> =>
       new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector });
     const cluster = (r: (typeof Resources)[keyof typeof Resources], fieldSelector?: string): Informer =>
       new Informer(client, r, log.child({ informer: r.plural }), fieldSelector ? { fieldSelector } : {});
-    this.informers = {
+    return {
       policies: inf<Policy>(Resources.policy),
       ingresses: inf(Resources.ingress),
       services: inf(Resources.service),
@@ -81,39 +113,16 @@ export class PolicyController {
       baselines: cluster(Resources.baseline),
       middlewares: inf(Resources.middleware, owned),
     };
-    this.queue = new Workqueue({ ...opts.backoff, ...(opts.metrics ? { metrics: opts.metrics.queue } : {}) });
-    opts.metrics?.observe(this);
-    this.reconciler = new PolicyReconciler({
-      caches: {
-        policies: this.informers.policies,
-        ingresses: this.informers.ingresses,
-        services: this.informers.services,
-        networkPolicies: this.informers.networkPolicies,
-        configMaps: this.informers.configMaps,
-        namespaces: this.informers.namespaces,
-        baselines: this.informers.baselines,
-        middlewares: this.informers.middlewares,
-      },
-      middlewaresServed: () => this.middlewaresStarted,
-      actions: opts.writer,
-      settings: opts.settings,
-      ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
-      ...(opts.onDrift ? { onDrift: opts.onDrift } : {}),
-      ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
-    });
-    this.informers.policies.on((p) => this.onPolicy(p));
-    this.informers.ingresses.on((o) => this.onIngress(o));
-    this.informers.services.on((o) => this.onService(o));
-    this.informers.networkPolicies.on((o) => this.onOwned(o));
-    this.informers.configMaps.on((o) => this.onOwned(o));
-    this.informers.namespaces.on((o) => this.onNamespace(o));
-    this.informers.baselines.on((o) => this.onBaseline(o));
-    this.informers.middlewares.on((o) => this.onOwned(o));
+  }
+
+  /** Nothing waiting and nothing in flight in either controller. */
+  get idle(): boolean {
+    return this.policies.idle && this.baselines.idle;
   }
 
   /** The informers that run (an optional one only once its API is served). */
-  private running(): Pick<Informer, 'waitForSync' | 'hasSynced' | 'health'>[] {
-    return (Object.values(this.informers) as Pick<Informer, 'waitForSync' | 'hasSynced' | 'health'>[]).filter((i) => i !== this.informers.middlewares || this.middlewaresStarted);
+  private running(): AnyInformer[] {
+    return (Object.values(this.informers) as AnyInformer[]).filter((i) => i !== this.informers.middlewares || this.middlewaresStarted);
   }
 
   /**
@@ -133,7 +142,7 @@ export class PolicyController {
     this.opts.log.info('Traefik Middleware API found: watching Middlewares');
     if (this.started) {
       await this.informers.middlewares.waitForSync();
-      for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+      this.enqueueAllPolicies();
     }
   }
 
@@ -156,12 +165,12 @@ export class PolicyController {
   }
 
   health(): InformerHealth[] {
-    return this.running().map((i) => i.health());
+    return this.policies.health();
   }
 
   /** The baseline that selects a namespace (first by name), for the API inventory. */
   baselineFor(namespace: string): string | undefined {
-    return this.reconciler.baselinesFor(namespace).map((b) => b.name).sort()[0];
+    return selectBaselines(this.informers, namespace).map((b) => b.name).sort()[0];
   }
 
   /** Starts the workers; call after the caches have synced and leadership is held. */
@@ -169,64 +178,49 @@ export class PolicyController {
     if (this.started) return;
     this.started = true;
     // Everything known is reconciled once at start: level-triggered, nothing is assumed converged.
-    for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+    this.enqueueAllPolicies();
     this.enqueueBaselines();
-    const n = this.opts.workers ?? 2;
-    for (let i = 0; i < n; i++) this.workers.push(this.queue.run((key) => this.process(key)));
+    this.policies.start();
+    if (!this.opts.namespace) this.baselines.start();
   }
 
   /** Stops taking work, lets in-flight reconciles finish, then stops the informers. */
   async stop(): Promise<void> {
     clearInterval(this.rediscover);
-    this.queue.shutDown();
-    await Promise.all(this.workers);
+    await Promise.all([this.policies.stop(), this.baselines.stop()]);
     await Promise.all(Object.values(this.informers).map((i) => i.stop()));
-  }
-
-  private reconciled(result: 'success' | 'error' | 'requeue', seconds: number, writes: number): void {
-    this.opts.metrics?.reconciled(result, seconds);
-    this.opts.onReconcile?.(result, seconds, writes);
-  }
-
-  private async process(key: string): Promise<void> {
-    const baseline = key.startsWith(BASELINE_KEY) ? key.slice(BASELINE_KEY.length) : undefined;
-    const [namespace = '', name = ''] = baseline === undefined ? key.split('/') : ['', baseline];
-    const policy = baseline === undefined ? this.informers.policies.get(key) : undefined;
-    const log = this.opts.log.child({
-      controller: 'apisecuritypolicy',
-      namespace,
-      name,
-      generation: policy?.metadata.generation,
-      reconcileID: randomUUID(),
-    });
-    const started = performance.now();
-    try {
-      const res = baseline === undefined ? await this.reconciler.reconcile(namespace, name, log) : await this.reconciler.reconcileBaseline(baseline, log);
-      this.queue.forget(key);
-      const exists = baseline === undefined ? this.informers.policies.get(key) : this.informers.baselines.get(baseline);
-      if (res.requeueAfterMs !== undefined && exists) this.queue.addAfter(key, res.requeueAfterMs);
-      const seconds = (performance.now() - started) / 1000;
-      if (res.writes > 0) log.debug({ writes: res.writes, seconds }, 'Reconciled');
-      this.reconciled('success', seconds, res.writes);
-    } catch (err) {
-      const delay = this.queue.addRateLimited(key, (err as { retryAfterSeconds?: number }).retryAfterSeconds ? 1000 * ((err as { retryAfterSeconds: number }).retryAfterSeconds) : 0);
-      const seconds = (performance.now() - started) / 1000;
-      log.warn({ err: (err as Error).message, transient: isTransient(err), retryInMs: delay, retries: this.queue.numRequeues(key) }, 'Reconcile failed');
-      this.reconciled(isTransient(err) ? 'requeue' : 'error', seconds, 0);
-    } finally {
-      this.queue.done(key);
-    }
   }
 
   // ---- event → keys ----
 
+  private watch(): void {
+    this.informers.policies.on((p) => this.onPolicy(p));
+    this.informers.ingresses.on((o) => this.onIngress(o));
+    this.informers.services.on((o) => this.onService(o));
+    this.informers.networkPolicies.on((o) => this.onOwned(o));
+    this.informers.configMaps.on((o) => this.onOwned(o));
+    this.informers.namespaces.on((o) => this.onNamespace(o));
+    this.informers.baselines.on((o) => this.onBaseline(o));
+    this.informers.middlewares.on((o) => this.onOwned(o));
+  }
+
+  private enqueueAllPolicies(namespace?: string): void {
+    for (const p of this.informers.policies.list(namespace)) this.policies.enqueue(keyOf(p));
+  }
+
+  /** Baseline status needs the whole cluster's view: only a cluster-wide operator runs the baseline controller. */
+  private enqueueBaselines(): void {
+    if (this.opts.namespace) return;
+    for (const b of this.informers.baselines.list()) this.baselines.enqueue(b.metadata.name);
+  }
+
   private onPolicy(p: Policy): void {
-    this.queue.add(keyOf(p));
+    this.policies.enqueue(keyOf(p));
     this.enqueueBaselines(); // their policy and violation counts
     // Policies sharing a target decide a winner between them: re-check the others.
     const mine = new Set(targetsOf(p).map((t) => `${t.kind}/${t.name}`));
     for (const other of this.informers.policies.list(p.metadata.namespace)) {
-      if (other.metadata.name !== p.metadata.name && targetsOf(other).some((t) => mine.has(`${t.kind}/${t.name}`))) this.queue.add(keyOf(other));
+      if (other.metadata.name !== p.metadata.name && targetsOf(other).some((t) => mine.has(`${t.kind}/${t.name}`))) this.policies.enqueue(keyOf(other));
     }
   }
 
@@ -236,45 +230,36 @@ export class PolicyController {
 
   private onIngress(o: KubeObject): void {
     const ns = o.metadata.namespace;
-    for (const p of this.policiesTargeting(ns, 'Ingress', o.metadata.name)) this.queue.add(keyOf(p));
+    for (const p of this.policiesTargeting(ns, 'Ingress', o.metadata.name)) this.policies.enqueue(keyOf(p));
     const marker = o.metadata.annotations?.[ANNOTATION_POLICY];
-    if (marker && ns) this.queue.add(`${ns}/${marker}`);
+    if (marker && ns) this.policies.enqueue(`${ns}/${marker}`);
     this.enqueueBaselines(); // protectUncovered: a new, changed or released Ingress may need the floors
   }
 
   private onService(o: KubeObject): void {
     const ns = o.metadata.namespace;
-    for (const p of this.policiesTargeting(ns, 'Service', o.metadata.name)) this.queue.add(keyOf(p));
+    for (const p of this.policiesTargeting(ns, 'Service', o.metadata.name)) this.policies.enqueue(keyOf(p));
     // A Service behind a target Ingress shapes that policy's NetworkPolicy.
     for (const ing of this.informers.ingresses.list(ns)) {
       if (backendServices([ing as IngressLike]).includes(o.metadata.name)) {
-        for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.queue.add(keyOf(p));
+        for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.policies.enqueue(keyOf(p));
       }
     }
   }
 
-  /**
-   * Baseline status needs the whole cluster's view: an operator limited to one namespace applies
-   * baselines to its policies but leaves their status to a cluster-wide operator.
-   */
-  private enqueueBaselines(): void {
-    if (this.opts.namespace) return;
-    for (const b of this.informers.baselines.list()) this.queue.add(`${BASELINE_KEY}${b.metadata.name}`);
-  }
-
   /** A baseline can select any namespace (before or after a change): every policy is re-checked. */
   private onBaseline(b: KubeObject): void {
-    if (!this.opts.namespace) this.queue.add(`${BASELINE_KEY}${b.metadata.name}`);
-    for (const p of this.informers.policies.list()) this.queue.add(keyOf(p));
+    if (!this.opts.namespace) this.baselines.enqueue(b.metadata.name);
+    this.enqueueAllPolicies();
   }
 
   private onNamespace(n: KubeObject): void {
-    for (const p of this.informers.policies.list(n.metadata.name)) this.queue.add(keyOf(p));
+    this.enqueueAllPolicies(n.metadata.name);
     this.enqueueBaselines();
   }
 
   private onOwned(o: KubeObject): void {
     const owner = o.metadata.ownerReferences?.find((r) => r.kind === 'ApiSecurityPolicy');
-    if (owner && o.metadata.namespace) this.queue.add(`${o.metadata.namespace}/${owner.name}`);
+    if (owner && o.metadata.namespace) this.policies.enqueue(`${o.metadata.namespace}/${owner.name}`);
   }
 }

@@ -1,0 +1,213 @@
+// Pure status building for one reconcile: the ApiSecurityPolicy status from its assessment and what the
+// apply did, the drift condition, the convergence (digest) decisions, and a baseline's status. Nothing
+// here reads a cache or writes; the reconcilers in src/controller call it, and table tests cover it.
+// Deterministic: no timestamp but a condition's lastTransitionTime, which moves only on a flip.
+import type { ApiSecurityPolicySpec, ApiSecurityPolicyStatus, Condition } from '../api/v1alpha1.ts';
+import type { ClusterApiSecurityPolicyStatus } from '../api/cluster-v1alpha1.ts';
+import type { RenderOutput } from '../render/index.ts';
+import { inert } from '../render/text.ts';
+import type { Assessment, TargetOutcome } from './assess.ts';
+import type { BaselineResult } from './baseline.ts';
+import { compliantCondition, mergeConditions, type ConditionInput } from './conditions.ts';
+
+/** What the status of a policy is computed from (besides its spec and assessment). */
+export interface PolicyStatusInput {
+  generation: number;
+  previous: ApiSecurityPolicyStatus | undefined;
+  spec: ApiSecurityPolicySpec;
+  assessment: Assessment;
+  /** Messages of the writes that failed or could not be made, in order. */
+  errors: readonly string[];
+  baseline: BaselineResult & { names: readonly string[] };
+  now: Date;
+}
+
+/** Drift seen by this reconcile, already described (names, fields, managers). */
+export interface DriftSeen {
+  /** Empty: no drift. */
+  description: string;
+  /** Repairs paused: another writer keeps changing what the operator owns. */
+  fight: boolean;
+}
+
+/** At most `max` items, then "and N more". */
+export const listSome = (items: readonly string[], max = 5): string => `${items.slice(0, max).join('; ')}${items.length > max ? `; and ${items.length - max} more` : ''}`;
+
+/** The status of a valid policy: conditions, score, controls, targets, generated objects, provenance. */
+export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus {
+  const { spec, assessment, baseline, generation } = input;
+  const { targets, rendered, compliance } = assessment;
+  const by = (state: TargetOutcome['state']): TargetOutcome[] => targets.filter((t) => t.state === state);
+  const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
+  const conflicted = by('Conflicted');
+  const loosened = baseline.violations.map((v) => `${v.field} (${v.baseline}: ${v.message})`);
+  const conds: ConditionInput[] = [
+    conflicted.length === targets.length
+      ? { type: 'Accepted', status: 'False', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') }
+      : { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'The policy is valid' },
+    enforcedCondition({ spec, live, missing: by('NotFound'), unsupported: by('Unsupported'), conflicted, errors: input.errors, rendered }),
+    compliantCondition(spec.mode, compliance, live.length > 0, loosened),
+  ];
+  if (conflicted.length) conds.push({ type: 'Conflicted', status: 'True', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') });
+  if (baseline.names.length) {
+    conds.push(
+      loosened.length
+        ? { type: 'WithinBaseline', status: 'False', reason: 'LoosensBaseline', message: `Floors enforced instead: ${listSome(loosened)}` }
+        : { type: 'WithinBaseline', status: 'True', reason: 'WithinBaseline', message: `Within ${baseline.names.join(', ')}` },
+    );
+  }
+  if (baseline.conflicts.length) conds.push({ type: 'BaselinesConflict', status: 'True', reason: 'ConflictingBaselines', message: baseline.conflicts.join('; ') });
+
+  const status: ApiSecurityPolicyStatus = {
+    observedGeneration: generation,
+    conditions: mergeConditions(input.previous?.conditions, conds, generation, input.now),
+    score: compliance.score,
+    ...(compliance.auditScore !== undefined ? { auditScore: compliance.auditScore } : {}),
+    violations: compliance.violations + baseline.violations.length,
+    controls: compliance.controls,
+    targets: targets.map((t) => ({
+      kind: t.ref.kind,
+      name: t.ref.name,
+      state: t.state,
+      ...(t.provider ? { provider: t.provider } : {}),
+      ...(t.message ? { message: inert(t.message, 1024) } : {}),
+    })),
+  };
+  const generated = generatedObjects(rendered).map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name }));
+  if (spec.mode === 'Enforce' && generated.length) status.generated = generated;
+  if (baseline.provenance.length) status.effective = baseline.provenance;
+  return status;
+}
+
+/** Every owned object the renderers produced, in apply order. */
+export const generatedObjects = (rendered: RenderOutput): { apiVersion: string; kind: string; metadata: { name: string } }[] => [
+  ...rendered.networkPolicies,
+  ...rendered.configMaps,
+  ...rendered.middlewares,
+];
+
+interface EnforcedInput {
+  spec: ApiSecurityPolicySpec;
+  live: readonly TargetOutcome[];
+  missing: readonly TargetOutcome[];
+  unsupported: readonly TargetOutcome[];
+  conflicted: readonly TargetOutcome[];
+  errors: readonly string[];
+  rendered: RenderOutput;
+}
+
+/** Enforced: True only when every write succeeded in Enforce mode and every target is live. */
+export function enforcedCondition(i: EnforcedInput): ConditionInput {
+  const no = (reason: string, message: string): ConditionInput => ({ type: 'Enforced', status: 'False', reason, message });
+  if (i.errors.length) return no('ApplyFailed', i.errors.map((e) => e.slice(0, 300)).join('; '));
+  if (i.spec.mode === 'Audit') return no('AuditMode', 'Audit mode: controls are evaluated and reported, nothing is written');
+  if (i.missing.length) return no('TargetNotFound', i.missing.map((t) => t.message).join('; '));
+  if (i.unsupported.length) {
+    const reason = i.rendered.ingresses.find((r) => r.problem)?.problem?.reason ?? 'Unsupported';
+    return no(reason, i.unsupported.map((t) => t.message).join('; '));
+  }
+  if (i.live.length === 0 && i.conflicted.length) return no('Conflicted', 'Every target is governed by another policy');
+  const ingresses = i.live.filter((t) => t.ref.kind === 'Ingress').length;
+  return {
+    type: 'Enforced',
+    status: 'True',
+    reason: 'Enforced',
+    message: `Controls written to ${ingresses} Ingress(es), ${i.rendered.networkPolicies.length} NetworkPolicy(ies) and ${i.rendered.configMaps.length} sidecar ConfigMap(s)`,
+  };
+}
+
+/** A spec the operator refuses (InvalidSpec, UnsafeValue): the rest of the status is kept as it was. */
+export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, generation: number, reason: string, message: string, now: Date): ApiSecurityPolicyStatus {
+  return {
+    ...previous,
+    observedGeneration: generation,
+    conditions: mergeConditions(
+      previous?.conditions,
+      [
+        { type: 'Accepted', status: 'False', reason, message },
+        { type: 'Enforced', status: 'False', reason, message: 'Not enforced: the spec is invalid' },
+        { type: 'Compliant', status: 'Unknown', reason, message: 'Not evaluated: the spec is invalid' },
+      ],
+      generation,
+      now,
+    ),
+  };
+}
+
+/** Drifted stays True (naming the last drift) until the generation changes; False otherwise. */
+export function driftCondition(previous: readonly Condition[] | undefined, generation: number, drift: DriftSeen, now: Date): Condition {
+  const last = previous?.find((c) => c.type === 'Drifted');
+  let next: ConditionInput;
+  if (drift.fight) next = { type: 'Drifted', status: 'True', reason: 'FightDetected', message: `Repairs paused: another writer keeps changing ${drift.description}` };
+  else if (drift.description) next = { type: 'Drifted', status: 'True', reason: 'DriftRepaired', message: `Repaired: ${drift.description}` };
+  else if (last?.status === 'True' && last.observedGeneration === generation) next = { type: 'Drifted', status: 'True', reason: last.reason, message: last.message };
+  else next = { type: 'Drifted', status: 'False', reason: 'NoDrift', message: 'Everything the operator applied is as it applied it' };
+  return mergeConditions(previous ? [...previous] : undefined, [next], generation, now)[0] as Condition;
+}
+
+/**
+ * Converged: what the operator wants now is what it last applied completely (the digest in status) at
+ * the current generation. Only then is a difference on a target someone else's change (drift).
+ */
+export function converged(status: Pick<ApiSecurityPolicyStatus, 'appliedDigest' | 'observedGeneration'> | undefined, digest: string, generation: number | undefined): boolean {
+  return status?.appliedDigest === digest && status.observedGeneration === generation;
+}
+
+/** The digest to record: the new one only after a complete apply, else the last complete one (if any). */
+export function recordedDigest(digest: string, previous: string | undefined, failed: boolean): string | undefined {
+  return failed ? previous : digest;
+}
+
+// ---- baselines ----
+
+export interface BaselineTally {
+  selected: number;
+  policies: number;
+  violations: number;
+  conflicts: readonly string[];
+}
+
+export interface ProtectionTally {
+  protected: number;
+  unprotectable: readonly string[];
+}
+
+export interface BaselineStatusInput {
+  generation: number;
+  previous: ClusterApiSecurityPolicyStatus | undefined;
+  /** undefined: the spec is invalid (the message says why). */
+  tally: BaselineTally | undefined;
+  invalid?: string;
+  /** Present when the baseline protects uncovered Ingresses. */
+  protection?: ProtectionTally;
+  now: Date;
+}
+
+export function baselineStatus(i: BaselineStatusInput): ClusterApiSecurityPolicyStatus {
+  const t = i.tally ?? { selected: 0, policies: 0, violations: 0, conflicts: [] };
+  const conds: ConditionInput[] = [];
+  if (!i.tally) conds.push({ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: i.invalid ?? 'The spec is invalid' });
+  else {
+    conds.push(
+      t.selected
+        ? { type: 'Ready', status: 'True', reason: 'Selecting', message: `Selects ${t.selected} namespace(s) with ${t.policies} policy(ies)` }
+        : { type: 'Ready', status: 'False', reason: 'SelectsNothing', message: 'The namespaceSelector matches no namespace' },
+    );
+    if (t.conflicts.length) conds.push({ type: 'Conflicted', status: 'True', reason: 'ConflictingBaselines', message: t.conflicts.slice(0, 5).join('; ') });
+  }
+  if (i.protection) conds.push(protectingCondition(i.protection));
+  return {
+    observedGeneration: i.generation,
+    conditions: mergeConditions(i.previous?.conditions, conds, i.generation, i.now),
+    selectedNamespaces: t.selected,
+    policies: t.policies,
+    violations: t.violations,
+    ...(i.protection ? { protectedAPIs: i.protection.protected, unprotectable: i.protection.unprotectable.length } : {}),
+  };
+}
+
+/** protectUncovered's condition on the baseline: how many uncovered Ingresses carry the floors, and which cannot. */
+export function protectingCondition(p: ProtectionTally): ConditionInput {
+  if (p.unprotectable.length === 0) return { type: 'Protecting', status: 'True', reason: 'FloorsWritten', message: `${p.protected} Ingress(es) without a policy carry the floors (annotations only: no NetworkPolicy)` };
+  return { type: 'Protecting', status: 'False', reason: 'Unprotectable', message: `${p.protected} Ingress(es) carry the floors; ${p.unprotectable.length} cannot: ${listSome(p.unprotectable)}` };
+}

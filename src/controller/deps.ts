@@ -1,0 +1,55 @@
+// What the reconcilers read and write, as interfaces: the informer caches (src/k8s/informer.ts) and the
+// writer (src/k8s/apply.ts) implement them, unit tests pass in-memory ones.
+import type { ApiSecurityPolicy } from '../api/v1alpha1.ts';
+import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.ts';
+import type { OwnedResource } from './plan.ts';
+
+export type { OwnedResource };
+
+export interface Store<T> {
+  get(key: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export interface Caches {
+  policies: Store<ApiSecurityPolicy & KubeObject>;
+  ingresses: Store<KubeObject>;
+  services: Store<KubeObject>;
+  networkPolicies: Store<KubeObject>;
+  configMaps: Store<KubeObject>;
+  /** Namespaces (for baseline selectors) and ClusterApiSecurityPolicy baselines. */
+  namespaces: Store<KubeObject>;
+  baselines: Store<KubeObject>;
+  /** Traefik Middlewares the operator owns (empty while Traefik's CRDs are not served). */
+  middlewares: Store<KubeObject>;
+}
+
+/** Records an Event (best effort: resolves to the error instead of throwing). See src/k8s/apply.ts. */
+export type RecordEvent = (
+  regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
+  type: 'Normal' | 'Warning',
+  reason: string,
+  note: string,
+  action: string,
+) => Promise<Error | undefined>;
+
+/** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
+export interface Actions {
+  applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
+  applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<unknown>;
+  recordEvent: RecordEvent;
+  applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
+  applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
+  delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
+}
+
+/** The cache of one owned resource. */
+export function ownedCache(caches: Caches, r: OwnedResource): Store<KubeObject> {
+  return r === Resources.configMap ? caches.configMaps : r === Resources.middleware ? caches.middlewares : caches.networkPolicies;
+}
+
+/** `namespace/name` → its parts (a cluster-scoped key has no slash: namespace ''). */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}

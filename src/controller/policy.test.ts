@@ -1,0 +1,71 @@
+// The policy reconciler's error contract, with in-memory caches and recorded actions (the behaviour against
+// a real API server is covered by test/integration/controller.test.ts).
+import { ApiError, TerminalError } from '../k8s/errors.ts';
+import type { KubeObject } from '../k8s/resources.ts';
+import { defaultSettings } from '../render/types.ts';
+import { conditionOf, ingressObject, memoryCaches, policyObject, reconcileContext, recordingActions, serviceObject } from '../../test/support/builders.ts';
+import { FINALIZER, PolicyReconciler } from './policy.ts';
+
+const ingress = ingressObject('web');
+const svc = serviceObject('svc');
+
+function setup(p: KubeObject, fail?: (call: string) => Error | undefined, extra: Parameters<typeof memoryCaches>[0] = {}) {
+  const recorded = recordingActions(fail);
+  const caches = memoryCaches({ policies: [p], ingresses: [ingress], services: [svc], ...extra });
+  return { reconciler: new PolicyReconciler({ caches, actions: recorded.actions, settings: defaultSettings }), ...recorded };
+}
+
+const spec = { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }], rateLimit: { requestsPerSecond: 5 }, network: { defaultDeny: true } };
+
+describe('PolicyReconciler', () => {
+  it('adds the finalizer first, then writes owned objects before the annotations that use them, then status', async () => {
+    const { reconciler, calls } = setup(policyObject(spec, { finalizers: [] }));
+    const ctx = reconcileContext();
+    const res = await reconciler.reconcile('ns/p', ctx);
+    expect(calls.map((c) => c.replace(/ \d+$/, ''))).toEqual([`applyFinalizers [${FINALIZER}]`, 'applyOwned apisec-p-svc', 'applyAnnotations web', 'applyStatus']);
+    expect(ctx.writes.count).toBe(4);
+    expect(res?.requeueAfterMs).toBe(10 * 60_000);
+  });
+
+  it.each([
+    ['409 conflict', new ApiError('conflict', 409, 'Conflict')],
+    ['429 throttled', new ApiError('slow down', 429, 'TooManyRequests')],
+    ['503', new ApiError('unavailable', 503, 'ServiceUnavailable')],
+    ['network error', new ApiError('ECONNRESET', 0, 'NetworkError')],
+  ])('a transient %s still writes status, then throws for a backoff retry', async (_name, err) => {
+    const { reconciler, calls, statuses } = setup(policyObject(spec), (call) => (call.startsWith('applyAnnotations') ? err : undefined));
+    await expect(reconciler.reconcile('ns/p', reconcileContext())).rejects.toBe(err);
+    expect(calls).toContain('applyStatus');
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+  });
+
+  it('a permanent 403 becomes ApplyFailed with a bounded re-check instead of a hot retry', async () => {
+    const err = new ApiError('PATCH ingresses/web: 403 Forbidden: cannot patch', 403, 'Forbidden');
+    const { reconciler, statuses } = setup(policyObject(spec), (call) => (call.startsWith('applyOwned') ? err : undefined));
+    const res = await reconciler.reconcile('ns/p', reconcileContext());
+    expect(res?.requeueAfterMs).toBe(5 * 60_000);
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(String(conditionOf(statuses[0], 'Enforced')?.message)).toContain('403 Forbidden');
+  });
+
+  it('an invalid spec is terminal: a condition, no writes to targets, a TerminalError for the runtime', async () => {
+    const { reconciler, calls, statuses } = setup(policyObject({ ...spec, rateLimit: { requestsPerSecond: 5, requestsPerMinute: 60 } }));
+    const err = await reconciler.reconcile('ns/p', reconcileContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TerminalError);
+    expect((err as TerminalError).reason).toBe('InvalidSpec');
+    expect(calls).toEqual(['applyStatus']);
+    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'InvalidSpec', lastTransitionTime: '2026-11-28T00:00:00Z' });
+    expect(String(conditionOf(statuses[0], 'Accepted')?.message)).toContain('spec.rateLimit');
+  });
+
+  it('a policy being deleted releases what it wrote and then its finalizer', async () => {
+    const marked = ingressObject('web', { annotations: { 'apisec.dev/policy': 'p', 'nginx.ingress.kubernetes.io/limit-rps': '5' } });
+    marked.metadata.managedFields = [{ manager: 'api-security-operator', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:apisec.dev/policy': {} } } } }];
+    const { reconciler, calls } = setup(policyObject(spec, { deletionTimestamp: '2026-11-28T00:00:00Z' }), undefined, {
+      ingresses: [marked],
+      networkPolicies: [{ metadata: { name: 'apisec-p-svc', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' } } }],
+    });
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls).toEqual(['applyAnnotations web 0', 'delete apisec-p-svc', 'applyFinalizers []']);
+  });
+});

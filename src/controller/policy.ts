@@ -1,0 +1,262 @@
+// The level-triggered reconcile of one ApiSecurityPolicy key `namespace/name`:
+//   gather (from caches) → baselines → assess (pure: targets, render, evaluate) → plan (pure) → apply
+//   only what differs → status (pure, compliance/status.ts; written only when it changed).
+// It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
+import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
+import { applyBaselines } from '../compliance/baseline.ts';
+import { assessPolicy, claimedRefs, type Assessment } from '../compliance/assess.ts';
+import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus } from '../compliance/status.ts';
+import { FIELD_MANAGER } from '../k8s/client.ts';
+import { TerminalError, isTransient } from '../k8s/errors.ts';
+import { Resources, type KubeObject } from '../k8s/resources.ts';
+import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
+import { UnsafeValueError } from '../render/sidecar-nginx.ts';
+import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
+import { dateOf } from '../util/clock.ts';
+import { selectBaselines } from './baseline.ts';
+import { ownedCache, splitKey, type Actions, type Caches, type OwnedResource } from './deps.ts';
+import { describeDrift, RepairBudget, type DriftItem } from './drift.ts';
+import { PendingWrites } from './pending.ts';
+import { planWrites, type Plan } from './plan.ts';
+import type { ReconcileContext, ReconcileOutcome, Reconciler } from './runtime.ts';
+import { canonical, ownedAnnotationKeys } from './state.ts';
+
+export const FINALIZER = 'apisec.dev/cleanup';
+
+type Policy = ApiSecurityPolicy & KubeObject;
+
+export interface PolicyReconcilerDeps {
+  caches: Caches;
+  actions: Actions;
+  settings: OperatorSettings;
+  /** Shared with the baseline reconciler: both write Ingress annotations. */
+  pending?: PendingWrites;
+  /** Periodic re-check of a converged policy. */
+  resyncMs?: number;
+  /** How many drift repairs a policy may make in a window before it is called a fight. */
+  repairBudget?: RepairBudget;
+  onDrift?: (kinds: string[], fight: boolean) => void;
+  /** Whether traefik.io Middlewares are served (and cached); without them Traefik Ingresses are left alone. */
+  middlewaresServed?: () => boolean;
+}
+
+const OWNED: readonly OwnedResource[] = [Resources.networkPolicy, Resources.configMap, Resources.middleware];
+
+export class PolicyReconciler implements Reconciler {
+  private readonly deps: Required<PolicyReconcilerDeps>;
+
+  constructor(deps: PolicyReconcilerDeps) {
+    this.deps = { pending: new PendingWrites(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, middlewaresServed: () => true, ...deps };
+  }
+
+  logFields(key: string): Record<string, unknown> {
+    const { namespace, name } = splitKey(key);
+    return { namespace, name, generation: this.deps.caches.policies.get(key)?.metadata.generation };
+  }
+
+  async reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileOutcome> {
+    const { namespace, name } = splitKey(key);
+    const policy = this.deps.caches.policies.get(key);
+    if (!policy) {
+      // Gone without our finalizer running (e.g. removed by force): clean up what carries its name.
+      this.deps.repairBudget.forget(key);
+      await this.cleanup(namespace, name, ctx);
+      return undefined;
+    }
+    if (policy.metadata.deletionTimestamp) {
+      if (policy.metadata.finalizers?.includes(FINALIZER)) {
+        await this.cleanup(namespace, name, ctx);
+        await this.deps.actions.applyFinalizers(Resources.policy, namespace, name, [], policy.metadata.uid);
+        ctx.writes.add();
+        ctx.log.info('Released finalizer after cleanup');
+      }
+      return undefined;
+    }
+    if (!policy.metadata.finalizers?.includes(FINALIZER)) {
+      await this.deps.actions.applyFinalizers(Resources.policy, namespace, name, [FINALIZER], policy.metadata.uid);
+      ctx.writes.add();
+    }
+    return this.enforce(policy, ctx);
+  }
+
+  /** Validate, apply baselines, assess, plan, apply, status. */
+  private async enforce(policy: Policy, ctx: ReconcileContext): Promise<ReconcileOutcome> {
+    const { namespace, name } = policy.metadata;
+    const parsed = parseSpec(policy.spec);
+    if (!parsed.ok) return this.refuse(policy, 'InvalidSpec', parsed.message, ctx);
+    const selecting = selectBaselines(this.deps.caches, namespace);
+    const baseline = applyBaselines(parsed.spec, name, selecting);
+    const spec = baseline.effective;
+    let assessment: Assessment;
+    try {
+      assessment = this.assess(policy, spec, baseline.providers);
+    } catch (err) {
+      // Defence in depth: the schema should have refused it.
+      if (err instanceof UnsafeValueError) return this.refuse(policy, 'UnsafeValue', err.message, ctx);
+      throw err;
+    }
+    const plan = this.plan(policy, spec.mode, assessment);
+    const key = `${namespace}/${name}`;
+    // Converged before, different now: someone else changed what we had applied.
+    const drift = converged(policy.status, plan.digest, policy.metadata.generation) ? plan.drift : [];
+    const fight = drift.length > 0 && !this.deps.repairBudget.allows(key);
+    const errors = await this.applyPlan(policy, plan, drift, fight, ctx);
+    const messages = [...errors.map((e) => (e instanceof Error ? e.message : String(e))), ...plan.blocked];
+    const now = dateOf(ctx.clock);
+    const generation = policy.metadata.generation ?? 0;
+    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now });
+    status.conditions = [...(status.conditions ?? []), driftCondition(policy.status?.conditions, generation, { description: drift.length ? describeDrift(drift) : '', fight }, now)];
+    const digest = recordedDigest(plan.digest, policy.status?.appliedDigest, messages.length > 0);
+    if (digest) status.appliedDigest = digest;
+    await this.writeStatus(policy, status, ctx);
+    const transient = errors.find(isTransient);
+    if (transient) throw transient;
+    if (fight) return { requeueAfterMs: this.deps.repairBudget.windowMs };
+    // Our own write is not in the cache yet: look again shortly rather than mistake it for drift.
+    if (plan.waiting) return { requeueAfterMs: 1000 };
+    return { requeueAfterMs: messages.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs };
+  }
+
+  /** Terminal: nothing on the targets changes; the status says why; retried when the policy changes. */
+  private async refuse(policy: Policy, reason: string, message: string, ctx: ReconcileContext): Promise<never> {
+    await this.writeStatus(policy, refusedStatus(policy.status, policy.metadata.generation ?? 0, reason, message, dateOf(ctx.clock)), ctx);
+    throw new TerminalError(reason, message);
+  }
+
+  private assess(policy: Policy, spec: Parameters<typeof assessPolicy>[0]['spec'], allowedProviders: Parameters<typeof assessPolicy>[0]['allowedProviders']): Assessment {
+    const { caches } = this.deps;
+    const { namespace, name } = policy.metadata;
+    const ref: PolicyRef = { name, namespace, uid: policy.metadata.uid ?? '' };
+    return assessPolicy({
+      policy: { ...ref, ...(policy.metadata.creationTimestamp ? { creationTimestamp: policy.metadata.creationTimestamp } : {}) },
+      spec,
+      rivals: caches.policies.list(namespace).map((p) => ({
+        name: p.metadata.name,
+        ...(p.metadata.creationTimestamp ? { creationTimestamp: p.metadata.creationTimestamp } : {}),
+        deleting: Boolean(p.metadata.deletionTimestamp),
+        targetRefs: claimedRefs(p.spec),
+      })),
+      lookup: {
+        ingress: (n) => caches.ingresses.get(`${namespace}/${n}`) as (KubeObject & IngressLike) | undefined,
+        service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
+      },
+      settings: this.deps.settings,
+      allowedProviders,
+    });
+  }
+
+  private plan(policy: Policy, mode: 'Enforce' | 'Audit', assessment: Assessment): Plan {
+    const { namespace, name } = policy.metadata;
+    const { rendered } = assessment;
+    const traefikServed = this.deps.middlewaresServed();
+    const existing = new Map<OwnedResource, KubeObject[]>();
+    for (const r of OWNED) if (r !== Resources.middleware || traefikServed) existing.set(r, this.owned(r, namespace, name));
+    return planWrites({
+      policy: name,
+      namespace,
+      mode,
+      rendered,
+      won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
+      ingresses: this.deps.caches.ingresses.list(namespace),
+      desiredOwned: mode === 'Enforce' ? ([...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares] as unknown as KubeObject[]) : [],
+      existing,
+      traefikServed,
+      behind: (k, cached) => this.deps.pending.behind(k, cached),
+    });
+  }
+
+  /** Executes the plan, unless it would repair drift in a fight; reports drift either way. Returns the failures. */
+  private async applyPlan(policy: Policy, plan: Plan, drift: DriftItem[], fight: boolean, ctx: ReconcileContext): Promise<unknown[]> {
+    const kinds = drift.map((d) => d.object.split('/')[0] ?? '');
+    if (fight) {
+      this.deps.onDrift(kinds, true);
+      ctx.log.warn({ drift: describeDrift(drift) }, 'Paused repairs: another writer keeps changing operator-owned fields');
+      await this.event(policy, 'FightDetected', `Repairs paused: another writer keeps changing ${describeDrift(drift)}`, ctx);
+      return [];
+    }
+    const errors = await this.execute(plan, policy.metadata.namespace, ctx);
+    if (!drift.length) return errors;
+    this.deps.repairBudget.record(`${policy.metadata.namespace}/${policy.metadata.name}`);
+    this.deps.onDrift(kinds, false);
+    ctx.log.warn({ drift: describeDrift(drift) }, 'Repaired drift');
+    await this.event(policy, 'DriftRepaired', `Repaired: ${describeDrift(drift)}`, ctx);
+    return errors;
+  }
+
+  /**
+   * Owned objects first (a Traefik router naming a missing Middleware is disabled), annotations next,
+   * deletions last (after the annotations stopped naming them). A failed write does not stop the others.
+   */
+  private async execute(plan: Plan, ns: string, ctx: ReconcileContext): Promise<unknown[]> {
+    const errors: unknown[] = [];
+    const attempt = async (what: Record<string, string>, write: () => Promise<void>): Promise<void> => {
+      try {
+        await write();
+        ctx.writes.add();
+      } catch (err) {
+        errors.push(err);
+        ctx.log.warn({ ...what, err: (err as Error).message }, 'Write failed');
+      }
+    };
+    const { actions, pending, caches } = this.deps;
+    for (const { r, obj, existed } of plan.apply) {
+      await attempt({ [r.kind]: obj.metadata.name }, async () => {
+        const before = ownedCache(caches, r).get(`${ns}/${obj.metadata.name}`)?.metadata.resourceVersion;
+        const after = await actions.applyOwned(r, obj);
+        pending.wrote(`${r.kind}/${ns}/${obj.metadata.name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
+        ctx.log.info({ [r.kind]: obj.metadata.name }, `${existed ? 'Updated' : 'Created'} ${r.kind}`);
+      });
+    }
+    for (const { name, want } of plan.ingress) {
+      await attempt({ ingress: name }, async () => {
+        const before = caches.ingresses.get(`${ns}/${name}`)?.metadata.resourceVersion;
+        const after = await actions.applyAnnotations(Resources.ingress, ns, name, want);
+        pending.wrote(`Ingress/${ns}/${name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
+        ctx.log.info({ ingress: name, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied Ingress annotations' : 'Released Ingress annotations');
+      });
+    }
+    for (const { r, obj } of plan.remove) {
+      await attempt({ [r.kind]: obj.metadata.name }, async () => {
+        await actions.delete(r, ns, obj.metadata.name, obj.metadata.uid);
+        ctx.log.info({ [r.kind]: obj.metadata.name }, `Deleted ${r.kind}`);
+      });
+    }
+    return errors;
+  }
+
+  private async event(policy: Policy, reason: string, note: string, ctx: ReconcileContext): Promise<void> {
+    const regarding = { apiVersion: policy.apiVersion, kind: policy.kind, name: policy.metadata.name, namespace: policy.metadata.namespace, uid: policy.metadata.uid ?? '' };
+    const err = await this.deps.actions.recordEvent(regarding, 'Warning', reason, note, 'Repair');
+    if (err) ctx.log.warn({ err: err.message }, 'Failed to record Event');
+  }
+
+  private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {
+    return ownedCache(this.deps.caches, r)
+      .list(namespace)
+      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
+  }
+
+  /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
+  private async cleanup(namespace: string, name: string, ctx: ReconcileContext): Promise<void> {
+    for (const ing of this.deps.caches.ingresses.list(namespace)) {
+      if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
+      if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
+      await this.deps.actions.applyAnnotations(Resources.ingress, namespace, ing.metadata.name, {});
+      ctx.writes.add();
+      ctx.log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
+    }
+    for (const r of OWNED) {
+      for (const o of this.owned(r, namespace, name)) {
+        await this.deps.actions.delete(r, namespace, o.metadata.name, o.metadata.uid);
+        ctx.writes.add();
+        ctx.log.info({ [r.kind]: o.metadata.name }, `Deleted ${r.kind}`);
+      }
+    }
+  }
+
+  private async writeStatus(policy: Policy, status: NonNullable<Policy['status']>, ctx: ReconcileContext): Promise<void> {
+    if (canonical(policy.status ?? {}) === canonical(status)) return;
+    await this.deps.actions.applyStatus(Resources.policy, policy.metadata.namespace, policy.metadata.name, status);
+    ctx.writes.add();
+  }
+}
