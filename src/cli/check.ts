@@ -3,7 +3,8 @@
 // the verdict under the user's thresholds. Pure: documents in, results out.
 import { ApiSecurityPolicySpec, formatIssues, type ControlResult } from '../api/v1alpha1.ts';
 import { parseBaselineSpec } from '../api/cluster-v1alpha1.ts';
-import { assessPolicy, type Assessment, type PolicyClaim, type TargetState } from '../compliance/assess.ts';
+import { assessPolicy, type Assessment, type TargetState } from '../compliance/assess.ts';
+import { claimOf, codeUnitOrder, type PolicyClaim } from '../compliance/claims.ts';
 import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
 import { wouldProtect } from '../compliance/protect.ts';
 import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
@@ -89,7 +90,7 @@ const refKey = (p: Located<RawPolicy>): string => `${p.object.metadata.namespace
 export function assessInventory(inv: Inventory, settings: OperatorSettings): { assessed: Assessed[]; errors: PolicyError[]; selecting: (ns: string) => Baseline[] } {
   const errors: PolicyError[] = [];
   const valid: { policy: Located<RawPolicy>; spec: ApiSecurityPolicySpec }[] = [];
-  for (const p of [...inv.policies].sort((a, b) => refKey(a).localeCompare(refKey(b)))) {
+  for (const p of [...inv.policies].sort((a, b) => codeUnitOrder(refKey(a), refKey(b)))) {
     // parseSpec's check, keeping the issues so the report points at the line of the first bad field.
     const parsed = ApiSecurityPolicySpec.safeParse(p.object.spec);
     if (parsed.success) {
@@ -106,14 +107,10 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
     const { effective: spec, violations: baselineViolations, providers } = applyBaselines(own, name, selecting(namespace));
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
     const services = byName<ServiceLike>(inv.services, namespace);
-    const rivals: PolicyClaim[] = valid
-      .filter((o) => o.policy.object.metadata.namespace === namespace)
-      .map((o) => ({
-        name: o.policy.object.metadata.name,
-        creationTimestamp: o.policy.object.metadata.creationTimestamp,
-        deleting: o.policy.object.metadata.deletionTimestamp !== undefined,
-        targetRefs: o.spec.targetRefs,
-      }));
+    const rivals = inv.policies
+      .filter((o) => o.object.metadata.namespace === namespace)
+      .map((o) => claimOf(o.object))
+      .filter((c): c is PolicyClaim => c !== undefined);
     try {
       const assessment = assessPolicy({
         policy: { name, namespace, uid: uid ?? '', creationTimestamp },
@@ -153,7 +150,7 @@ export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
     controls: assessment.compliance.controls,
   }));
   const uncovered = uncoveredApis(
-    assessed.map((a) => ({ namespace: a.policy.object.metadata.namespace, targetRefs: a.spec.targetRefs })),
+    inv.policies.map((p) => p.object),
     inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
     inv.services.map((s) => ({ object: s.object, at: s.at })),
     (ns) => selecting(ns).map((b) => b.name).sort()[0],

@@ -4,7 +4,7 @@
 import { apiInventory } from '../compliance/inventory.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import type { Location } from './documents.ts';
-import type { PolicyClaim } from '../compliance/assess.ts';
+import type { ClaimingPolicy } from '../compliance/claims.ts';
 
 export interface UncoveredApi {
   kind: 'Ingress' | 'Service';
@@ -21,7 +21,7 @@ interface Item<T> {
 }
 
 export function uncoveredApis(
-  policies: { namespace: string; targetRefs: PolicyClaim['targetRefs'] }[],
+  policies: readonly ClaimingPolicy[],
   ingresses: Item<IngressLike>[],
   services: Item<ServiceLike>[],
   baselineFor?: (namespace: string) => string | undefined,
@@ -32,8 +32,7 @@ export function uncoveredApis(
     for (const { object, at } of items) where.set(`${kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, at);
   }
   const entries = apiInventory({
-    // The CLI passes only policies it considers live; their names do not matter here.
-    policies: policies.map((p, i) => ({ metadata: { name: String(i), namespace: p.namespace }, spec: { targetRefs: p.targetRefs } })),
+    policies,
     ingresses: ingresses.map((i) => i.object),
     services: services.map((s) => s.object),
     ...(baselineFor ? { baselineFor } : {}),

@@ -1,7 +1,7 @@
 // `apisec report`: every API of a cluster with the policy that governs it and what the operator reported
 // in that policy's status, plus the APIs no policy covers. Pure: lists of objects in, rows out.
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
-import { claimedRefs, olderFirst, type PolicyClaim } from '../compliance/assess.ts';
+import { ClaimIndex, claimedTargets, codeUnitOrder } from '../compliance/claims.ts';
 import { protectedByMarker } from '../compliance/protect.ts';
 import { MANAGED_BY } from '../render/labels.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
@@ -67,26 +67,17 @@ function statusFacts(p: ClusterPolicy, kind: string, name: string): Pick<ReportR
 
 export function buildReport(policies: ClusterPolicy[], ingresses: IngressLike[], services: ServiceLike[]): Report {
   const live = policies.filter((p) => !p.metadata.deletionTimestamp);
-  const claims = new Map<string, (PolicyClaim & { policy: ClusterPolicy })[]>();
-  for (const p of live) {
-    const ns = nsOf(p);
-    claims.set(ns, [...(claims.get(ns) ?? []), { name: p.metadata.name, creationTimestamp: p.metadata.creationTimestamp, targetRefs: claimedRefs(p.spec), policy: p }]);
-  }
+  const claims = new ClaimIndex(live);
   const ingressBy = new Map(ingresses.map((i) => [`${nsOf(i)}/${i.metadata.name}`, i]));
   const serviceBy = new Map(services.map((s) => [`${nsOf(s)}/${s.metadata.name}`, s]));
   const rows: ReportRow[] = [];
-  for (const p of [...live].sort((a, b) => nsOf(a).localeCompare(nsOf(b)) || a.metadata.name.localeCompare(b.metadata.name))) {
+  for (const p of [...live].sort((a, b) => codeUnitOrder(nsOf(a), nsOf(b)) || codeUnitOrder(a.metadata.name, b.metadata.name))) {
     const ns = nsOf(p);
     const mode = String((p.spec as { mode?: unknown } | undefined)?.mode ?? 'Enforce');
-    const seen = new Set<string>();
-    for (const ref of claimedRefs(p.spec)) {
-      if ((ref.kind !== 'Ingress' && ref.kind !== 'Service') || typeof ref.name !== 'string' || seen.has(`${ref.kind}/${ref.name}`)) continue;
-      seen.add(`${ref.kind}/${ref.name}`);
-      const kind: 'Ingress' | 'Service' = ref.kind;
-      const name = ref.name;
+    for (const { kind, name } of claimedTargets(p.spec)) {
       const base = { namespace: ns, target: { kind, name }, policy: p.metadata.name, mode, ...statusFacts(p, kind, name) };
-      // The oldest policy governs a target (as the operator decides); a younger one is shown as Conflicted.
-      const winner = [...(claims.get(ns) ?? [])].sort(olderFirst).find((c) => c.targetRefs.some((r) => r.kind === kind && r.name === name));
+      // The oldest valid policy governs a target (as the operator decides); another one is shown as Conflicted.
+      const winner = claims.governor(ns, kind, name);
       const conflict = winner && winner.name !== p.metadata.name ? { problem: `Conflicted (governed by ${winner.name})` } : {};
       if (kind === 'Ingress') {
         const ing = ingressBy.get(`${ns}/${name}`);
@@ -99,7 +90,7 @@ export function buildReport(policies: ClusterPolicy[], ingresses: IngressLike[],
     }
   }
   const uncovered = uncoveredApis(
-    live.map((p) => ({ namespace: nsOf(p), targetRefs: claimedRefs(p.spec) })),
+    live,
     ingresses.map((object) => ({ object })),
     services.map((object) => ({ object })),
     undefined,
@@ -112,7 +103,7 @@ export function buildReport(policies: ClusterPolicy[], ingresses: IngressLike[],
     const apis = ing ? ingressApis(ing) : [`(${u.detail.replace(/^type /, '')})`];
     for (const api of apis) rows.push({ ...none, api });
   }
-  rows.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.api.localeCompare(b.api) || `${a.target.kind}/${a.target.name}`.localeCompare(`${b.target.kind}/${b.target.name}`));
+  rows.sort((a, b) => codeUnitOrder(a.namespace, b.namespace) || codeUnitOrder(a.api, b.api) || codeUnitOrder(`${a.target.kind}/${a.target.name}`, `${b.target.kind}/${b.target.name}`));
   return { rows, policies: live.length, uncovered: uncovered.length };
 }
 

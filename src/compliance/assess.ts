@@ -1,9 +1,10 @@
 // assess: the pure part of one reconcile after gathering — resolve the targets (found, conflicted), render,
-// evaluate. Shared by the apisec CLI and (later) the reconciler, so that `apisec check` reports exactly what
+// evaluate. Shared by the apisec CLI and the policy reconciler, so that `apisec check` reports exactly what
 // the operator would write and put in status. Steps 4–6 of docs/architecture.md.
 import type { ApiSecurityPolicySpec, TargetRef } from '../api/v1alpha1.ts';
 import { backendServices, render, type RenderOutput } from '../render/index.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, Provider, ServiceLike } from '../render/types.ts';
+import { governor, type PolicyClaim } from './claims.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
 
 export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
@@ -16,14 +17,6 @@ export interface TargetOutcome {
   provider?: string;
 }
 
-/** What conflict resolution needs of a policy: its age, name and (unvalidated) target references. */
-export interface PolicyClaim {
-  name: string;
-  creationTimestamp?: string;
-  deleting?: boolean;
-  targetRefs: readonly { kind?: unknown; name?: unknown }[];
-}
-
 /** Objects of the policy's namespace, by name. */
 export interface TargetLookup {
   ingress(name: string): IngressLike | undefined;
@@ -33,7 +26,7 @@ export interface TargetLookup {
 export interface AssessInput {
   policy: PolicyRef & { creationTimestamp?: string };
   spec: ApiSecurityPolicySpec;
-  /** Every other policy of the namespace, valid or not: an invalid one still claims its targets. */
+  /** The claims of the namespace's policies (compliance/claims.ts claimOf: neither invalid nor being deleted). */
   rivals: readonly PolicyClaim[];
   lookup: TargetLookup;
   settings: OperatorSettings;
@@ -51,21 +44,11 @@ export interface Assessment {
 
 const targetKey = (kind: string, name: string): string => `${kind}/${name}`;
 
-/** Oldest first (creationTimestamp, then name): stable across restarts and independent of event order. */
-export const olderFirst = (a: { name: string; creationTimestamp?: string }, b: { name: string; creationTimestamp?: string }): number =>
-  (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '') || a.name.localeCompare(b.name);
-
-/** The target references of a raw (not yet validated) spec, for conflict resolution. */
-export function claimedRefs(spec: unknown): PolicyClaim['targetRefs'] {
-  const refs = (spec as { targetRefs?: unknown } | null | undefined)?.targetRefs;
-  return Array.isArray(refs) ? refs.filter((r): r is { kind?: unknown; name?: unknown } => r !== null && typeof r === 'object') : [];
-}
-
 /** Each target: found or not, and whether an older policy already governs it. */
 export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'rivals' | 'lookup'>): TargetOutcome[] {
   const { policy, spec, lookup } = input;
   const self: PolicyClaim = { name: policy.name, creationTimestamp: policy.creationTimestamp, targetRefs: spec.targetRefs };
-  const contenders = [...input.rivals.filter((p) => !p.deleting && p.name !== policy.name), self].sort(olderFirst);
+  const contenders = [...input.rivals.filter((p) => p.name !== policy.name), self];
   const seen = new Set<string>();
   const out: TargetOutcome[] = [];
   for (const ref of spec.targetRefs) {
@@ -77,7 +60,7 @@ export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'riv
       out.push({ ref, state: 'NotFound', message: `${tk} not found in namespace ${policy.namespace}` });
       continue;
     }
-    const winner = contenders.find((p) => p.targetRefs.some((r) => r.kind === ref.kind && r.name === ref.name));
+    const winner = governor(contenders, ref.kind, ref.name);
     if (winner && winner.name !== policy.name) {
       out.push({ ref, state: 'Conflicted', object, message: `${tk} is governed by the older policy ${winner.name}` });
       continue;

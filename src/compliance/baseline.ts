@@ -2,6 +2,7 @@
 // ClusterApiSecurityPolicy that selects its namespace. Tightening is kept; loosening is a violation
 // that is reported and replaced by the floor (never silently dropped); a floor the policy does not
 // mention is supplied by the baseline. Every effective value records who supplied it. Pure.
+import { olderFirst } from './claims.ts';
 import { BlockList, isIP } from 'node:net';
 import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
@@ -331,7 +332,7 @@ function authMethod(a: BaselineFloors['authentication']): string | undefined {
 
 /** Applies every baseline (oldest first) to a policy's spec. */
 export function applyBaselines(spec: ApiSecurityPolicySpec, policyName: string, baselines: Baseline[]): BaselineResult {
-  const sorted = [...baselines].sort((a, b) => (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '') || a.name.localeCompare(b.name));
+  const sorted = [...baselines].sort(olderFirst);
   const out: ApiSecurityPolicySpec = structuredClone(spec);
   const violations: Violation[] = [];
   const provenance: Provenance[] = [];

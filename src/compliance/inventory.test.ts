@@ -86,13 +86,19 @@ describe('apiInventory', () => {
     expect(calls.sort()).toEqual(['a', 'b']); // asked once per namespace
   });
 
-  it('tolerates raw specs: no targetRefs, junk entries, unknown kinds, duplicate refs', () => {
+  it('tolerates raw specs, and an invalid one covers nothing: no targetRefs, junk entries, unknown kinds', () => {
     const policies: InventoryPolicy[] = [
       { metadata: { name: 'none', namespace: 'a' } },
       { metadata: { name: 'junk', namespace: 'a' }, spec: { targetRefs: [null, 7, { kind: 'Gateway', name: 'web' }, { kind: 'Ingress' }, { kind: 'Ingress', name: 'web' }, { kind: 'Ingress', name: 'web' }] } },
       { metadata: { name: 'not-a-list', namespace: 'a' }, spec: { targetRefs: 'web' } },
     ];
-    expect(run({ policies, ingresses: [ing('a', 'web'), ing('a', 'other')] }).map(brief)).toEqual(['a/Ingress/other:none', 'a/Ingress/web:policy:junk']);
+    expect(run({ policies, ingresses: [ing('a', 'web'), ing('a', 'other')] }).map(brief)).toEqual(['a/Ingress/other:none', 'a/Ingress/web:none']);
+  });
+
+  it('a valid policy listing a target twice covers it once', () => {
+    const ref = { group: 'networking.k8s.io', kind: 'Ingress', name: 'web' };
+    const policies: InventoryPolicy[] = [{ metadata: { name: 'twice', namespace: 'a' }, spec: { targetRefs: [ref, ref] } }];
+    expect(run({ policies, ingresses: [ing('a', 'web')] }).map(brief)).toEqual(['a/Ingress/web:policy:twice']);
   });
 
   it('sorts by namespace, kind and name, whatever the input order', () => {

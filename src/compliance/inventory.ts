@@ -6,7 +6,7 @@
 // `apisec report` (src/cli/coverage.ts).
 import { backendServices } from '../render/index.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
-import { claimedRefs, olderFirst } from './assess.ts';
+import { ClaimIndex, codeUnitOrder, oldest, type PolicyClaim } from './claims.ts';
 
 export type Coverage = 'policy' | 'baseline' | 'none';
 
@@ -47,8 +47,7 @@ export interface ApiEntry {
 
 const nsOf = (o: { metadata: { namespace?: string } }): string => o.metadata.namespace ?? '';
 
-/** Code-unit order: the same in every locale. */
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const cmp = codeUnitOrder;
 
 export const compareApis = (a: Pick<ApiEntry, 'namespace' | 'kind' | 'name'>, b: Pick<ApiEntry, 'namespace' | 'kind' | 'name'>): number =>
   cmp(a.namespace, b.namespace) || cmp(a.kind, b.kind) || cmp(a.name, b.name);
@@ -63,40 +62,15 @@ export function ingressPaths(ing: IngressLike): string[] {
   return [...new Set(paths.length ? paths : ['/'])];
 }
 
-interface Claim {
-  name: string;
-  creationTimestamp?: string;
-}
-
-/** Policies (live ones) by "namespace/Kind/name" of each target they claim. */
-function claimsByTarget(policies: readonly InventoryPolicy[]): Map<string, Claim[]> {
-  const out = new Map<string, Claim[]>();
-  for (const p of policies) {
-    if (p.metadata.deletionTimestamp) continue;
-    const claim: Claim = { name: p.metadata.name, creationTimestamp: p.metadata.creationTimestamp };
-    const seen = new Set<string>();
-    for (const r of claimedRefs(p.spec)) {
-      if ((r.kind !== 'Ingress' && r.kind !== 'Service') || typeof r.name !== 'string') continue;
-      const key = `${nsOf(p)}/${r.kind}/${r.name}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.set(key, [...(out.get(key) ?? []), claim]);
-    }
-  }
-  return out;
-}
-
-const oldest = (claims: readonly Claim[]): Claim | undefined => [...claims].sort(olderFirst)[0];
-
-function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: Claim | undefined, baseline: string | undefined, protectedBy?: string): ApiEntry {
+function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: PolicyClaim | undefined, baseline: string | undefined, protectedBy?: string): ApiEntry {
   const coverage: Coverage = policy ? 'policy' : protectedBy !== undefined ? 'baseline' : 'none';
   const named = protectedBy ?? baseline;
   return { ...base, coverage, ...(policy ? { policy: policy.name } : {}), ...(named !== undefined ? { baseline: named } : {}) };
 }
 
-/** Every API with its coverage, sorted by namespace, kind and name. Policies being deleted cover nothing. */
+/** Every API with its coverage, sorted by namespace, kind and name. Policies being deleted or invalid cover nothing. */
 export function apiInventory(input: InventoryInput): ApiEntry[] {
-  const claims = claimsByTarget(input.policies);
+  const claims = new ClaimIndex(input.policies);
   const baselines = new Map<string, string | undefined>();
   const baselineOf = (ns: string): string | undefined => {
     if (!baselines.has(ns)) baselines.set(ns, input.baselineFor?.(ns));
@@ -104,10 +78,10 @@ export function apiInventory(input: InventoryInput): ApiEntry[] {
   };
   const out: ApiEntry[] = [];
   // A Service behind a covered Ingress is covered by that Ingress's policy.
-  const behind = new Map<string, Claim[]>();
+  const behind = new Map<string, PolicyClaim[]>();
   for (const ing of input.ingresses) {
     const ns = nsOf(ing);
-    const policy = oldest(claims.get(`${ns}/Ingress/${ing.metadata.name}`) ?? []);
+    const policy = claims.governor(ns, 'Ingress', ing.metadata.name);
     if (policy) for (const s of backendServices([ing])) behind.set(`${ns}/${s}`, [...(behind.get(`${ns}/${s}`) ?? []), policy]);
     const base = { kind: 'Ingress' as const, namespace: ns, name: ing.metadata.name, hosts: ingressHosts(ing), paths: ingressPaths(ing) };
     out.push(withCoverage(base, policy, baselineOf(ns), policy ? undefined : input.protectedBy?.(ing)));
@@ -116,7 +90,7 @@ export function apiInventory(input: InventoryInput): ApiEntry[] {
     const type = svc.spec?.type ?? 'ClusterIP';
     if (!EXPOSED_SERVICE_TYPES.has(type)) continue;
     const ns = nsOf(svc);
-    const policy = oldest(claims.get(`${ns}/Service/${svc.metadata.name}`) ?? []) ?? oldest(behind.get(`${ns}/${svc.metadata.name}`) ?? []);
+    const policy = claims.governor(ns, 'Service', svc.metadata.name) ?? oldest(behind.get(`${ns}/${svc.metadata.name}`) ?? []);
     out.push(withCoverage({ kind: 'Service', namespace: ns, name: svc.metadata.name, serviceType: type }, policy, baselineOf(ns)));
   }
   return out.sort(compareApis);

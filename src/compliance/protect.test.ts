@@ -17,11 +17,16 @@ describe('decideProtection', () => {
     expect(d.annotations['apisec.dev/policy']).toBeUndefined();
   });
 
-  it('leaves an Ingress that a live policy claims (valid or not) to the policy', () => {
-    const policies = [{ name: 'p', spec: { targetRefs: [{ kind: 'Ingress', name: 'web' }], junk: true } }];
+  it('leaves an Ingress that a live, valid policy claims to the policy', () => {
+    const policies = [{ name: 'p', spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }] } }];
     expect(decideProtection({ baseline: 'floor', selecting: [base('floor')], ingress: ing('web'), policies, settings: defaultSettings })).toEqual({ kind: 'governed', policy: 'p' });
     const deleting = [{ ...policies[0]!, deleting: true }];
     expect(decideProtection({ baseline: 'floor', selecting: [base('floor')], ingress: ing('web'), policies: deleting, settings: defaultSettings }).kind).toBe('protect');
+  });
+
+  it('protects an Ingress whose only policy is invalid: the operator refuses that policy and writes nothing for it', () => {
+    const invalid = [{ name: 'p', spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }], rateLimit: { requestsPerSecond: -1 } } }];
+    expect(decideProtection({ baseline: 'floor', selecting: [base('floor')], ingress: ing('web'), policies: invalid, settings: defaultSettings }).kind).toBe('protect');
   });
 
   it.each([

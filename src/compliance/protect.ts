@@ -7,7 +7,7 @@ import type { KubeObject } from '../k8s/resources.ts';
 import { render } from '../render/index.ts';
 import { ANNOTATION_POLICY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
-import { claimedRefs } from './assess.ts';
+import { claimedTargets, isValidSpec, oldest } from './claims.ts';
 import { applyBaselines, type Baseline, type BaselineResult } from './baseline.ts';
 import { ownedAnnotationKeys } from './managed-fields.ts';
 
@@ -38,7 +38,7 @@ export function floorsOf(ingress: string, selecting: readonly Baseline[]): Basel
 
 export function decideProtection(input: ProtectInput): ProtectDecision {
   const name = input.ingress.metadata.name;
-  const claim = input.policies.find((p) => !p.deleting && claimedRefs(p.spec).some((r) => r.kind === 'Ingress' && r.name === name));
+  const claim = input.policies.find((p) => !p.deleting && isValidSpec(p.spec) && claimedTargets(p.spec).some((r) => r.kind === 'Ingress' && r.name === name));
   if (claim) return { kind: 'governed', policy: claim.name };
   const { effective: spec, providers } = floorsOf(name, input.selecting);
   const out = render({
@@ -71,7 +71,7 @@ export function protectedByMarker(ing: Pick<KubeObject, 'metadata'>, manager: st
 
 /** What the operator would decide offline (apisec check): the oldest protecting baseline, if it can protect. */
 export function wouldProtect(ingress: IngressLike, selecting: readonly Baseline[], policies: ProtectInput['policies'], settings: OperatorSettings): string | undefined {
-  const holder = [...selecting].filter((b) => b.protectUncovered).sort((a, b) => (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '') || (a.name < b.name ? -1 : 1))[0];
+  const holder = oldest(selecting.filter((b) => b.protectUncovered));
   if (!holder) return undefined;
   return decideProtection({ baseline: holder.name, selecting, ingress, policies, settings }).kind === 'protect' ? holder.name : undefined;
 }

@@ -45,7 +45,8 @@ describe('driftCondition', () => {
 
 describe('enforcedCondition', () => {
   const spec = policySpec({ rateLimit: { requestsPerSecond: 5 } });
-  const base = { spec, live: [target('Enforced')], missing: [], unsupported: [], conflicted: [], errors: [] as string[], rendered };
+  const none: TargetOutcome[] = [];
+  const base = { spec, live: [target('Enforced')], missing: none, unsupported: none, conflicted: none, errors: [] as string[], rendered };
   it.each<[string, Partial<typeof base>, string, string]>([
     ['every target live, every write made', {}, 'True', 'Enforced'],
     ['a write failed', { errors: ['PATCH ingresses/web: 403'] }, 'False', 'ApplyFailed'],

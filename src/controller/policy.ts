@@ -4,7 +4,8 @@
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
-import { assessPolicy, claimedRefs, type Assessment } from '../compliance/assess.ts';
+import { assessPolicy, type Assessment } from '../compliance/assess.ts';
+import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, isTransient } from '../k8s/errors.ts';
@@ -130,12 +131,7 @@ export class PolicyReconciler implements Reconciler {
     return assessPolicy({
       policy: { ...ref, ...(policy.metadata.creationTimestamp ? { creationTimestamp: policy.metadata.creationTimestamp } : {}) },
       spec,
-      rivals: caches.policies.list(namespace).map((p) => ({
-        name: p.metadata.name,
-        ...(p.metadata.creationTimestamp ? { creationTimestamp: p.metadata.creationTimestamp } : {}),
-        deleting: Boolean(p.metadata.deletionTimestamp),
-        targetRefs: claimedRefs(p.spec),
-      })),
+      rivals: caches.policies.list(namespace).map(claimOf).filter((c): c is PolicyClaim => c !== undefined),
       lookup: {
         ingress: (n) => caches.ingresses.get(`${namespace}/${n}`) as (KubeObject & IngressLike) | undefined,
         service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,

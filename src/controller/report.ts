@@ -5,7 +5,7 @@
 // only while it is served.
 import type { Logger } from 'pino';
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
-import { claimedRefs } from '../compliance/assess.ts';
+import { claimedTargets } from '../compliance/claims.ts';
 import { uncoveredOf } from '../compliance/inventory.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import { isServed } from '../k8s/discovery.ts';
@@ -224,14 +224,10 @@ export class ReportReconciler implements Reconciler {
     const policies: ReportPolicy[] = (policyCache.list(namespace) as PolicyObject[])
       .filter((p) => !p.metadata.deletionTimestamp)
       .map((p) => {
-        const seen = new Set<string>();
-        const targets: ReportTarget[] = [];
-        for (const r of claimedRefs(p.spec)) {
-          if ((r.kind !== 'Ingress' && r.kind !== 'Service') || typeof r.name !== 'string' || seen.has(`${r.kind}/${r.name}`)) continue;
-          seen.add(`${r.kind}/${r.name}`);
-          const uid = uidOf(r.kind, r.name);
-          targets.push({ kind: r.kind, name: r.name, ...(uid ? { uid } : {}) });
-        }
+        const targets: ReportTarget[] = claimedTargets(p.spec).map(({ kind, name }) => {
+          const uid = uidOf(kind, name);
+          return { kind, name, ...(uid ? { uid } : {}) };
+        });
         const accepted = p.status?.conditions?.find((c) => c.type === 'Accepted');
         return {
           name: p.metadata.name,
