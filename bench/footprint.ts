@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSy
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { KubeClient } from '../src/k8s/client.ts';
+import { connect } from '../src/k8s/connect.ts';
 import { ApiError } from '../src/k8s/errors.ts';
 import { Informer } from '../src/k8s/informer.ts';
 import { Resources, type KubeObject } from '../src/k8s/resources.ts';
@@ -116,7 +116,7 @@ const converged = (p: KubeObject & { status?: { observedGeneration?: number; con
 
 const info = await startControlPlane({ tieToThisProcess: true });
 const apiPort = Number(new URL(info.server).port);
-const admin = KubeClient.fromKubeconfig(info.kubeconfigs.admin);
+const admin = connect({ kubeconfig: info.kubeconfigs.admin });
 let child: ReturnType<typeof spawn> | undefined;
 const watcher = new Informer<KubeObject>(admin, Resources.policy, log, { namespace: ns });
 try {

@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseConfig, type OperatorConfig } from '../src/config.ts';
-import { KubeClient } from '../src/k8s/client.ts';
+import { connect } from '../src/k8s/connect.ts';
 import { Resources, collectionPath, type KubeObject } from '../src/k8s/resources.ts';
 import { run } from '../src/main.ts';
 import { repoRoot } from '../test/support/controlplane.ts';
@@ -16,7 +16,7 @@ import { kubeconfig, up } from './cluster-lib.ts';
 type Policy = KubeObject & { status?: { observedGeneration?: number } };
 
 await up();
-const client = KubeClient.fromKubeconfig(kubeconfig);
+const client = connect({ kubeconfig });
 await installCrds(client);
 const examples = join(repoRoot, 'examples');
 for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml')).sort()) {

@@ -10,7 +10,8 @@ import { StartError, explainCacheSync, explainListen, fatalLine } from './fatal.
 import { Manager } from './controller/manager.ts';
 import { ReportsController } from './controller/reports.ts';
 import { Writer } from './k8s/apply.ts';
-import { KubeClient } from './k8s/client.ts';
+import type { KubeClient } from './k8s/client.ts';
+import { connect } from './k8s/connect.ts';
 import { LeaderElector } from './k8s/leader.ts';
 import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics, type OperatorMetrics } from './observability/metrics.ts';
 import { startHttpServer, type HttpServer } from './observability/server.ts';
@@ -47,9 +48,9 @@ const rawMessage = (err: unknown): string => message(err instanceof StartError &
 export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   let client: KubeClient;
   try {
-    client = KubeClient.fromKubeconfig(config.kubeconfig, config.context);
+    client = connect({ kubeconfig: config.kubeconfig, context: config.context });
   } catch (err) {
-    throw new StartError(`cannot load the kubeconfig (${message(err)}): set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
+    throw new StartError(`${message(err)}: set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
   }
   const registry = new Registry();
   runtimeMetrics(registry);

@@ -6,7 +6,7 @@
 import type { KubeClient } from './client.ts';
 import { FIELD_MANAGER } from './client.ts';
 import { isNotFound } from './errors.ts';
-import { apiVersionOf, objectPath, type KubeObject, type ResourceType } from './resources.ts';
+import { apiVersionOf, objectPath, toMicroTime, type KubeObject, type ResourceType } from './resources.ts';
 import { inert } from '../render/text.ts';
 
 const APPLY = 'application/apply-patch+yaml';
@@ -88,7 +88,7 @@ export class Writer {
           kind: 'Event',
           // Named like client-go's recorder: <object>.<time in hex>, unique per event.
           metadata: { name: `${regarding.name.slice(0, 200)}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(Math.floor(Math.random() * 1e6))).toString(16)}`, namespace: regarding.namespace },
-          eventTime: now.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'),
+          eventTime: toMicroTime(now),
           reportingController: 'apisec.dev/api-security-operator',
           reportingInstance: this.instance,
           action,

@@ -3,7 +3,8 @@
 // create/update for the Lease — and it needs every request counted and every error classified, so it
 // speaks REST directly instead of through the generated per-group API classes.
 import type { AgentOptions } from 'node:https';
-import { KubeConfig, RequestContext, bufferFromFileOrString } from '@kubernetes/client-node';
+import type { KubeConfig} from '@kubernetes/client-node';
+import { RequestContext, bufferFromFileOrString } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, fetch, type Dispatcher, type Response } from 'undici';
 import { ApiError } from './errors.ts';
 
@@ -69,14 +70,6 @@ export class KubeClient {
     const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.requests = buildDispatcher(config, { connections: max });
     this.streams = buildDispatcher(config, { connections: null });
-  }
-
-  static fromKubeconfig(path?: string, context?: string, opts?: KubeClientOptions): KubeClient {
-    const kc = new KubeConfig();
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-    if (context) kc.setCurrentContext(context);
-    return new KubeClient(kc, opts);
   }
 
   onRequest(observer: RequestObserver): void {

@@ -1,7 +1,7 @@
-// A client from a kubeconfig for tools (the apisec CLI), with errors a person can act on: a missing or
-// unreadable file, an unknown context, a kubeconfig without a current context.
+// The one way to a client from a kubeconfig (the operator, the apisec CLI, tests and scripts), with errors a
+// person can act on: a missing or unreadable file, an unknown context, a kubeconfig without a current context.
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient } from './client.ts';
+import { KubeClient, type KubeClientOptions } from './client.ts';
 
 export class KubeconfigError extends Error {
   constructor(message: string) {
@@ -11,7 +11,7 @@ export class KubeconfigError extends Error {
 }
 
 /** kubeconfig: a path, or the default (KUBECONFIG, ~/.kube/config, in-cluster); context: a context in it. */
-export function connect(opts: { kubeconfig?: string; context?: string } = {}): KubeClient {
+export function connect(opts: { kubeconfig?: string | undefined; context?: string | undefined } = {}, clientOptions: KubeClientOptions = {}): KubeClient {
   const kc = new KubeConfig();
   try {
     if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
@@ -29,7 +29,7 @@ export function connect(opts: { kubeconfig?: string; context?: string } = {}): K
   }
   if (!kc.getCurrentCluster()) throw new KubeconfigError('the kubeconfig names no current context with a cluster; pass --context');
   try {
-    return new KubeClient(kc); // reads the CA and client certificate files
+    return new KubeClient(kc, clientOptions); // reads the CA and client certificate files
   } catch (err) {
     throw new KubeconfigError(`cannot use the kubeconfig's cluster or user: ${(err as Error).message.split('\n')[0]}`);
   }

@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isGone } from './errors.ts';
-import { collectionPath, keyOf, type KubeObject, type ResourceType } from './resources.ts';
+import { listPages } from './list.ts';
+import { apiVersionOf, collectionPath, keyOf, type KubeObject, type ResourceType } from './resources.ts';
 import { sleep } from '../util/sleep.ts';
 
 export interface InformerOptions {
@@ -138,21 +139,13 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private async relist(): Promise<string> {
-    const path = collectionPath(this.resource, this.opts.namespace);
     const fresh = new Map<string, T>();
-    let cont: string | undefined;
-    let rv: string;
-    do {
-      const page = await this.client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', path, {
-        verb: 'list',
-        query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
-        signal: this.abort.signal,
-      });
-      const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
-      for (const item of page.items) fresh.set(keyOf(item), { ...item, apiVersion, kind: this.resource.kind });
-      cont = page.metadata.continue || undefined;
-      rv = page.metadata.resourceVersion;
-    } while (cont);
+    let rv = '';
+    const { namespace, labelSelector, fieldSelector, pageSize } = this.opts;
+    for await (const page of listPages<T>(this.client, this.resource, { namespace, labelSelector, fieldSelector, pageSize, signal: this.abort.signal })) {
+      for (const item of page.items) fresh.set(keyOf(item), item);
+      rv = page.resourceVersion;
+    }
 
     // Replace the store and tell handlers what differs (a relist can hide missed deletes).
     const old = new Map(this.store);
@@ -218,8 +211,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const obj = ev.object;
     const next = obj.metadata?.resourceVersion ?? rv;
     if (ev.type === 'BOOKMARK') return next;
-    const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
-    const typed = { ...obj, apiVersion, kind: this.resource.kind } as T;
+    const typed = { ...obj, apiVersion: apiVersionOf(this.resource), kind: this.resource.kind } as T;
     const key = keyOf(typed);
     if (ev.type === 'DELETED') {
       this.store.delete(key);

@@ -1,7 +1,8 @@
 import { pino } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError } from './errors.ts';
-import { LeaderElector, LeaseError, toMicroTime } from './leader.ts';
+import { LeaderElector, LeaseError } from './leader.ts';
+import { toMicroTime } from './resources.ts';
 
 type Answer = (method: string) => unknown;
 

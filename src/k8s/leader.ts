@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isNotFound, isTransient } from './errors.ts';
-import { Resources, apiVersionOf, collectionPath, objectPath, type KubeObject } from './resources.ts';
+import { Resources, apiVersionOf, collectionPath, objectPath, toMicroTime, type KubeObject } from './resources.ts';
 import { sleep } from '../util/sleep.ts';
 
 export interface LeaderElectionOptions {
@@ -60,10 +60,6 @@ type Outcome = 'held' | 'other' | 'conflict';
 // As client-go: acquisition retries wait between 1 and 1 + JITTER retry periods, so candidates spread out.
 const JITTER = 1.2;
 
-/** RFC 3339 with microseconds, the wire format of a MicroTime. */
-export function toMicroTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 /** Whether a lease's holder has let it lapse (no renewal for leaseDurationSeconds). */
 export function isLeaseExpired(spec: LeaseSpec, now: Date): boolean {

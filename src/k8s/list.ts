@@ -6,10 +6,34 @@ import { apiVersionOf, collectionPath, type KubeObject, type ResourceType } from
 
 export interface ListOptions {
   /** Unset: all namespaces. */
-  namespace?: string;
-  labelSelector?: string;
-  pageSize?: number;
-  signal?: AbortSignal;
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  pageSize?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ListPage<T> {
+  /** With apiVersion and kind (list items carry neither). */
+  items: T[];
+  /** The list's resourceVersion (a watch starts from the last page's). */
+  resourceVersion: string;
+}
+
+/** The pages of a list, in order: one request per page (`limit`/`continue`), as client-go's pager. */
+export async function* listPages<T extends KubeObject = KubeObject>(client: KubeClient, r: ResourceType, opts: ListOptions = {}): AsyncGenerator<ListPage<T>> {
+  const path = collectionPath(r, opts.namespace);
+  const apiVersion = apiVersionOf(r);
+  let cont: string | undefined;
+  do {
+    const page = await client.request<{ items: T[] | null; metadata: { resourceVersion?: string; continue?: string } }>('GET', path, {
+      verb: 'list',
+      query: { limit: opts.pageSize ?? 500, continue: cont, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
+      signal: opts.signal,
+    });
+    yield { items: (page.items ?? []).map((item) => ({ ...item, apiVersion, kind: r.kind })), resourceVersion: page.metadata.resourceVersion ?? '' };
+    cont = page.metadata.continue || undefined;
+  } while (cont);
 }
 
 /**
@@ -17,24 +41,18 @@ export interface ListOptions {
  * takes longer than the server keeps a snapshot) restarts the list from the beginning, a few times.
  */
 export async function listAll<T extends KubeObject = KubeObject>(client: KubeClient, r: ResourceType, opts: ListOptions = {}): Promise<T[]> {
-  const path = collectionPath(r, opts.namespace);
   for (let attempt = 1; ; attempt++) {
     const items: T[] = [];
-    let cont: string | undefined;
+    let pages = 0;
     try {
-      do {
-        const page = await client.request<{ items: T[] | null; metadata: { continue?: string } }>('GET', path, {
-          verb: 'list',
-          query: { limit: opts.pageSize ?? 500, continue: cont, labelSelector: opts.labelSelector },
-          signal: opts.signal,
-        });
-        // List items carry no apiVersion/kind; add them, as the informer does.
-        for (const item of page.items ?? []) items.push({ ...item, apiVersion: apiVersionOf(r), kind: r.kind });
-        cont = page.metadata.continue || undefined;
-      } while (cont);
+      for await (const page of listPages<T>(client, r, opts)) {
+        pages++;
+        items.push(...page.items);
+      }
       return items;
     } catch (err) {
-      if (!(isGone(err) && cont !== undefined && attempt < 3)) throw err;
+      // Only a continue token expires: a 410 on the first page is the caller's to see.
+      if (!(isGone(err) && pages > 0 && attempt < 3)) throw err;
     }
   }
 }

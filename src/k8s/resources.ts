@@ -10,6 +10,12 @@ export interface ResourceType {
 
 export const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/${r.version}` : r.version);
 
+/** The discovery document of a group-version: `/api/v1` for the core group, `/apis/<group>/<version>` otherwise. */
+export const discoveryPath = (group: string, version: string): string => (group ? `/apis/${group}/${version}` : `/api/${version}`);
+
+/** RFC 3339 with microseconds, the wire format of a MicroTime (Lease times, Event eventTime). */
+export const toMicroTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
 export const Resources = {
   policy: { group: 'apisec.dev', version: 'v1alpha1', plural: 'apisecuritypolicies', kind: 'ApiSecurityPolicy', namespaced: true },
   baseline: { group: 'apisec.dev', version: 'v1alpha1', plural: 'clusterapisecuritypolicies', kind: 'ClusterApiSecurityPolicy', namespaced: false },

@@ -2,8 +2,8 @@
 // release, takeover after a holder goes silent, and loss when another identity overwrites the lease.
 import { pino } from 'pino';
 import type { KubeClient } from '../../src/k8s/client.ts';
-import { LeaderElector, toMicroTime } from '../../src/k8s/leader.ts';
-import { Resources, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
+import { LeaderElector } from '../../src/k8s/leader.ts';
+import { Resources, objectPath, toMicroTime, type KubeObject } from '../../src/k8s/resources.ts';
 import { clientAs, createNamespace, eventually } from '../support/kube.ts';
 
 interface Lease extends KubeObject {

@@ -21,7 +21,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { KubeClient } from '../../src/k8s/client.ts';
+import type { KubeClient } from '../../src/k8s/client.ts';
+import { connect } from '../../src/k8s/connect.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
 import { repoRoot } from '../support/controlplane.ts';
@@ -137,7 +138,7 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     await helmOk(['upgrade', '--install', RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0'], { kubeconfig: adminKubeconfig });
     tmp = mkdtempSync(join(tmpdir(), 'apisec-rbac-'));
     operatorKubeconfig = impersonatingKubeconfig(tmp, USER);
-    asOperator = KubeClient.fromKubeconfig(operatorKubeconfig);
+    asOperator = connect({ kubeconfig: operatorKubeconfig });
   }, 15 * 60_000);
 
   afterAll(async () => {
@@ -386,7 +387,7 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
     );
     tmp = mkdtempSync(join(tmpdir(), 'apisec-rbac-one-'));
     operatorKubeconfig = impersonatingKubeconfig(tmp, ONE_NS_USER);
-    asOperator = KubeClient.fromKubeconfig(operatorKubeconfig);
+    asOperator = connect({ kubeconfig: operatorKubeconfig });
   }, 15 * 60_000);
 
   afterAll(async () => {

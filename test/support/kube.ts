@@ -3,9 +3,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { KubeClient } from '../../src/k8s/client.ts';
+import type { KubeClient } from '../../src/k8s/client.ts';
+import { connect } from '../../src/k8s/connect.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
-import { Resources, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
+import { Resources, discoveryPath, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
 import { repoRoot, type ControlPlaneInfo, type IdentityName } from './controlplane.ts';
 
 export function controlPlane(): ControlPlaneInfo {
@@ -15,7 +16,7 @@ export function controlPlane(): ControlPlaneInfo {
 }
 
 export function clientAs(identity: IdentityName = 'admin'): KubeClient {
-  return KubeClient.fromKubeconfig(controlPlane().kubeconfigs[identity]);
+  return connect({ kubeconfig: controlPlane().kubeconfigs[identity] });
 }
 
 let counter = 0;
@@ -54,7 +55,7 @@ export async function apply<T extends KubeObject>(
 
 /** The resource type of a kind the operator's table does not list, from the server's discovery document. */
 export async function discover(client: KubeClient, group: string, version: string, kind: string): Promise<ResourceType> {
-  const path = group ? `/apis/${group}/${version}` : `/api/${version}`;
+  const path = discoveryPath(group, version);
   let list: { resources?: { name: string; kind: string; namespaced: boolean }[] };
   try {
     list = await client.request<typeof list>('GET', path, { verb: 'get' });
