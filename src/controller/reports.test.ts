@@ -43,11 +43,21 @@ const noReportsClient = { request: () => Promise.reject(new ApiError('GET /apis/
 
 function setup(): { reports: ReportsController; events: string[]; policies: Store; ingresses: Store; services: Store; idle: () => Promise<void> } {
   const events: string[] = [];
-  const actions: ReportActions = {
-    applyOwned: () => Promise.reject(new Error('no reports expected')),
-    delete: () => Promise.reject(new Error('no reports expected')),
-    recordEvent: (regarding, type, reason) => (events.push(`${type} ${reason} ${regarding.namespace}/${regarding.name}`), Promise.resolve(undefined)),
-  };
+  // A class, as the Writer is: its methods need their `this`.
+  class Recorder implements ReportActions {
+    readonly seen = events;
+    applyOwned(): Promise<unknown> {
+      return Promise.reject(new Error('no reports expected'));
+    }
+    delete(): Promise<void> {
+      return Promise.reject(new Error('no reports expected'));
+    }
+    recordEvent(...[regarding, type, reason]: Parameters<ReportActions['recordEvent']>): Promise<Error | undefined> {
+      this.seen.push(`${type} ${reason} ${regarding.namespace}/${regarding.name}`);
+      return Promise.resolve(undefined);
+    }
+  }
+  const actions = new Recorder();
   const [policies, ingresses, services] = [new Store(), new Store(), new Store()];
   const reports = new ReportsController({ client: noReportsClient, actions, log: pino({ level: 'silent' }), sources: { policies, ingresses, services }, inventoryDelayMs: 5, rediscoverMs: 0 });
   const idle = async (): Promise<void> => {
