@@ -41,11 +41,17 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 /** What the failing call said, for the log's err field (the message is the explanation). */
 const rawMessage = (err: unknown): string => message(err instanceof StartError && err.cause !== undefined ? err.cause : err);
 
-/**
- * Runs the operator until it is stopped. Resolves once workers run, or once a fatal start has stopped
- * every component (process.exitCode 1, with a hard deadline for anything that will not stop).
- */
-export async function run(config: OperatorConfig, log: Logger): Promise<void> {
+/** Everything the operator runs: one client, its metrics, the controllers and (optionally) the elector. */
+interface Components {
+  client: KubeClient;
+  registry: Registry;
+  metrics: OperatorMetrics;
+  controller: Manager;
+  reports: ReportsController;
+  elector: LeaderElector | undefined;
+}
+
+function components(config: OperatorConfig, log: Logger): Components {
   let client: KubeClient;
   try {
     client = connect({ kubeconfig: config.kubeconfig, context: config.context });
@@ -56,7 +62,7 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
   runtimeMetrics(registry);
   const metrics = operatorMetrics(registry);
   instrument(client, metrics);
-
+  const namespace = config.namespace ? { namespace: config.namespace } : {};
   const controller = new Manager({
     client,
     writer: new Writer(client, config.identity),
@@ -64,50 +70,81 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
     log,
     workers: config.workers,
     resyncMs: config.resyncMs,
-    ...(config.namespace ? { namespace: config.namespace } : {}),
+    ...namespace,
     onDrift: (kinds, fight) => {
       for (const kind of kinds) metrics.driftTotal.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
     },
     metrics: (name) => metrics.controller(name),
   });
   // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
+  const { policies, ingresses, services } = controller.informers;
   const reports = new ReportsController({
     client,
     actions: new Writer(client, config.identity),
     log,
-    sources: { policies: controller.informers.policies, ingresses: controller.informers.ingresses, services: controller.informers.services },
+    sources: { policies, ingresses, services },
     baselineFor: (ns) => controller.baselineFor(ns),
-    ...(config.namespace ? { namespace: config.namespace } : {}),
+    ...namespace,
     metrics: (name) => metrics.controller(name),
   });
-  const controllers = [controller, reports];
   controller.informers.baselines.on(() => reports.resyncAll());
   controller.informers.namespaces.on((n) => reports.enqueueNamespace(n.metadata.name));
   inventoryMetrics(registry, reports);
   const elector = config.leaderElect
     ? new LeaderElector(client, { namespace: config.leaderElectionNamespace, name: config.leaderElectionId, identity: config.identity, log })
     : undefined;
+  return { client, registry, metrics, controller, reports, elector };
+}
 
-  const abort = new AbortController();
-  const servers: HttpServer[] = [];
-  let syncDeadline: NodeJS.Timeout | undefined;
-  let working = false;
-  let stopping: Promise<void> | undefined;
-  let stopReason = '';
-  let failed = false;
+type Checks = NonNullable<Parameters<typeof startHttpServer>[0]['checks']>;
 
-  // Every step runs even if an earlier one fails, and whatever hangs is cut off by the deadline.
-  const shutdown = (code: number, why: string, deadlineMs: number): Promise<void> => {
-    stopping ??= (async () => {
-      stopReason = why;
+/** One running operator process: start, readiness, and the one way it stops (signal, lost lease, fatal start). */
+class OperatorProcess {
+  private readonly abort = new AbortController();
+  private readonly servers: HttpServer[] = [];
+  private syncDeadline: NodeJS.Timeout | undefined;
+  private working = false;
+  private stopping: Promise<void> | undefined;
+  private stopReason = '';
+  private failed = false;
+
+  private readonly config: OperatorConfig;
+  private readonly log: Logger;
+  private readonly c: Components;
+
+  constructor(config: OperatorConfig, log: Logger, c: Components) {
+    this.config = config;
+    this.log = log;
+    this.c = c;
+  }
+
+  readonly checks: Checks = {
+    healthz: () => ({ ok: true }),
+    // Ready only while workers run or can run: the leader with workers started, or (as in
+    // controller-runtime) a standby whose caches are warm and that sees a live leader. Every
+    // controller's informers count, the PolicyReport one included once reports are enabled.
+    readyz: () => {
+      if (this.stopping) return { ok: false, detail: `stopping: ${this.stopReason}` };
+      const bad = [this.c.controller, this.c.reports].flatMap((c) => c.health()).filter((h) => !h.synced || !h.healthy);
+      if (bad.length > 0) return { ok: false, detail: bad.map((h) => `${h.resource}: ${h.lastError ?? (h.synced ? 'not watching' : 'not synced')}`).join('\n') };
+      if (this.working || this.c.elector?.isStandby) return { ok: true };
+      return { ok: false, detail: this.c.elector ? 'waiting for the leader lease' : 'starting workers' };
+    },
+  };
+
+  /** Every step runs even if an earlier one fails, and whatever hangs is cut off by the deadline. */
+  shutdown(code: number, why: string, deadlineMs: number): Promise<void> {
+    this.stopping ??= (async () => {
+      const { log, c } = this;
+      this.stopReason = why;
       log.info({ reason: why }, 'Stopping operator');
       const deadline = setTimeout(() => {
         log.error({ reason: why, deadlineMs }, 'Operator did not stop in time: exiting now');
         process.exit(code === 0 ? 1 : code);
       }, deadlineMs);
       deadline.unref();
-      abort.abort();
-      clearTimeout(syncDeadline);
+      this.abort.abort();
+      clearTimeout(this.syncDeadline);
       const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
         try {
           await fn();
@@ -115,95 +152,110 @@ export async function run(config: OperatorConfig, log: Logger): Promise<void> {
           log.warn({ err: message(err), step: name }, 'Stop step failed');
         }
       };
-      await step('reports', () => reports.stop());
-      await step('controller', () => controller.stop()); // no new work; in-flight reconciles finish
-      await step('elector', () => elector?.release());
-      metrics.isLeader.set(0);
-      for (const server of servers) await step('server', () => server.close());
-      await step('client', () => client.close()); // after the lease release: nothing else talks to the API server now
+      await step('reports', () => c.reports.stop());
+      await step('controller', () => c.controller.stop()); // no new work; in-flight reconciles finish
+      await step('elector', () => c.elector?.release());
+      c.metrics.isLeader.set(0);
+      for (const server of this.servers) await step('server', () => server.close());
+      await step('client', () => c.client.close()); // after the lease release: nothing else talks to the API server now
       log.info('Stopped operator');
       process.exitCode = code;
     })();
-    return stopping;
-  };
-  /** One fatal line naming cause and fix, then everything stops and the process exits 1. */
-  const fail = (err: unknown): Promise<void> => {
-    if (!failed && !stopping) {
-      failed = true;
-      const line = fatalLine(err);
-      log.fatal({ err: rawMessage(err) }, `Operator failed to start: ${line}`);
-      return shutdown(1, 'failed to start', FATAL_EXIT_DEADLINE_MS);
-    }
-    return stopping ?? Promise.resolve();
-  };
-
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(sig, () => {
-      if (stopping) {
-        log.warn('Second signal: exiting now');
-        process.exit(1);
-      }
-      void shutdown(0, sig, SIGNAL_EXIT_DEADLINE_MS);
-    });
+    return this.stopping;
   }
 
-  try {
-    const checks = {
-      healthz: () => ({ ok: true }),
-      // Ready only while workers run or can run: the leader with workers started, or (as in
-      // controller-runtime) a standby whose caches are warm and that sees a live leader. Every
-      // controller's informers count, the PolicyReport one included once reports are enabled.
-      readyz: () => {
-        if (stopping) return { ok: false, detail: `stopping: ${stopReason}` };
-        const bad = controllers.flatMap((c) => c.health()).filter((h) => !h.synced || !h.healthy);
-        if (bad.length > 0) return { ok: false, detail: bad.map((h) => `${h.resource}: ${h.lastError ?? (h.synced ? 'not watching' : 'not synced')}`).join('\n') };
-        if (working || elector?.isStandby) return { ok: true };
-        return { ok: false, detail: elector ? 'waiting for the leader lease' : 'starting workers' };
-      },
-    };
-    // The ports first: a port in use fails before anything talks to the API server.
-    const listen = (address: ListenAddress, flag: string, serves: { registry?: Registry; checks?: typeof checks }): Promise<HttpServer> =>
+  /** One fatal line naming cause and fix, then everything stops and the process exits 1. */
+  fail(err: unknown): Promise<void> {
+    if (!this.failed && !this.stopping) {
+      this.failed = true;
+      this.log.fatal({ err: rawMessage(err) }, `Operator failed to start: ${fatalLine(err)}`);
+      return this.shutdown(1, 'failed to start', FATAL_EXIT_DEADLINE_MS);
+    }
+    return this.stopping ?? Promise.resolve();
+  }
+
+  onSignals(): void {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(sig, () => {
+        if (this.stopping) {
+          this.log.warn('Second signal: exiting now');
+          process.exit(1);
+        }
+        void this.shutdown(0, sig, SIGNAL_EXIT_DEADLINE_MS);
+      });
+    }
+  }
+
+  /** Servers, caches, lease, workers; a failure on the way is fatal. */
+  async start(): Promise<void> {
+    try {
+      await this.listen();
+      this.c.controller.startInformers();
+      this.watchCacheSync();
+      if (!(await this.lead())) return void (await this.stopping);
+      if (!(await this.c.controller.waitForCacheSync(this.abort.signal))) return void (await this.stopping);
+      clearTimeout(this.syncDeadline);
+      this.log.info('Caches synced, starting workers');
+      this.c.controller.startWorkers();
+      this.c.reports.start();
+      this.working = true;
+    } catch (err) {
+      await this.fail(err);
+    }
+  }
+
+  /** The ports first: a port in use fails before anything talks to the API server. */
+  private async listen(): Promise<void> {
+    const { config, log } = this;
+    const listen = (address: ListenAddress, flag: string, serves: { registry?: Registry; checks?: Checks }): Promise<HttpServer> =>
       startHttpServer({ ...address, ...serves, log }).catch((err: unknown) => {
         throw new StartError(explainListen(err as NodeJS.ErrnoException, flag, address), { cause: err });
       });
     const together = sameAddress(config.metricsAddress, config.healthProbeAddress);
-    const metricsServer = await listen(config.metricsAddress, '--metrics-bind-address', together ? { registry, checks } : { registry });
-    servers.push(metricsServer);
-    const healthServer = together ? metricsServer : await listen(config.healthProbeAddress, '--health-probe-bind-address', { checks });
-    if (!together) servers.push(healthServer);
-    controller.startInformers();
-    log.info(
-      { metricsPort: metricsServer.port, healthProbePort: healthServer.port, namespace: config.namespace ?? '(all)', version: version() },
-      'Started operator',
-    );
-    // Caches that cannot sync (RBAC, CRDs missing) end the process, also on a standby.
-    if (config.cacheSyncTimeoutMs > 0) {
-      syncDeadline = setTimeout(() => {
-        if (!controller.synced) void fail(new StartError(explainCacheSync(controller.health().filter((h) => !h.synced), config.cacheSyncTimeoutMs)));
-      }, config.cacheSyncTimeoutMs);
-      syncDeadline.unref();
-    }
-
-    if (elector) {
-      log.info({ lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}`, identity: config.identity }, 'Waiting for leader lease');
-      const won = await elector.acquire(abort.signal);
-      if (!won) return void (await stopping);
-      metrics.isLeader.set(1);
-      elector.keepRenewing(() => {
-        log.error('Lost leader lease');
-        metrics.isLeader.set(0);
-        void shutdown(1, 'lost leader lease', SIGNAL_EXIT_DEADLINE_MS);
-      });
-    }
-    if (!(await controller.waitForCacheSync(abort.signal))) return void (await stopping);
-    clearTimeout(syncDeadline);
-    log.info('Caches synced, starting workers');
-    controller.startWorkers();
-    reports.start();
-    working = true;
-  } catch (err) {
-    await fail(err);
+    const { registry } = this.c;
+    const metricsServer = await listen(config.metricsAddress, '--metrics-bind-address', together ? { registry, checks: this.checks } : { registry });
+    this.servers.push(metricsServer);
+    const healthServer = together ? metricsServer : await listen(config.healthProbeAddress, '--health-probe-bind-address', { checks: this.checks });
+    if (!together) this.servers.push(healthServer);
+    log.info({ metricsPort: metricsServer.port, healthProbePort: healthServer.port, namespace: config.namespace ?? '(all)', version: version() }, 'Started operator');
   }
+
+  /** Caches that cannot sync (RBAC, CRDs missing) end the process, also on a standby. */
+  private watchCacheSync(): void {
+    const { cacheSyncTimeoutMs } = this.config;
+    if (cacheSyncTimeoutMs <= 0) return;
+    const { controller } = this.c;
+    this.syncDeadline = setTimeout(() => {
+      if (!controller.synced) void this.fail(new StartError(explainCacheSync(controller.health().filter((h) => !h.synced), cacheSyncTimeoutMs)));
+    }, cacheSyncTimeoutMs);
+    this.syncDeadline.unref();
+  }
+
+  /** Waits for the lease when leader election is on; false when stopped before it was won. */
+  private async lead(): Promise<boolean> {
+    const { elector, metrics } = this.c;
+    if (!elector) return true;
+    const { config, log } = this;
+    log.info({ lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}`, identity: config.identity }, 'Waiting for leader lease');
+    if (!(await elector.acquire(this.abort.signal))) return false;
+    metrics.isLeader.set(1);
+    elector.keepRenewing(() => {
+      log.error('Lost leader lease');
+      metrics.isLeader.set(0);
+      void this.shutdown(1, 'lost leader lease', SIGNAL_EXIT_DEADLINE_MS);
+    });
+    return true;
+  }
+}
+
+/**
+ * Runs the operator until it is stopped. Resolves once workers run, or once a fatal start has stopped
+ * every component (process.exitCode 1, with a hard deadline for anything that will not stop).
+ */
+export async function run(config: OperatorConfig, log: Logger): Promise<void> {
+  const operator = new OperatorProcess(config, log, components(config, log));
+  operator.onSignals();
+  await operator.start();
 }
 
 async function main(): Promise<void> {

@@ -149,17 +149,18 @@ export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
     })),
     controls: assessment.compliance.controls,
   }));
-  const uncovered = uncoveredApis(
-    inv.policies.map((p) => p.object),
-    inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
-    inv.services.map((s) => ({ object: s.object, at: s.at })),
-    (ns) => selecting(ns).map((b) => b.name).sort()[0],
-    (ing) => {
+  const uncovered = uncoveredApis({
+    policies: inv.policies.map((p) => p.object),
+    ingresses: inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
+    services: inv.services.map((s) => ({ object: s.object, at: s.at })),
+    baselineFor: (ns) => selecting(ns).map((b) => b.name).sort()[0],
+    protectedBy: (ing) => {
       const ns = ing.metadata.namespace ?? '';
       const policies = assessed.filter((a) => a.policy.object.metadata.namespace === ns).map((a) => ({ name: a.policy.object.metadata.name, spec: a.spec }));
       return wouldProtect(ing, selecting(ns), policies, settings);
     },
-  );
+  });
+
   return { policies, errors, uncovered };
 }
 

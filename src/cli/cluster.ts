@@ -19,7 +19,7 @@ export interface ReportOptions {
   warn: (line: string) => void;
 }
 
-function explain(err: unknown, client: KubeClient, r: ResourceType, signal: AbortSignal, timeoutMs: number): ClusterError {
+function explain(err: unknown, { client, r, signal, timeoutMs }: { client: KubeClient; r: ResourceType; signal: AbortSignal; timeoutMs: number }): ClusterError {
   if (signal.aborted) return new ClusterError(`the cluster at ${client.server} did not answer within ${timeoutMs / 1000}s`);
   if (!(err instanceof ApiError)) return new ClusterError(`cannot list ${r.plural} at ${client.server}: ${(err as Error).message}`);
   const detail = err.message.replace(/^\S+ \S+: /, '');
@@ -41,7 +41,7 @@ export async function reportFromCluster(opts: ReportOptions): Promise<string> {
     try {
       return (await listAll(client, r, { ...(opts.namespace ? { namespace: opts.namespace } : {}), signal })) as T[];
     } catch (err) {
-      throw explain(err, client, r, signal, opts.timeoutMs);
+      throw explain(err, { client, r, signal, timeoutMs: opts.timeoutMs });
     }
   };
   // Sequential: the first request tells an unreachable cluster apart before more requests pile up.
@@ -49,7 +49,7 @@ export async function reportFromCluster(opts: ReportOptions): Promise<string> {
   try {
     policies = await listAll(client, Resources.policy, { ...(opts.namespace ? { namespace: opts.namespace } : {}), signal });
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) throw explain(err, client, Resources.policy, signal, opts.timeoutMs);
+    if (!(err instanceof ApiError && err.status === 404)) throw explain(err, { client, r: Resources.policy, signal, timeoutMs: opts.timeoutMs });
     opts.warn('the ApiSecurityPolicy CRD is not installed in this cluster: every API is uncovered');
     policies = [];
   }

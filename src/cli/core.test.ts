@@ -105,21 +105,21 @@ describe('uncoveredApis', () => {
   const svc = (name: string, type?: string) => ({ object: { metadata: { name, namespace: 'ns' }, spec: { ...(type ? { type } : {}) } } });
 
   it('lists untargeted Ingresses and exposed Services; a backend of a targeted Ingress is covered', () => {
-    const out = uncoveredApis(
-      [{ metadata: { name: 'p', namespace: 'ns' }, spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'covered' }, { group: '', kind: 'Service', name: 'direct' }] } }],
-      [ing('covered', 'behind'), ing('open', 'other')],
-      [svc('behind', 'LoadBalancer'), svc('direct', 'NodePort'), svc('internal'), svc('other', 'NodePort'), svc('lb', 'LoadBalancer')],
-    );
+    const out = uncoveredApis({
+      policies: [{ metadata: { name: 'p', namespace: 'ns' }, spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'covered' }, { group: '', kind: 'Service', name: 'direct' }] } }],
+      ingresses: [ing('covered', 'behind'), ing('open', 'other')],
+      services: [svc('behind', 'LoadBalancer'), svc('direct', 'NodePort'), svc('internal'), svc('other', 'NodePort'), svc('lb', 'LoadBalancer')],
+    });
     expect(out.map((u) => `${u.kind}/${u.name} ${u.detail}`)).toEqual(['Ingress/open hosts *', 'Service/lb type LoadBalancer', 'Service/other type NodePort']);
   });
 
   it('an invalid policy covers nothing (the operator refuses it and writes nothing)', () => {
     const invalid = { metadata: { name: 'p', namespace: 'ns' }, spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }], rateLimit: { requestsPerSecond: -1 } } };
-    expect(uncoveredApis([invalid], [ing('web', 'x')], []).map((u) => u.name)).toEqual(['web']);
+    expect(uncoveredApis({ policies: [invalid], ingresses: [ing('web', 'x')], services: [] }).map((u) => u.name)).toEqual(['web']);
   });
 
   it('matches targets within the same namespace only', () => {
-    const out = uncoveredApis([{ metadata: { name: 'p', namespace: 'elsewhere' }, spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }] } }], [ing('web', 'x', 'a.example.com')], []);
+    const out = uncoveredApis({ policies: [{ metadata: { name: 'p', namespace: 'elsewhere' }, spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }] } }], ingresses: [ing('web', 'x', 'a.example.com')], services: [] });
     expect(out).toEqual([{ kind: 'Ingress', namespace: 'ns', name: 'web', detail: 'hosts a.example.com' }]);
   });
 });

@@ -20,13 +20,17 @@ interface Item<T> {
   at?: Location;
 }
 
-export function uncoveredApis(
-  policies: readonly ClaimingPolicy[],
-  ingresses: Item<IngressLike>[],
-  services: Item<ServiceLike>[],
-  baselineFor?: (namespace: string) => string | undefined,
-  protectedBy?: (ingress: IngressLike) => string | undefined,
-): UncoveredApi[] {
+export interface CoverageInput {
+  policies: readonly ClaimingPolicy[];
+  ingresses: Item<IngressLike>[];
+  services: Item<ServiceLike>[];
+  /** The baseline that selects a namespace, if any. */
+  baselineFor?: (namespace: string) => string | undefined;
+  /** The baseline whose floors an Ingress carries (or would carry), if any. */
+  protectedBy?: (ingress: IngressLike) => string | undefined;
+}
+
+export function uncoveredApis({ policies, ingresses, services, baselineFor, protectedBy }: CoverageInput): UncoveredApi[] {
   const where = new Map<string, Location | undefined>();
   for (const [kind, items] of [['Ingress', ingresses], ['Service', services]] as const) {
     for (const { object, at } of items) where.set(`${kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, at);

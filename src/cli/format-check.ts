@@ -140,7 +140,8 @@ function sarif(r: CheckResult, opts: FormatOptions): Record<string, unknown> {
   const t = opts.thresholds;
   const index = new Map(allRules.map((rule, i) => [rule.id, i]));
   const results: Record<string, unknown>[] = [];
-  const add = (rule: Rule, level: Level, text: string, loc: { file: string; line: number } | undefined, name: string): void => {
+  const add = (rule: Rule, level: Level, text: string, where: { loc: { file: string; line: number } | undefined; name: string }): void => {
+    const { loc, name } = where;
     results.push({
       ruleId: rule.id,
       ruleIndex: index.get(rule.id),
@@ -154,19 +155,19 @@ function sarif(r: CheckResult, opts: FormatOptions): Record<string, unknown> {
       ],
     });
   };
-  for (const e of r.errors) add(inputRules.InvalidPolicy, 'error', `ApiSecurityPolicy ${id(e)} is invalid: ${e.message}`, e.at, id(e));
+  for (const e of r.errors) add(inputRules.InvalidPolicy, 'error', `ApiSecurityPolicy ${id(e)} is invalid: ${e.message}`, { loc: e.at, name: id(e) });
   for (const pol of r.policies) {
     const name = `ApiSecurityPolicy ${id(pol)}`;
     for (const c of pol.controls) {
       if (c.result !== 'Fail' && c.result !== 'Warn') continue;
       const rule = allRules[index.get(c.control)!]!;
-      add(rule, c.result === 'Fail' ? 'error' : 'warning', `${id(pol)}: ${c.message}${c.remediation ? `. Fix: ${c.remediation}` : ''}`, pol.at, name);
+      add(rule, c.result === 'Fail' ? 'error' : 'warning', `${id(pol)}: ${c.message}${c.remediation ? `. Fix: ${c.remediation}` : ''}`, { loc: pol.at, name });
     }
-    for (const tp of targetProblems(pol)) add(inputRules.TargetProblem, 'warning', `${id(pol)}: ${tp.kind} ${tp.name} is ${tp.state}: ${tp.message ?? ''}`.trim(), pol.at, name);
-    if (pol.score < t.minScore) add(inputRules.MinScore, 'error', `${id(pol)} scores ${pol.score}, below the minimum of ${t.minScore}`, pol.at, name);
+    for (const tp of targetProblems(pol)) add(inputRules.TargetProblem, 'warning', `${id(pol)}: ${tp.kind} ${tp.name} is ${tp.state}: ${tp.message ?? ''}`.trim(), { loc: pol.at, name });
+    if (pol.score < t.minScore) add(inputRules.MinScore, 'error', `${id(pol)} scores ${pol.score}, below the minimum of ${t.minScore}`, { loc: pol.at, name });
   }
   for (const u of r.uncovered) {
-    add(inputRules.UncoveredAPI, t.allowUncovered ? 'warning' : 'error', `${u.kind} ${u.namespace}/${u.name} (${u.detail}) is not covered by any ApiSecurityPolicy`, u.at, `${u.kind} ${u.namespace}/${u.name}`);
+    add(inputRules.UncoveredAPI, t.allowUncovered ? 'warning' : 'error', `${u.kind} ${u.namespace}/${u.name} (${u.detail}) is not covered by any ApiSecurityPolicy`, { loc: u.at, name: `${u.kind} ${u.namespace}/${u.name}` });
   }
   return {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',

@@ -89,14 +89,13 @@ export function buildReport(policies: ClusterPolicy[], ingresses: IngressLike[],
       }
     }
   }
-  const uncovered = uncoveredApis(
-    live,
-    ingresses.map((object) => ({ object })),
-    services.map((object) => ({ object })),
-    undefined,
+  const uncovered = uncoveredApis({
+    policies: live,
+    ingresses: ingresses.map((object) => ({ object })),
+    services: services.map((object) => ({ object })),
     // The operator's field manager is named like its managed-by label.
-    (ing) => protectedByMarker(ing as Parameters<typeof protectedByMarker>[0], MANAGED_BY),
-  );
+    protectedBy: (ing) => protectedByMarker(ing as Parameters<typeof protectedByMarker>[0], MANAGED_BY),
+  });
   for (const u of uncovered) {
     const none = { namespace: u.namespace, target: { kind: u.kind, name: u.name }, policy: null, mode: null, score: null, stale: false, failing: null };
     const ing = u.kind === 'Ingress' ? ingressBy.get(`${u.namespace}/${u.name}`) : undefined;

@@ -114,6 +114,26 @@ function tls(c: Ctx): void {
   from(c, 'tls.httpsOnly', t.httpsOnly, f.httpsOnly && !mine.httpsOnly);
 }
 
+type RateLimit = NonNullable<Ctx['out']['rateLimit']>;
+
+/** A burst above the floor's (or, without one, above the floor's rate) is cut to it. */
+function tightenBurst(c: Ctx, f: RateLimit, r: RateLimit): void {
+  const floorBurst = f.burst ?? Math.ceil(perSecond(f));
+  if (r.burst !== undefined && r.burst > floorBurst) {
+    loosen(c, 'rateLimit.burst', `the baseline allows a burst of at most ${floorBurst}`);
+    r.burst = floorBurst;
+  } else if (r.burst === undefined && f.burst !== undefined && Math.ceil(perSecond(r)) > f.burst) r.burst = f.burst;
+}
+
+/** The key is fixed by the floor: a Header key lets a client rotate the header to escape the limit. */
+function fixKey(c: Ctx, f: RateLimit, r: RateLimit): void {
+  if (r.key === f.key && (f.key !== 'Header' || r.header?.toLowerCase() === f.header?.toLowerCase())) return;
+  loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : 'client address'}`);
+  r.key = f.key;
+  if (f.key === 'Header' && f.header) r.header = f.header;
+  else delete r.header;
+}
+
 function rateLimit(c: Ctx): void {
   const f = c.floors.rateLimit;
   if (!f) return;
@@ -128,22 +148,12 @@ function rateLimit(c: Ctx): void {
     loosen(c, 'rateLimit.rate', `the baseline allows at most ${perSecond(f)} requests per second`);
     r = { ...r, requestsPerSecond: f.requestsPerSecond, requestsPerMinute: f.requestsPerMinute };
   }
-  const floorBurst = f.burst ?? Math.ceil(perSecond(f));
-  if (r.burst !== undefined && r.burst > floorBurst) {
-    loosen(c, 'rateLimit.burst', `the baseline allows a burst of at most ${floorBurst}`);
-    r.burst = floorBurst;
-  } else if (r.burst === undefined && f.burst !== undefined && Math.ceil(perSecond(r)) > f.burst) r.burst = f.burst;
+  tightenBurst(c, f, r);
   if (f.maxConnections !== undefined && (r.maxConnections === undefined || r.maxConnections > f.maxConnections)) {
     if (r.maxConnections !== undefined) loosen(c, 'rateLimit.maxConnections', `the baseline allows at most ${f.maxConnections} connections`);
     r.maxConnections = f.maxConnections;
   }
-  // The key is fixed by the floor: a Header key lets a client rotate the header to escape the limit.
-  if (r.key !== f.key || (f.key === 'Header' && r.header?.toLowerCase() !== f.header?.toLowerCase())) {
-    loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : 'client address'}`);
-    r.key = f.key;
-    if (f.key === 'Header' && f.header) r.header = f.header;
-    else delete r.header;
-  }
+  fixKey(c, f, r);
   c.out.rateLimit = r;
   from(c, 'rateLimit.rate', perSecond(r), perSecond(mine) > perSecond(f));
 }

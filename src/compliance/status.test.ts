@@ -91,7 +91,7 @@ describe('policyStatus', () => {
 
   it('a refused spec keeps the rest of the status and says why in three conditions', () => {
     const before = policyStatus(input([target('Enforced')]));
-    const s = refusedStatus(before, 5, 'InvalidSpec', 'spec.rateLimit: bad', LATER);
+    const s = refusedStatus(before, { generation: 5, reason: 'InvalidSpec', message: 'spec.rateLimit: bad', now: LATER });
     expect(s.score).toBe(before.score);
     expect(s.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=False/InvalidSpec', 'Enforced=False/InvalidSpec', 'Compliant=Unknown/InvalidSpec']);
   });

@@ -117,7 +117,7 @@ export function enforcedCondition(i: EnforcedInput): ConditionInput {
 }
 
 /** A spec the operator refuses (InvalidSpec, UnsafeValue): the rest of the status is kept as it was. */
-export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, generation: number, reason: string, message: string, now: Date): ApiSecurityPolicyStatus {
+export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, { generation, reason, message, now }: { generation: number; reason: string; message: string; now: Date }): ApiSecurityPolicyStatus {
   return {
     ...previous,
     observedGeneration: generation,

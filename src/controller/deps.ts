@@ -1,6 +1,7 @@
 // What the reconcilers read and write, as interfaces: the informer caches (src/k8s/informer.ts) and the
 // writer (src/k8s/apply.ts) implement them, unit tests pass in-memory ones.
 import type { ApiSecurityPolicy } from '../api/v1alpha1.ts';
+import type { EventNote, ObjectRef, Regarding } from '../k8s/apply.ts';
 import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import type { OwnedResource } from './plan.ts';
 
@@ -24,21 +25,17 @@ export interface Caches {
   middlewares: Store<KubeObject>;
 }
 
+export type { EventNote, Regarding } from '../k8s/apply.ts';
+
 /** Records an Event (best effort: resolves to the error instead of throwing). See src/k8s/apply.ts. */
-export type RecordEvent = (
-  regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
-  type: 'Normal' | 'Warning',
-  reason: string,
-  note: string,
-  action: string,
-) => Promise<Error | undefined>;
+export type RecordEvent = (regarding: Regarding, event: EventNote) => Promise<Error | undefined>;
 
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
 export interface Actions {
   applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
   applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<unknown>;
   recordEvent: RecordEvent;
-  applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
+  applyFinalizers(r: (typeof Resources)['policy'], object: ObjectRef, finalizers: string[]): Promise<void>;
   applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
 }

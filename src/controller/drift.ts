@@ -5,7 +5,7 @@
 // in a short window, which means another writer is fighting it: then repairs pause and that is reported.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
-import { canonical } from './state.ts';
+import { canonical, isSubset } from './state.ts';
 
 export interface DriftItem {
   /** Kind/name of the object that drifted. */
@@ -36,7 +36,9 @@ export function annotationDrift(obj: KubeObject, want: Record<string, string>): 
 }
 
 /** The first top-level field of `desired` that `actual` no longer matches. */
-export function ownedDrift(kind: string, name: string, desired: KubeObject, actual: KubeObject | undefined, isSubset: (d: unknown, a: unknown) => boolean): DriftItem {
+export function ownedDrift(desired: KubeObject & { kind: string }, actual: KubeObject | undefined): DriftItem {
+  const { kind } = desired;
+  const { name } = desired.metadata;
   if (!actual) return { object: `${kind}/${name}`, field: 'deleted' };
   const field = Object.keys(desired).find((k) => k !== 'metadata' && !isSubset(desired[k], actual[k])) ?? 'metadata';
   const by = [...(actual.metadata.managedFields ?? [])].reverse().find((m) => m.operation === 'Update')?.manager;

@@ -107,7 +107,7 @@ export class InventoryReconciler implements Reconciler {
       ctx.writes.add();
       const regarding = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: e.name, namespace: e.namespace, ...(ing?.metadata.uid ? { uid: ing.metadata.uid } : {}) };
       const note = `Ingress ${e.name} (hosts ${(e.hosts ?? []).join(', ')}) is exposed, but no ApiSecurityPolicy covers it`;
-      const err = await this.deps.recordEvent(regarding, 'Warning', 'UncoveredAPI', note, 'Inventory');
+      const err = await this.deps.recordEvent(regarding, { type: 'Warning', reason: 'UncoveredAPI', note, action: 'Inventory' });
       if (err) ctx.log.warn({ ingress: `${e.namespace}/${e.name}`, err: err.message }, 'Failed to record Event');
     }
     return false;

@@ -96,7 +96,7 @@ function planOwned(plan: Plan, input: PlanInput): void {
       }
       if (cur && isSubset(d, cur)) continue;
       plan.apply.push({ r, obj: d, existed: cur !== undefined });
-      plan.drift.push(ownedDrift(r.kind, d.metadata.name, d, cur, isSubset));
+      plan.drift.push(ownedDrift({ ...d, kind: r.kind }, cur));
     }
     for (const e of existing) {
       if (mine.some((d) => d.metadata.name === e.metadata.name)) continue;

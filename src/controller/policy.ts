@@ -67,14 +67,14 @@ export class PolicyReconciler implements Reconciler {
     if (policy.metadata.deletionTimestamp) {
       if (policy.metadata.finalizers?.includes(FINALIZER)) {
         await this.cleanup(namespace, name, ctx);
-        await this.deps.actions.applyFinalizers(Resources.policy, namespace, name, [], policy.metadata.uid);
+        await this.deps.actions.applyFinalizers(Resources.policy, { namespace, name, uid: policy.metadata.uid }, []);
         ctx.writes.add();
         ctx.log.info('Released finalizer after cleanup');
       }
       return undefined;
     }
     if (!policy.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.actions.applyFinalizers(Resources.policy, namespace, name, [FINALIZER], policy.metadata.uid);
+      await this.deps.actions.applyFinalizers(Resources.policy, { namespace, name, uid: policy.metadata.uid }, [FINALIZER]);
       ctx.writes.add();
     }
     return this.enforce(policy, ctx);
@@ -101,7 +101,7 @@ export class PolicyReconciler implements Reconciler {
     // Converged before, different now: someone else changed what we had applied.
     const drift = converged(policy.status, plan.digest, policy.metadata.generation) ? plan.drift : [];
     const fight = drift.length > 0 && !this.deps.repairBudget.allows(key);
-    const errors = await this.applyPlan(policy, plan, drift, fight, ctx);
+    const errors = await this.applyPlan(policy, plan, { drift, fight }, ctx);
     const messages = [...errors.map((e) => (e instanceof Error ? e.message : String(e))), ...plan.blocked];
     const now = dateOf(ctx.clock);
     const generation = policy.metadata.generation ?? 0;
@@ -120,7 +120,7 @@ export class PolicyReconciler implements Reconciler {
 
   /** Terminal: nothing on the targets changes; the status says why; retried when the policy changes. */
   private async refuse(policy: Policy, reason: string, message: string, ctx: ReconcileContext): Promise<never> {
-    await this.writeStatus(policy, refusedStatus(policy.status, policy.metadata.generation ?? 0, reason, message, dateOf(ctx.clock)), ctx);
+    await this.writeStatus(policy, refusedStatus(policy.status, { generation: policy.metadata.generation ?? 0, reason, message, now: dateOf(ctx.clock) }), ctx);
     throw new TerminalError(reason, message);
   }
 
@@ -162,7 +162,7 @@ export class PolicyReconciler implements Reconciler {
   }
 
   /** Executes the plan, unless it would repair drift in a fight; reports drift either way. Returns the failures. */
-  private async applyPlan(policy: Policy, plan: Plan, drift: DriftItem[], fight: boolean, ctx: ReconcileContext): Promise<unknown[]> {
+  private async applyPlan(policy: Policy, plan: Plan, { drift, fight }: { drift: DriftItem[]; fight: boolean }, ctx: ReconcileContext): Promise<unknown[]> {
     const kinds = drift.map((d) => d.object.split('/')[0] ?? '');
     if (fight) {
       this.deps.onDrift(kinds, true);
@@ -222,7 +222,7 @@ export class PolicyReconciler implements Reconciler {
 
   private async event(policy: Policy, reason: string, note: string, ctx: ReconcileContext): Promise<void> {
     const regarding = { apiVersion: policy.apiVersion, kind: policy.kind, name: policy.metadata.name, namespace: policy.metadata.namespace, uid: policy.metadata.uid ?? '' };
-    const err = await this.deps.actions.recordEvent(regarding, 'Warning', reason, note, 'Repair');
+    const err = await this.deps.actions.recordEvent(regarding, { type: 'Warning', reason, note, action: 'Repair' });
     if (err) ctx.log.warn({ err: err.message }, 'Failed to record Event');
   }
 

@@ -52,7 +52,7 @@ function setup(): { reports: ReportsController; events: string[]; policies: Stor
     delete(): Promise<void> {
       return Promise.reject(new Error('no reports expected'));
     }
-    recordEvent(...[regarding, type, reason]: Parameters<ReportActions['recordEvent']>): Promise<Error | undefined> {
+    recordEvent(...[regarding, { type, reason }]: Parameters<ReportActions['recordEvent']>): Promise<Error | undefined> {
       this.seen.push(`${type} ${reason} ${regarding.namespace}/${regarding.name}`);
       return Promise.resolve(undefined);
     }

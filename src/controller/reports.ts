@@ -91,7 +91,7 @@ export class ReportsController {
     });
     this.inventoryReconciler = new InventoryReconciler({
       sources: opts.sources,
-      recordEvent: (...event) => opts.actions.recordEvent(...event), // a method of the Writer: keep its `this`
+      recordEvent: (regarding, event) => opts.actions.recordEvent(regarding, event), // a method of the Writer: keep its `this`
       ...baselineFor,
       ...(opts.namespace ? { namespace: opts.namespace } : {}),
       ...(opts.events !== undefined ? { events: opts.events } : {}),

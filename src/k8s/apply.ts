@@ -11,6 +11,30 @@ import { inert } from '../render/text.ts';
 
 const APPLY = 'application/apply-patch+yaml';
 
+/** An object by namespace and name; the uid, when given, is a precondition (a re-created object is not touched). */
+export interface ObjectRef {
+  namespace: string;
+  name: string;
+  uid?: string | undefined;
+}
+
+/** The object an Event is about. */
+export interface Regarding {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace: string;
+  uid?: string;
+}
+
+/** What an Event says: its type, a CamelCase reason, a note for people and the action it concerns. */
+export interface EventNote {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  note: string;
+  action: string;
+}
+
 export class Writer {
   private readonly client: KubeClient;
   private readonly instance: string;
@@ -45,7 +69,7 @@ export class Writer {
   }
 
   /** Owns (or with [] releases) the operator's finalizer; other finalizers are untouched. */
-  async applyFinalizers(r: ResourceType, namespace: string, name: string, finalizers: string[], uid?: string): Promise<void> {
+  async applyFinalizers(r: ResourceType, { namespace, name, uid }: ObjectRef, finalizers: string[]): Promise<void> {
     try {
       await this.client.request('PATCH', objectPath(r, namespace, name), {
         verb: 'patch',
@@ -72,13 +96,7 @@ export class Writer {
    * Records an events.k8s.io/v1 Event about a policy. Best effort by design: a lost Event must never
    * fail or retry a reconcile, so errors are returned to the caller to log, not thrown.
    */
-  async recordEvent(
-    regarding: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string },
-    type: 'Normal' | 'Warning',
-    reason: string,
-    note: string,
-    action: string,
-  ): Promise<Error | undefined> {
+  async recordEvent(regarding: Regarding, { type, reason, note, action }: EventNote): Promise<Error | undefined> {
     const now = new Date();
     try {
       await this.client.request('POST', `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(regarding.namespace)}/events`, {

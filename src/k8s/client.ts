@@ -133,7 +133,7 @@ export class KubeClient {
   async request<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
     const res = await this.send(method, path, opts);
     const text = await res.text();
-    if (!res.ok) throw ApiError.fromResponse(method, path, res.status, text, res.headers.get('retry-after'));
+    if (!res.ok) throw ApiError.fromResponse({ method, path }, { status: res.status, body: text, retryAfter: res.headers.get('retry-after') });
     return (text ? JSON.parse(text) : {}) as T;
   }
 
@@ -142,7 +142,7 @@ export class KubeClient {
     const res = await this.send('GET', path, opts, true);
     if (!res.ok) {
       const text = await res.text();
-      throw ApiError.fromResponse('GET', path, res.status, text, res.headers.get('retry-after'));
+      throw ApiError.fromResponse({ method: 'GET', path }, { status: res.status, body: text, retryAfter: res.headers.get('retry-after') });
     }
     return res;
   }

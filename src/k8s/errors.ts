@@ -14,7 +14,7 @@ export class ApiError extends Error {
     this.retryAfterSeconds = retryAfterSeconds;
   }
 
-  static fromResponse(method: string, path: string, status: number, body: string, retryAfter: string | null): ApiError {
+  static fromResponse({ method, path }: { method: string; path: string }, { status, body, retryAfter }: { status: number; body: string; retryAfter: string | null }): ApiError {
     let reason = '';
     let message = body.slice(0, 300);
     try {

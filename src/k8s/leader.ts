@@ -251,7 +251,7 @@ export class LeaderElector {
     const path = objectPath(Resources.lease, this.namespace, this.name);
     let current: Lease | undefined;
     try {
-      current = await this.call<Lease>('GET', path, 'get', undefined, signal);
+      current = await this.call<Lease>({ method: 'GET', path, verb: 'get' }, signal);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -289,7 +289,7 @@ export class LeaderElector {
 
   private async write(method: 'POST' | 'PUT', path: string, body: Lease, signal: AbortSignal): Promise<Outcome> {
     try {
-      const written = await this.call<Lease>(method, path, method === 'POST' ? 'create' : 'update', body, signal);
+      const written = await this.call<Lease>({ method, path, verb: method === 'POST' ? 'create' : 'update', body }, signal);
       this.observe(written);
       return 'held';
     } catch (err) {
@@ -300,7 +300,7 @@ export class LeaderElector {
     }
   }
 
-  private async call<T>(method: string, path: string, verb: 'get' | 'create' | 'update', body: Lease | undefined, signal: AbortSignal): Promise<T> {
+  private async call<T>({ method, path, verb, body }: { method: string; path: string; verb: 'get' | 'create' | 'update'; body?: Lease }, signal: AbortSignal): Promise<T> {
     try {
       return await this.client.request<T>(method, path, { verb, signal, ...(body ? { body } : {}) });
     } catch (err) {

@@ -180,7 +180,7 @@ export function render(input: RenderInput): RenderOutput {
     }
   }
 
-  const net = renderNetworkPolicies(policy, spec, input.services, providers, settings);
+  const net = renderNetworkPolicies(policy, spec, input.services, { providers, settings });
   if (spec.network?.defaultDeny) {
     fidelity.NetworkIsolation = net.skipped.length
       ? { fidelity: 'Approximated', reason: `not isolable: ${net.skipped.map((s) => s.service).join(', ')}` }

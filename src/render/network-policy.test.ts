@@ -29,7 +29,7 @@ const haproxyPeer = {
 };
 
 const render = (network: Network, services: ServiceLike[], providers: Provider[] = ['ingress-nginx']) =>
-  renderNetworkPolicies(policy, spec(network), services, providers, defaultSettings);
+  renderNetworkPolicies(policy, spec(network), services, { providers, settings: defaultSettings });
 
 describe('renderNetworkPolicies', () => {
   it('renders a default-deny NetworkPolicy that admits only the ingress controller (full object)', () => {
@@ -114,10 +114,10 @@ describe('renderNetworkPolicies', () => {
   });
 
   it('a provider without a configured controller adds no peer', () => {
-    const plan = renderNetworkPolicies(policy, spec({}), [svc('shop', { app: 'shop' })], ['traefik'], {
+    const plan = renderNetworkPolicies(policy, spec({}), [svc('shop', { app: 'shop' })], { providers: ['traefik'], settings: {
       ingressClasses: {},
       ingressControllers: { 'ingress-nginx': defaultSettings.ingressControllers['ingress-nginx'] },
-    });
+    } });
     expect(plan.objects[0]?.spec.ingress).toBeUndefined();
   });
 

@@ -46,17 +46,10 @@ function selector(sel: { matchLabels?: Record<string, string>; matchExpressions?
   return out;
 }
 
-export function renderNetworkPolicies(
-  policy: PolicyRef,
-  spec: ApiSecurityPolicySpec,
-  services: ServiceLike[],
-  providers: Provider[],
-  settings: OperatorSettings,
-): NetworkPlan {
-  const plan: NetworkPlan = { objects: [], skipped: [] };
-  const net = spec.network;
-  if (!net?.defaultDeny) return plan;
+type Network = NonNullable<ApiSecurityPolicySpec['network']>;
 
+/** The peers a policy admits: its ingress controllers' pods (those serving its Ingresses), selectors, CIDRs. */
+function allowedPeers(net: Network, providers: Provider[], settings: OperatorSettings): Record<string, unknown>[] {
   const from: Record<string, unknown>[] = [];
   for (const peer of net.allowFrom) {
     if (peer.ingressController) {
@@ -75,6 +68,20 @@ export function renderNetworkPolicies(
     }
     if (peer.ipBlock) from.push({ ipBlock: peer.ipBlock.except?.length ? { cidr: peer.ipBlock.cidr, except: peer.ipBlock.except } : { cidr: peer.ipBlock.cidr } });
   }
+  return from;
+}
+
+/** `providers`: the data planes of the policy's Ingresses, whose controller pods are admitted. */
+export function renderNetworkPolicies(
+  policy: PolicyRef,
+  spec: ApiSecurityPolicySpec,
+  services: ServiceLike[],
+  { providers, settings }: { providers: Provider[]; settings: OperatorSettings },
+): NetworkPlan {
+  const plan: NetworkPlan = { objects: [], skipped: [] };
+  const net = spec.network;
+  if (!net?.defaultDeny) return plan;
+  const from = allowedPeers(net, providers, settings);
 
   for (const svc of [...services].sort((x, y) => x.metadata.name.localeCompare(y.metadata.name))) {
     const sel = svc.spec?.selector;

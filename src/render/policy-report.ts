@@ -119,13 +119,21 @@ function ref(namespace: string, t: ReportTarget | ReportApi): ObjectReference {
   return { apiVersion: API_VERSION_OF[t.kind], kind: t.kind, name: t.name, namespace, ...(t.uid ? { uid: t.uid } : {}) };
 }
 
-function result(policy: string, rule: string, value: ReportResultValue, severity: Severity, category: string, message: string, resources: ObjectReference[], properties: Record<string, string> = {}): PolicyReportResult {
+/** What a result says; the message is clipped, empty resources and properties are left out. */
+interface ResultInput {
+  policy: string;
+  rule: string;
+  result: ReportResultValue;
+  severity: Severity;
+  category: string;
+  message: string;
+  resources: ObjectReference[];
+  properties?: Record<string, string>;
+}
+
+function result({ resources, properties = {}, message, ...rest }: ResultInput): PolicyReportResult {
   return {
-    policy,
-    rule,
-    result: value,
-    severity,
-    category,
+    ...rest,
     message: clip(message, 512),
     source: REPORT_SOURCE,
     ...(resources.length ? { resources } : {}),
@@ -137,29 +145,38 @@ function policyResults(namespace: string, p: ReportPolicy): PolicyReportResult[]
   const all = p.targets.map((t) => ref(namespace, t));
   if (p.accepted?.status === 'False') {
     // Not evaluated as written (invalid spec, every target conflicted): controls in status may be stale.
-    return [result(p.name, 'Accepted', 'error', 'medium', 'API Security', `${p.accepted.reason}: ${p.accepted.message}`, all)];
+    return [result({ policy: p.name, rule: 'Accepted', result: 'error', severity: 'medium', category: 'API Security', message: `${p.accepted.reason}: ${p.accepted.message}`, resources: all })];
   }
   return (p.controls ?? []).map((c) => {
     const narrowed = c.target ? all.filter((r) => `${r.kind}/${r.name}` === c.target) : [];
     const properties: Record<string, string> = { enforcement: c.enforcement };
     if (c.fidelity) properties.fidelity = c.fidelity;
     if (c.remediation) properties.remediation = clip(c.remediation, 256);
-    return result(p.name, c.control, RESULT_OF[c.result], SEVERITY_OF[c.control] ?? 'medium', 'API Security', c.message, narrowed.length ? narrowed : all, properties);
+    return result({
+      policy: p.name,
+      rule: c.control,
+      result: RESULT_OF[c.result],
+      severity: SEVERITY_OF[c.control] ?? 'medium',
+      category: 'API Security',
+      message: c.message,
+      resources: narrowed.length ? narrowed : all,
+      properties,
+    });
   });
 }
 
 function uncoveredResult(namespace: string, api: ReportApi): PolicyReportResult {
   const what = api.kind === 'Ingress' ? `hosts ${(api.hosts ?? []).join(', ')}; paths ${(api.paths ?? []).join(', ')}` : `type ${api.serviceType ?? ''}`;
-  return result(
-    INVENTORY_POLICY,
-    'covered',
-    'fail',
-    'high',
-    'API Inventory',
-    `${api.kind} ${api.name} (${what}) is exposed, but no ApiSecurityPolicy covers it`,
-    [ref(namespace, api)],
-    { remediation: `create an ApiSecurityPolicy with targetRefs naming ${api.kind} ${api.name}, or a ClusterApiSecurityPolicy baseline that selects the namespace` },
-  );
+  return result({
+    policy: INVENTORY_POLICY,
+    rule: 'covered',
+    result: 'fail',
+    severity: 'high',
+    category: 'API Inventory',
+    message: `${api.kind} ${api.name} (${what}) is exposed, but no ApiSecurityPolicy covers it`,
+    resources: [ref(namespace, api)],
+    properties: { remediation: `create an ApiSecurityPolicy with targetRefs naming ${api.kind} ${api.name}, or a ClusterApiSecurityPolicy baseline that selects the namespace` },
+  });
 }
 
 const order = (a: PolicyReportResult, b: PolicyReportResult): number =>
@@ -194,7 +211,8 @@ export function renderPolicyReport(input: PolicyReportInput): PolicyReport | und
     while (n < all.length && n < maxResults - 1 && bytes + (sizes[n] ?? 0) <= maxBytes) bytes += sizes[n++] ?? 0;
     omitted = all.length - n;
     const note = `${omitted} of ${all.length} results left out (at most ${maxResults} per report, fails and warns kept first); the summary counts all of them`;
-    kept = [...all.slice(0, n), result('apisec-report', 'truncated', 'skip', 'info', 'Report', note, [], { omitted: String(omitted), total: String(all.length) })];
+    const truncated = result({ policy: 'apisec-report', rule: 'truncated', result: 'skip', severity: 'info', category: 'Report', message: note, resources: [], properties: { omitted: String(omitted), total: String(all.length) } });
+    kept = [...all.slice(0, n), truncated];
   }
   return {
     apiVersion: 'wgpolicyk8s.io/v1alpha2',

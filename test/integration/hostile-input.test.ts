@@ -117,7 +117,7 @@ function renderAll(spec: ApiSecurityPolicySpec): { annotations: Record<string, s
   return {
     annotations: [nginx, haproxy],
     conf: renderSidecarNginxConf(policy, spec),
-    policies: JSON.stringify(renderNetworkPolicies(policy, spec, [svc], ['ingress-nginx'], defaultSettings)),
+    policies: JSON.stringify(renderNetworkPolicies(policy, spec, [svc], { providers: ['ingress-nginx'], settings: defaultSettings })),
   };
 }
 

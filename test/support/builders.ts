@@ -89,13 +89,13 @@ export function recordingActions(fail?: (call: string) => Error | undefined): Re
   const actions: Actions = {
     applyOwned: (_r, o) => act(`applyOwned ${o.metadata.name}`),
     applyAnnotations: (_r, _ns, name, a) => act(`applyAnnotations ${name} ${Object.keys(a).length}`),
-    applyFinalizers: (_r, _ns, _n, f) => act(`applyFinalizers [${f.join(',')}]`),
+    applyFinalizers: (_r, _o, f) => act(`applyFinalizers [${f.join(',')}]`),
     applyStatus: async (_r, _ns, _n, status) => {
       statuses.push(status as Record<string, unknown>);
       await act('applyStatus');
     },
     delete: (_r, _ns, name) => act(`delete ${name}`),
-    recordEvent: async (_r, type, reason) => (calls.push(`event ${type} ${reason}`), undefined),
+    recordEvent: async (_r, { type, reason }) => (calls.push(`event ${type} ${reason}`), undefined),
   };
   return { actions, calls, statuses };
 }
