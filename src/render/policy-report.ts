@@ -119,17 +119,8 @@ function ref(namespace: string, t: ReportTarget | ReportApi): ObjectReference {
   return { apiVersion: API_VERSION_OF[t.kind], kind: t.kind, name: t.name, namespace, ...(t.uid ? { uid: t.uid } : {}) };
 }
 
-/** What a result says; the message is clipped, empty resources and properties are left out. */
-interface ResultInput {
-  policy: string;
-  rule: string;
-  result: ReportResultValue;
-  severity: Severity;
-  category: string;
-  message: string;
-  resources: ObjectReference[];
-  properties?: Record<string, string>;
-}
+/** What a result says (the source is ours); the message is clipped, empty resources and properties are left out. */
+type ResultInput = Omit<PolicyReportResult, 'source' | 'resources' | 'properties'> & { resources: ObjectReference[]; properties?: Record<string, string> };
 
 function result({ resources, properties = {}, message, ...rest }: ResultInput): PolicyReportResult {
   return {
