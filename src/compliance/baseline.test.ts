@@ -1,9 +1,9 @@
 import { BaselineFloors } from '../api/cluster-v1alpha1.ts';
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { applyBaselines, cidrWithin, matchesSelector, underPrefix, type Baseline } from './baseline.ts';
+import { policySpec, type SpecFragment } from '../../test/support/builders.ts';
 
-const spec = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'api' }], ...s });
+const spec = (s: SpecFragment): ApiSecurityPolicySpec => policySpec(s, { kind: 'Service', name: 'api' });
 const base = (name: string, floors: unknown, creationTimestamp = '2026-01-01T00:00:00Z'): Baseline => ({ name, creationTimestamp, floors: BaselineFloors.parse(floors) });
 
 describe('matchesSelector', () => {

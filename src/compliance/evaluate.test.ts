@@ -1,12 +1,12 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput, type ControlName, type ControlResult } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput, ControlName, ControlResult } from '../api/v1alpha1.ts';
 import { render } from '../render/index.ts';
 import { defaultSettings, type FidelityReport, type IngressLike } from '../render/types.ts';
 import { WEIGHTS, evaluate, type ComplianceInput } from './evaluate.ts';
+import { policySpec } from '../../test/support/builders.ts';
 
 type Fragment = Omit<ApiSecurityPolicySpecInput, 'targetRefs'>;
 
-const spec = (fragment: Fragment = {}): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'shop' }], ...fragment });
+const spec = (fragment: Fragment = {}): ApiSecurityPolicySpec => policySpec(fragment, { kind: 'Ingress', name: 'shop' });
 
 const ingress = (name: string, tls = true): IngressLike => ({
   metadata: { name, namespace: 'shop' },

@@ -1,8 +1,8 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { originRegex, renderHaproxy } from './haproxy.ts';
+import { policySpec, type SpecFragment } from '../../test/support/builders.ts';
 
-const spec = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'x' }], ...s });
+const spec = (s: SpecFragment): ApiSecurityPolicySpec => policySpec(s, { kind: 'Ingress', name: 'x' });
 const h = (a: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(a).map(([k, v]) => [`haproxy.org/${k}`, v]));
 
 describe('renderHaproxy', () => {

@@ -1,14 +1,14 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { ingressClassOf, render, resolveProvider, sidecarInPath, type ProviderChoice } from './index.ts';
 import { UnsafeValueError } from './sidecar-nginx.ts';
 import { defaultSettings, type IngressLike, type OperatorSettings, type PolicyRef, type ServiceLike } from './types.ts';
+import { policySpec, type SpecFragment } from '../../test/support/builders.ts';
 
 const policy: PolicyRef = { name: 'shop-api', namespace: 'shop', uid: 'uid-1' };
 const NGINX = 'nginx.ingress.kubernetes.io/';
 
-const spec = (fragment: Omit<ApiSecurityPolicySpecInput, 'targetRefs'> = {}): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'shop' }], ...fragment });
+const spec = (fragment: SpecFragment = {}): ApiSecurityPolicySpec => policySpec(fragment, { kind: 'Ingress', name: 'shop' });
 
 const ingress = (name: string, cls?: { className?: string; annotation?: string }, backend = name): IngressLike => ({
   metadata: {

@@ -1,14 +1,14 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput, type ControlName } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput, ControlName } from '../api/v1alpha1.ts';
 import { nginxSize, renderIngressNginx } from './ingress-nginx.ts';
 import type { Fidelity } from './types.ts';
+import { policySpec } from '../../test/support/builders.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
 const NS = 'shop';
 
 type Fragment = Omit<ApiSecurityPolicySpecInput, 'targetRefs'>;
 
-const spec = (fragment: Fragment): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'api' }], ...fragment });
+const spec = (fragment: Fragment): ApiSecurityPolicySpec => policySpec(fragment);
 
 /** Prefixes every key with the ingress-nginx annotation prefix. */
 const nginx = (a: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(a).map(([k, v]) => [`${P}${k}`, v]));

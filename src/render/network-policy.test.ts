@@ -1,14 +1,14 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { backendServices, renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
 import { defaultSettings, type IngressLike, type PolicyRef, type Provider, type ServiceLike, type ServicePort } from './types.ts';
+import { policySpec } from '../../test/support/builders.ts';
 
 type Network = ApiSecurityPolicySpecInput['network'];
 type Peer = NonNullable<NonNullable<Network>['allowFrom']>[number];
 
 const policy: PolicyRef = { name: 'shop-api', namespace: 'shop', uid: '6f0c3c1e-2b7a-4c55-9a4e-0d6b1f2a9e11' };
 
-const spec = (network: Network): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'shop' }], network });
+const spec = (network: Network): ApiSecurityPolicySpec => policySpec({ network }, { kind: 'Service', name: 'shop' });
 
 const svc = (name: string, selector: Record<string, string> | undefined, ports: ServicePort[] = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }]): ServiceLike => ({
   metadata: { name, namespace: 'shop' },

@@ -1,9 +1,9 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { UnsafeValueError, headerVariable, renderSidecarConfigMap, renderSidecarNginxConf, sidecarFidelity } from './sidecar-nginx.ts';
+import { policySpec, type SpecFragment } from '../../test/support/builders.ts';
 
 const policy = { name: 'orders', namespace: 'shop', uid: 'u-1' };
-const spec = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], sidecar: { appPort: 3000 }, ...s });
+const spec = (s: SpecFragment): ApiSecurityPolicySpec => policySpec({ sidecar: { appPort: 3000 }, ...s }, { kind: 'Service', name: 'orders' });
 
 describe('sidecar nginx.conf', () => {
   it('proxies the sidecar port to the app on loopback with a JSON access log', () => {

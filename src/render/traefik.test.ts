@@ -1,4 +1,4 @@
-import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput, type ControlName } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput, ControlName } from '../api/v1alpha1.ts';
 import { LABEL_MANAGED_BY, LABEL_POLICY } from './labels.ts';
 import {
   ANNOTATION_ACCESS_LOGS,
@@ -10,13 +10,13 @@ import {
   type TraefikMiddlewareSpec,
 } from './traefik.ts';
 import type { Fidelity, PolicyRef } from './types.ts';
+import { policySpec } from '../../test/support/builders.ts';
 
 const POLICY: PolicyRef = { name: 'shop-api', namespace: 'shop', uid: '0b0e2c7e-1111-4222-8333-444455556666' };
 
 type Fragment = Omit<ApiSecurityPolicySpecInput, 'targetRefs'>;
 
-const spec = (fragment: Fragment): ApiSecurityPolicySpec =>
-  ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'api' }], ...fragment });
+const spec = (fragment: Fragment): ApiSecurityPolicySpec => policySpec(fragment);
 
 const render = (fragment: Fragment, policy: PolicyRef = POLICY): ReturnType<typeof renderTraefik> => renderTraefik(policy, spec(fragment), 'api');
 
