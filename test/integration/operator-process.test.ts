@@ -153,14 +153,15 @@ describe('the operator process', () => {
     for (const name of ['process_resident_memory_bytes', 'process_open_fds', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
       expect(metrics).toMatch(new RegExp(`^${name} [0-9.e+-]+$`, 'm'));
     }
-    // Every controller's queue and reconciles, the reports controller's too (at zero until it works).
-    for (const name of ['apisecuritypolicy', 'policyreport']) {
+    // Every controller's queue and reconciles, each on its own queue (at zero until it works).
+    for (const name of ['apisecuritypolicy', 'clusterapisecuritypolicy', 'policyreport', 'inventory']) {
       expect(metrics).toMatch(new RegExp(`^apisec_workqueue_depth\\{name="${name}"\\} \\d+$`, 'm'));
       expect(metrics).toMatch(new RegExp(`^apisec_workqueue_adds_total\\{name="${name}"\\} \\d+$`, 'm'));
       expect(metrics).toMatch(new RegExp(`^apisec_workqueue_retries_total\\{name="${name}"\\} \\d+$`, 'm'));
       expect(metrics).toMatch(new RegExp(`^apisec_reconcile_total\\{controller="${name}",result="success"\\} \\d+$`, 'm'));
     }
-    expect(metrics).toMatch(/^apisec_workqueue_adds_total\{name="policyreport"\} [1-9]/m); // the inventory key, at start
+    expect(metrics).toMatch(/^apisec_workqueue_adds_total\{name="inventory"\} [1-9]/m); // its one key, at start
+    expect(metrics).toMatch(/^apisec_reconcile_terminal_errors_total\{controller="apisecuritypolicy"\} \d+$/m);
     expect(metrics).toMatch(/^apisec_informer_healthy\{resource="apisecuritypolicies"\} 1$/m);
     // Probes on their own server; /metrics is not served there.
     expect((await fetch(`http://127.0.0.1:${a.healthPort}/healthz`)).status).toBe(200);
