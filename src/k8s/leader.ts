@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isNotFound, isTransient } from './errors.ts';
 import { Resources, apiVersionOf, collectionPath, objectPath, toMicroTime, type KubeObject } from './resources.ts';
+import { linked } from '../util/abort.ts';
 import { sleep } from '../util/sleep.ts';
 
 export interface LeaderElectionOptions {
@@ -357,23 +358,4 @@ function withoutManagedFields(o: KubeObject): KubeObject['metadata'] {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** A signal that aborts with any parent or after timeoutMs; dispose() clears the timer and listeners. */
-function linked(parents: (AbortSignal | undefined)[], timeoutMs?: number): { signal: AbortSignal; dispose(): void } {
-  const ctl = new AbortController();
-  const onAbort = (): void => ctl.abort();
-  const live = parents.filter((p): p is AbortSignal => p !== undefined);
-  for (const p of live) {
-    if (p.aborted) ctl.abort();
-    else p.addEventListener('abort', onAbort, { once: true });
-  }
-  const timer = timeoutMs === undefined ? undefined : setTimeout(onAbort, timeoutMs);
-  return {
-    signal: ctl.signal,
-    dispose: (): void => {
-      clearTimeout(timer);
-      for (const p of live) p.removeEventListener('abort', onAbort);
-    },
-  };
 }
