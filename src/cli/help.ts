@@ -14,6 +14,7 @@ Usage:
   ${name} check FILE|DIR|- ...        offline compliance check of manifests, for CI
   ${name} render -f FILE|DIR|- ...    print the objects the operator would write, offline
   ${name} report                      every API in a cluster with its policy, score and failing controls
+  ${name} guard [--port PORT]         run the external authorization service the data planes call
 
 Run "${name} COMMAND --help" for the flags and examples of a command.
 

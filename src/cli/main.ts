@@ -153,7 +153,13 @@ async function runReport(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = { check: runCheck, render: runRender, report: runReport };
+async function runGuard(argv: string[], io: Io): Promise<number> {
+  // Loaded only when asked for: check and render need no API client.
+  const { parseGuardConfig, runGuardCommand } = await import('../guard/main.ts');
+  return runGuardCommand(usage(() => parseGuardConfig(argv, io.env)), io.stdout);
+}
+
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = { check: runCheck, render: runRender, report: runReport, guard: runGuard };
 
 /** Runs one command line; returns the exit code. Never throws. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -167,7 +173,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     if (command === '--version') return print(io.stdout, `${version()}\n`, 0);
     const run = COMMANDS[command];
-    if (!run) throw new UsageError(command.startsWith('-') ? `unknown flag ${command} before the command` : `unknown command "${command}" (check, render or report)`);
+    if (!run) throw new UsageError(command.startsWith('-') ? `unknown flag ${command} before the command` : `unknown command "${command}" (check, render, report or guard)`);
     return await run(rest, io);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));

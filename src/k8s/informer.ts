@@ -16,6 +16,8 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   /** Backoff between failed attempts: base and cap in milliseconds. */
   backoffMs?: [number, number];
+  /** Keeps only what the cache needs of each object (e.g. digests instead of a Secret's data). */
+  transform?: (obj: KubeObject) => KubeObject;
 }
 
 export type Handler<T> = (obj: T, kind: 'upsert' | 'delete') => void;
@@ -99,6 +101,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const w of this.syncWaiters.splice(0)) w();
   }
 
+  private shape(obj: KubeObject): T {
+    return (this.opts.transform ? this.opts.transform(obj) : obj) as T;
+  }
+
   private emit(obj: T, kind: 'upsert' | 'delete'): void {
     for (const h of this.handlers) {
       try {
@@ -149,7 +155,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         signal: this.abort.signal,
       });
       const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
-      for (const item of page.items) fresh.set(keyOf(item), { ...item, apiVersion, kind: this.resource.kind });
+      for (const item of page.items) fresh.set(keyOf(item), this.shape({ ...item, apiVersion, kind: this.resource.kind }));
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -219,7 +225,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const next = obj.metadata?.resourceVersion ?? rv;
     if (ev.type === 'BOOKMARK') return next;
     const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
-    const typed = { ...obj, apiVersion, kind: this.resource.kind } as T;
+    const typed = this.shape({ ...obj, apiVersion, kind: this.resource.kind });
     const key = keyOf(typed);
     if (ev.type === 'DELETED') {
       this.store.delete(key);
