@@ -28,6 +28,8 @@ export interface GuardConfig {
   cacheSyncTimeoutMs: number;
   failureThreshold: number;
   failureWindowMs: number;
+  /** Least time between two fetches of one issuer's keys for an unknown kid. */
+  jwksCooldownMs: number;
 }
 
 export const GUARD_HELP = `Usage: apisec guard [flags]
@@ -46,9 +48,21 @@ authURL. Data planes call GET|POST /check/{namespace}/{policy}; 2xx allows, 401 
   --failure-threshold N         authentication failures of one client within the window that raise a
                                 Warning Event (default 20)
   --failure-window DURATION     the window (default 1m)
+  --jwks-cooldown DURATION      least time between two key fetches of one issuer for an unknown kid
+                                (default 10s)
   --cache-sync-timeout DURATION exit if the caches have not synced by then (default 2m)
   --log-level LEVEL             trace|debug|info|warn|error (default info; env LOG_LEVEL)
 `;
+
+function wholeNumber(flag: string, v: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`--${flag} must be a whole number from ${min} to ${max}, got "${v}"`);
+  return Number(v);
+}
+
+function namespaceNames(list: string[]): string[] {
+  for (const ns of list) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new ConfigError(`--namespace must be a namespace name, got "${ns}"`);
+  return list;
+}
 
 export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardConfig | 'help' {
   let values: Record<string, string | boolean | string[] | undefined>;
@@ -66,6 +80,7 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
         context: { type: 'string' },
         'failure-threshold': { type: 'string' },
         'failure-window': { type: 'string' },
+        'jwks-cooldown': { type: 'string' },
         'cache-sync-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -81,10 +96,8 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
   const address = parseAddress('bind-address', port !== undefined ? `:${port}` : (str('bind-address') ?? ':8080'));
   const metricsAddress = parseAddress('metrics-bind-address', str('metrics-bind-address') ?? ':9090');
   if (!address || !metricsAddress) throw new ConfigError('--bind-address and --metrics-bind-address take HOST:PORT (e.g. :8080, 127.0.0.1:0)');
-  const threshold = str('failure-threshold') ?? '20';
-  if (!/^[0-9]+$/.test(threshold) || Number(threshold) < 1 || Number(threshold) > 100000) throw new ConfigError(`--failure-threshold must be a whole number from 1 to 100000, got "${threshold}"`);
-  const namespaces = (values.namespace as string[] | undefined) ?? [];
-  for (const ns of namespaces) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new ConfigError(`--namespace must be a namespace name, got "${ns}"`);
+  const threshold = wholeNumber('failure-threshold', str('failure-threshold') ?? '20', 1, 100000);
+  const namespaces = namespaceNames((values.namespace as string[] | undefined) ?? []);
   const kubeconfig = str('kubeconfig') ?? env.KUBECONFIG;
   const context = str('context');
   const caFile = str('ca-file');
@@ -97,8 +110,9 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
     ...(caFile ? { caFile } : {}),
     logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
     cacheSyncTimeoutMs: parseDuration(str('cache-sync-timeout') ?? '2m'),
-    failureThreshold: Number(threshold),
+    failureThreshold: threshold,
     failureWindowMs: parseDuration(str('failure-window') ?? '1m'),
+    jwksCooldownMs: parseDuration(str('jwks-cooldown') ?? '10s'),
   };
 }
 
@@ -124,7 +138,7 @@ export async function startGuard(config: GuardConfig, log: Logger, client = Kube
       log.warn({ url, err: err instanceof Error ? err.message : String(err) }, 'Fetch of signing keys failed');
       throw err;
     }
-  });
+  }, { cooldownMs: config.jwksCooldownMs });
   const state = new GuardState(client, log, jwks, config.namespaces);
   const events = new Writer(client, 'apisec-guard');
   state.start();
