@@ -5,7 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, oneOf as configOneOf, parseDuration, parseIngressClasses } from '../config.ts';
+import { ConfigError, oneOf as configOneOf, parseDuration, parseGuardURL, parseIngressClasses } from '../config.ts';
 import { defaultSettings, type OperatorSettings } from '../render/types.ts';
 import { assessInventory, check, judge, type FailOn, type Thresholds } from './check.ts';
 import { parseDocuments, type Source } from './documents.ts';
@@ -65,14 +65,20 @@ function oneOf<T extends string>(flag: string, value: string | undefined, allowe
   return value === undefined ? fallback : usage(() => configOneOf(flag.replace(/^--/, ''), value, allowed));
 }
 
-function settingsFrom(classes: string[]): OperatorSettings {
-  return { ingressClasses: usage(() => parseIngressClasses(classes)), ingressControllers: { ...defaultSettings.ingressControllers } };
+function settingsFrom(values: Parsed['values']): OperatorSettings {
+  const guard = str(values['guard-url']);
+  return {
+    ingressClasses: usage(() => parseIngressClasses(strs(values['ingress-class']))),
+    ingressControllers: { ...defaultSettings.ingressControllers },
+    ...(guard !== undefined ? { guardURL: usage(() => parseGuardURL(guard)) } : {}),
+  };
 }
 
 const INPUT_FLAGS = {
   filename: { type: 'string', short: 'f', multiple: true },
   namespace: { type: 'string', short: 'n' },
   'ingress-class': { type: 'string', multiple: true },
+  'guard-url': { type: 'string' },
   'stdin-filename': { type: 'string' },
 } as const;
 
@@ -100,7 +106,7 @@ async function runCheck(argv: string[], io: Io): Promise<number> {
     minScore: Number(minScore),
     allowUncovered: values['allow-uncovered'] === true,
   };
-  const settings = settingsFrom(strs(values['ingress-class']));
+  const settings = settingsFrom(values);
   const inv = await readInventory(values, positionals, io, 'check');
   if (!inv.policies.length && !inv.ingresses.length && !inv.services.length) io.stderr.write(`${io.name}: note: no ApiSecurityPolicy, Ingress or Service in the input\n`);
   const result = check(inv, settings);
@@ -114,7 +120,7 @@ async function runCheck(argv: string[], io: Io): Promise<number> {
 async function runRender(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, INPUT_FLAGS);
   if (values.help) return print(io.stdout, renderHelp(io.name), 0);
-  const settings = settingsFrom(strs(values['ingress-class']));
+  const settings = settingsFrom(values);
   const inv = await readInventory(values, positionals, io, 'render');
   const { assessed, errors } = assessInventory(inv, settings);
   const { objects, notes } = writtenObjects(assessed);
