@@ -16,6 +16,7 @@ import { JwksCache } from '../src/guard/jwks.ts';
 import { keySetFromData } from '../src/guard/apikeys.ts';
 import { guardMetrics } from '../src/guard/metrics.ts';
 import { startGuardServer } from '../src/guard/server.ts';
+import { TokenCache } from '../src/guard/token-cache.ts';
 
 const ISS = 'https://id.example.com';
 const API_KEY = 'bench-key-000000000000000000000001';
@@ -31,6 +32,8 @@ const spec = (authentication: unknown, withScopes = true): ApiSecurityPolicySpec
 async function serve(): Promise<void> {
   const jwks = JSON.parse(process.env.BENCH_JWKS ?? '{}') as { keys: JWK[] };
   const cache = new JwksCache(async () => jwks);
+  // BENCH_NO_TOKEN_CACHE=1 measures a signature check on every request.
+  const verified = process.env.BENCH_NO_TOKEN_CACHE === '1' ? undefined : new TokenCache();
   const policies: Record<string, ApiSecurityPolicySpec> = {
     rs: spec({ jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders'] } }),
     es: spec({ jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders'] } }),
@@ -45,7 +48,7 @@ async function serve(): Promise<void> {
     failures: new FailureWindow(),
     source: {
       lookup: (ns, name): PolicyLookup => (policies[name] ? { state: 'ready', policy: { namespace: ns, name, spec: policies[name] } } : { state: 'unknown' }),
-      keysFor: (_ns, s): Keys => (s.authentication?.apiKey ? { apiKeys } : { jwt: cache.resolver({ jwksURI: `${ISS}/jwks` }) }),
+      keysFor: (_ns, s): Keys => (s.authentication?.apiKey ? { apiKeys } : { jwt: cache.resolver({ jwksURI: `${ISS}/jwks` }), jwtSource: `${ISS}/jwks`, ...(verified ? { verified } : {}) }),
     },
   });
   process.stdout.write(`${server.port}\n`);

@@ -115,6 +115,23 @@ describe('decide', () => {
   });
 });
 
+describe('the verified-token cache', () => {
+  it('skips the signature check for a token seen before, but never past its exp nor for another audience', async () => {
+    const { TokenCache } = await import('./token-cache.ts');
+    let calls = 0;
+    const counting: Keys = { jwt: async (h, t) => (calls++, (keys.jwt as NonNullable<Keys['jwt']>)(h, t)), jwtSource: 'jwks', verified: new TokenCache({ maxAgeMs: 3_600_000 }) };
+    const tok = await sign({ scope: 'orders:read', exp: t + 120 });
+    const r = req('GET', '/v1/orders/1', bearer(tok));
+    for (let i = 0; i < 3; i++) expect(await decide(jwtPolicy, r, counting, NOW)).toMatchObject({ status: 200 });
+    expect(calls).toBe(1);
+    // Past exp + skew: verified again, and refused.
+    expect(await decide(jwtPolicy, r, counting, new Date(NOW.getTime() + 190_000))).toMatchObject({ status: 401, detail: 'the token has expired' });
+    // Another policy's audience is not served from the cache.
+    const other = policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['billing'] } } });
+    expect(await decide(other, r, counting, NOW)).toMatchObject({ status: 401, detail: 'claim aud is not accepted' });
+  });
+});
+
 describe('decide with API keys', () => {
   const keyPolicy = policy({ authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'orders-keys' } } }, authorization: { defaultAction: 'Deny', rules: [{ methods: ['GET'], paths: ['/v1/*'] }] } });
   const data = { 'shop-frontend': Buffer.from('k3y-of-the-frontend-0001').toString('base64'), batch: Buffer.from('k3y-of-the-batch-job-0002\n').toString('base64') };

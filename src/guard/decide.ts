@@ -9,6 +9,7 @@ import { guardDecides } from '../render/delegation.ts';
 import { inert } from '../render/text.ts';
 import { matchApiKey, type ApiKeySet } from './apikeys.ts';
 import { normalisePath, pathMatches, requestTarget } from './paths.ts';
+import type { TokenCache } from './token-cache.ts';
 
 /** Signature algorithms accepted from a public key: never `none`, never an HMAC. */
 export const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -37,7 +38,11 @@ export interface CheckRequest {
 /** What the guard was handed to check credentials with, for this policy. */
 export interface Keys {
   jwt?: JWTVerifyGetKey;
+  /** Where the JWT keys come from (jwksURI or issuer), part of the verified-token cache's scope. */
+  jwtSource?: string;
   apiKeys?: ApiKeySet;
+  /** Tokens verified before, for the same issuer, audiences and key source. */
+  verified?: TokenCache;
 }
 
 export type AllowReason = 'Authenticated' | 'RuleAllowed' | 'DefaultAllow' | 'Anonymous';
@@ -140,17 +145,27 @@ function tokenProblem(err: unknown): { reason: DenyReason; detail: string } {
 /** Raised by a key resolver that has no keys to offer (JWKS down past its stale bound, not JSON, no usable key). */
 export class KeysUnavailableError extends Error {}
 
-async function authenticateJwt(p: GuardPolicy, r: CheckRequest, keys: Keys, now: Date): Promise<Identity | Decision> {
-  const auth = p.spec.authentication;
+/** The bearer token of the Authorization header, or the 401 that its absence or shape calls for. */
+function bearerToken(p: GuardPolicy, r: CheckRequest): string | Decision {
   const value = header(r, 'authorization');
   if (value === undefined || value.trim() === '') return deny(401, 'MissingCredentials', 'no bearer token', { wwwAuthenticate: challenge(p) });
   const m = /^Bearer +([^ ]+) *$/i.exec(value);
   if (!m?.[1]) return deny(401, 'InvalidToken', 'the Authorization header is not a bearer token', { wwwAuthenticate: challenge(p, 'invalid_token', 'not a bearer token') });
-  const token = m[1];
-  if (token.length > MAX_TOKEN_BYTES) return deny(401, 'InvalidToken', `the token is longer than ${MAX_TOKEN_BYTES} bytes`, { wwwAuthenticate: challenge(p, 'invalid_token', 'token too large') });
+  if (m[1].length > MAX_TOKEN_BYTES) return deny(401, 'InvalidToken', `the token is longer than ${MAX_TOKEN_BYTES} bytes`, { wwwAuthenticate: challenge(p, 'invalid_token', 'token too large') });
+  return m[1];
+}
+
+async function authenticateJwt(p: GuardPolicy, r: CheckRequest, keys: Keys, now: Date): Promise<Identity | Decision> {
+  const auth = p.spec.authentication;
+  const token = bearerToken(p, r);
+  if (typeof token !== 'string') return token;
   if (!keys.jwt) return deny(401, 'KeysUnavailable', 'the guard has no signing keys for this policy', { wwwAuthenticate: challenge(p, 'invalid_token', 'signing keys unavailable') });
   const issuer = auth?.jwt?.issuer ?? auth?.oidc?.issuerURL ?? '';
   const audiences = auth?.jwt?.audiences ?? auth?.oidc?.audiences;
+  const scope = `${issuer}\n${audiences?.join(' ') ?? ''}\n${keys.jwtSource ?? ''}`;
+  const identity = (payload: JWTPayload): Identity => ({ ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}), scopes: scopesOf(payload) });
+  const cached = keys.verified?.get(scope, token, now.getTime());
+  if (cached) return identity(cached);
   try {
     const { payload } = await jwtVerify(token, keys.jwt, {
       issuer,
@@ -160,7 +175,8 @@ async function authenticateJwt(p: GuardPolicy, r: CheckRequest, keys: Keys, now:
       requiredClaims: ['exp'],
       currentDate: now,
     });
-    return { ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}), scopes: scopesOf(payload) };
+    keys.verified?.set(scope, token, payload, now.getTime(), ((payload.exp ?? 0) + CLOCK_SKEW_SECONDS) * 1000);
+    return identity(payload);
   } catch (err) {
     const { reason, detail } = tokenProblem(err);
     return deny(401, reason, detail, { wwwAuthenticate: challenge(p, 'invalid_token', detail) });

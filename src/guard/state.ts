@@ -10,6 +10,7 @@ import { Resources, type KubeObject } from '../k8s/resources.ts';
 import { keySetFromData, LABEL_API_KEYS, type ApiKeySet } from './apikeys.ts';
 import type { Keys, PolicyLookup } from './decide.ts';
 import type { JwksCache } from './jwks.ts';
+import { TokenCache } from './token-cache.ts';
 
 type Meta = Pick<KubeObject['metadata'], 'name' | 'namespace' | 'uid' | 'generation' | 'resourceVersion'>;
 export interface CachedPolicy extends KubeObject {
@@ -37,6 +38,7 @@ export class GuardState {
   private readonly secrets: Informer<CachedKeys>[];
   private readonly namespaces?: ReadonlySet<string>;
   private readonly jwks: JwksCache;
+  private readonly verified = new TokenCache();
 
   constructor(client: KubeClient, log: Logger, jwks: JwksCache, namespaces?: readonly string[]) {
     this.jwks = jwks;
@@ -87,8 +89,8 @@ export class GuardState {
   /** The keys a policy's credentials are checked with: a JWKS resolver, or a Secret's digests. */
   keysFor(namespace: string, spec: ApiSecurityPolicySpec): Keys {
     const a = spec.authentication;
-    if (a?.jwt) return { jwt: this.jwks.resolver({ jwksURI: a.jwt.jwksURI }) };
-    if (a?.oidc) return { jwt: this.jwks.resolver({ issuer: a.oidc.issuerURL }) };
+    if (a?.jwt) return { jwt: this.jwks.resolver({ jwksURI: a.jwt.jwksURI }), jwtSource: a.jwt.jwksURI, verified: this.verified };
+    if (a?.oidc) return { jwt: this.jwks.resolver({ issuer: a.oidc.issuerURL }), jwtSource: a.oidc.issuerURL, verified: this.verified };
     const ref = a?.apiKey?.secretRef?.name;
     if (ref === undefined) return {};
     const s = this.informerFor(this.secrets, namespace)?.get(`${namespace}/${ref}`);
