@@ -2,7 +2,6 @@
 // them (and a labelled API-key Secret) with its own identity and RBAC, tokens from an OpenID provider we
 // did not write (oauth2-mock-server over https), a real nginx running the generated sidecar config and
 // a real Traefik running the generated forwardAuth Middleware, a loopback upstream behind both.
-import type { MutableToken } from 'oauth2-mock-server';
 import { parseSpec, type ApiSecurityPolicySpecInput } from '../../src/api/v1alpha1.ts';
 import { LABEL_API_KEYS } from '../../src/guard/apikeys.ts';
 import type { RunningGuard } from '../../src/guard/main.ts';
@@ -65,16 +64,9 @@ describe('apisec guard under real traffic', () => {
     return { nginx: await startNginx(conf, port), port };
   }
 
-  const token = (transform: (t: MutableToken) => void = () => undefined, opts: { kid?: string; expiresIn?: number } = {}): Promise<string> =>
-    idp.server.issuer.buildToken({
-      ...opts,
-      scopesOrTransform: (header, payload) => {
-        payload.aud = AUD;
-        payload.sub = 'alice';
-        payload.scope = 'orders:read';
-        transform({ header, payload });
-      },
-    });
+  /** A token from the provider for alice with scope orders:read, `claims` set over those. */
+  const token = (claims: Record<string, unknown> = {}, opts: { kid?: string; expiresIn?: number } = {}): Promise<string> =>
+    idp.token({ aud: AUD, sub: 'alice', scope: 'orders:read', ...claims }, opts);
 
   const viaSidecar = (method: string, path: string, headers: Record<string, string> = {}) => httpRequest({ port: sidecarPort, method, path, headers });
   const bearer = (t: string): Record<string, string> => ({ Authorization: `Bearer ${t}` });
@@ -121,9 +113,9 @@ describe('apisec guard under real traffic', () => {
         const [h, p, s] = (await token()).split('.');
         return bearer(`${h}.${p}.${(s ?? '').slice(0, -4)}AAAA`);
       }, 'signature'],
-      ['expired', async () => bearer(await token(() => undefined, { expiresIn: -3600 })), 'expired'],
-      ['wrong audience', async () => bearer(await token((t) => (t.payload.aud = 'billing-api'))), 'aud'],
-      ['wrong issuer', async () => bearer(await token((t) => (t.payload.iss = 'https://evil.example.com'))), 'iss'],
+      ['expired', async () => bearer(await token({}, { expiresIn: -3600 })), 'expired'],
+      ['wrong audience', async () => bearer(await token({ aud: 'billing-api' })), 'aud'],
+      ['wrong issuer', async () => bearer(await token({ iss: 'https://evil.example.com' })), 'iss'],
       ['alg none', async () => {
         const [, p] = (await token()).split('.');
         return bearer(`${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`);
@@ -148,7 +140,7 @@ describe('apisec guard under real traffic', () => {
       ['encoded traversal', 'GET', '/v1/orders/%2e%2e/%2e%2e/admin', 'orders:read'],
     ])('%s → 403 insufficient_scope', async (what, method, path, scope) => {
       const before = upstream.seen.length;
-      const r = await viaSidecar(method, path, bearer(await token((t) => (t.payload.scope = scope))));
+      const r = await viaSidecar(method, path, bearer(await token({ scope })));
       expect(record(`${what}: ${method} ${path}`, r)).toBe(403);
       expect(String(r.headers['www-authenticate'] ?? '')).toContain('error="insufficient_scope"');
       expect(upstream.seen.length).toBe(before);
@@ -161,8 +153,8 @@ describe('apisec guard under real traffic', () => {
 
     it('accepts a key rotated at the provider (new kid) without a restart', async () => {
       const fetchesBefore = guardLog.length;
-      const jwk = await idp.server.issuer.keys.generate('RS256');
-      const fresh = await token(() => undefined, { kid: jwk.kid });
+      const kid = await idp.rotate();
+      const fresh = await token({}, { kid });
       // The cached JWKS lacks the new kid: the guard refetches (at most once per cooldown).
       await eventually(async () => expect((await viaSidecar('GET', '/v1/orders/1', bearer(fresh))).status).toBe(200), 15_000, 300);
       record('token signed by a key rotated in at the provider', { status: 200 });
@@ -170,7 +162,7 @@ describe('apisec guard under real traffic', () => {
     });
 
     it('logs one JSON line per denial with policy, client and reason, and never the token', async () => {
-      const t = await token((x) => (x.payload.aud = 'nope'));
+      const t = await token({ aud: 'nope' });
       const before = guardLog.length;
       await viaSidecar('GET', '/v1/orders/1', bearer(t));
       const lines = guardLog.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'Denied request');
@@ -245,8 +237,8 @@ describe('apisec guard under real traffic', () => {
       expect(record('Traefik: valid token', ok)).toBe(200);
       expect(upstream.seen[before]?.headers['x-auth-subject']).toBe('alice');
       expect(record('Traefik: no token', await viaTraefik(HOST, 'GET', '/v1/orders/1'))).toBe(401);
-      expect(record('Traefik: expired', await viaTraefik(HOST, 'GET', '/v1/orders/1', bearer(await token(() => undefined, { expiresIn: -3600 }))))).toBe(401);
-      expect(record('Traefik: wrong audience', await viaTraefik(HOST, 'GET', '/v1/orders/1', bearer(await token((t) => (t.payload.aud = 'x')))))).toBe(401);
+      expect(record('Traefik: expired', await viaTraefik(HOST, 'GET', '/v1/orders/1', bearer(await token({}, { expiresIn: -3600 }))))).toBe(401);
+      expect(record('Traefik: wrong audience', await viaTraefik(HOST, 'GET', '/v1/orders/1', bearer(await token({ aud: 'x' }))))).toBe(401);
       expect(record('Traefik: missing scope', await viaTraefik(HOST, 'POST', '/v1/orders', bearer(await token())))).toBe(403);
       expect(record('Traefik: traversal', await viaTraefik(HOST, 'GET', '/v1/orders/../admin', bearer(await token())))).toBe(403);
       // A forged X-Original-URL naming the anonymous path does not reach the guard (authRequestHeaders).

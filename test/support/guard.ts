@@ -1,11 +1,11 @@
 // The apisec guard in the test process, as its own identity (the guard's ServiceAccount) with the RBAC
 // the chart grants it, and an OpenID provider this project does not write (the oauth2-mock-server npm
 // package) over https on 127.0.0.1 with a certificate made for the run by openssl.
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { OAuth2Server } from 'oauth2-mock-server';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { startGuard, type GuardConfig, type RunningGuard } from '../../src/guard/main.ts';
@@ -25,32 +25,49 @@ export async function grantGuardRbac(admin: KubeClient): Promise<void> {
 }
 
 export interface TestIdp {
-  server: OAuth2Server;
   /** The issuer, https://127.0.0.1:PORT. */
   url: string;
   caFile: string;
+  /** A token signed by the provider's current key (or `kid`), with these claims set over its own. */
+  token(claims: Record<string, unknown>, opts?: { expiresIn?: number; kid?: string }): Promise<string>;
+  /** A new signing key at the provider (the old one stays in its JWKS); returns its kid. */
+  rotate(): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** An OpenID provider on https://127.0.0.1:PORT with one RS256 signing key. */
+/** An OpenID provider (oauth2-mock-server, its own process) on https://127.0.0.1:PORT with an RS256 key. */
 export async function startIdp(): Promise<TestIdp> {
   const dir = mkdtempSync(join(tmpdir(), 'apisec-idp-'));
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`openssl could not make the provider's certificate: ${r.error?.message ?? r.stderr}`);
-  const server = new OAuth2Server(key, cert);
-  await server.issuer.keys.generate('RS256');
   const port = await freePort();
-  const url = `https://127.0.0.1:${port}`;
-  server.issuer.url = url;
-  await server.start(port, '127.0.0.1');
+  const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'idp-process.ts'), [key, cert, String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let next = 1;
+  const waiting = new Map<number, (m: Record<string, unknown>) => void>();
+  child.on('message', (m: Record<string, unknown> & { id: number }) => waiting.get(m.id)?.(m));
+  await new Promise<void>((resolve, reject) => {
+    waiting.set(0, () => resolve());
+    child.once('exit', (code) => reject(new Error(`the provider exited (${code}) before it was ready`)));
+  });
+  const ask = (msg: Record<string, unknown>): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, (m) => (waiting.delete(id), m.error ? reject(new Error(String(m.error))) : resolve(m)));
+      child.send({ ...msg, id });
+    });
   return {
-    server,
-    url,
+    url: `https://127.0.0.1:${port}`,
     caFile: cert,
+    token: async (claims, opts = {}) => String((await ask({ op: 'token', claims, ...opts })).token),
+    rotate: async () => String((await ask({ op: 'rotate' })).kid),
     stop: async () => {
-      await server.stop();
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.disconnect();
+        await exited;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
