@@ -87,6 +87,7 @@ const cases: Case[] = [
   ['anonymous path without a token', () => req('GET', '/healthz'), { status: 200, reason: 'Anonymous' }],
   ['anonymous rule is per method', () => req('POST', '/healthz'), { status: 401 }],
   ['no original request described', () => ({ headers: { authorization: 'Bearer x' } }), { status: 403, reason: 'NoRequestInfo' }],
+  ['X-Original-URL without its method never falls back to X-Forwarded-*', () => ({ headers: { 'x-original-url': 'https://a/v1/admin', 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/healthz' } }), { status: 403, reason: 'NoRequestInfo' }],
   ['unknown policy', () => req('GET', '/'), { status: 403, reason: 'UnknownPolicy' }, { state: 'unknown' }],
   ['not synced', () => req('GET', '/'), { status: 403, reason: 'NotSynced' }, { state: 'notSynced' }],
   ['policy without identity control', () => req('GET', '/'), { status: 403, reason: 'NoIdentityControl' }, policy({ rateLimit: { requestsPerSecond: 1 } })],

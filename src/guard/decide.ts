@@ -103,9 +103,11 @@ function challenge(p: GuardPolicy, error?: 'invalid_token' | 'insufficient_scope
 function original(r: CheckRequest): { method: string; target: string } | undefined {
   const url = header(r, 'x-original-url');
   const method = header(r, 'x-original-method');
-  if (url !== undefined && method !== undefined) {
+  // A data plane that sends X-Original-URL owns these names; never fall back to X-Forwarded-*, which
+  // its client may have sent.
+  if (url !== undefined) {
     const target = requestTarget(url);
-    return target === undefined ? undefined : { method: method.toUpperCase(), target };
+    return target === undefined || method === undefined ? undefined : { method: method.toUpperCase(), target };
   }
   const uri = header(r, 'x-forwarded-uri');
   const fmethod = header(r, 'x-forwarded-method');
