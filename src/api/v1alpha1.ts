@@ -101,12 +101,26 @@ export const Tls = z
   })
   .describe('Transport security.');
 
+const claimHeaders = z
+  .array(
+    z.object({
+      claim: str(P.CLAIM, 64, 'A top-level claim of the token, e.g. email or tenant.'),
+      header: headerName('The request header the upstream receives it in; must start with X-Auth- and not be X-Auth-Subject, -Scopes or -Client.')
+        .refine((h) => h.toLowerCase().startsWith('x-auth-') && !P.GUARD_HEADERS.includes(h.toLowerCase()), 'must start with X-Auth- and not be X-Auth-Subject, X-Auth-Scopes or X-Auth-Client')
+        .meta(cel({ rule: `self.lowerAscii().startsWith('x-auth-') && !(self.lowerAscii() in [${P.GUARD_HEADERS.map((h) => `'${h}'`).join(', ')}])`, message: 'must start with X-Auth- and not be X-Auth-Subject, X-Auth-Scopes or X-Auth-Client' })),
+    }),
+  )
+  .max(8)
+  .optional()
+  .describe('Claims the apisec guard copies into request headers for the upstream (strings as they are, numbers and booleans as text, arrays of strings joined by commas); a client\'s own header of that name never reaches the upstream.');
+
 const Oidc = z
   .object({
     issuerURL: str(P.HTTPS_URL, 512, 'The OpenID Connect issuer (https).'),
     audiences: z.array(str(P.SCOPE, 128, 'An accepted audience.')).max(16).optional().describe('Accepted token audiences.'),
     authURL: str(P.URL_PLAIN, 512, 'Endpoint of an authenticating proxy (e.g. oauth2-proxy /oauth2/auth) the data plane asks for every request; 2xx lets the request through, 401/403 is returned to the client. Without it the data plane asks the apisec guard, which validates bearer tokens against the keys of the issuer\'s discovery document.').optional(),
     signinURL: str(P.URL_PLAIN, 512, 'Where browsers are sent to sign in when the proxy answers 401.').optional(),
+    claimHeaders,
   })
   .describe('OpenID Connect bearer tokens: validated by the apisec guard, or by an authenticating proxy (such as oauth2-proxy) that the user runs (authURL).');
 
@@ -116,6 +130,7 @@ const Jwt = z
     jwksURI: str(P.HTTPS_URL, 512, 'Where the signing keys are published.'),
     audiences: z.array(str(P.SCOPE, 128, 'An accepted audience.')).max(16).optional().describe('Accepted aud values.'),
     authURL: str(P.URL_PLAIN, 512, 'Token-validating endpoint the data plane asks for every request (external auth). Without it the data plane asks the apisec guard.').optional(),
+    claimHeaders,
   })
   .describe('Bearer JWTs: validated by the apisec guard (issuer, audiences, expiry, signature by a key from jwksURI), or by an endpoint of the user\'s (authURL).');
 

@@ -107,6 +107,15 @@ describe('decide', () => {
     expect(d).toMatchObject({ status: 200, headers: { 'X-Auth-Subject': 'bobX-Evil: 1', 'X-Auth-Scopes': 'orders:read extra' } });
   });
 
+  it('copies the configured claims into headers: strings, numbers, string arrays; nothing else', async () => {
+    const withClaims = policy({
+      authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, claimHeaders: [{ claim: 'email', header: 'X-Auth-Email' }, { claim: 'tier', header: 'X-Auth-Tier' }, { claim: 'groups', header: 'X-Auth-Groups' }, { claim: 'obj', header: 'X-Auth-Obj' }] } },
+    });
+    const d = await decide(withClaims, req('GET', '/x', bearer(await sign({ email: 'alice@example.com', tier: 3, groups: ['a', 'b'], obj: { x: 1 } }))), keys, NOW);
+    expect(d).toMatchObject({ status: 200, headers: { 'X-Auth-Subject': 'alice', 'X-Auth-Email': 'alice@example.com', 'X-Auth-Tier': '3', 'X-Auth-Groups': 'a,b' } });
+    expect(d.allow && d.headers['X-Auth-Obj']).toBeFalsy();
+  });
+
   it('a key resolver that has no keys denies (KeysUnavailable), it never allows', async () => {
     const { KeysUnavailableError } = await import('./decide.ts');
     const down: Keys = { jwt: async () => { throw new KeysUnavailableError('the JWKS endpoint is down'); } };

@@ -69,6 +69,8 @@ interface Identity {
   subject?: string;
   scopes: string[];
   client?: string;
+  /** Header → value, from the policy's claimHeaders. */
+  claims?: Record<string, string>;
 }
 
 const header = (r: CheckRequest, name: string): string | undefined => {
@@ -131,6 +133,18 @@ function scopesOf(payload: JWTPayload): string[] {
   return [...new Set(out.filter(Boolean))];
 }
 
+/** The configured claims as header values: strings as they are, numbers and booleans as text, string arrays joined. */
+function claimValues(payload: JWTPayload, wanted: readonly { claim: string; header: string }[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { claim, header: name } of wanted) {
+    const v = payload[claim];
+    const text = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(',') : undefined;
+    const clean = text === undefined ? undefined : headerValue(text);
+    if (clean) out[name] = clean;
+  }
+  return out;
+}
+
 /** Why a token was refused, in words for the client and the log (never the token). */
 function tokenProblem(err: unknown): { reason: DenyReason; detail: string } {
   if (err instanceof KeysUnavailableError) return { reason: 'KeysUnavailable', detail: err.message };
@@ -165,7 +179,11 @@ async function authenticateJwt(p: GuardPolicy, r: CheckRequest, keys: Keys, now:
   const issuer = auth?.jwt?.issuer ?? auth?.oidc?.issuerURL ?? '';
   const audiences = auth?.jwt?.audiences ?? auth?.oidc?.audiences;
   const scope = `${issuer}\n${audiences?.join(' ') ?? ''}\n${keys.jwtSource ?? ''}`;
-  const identity = (payload: JWTPayload): Identity => ({ ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}), scopes: scopesOf(payload) });
+  const identity = (payload: JWTPayload): Identity => ({
+    ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}),
+    scopes: scopesOf(payload),
+    claims: claimValues(payload, (auth?.jwt ?? auth?.oidc)?.claimHeaders ?? []),
+  });
   const cached = keys.verified?.get(scope, token, now.getTime());
   if (cached) return identity(cached);
   try {
@@ -205,7 +223,7 @@ function identityHeaders(id: Identity): Record<string, string> {
   const scopes = headerValue(id.scopes.join(' '));
   if (scopes) out['X-Auth-Scopes'] = scopes;
   if (id.client) out['X-Auth-Client'] = id.client;
-  return out;
+  return { ...id.claims, ...out };
 }
 
 function authorize(p: GuardPolicy, id: Identity, method: string, path: string): Decision {

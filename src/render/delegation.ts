@@ -16,6 +16,12 @@ export function delegatedEndpoint(auth: Auth | undefined): string | undefined {
 /** Headers the guard answers a 2xx with, for the upstream; the data planes overwrite any a client sent. */
 export const GUARD_IDENTITY_HEADERS = ['X-Auth-Subject', 'X-Auth-Scopes', 'X-Auth-Client'] as const;
 
+/** Every header the guard may answer a 2xx with for this policy: the identity headers and its claim headers. */
+export function guardResponseHeaders(auth: Auth): string[] {
+  const claims = (auth.jwt ?? auth.oidc)?.claimHeaders ?? [];
+  return [...GUARD_IDENTITY_HEADERS, ...claims.map((c) => c.header)];
+}
+
 /** Whether the guard decides: a method it implements, without a user's authURL. */
 export function guardDecides(auth: Auth | undefined): boolean {
   const method = auth?.oidc ?? auth?.jwt ?? auth?.apiKey;

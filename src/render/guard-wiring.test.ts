@@ -83,6 +83,22 @@ describe.each(methods)('%s without authURL', (_m, authentication, credential) =>
   });
 });
 
+describe('claim headers', () => {
+  const s = spec({ authentication: { oidc: { issuerURL: 'https://id.example.com', claimHeaders: [{ claim: 'email', header: 'X-Auth-Email' }] } } });
+  it('are copied back by every data plane that calls the guard', () => {
+    expect(renderIngressNginx(s, 'shop', CHECK).annotations['nginx.ingress.kubernetes.io/auth-response-headers']).toBe('X-Auth-Subject,X-Auth-Scopes,X-Auth-Client,X-Auth-Email');
+    expect(renderTraefik(POLICY, s, 'api', CHECK).middlewares.find((m) => m.spec.forwardAuth)?.spec.forwardAuth?.authResponseHeaders).toContain('X-Auth-Email');
+    const conf = renderSidecarNginxConf(POLICY, s, CHECK);
+    expect(conf).toContain('auth_request_set $apisec_x_auth_email $upstream_http_x_auth_email;');
+    expect(conf).toContain('proxy_set_header X-Auth-Email $apisec_x_auth_email;');
+  });
+  it('must be X-Auth-* and not one of the guard\'s own', () => {
+    for (const header of ['Authorization', 'Host', 'X-Auth-Subject', 'x-auth-scopes']) {
+      expect(ApiSecurityPolicySpec.safeParse({ targetRefs: [{ group: '', kind: 'Service', name: 'a' }], authentication: { jwt: { issuer: 'https://i', jwksURI: 'https://i/k', claimHeaders: [{ claim: 'email', header }] } } }).success).toBe(false);
+    }
+  });
+});
+
 describe('with a user authURL the guard is not involved', () => {
   const s = spec({ authentication: { jwt: { issuer: 'https://id.example.com', jwksURI: 'https://id.example.com/jwks', authURL: 'http://auth.example.com/check' } }, authorization: RULES });
   it('stays Delegated, the rules unenforced, even when the operator knows a guard', () => {

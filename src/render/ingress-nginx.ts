@@ -3,7 +3,7 @@
 // annotation injection happens. What ingress-nginx cannot express per Ingress is reported, not faked.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import { delegatedAuthentication, delegatedEndpoint, GUARD_IDENTITY_HEADERS, guardDecides, guardFidelity, unenforcedAuthorization } from './delegation.ts';
+import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
@@ -45,7 +45,7 @@ const authentication: Part = (spec, a, f, namespace, guard) => {
     // ingress-nginx sends X-Original-Method and X-Original-URL itself, overwriting any a client sent.
     if (guard !== undefined) {
       a[`${P}auth-url`] = guard;
-      a[`${P}auth-response-headers`] = GUARD_IDENTITY_HEADERS.join(',');
+      a[`${P}auth-response-headers`] = guardResponseHeaders(auth).join(',');
     }
     Object.assign(f, guardFidelity(spec, guard, 'auth-url'));
     return;

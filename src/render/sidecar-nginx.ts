@@ -11,7 +11,7 @@
 // How nginx is started is defined once, in sidecar-container.ts.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import { credentialHeaders, GUARD_IDENTITY_HEADERS, guardDecides, guardFidelity } from './delegation.ts';
+import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { SIDECAR_CONFIG_KEY, sidecarCommandLine, sidecarConfigMapName } from './sidecar-container.ts';
 import type { FidelityReport, PolicyRef } from './types.ts';
@@ -87,6 +87,7 @@ function guardDirectives(spec: ApiSecurityPolicySpec, guard: string | undefined)
   const m = GUARD_TOKEN.exec(token(guard, GUARD_TOKEN));
   const [, scheme, hostPort, , , path] = m ?? [];
   const v = (h: string): string => `$apisec_${h.toLowerCase().replace(/-/g, '_')}`;
+  const identity = guardResponseHeaders(auth).map((h) => token(h, HEADER_TOKEN));
   return {
     http: ['upstream apisec_guard {', `    server ${hostPort ?? ''};`, '    keepalive 16;', '}'],
     server: [
@@ -108,9 +109,9 @@ function guardDirectives(spec: ApiSecurityPolicySpec, guard: string | undefined)
     ],
     location: [
       'auth_request /.apisec/auth;',
-      ...[...GUARD_IDENTITY_HEADERS, 'WWW-Authenticate'].map((h) => `auth_request_set ${v(h)} $upstream_http_${h.toLowerCase().replace(/-/g, '_')};`),
+      ...[...identity, 'WWW-Authenticate'].map((h) => `auth_request_set ${v(h)} $upstream_http_${h.toLowerCase().replace(/-/g, '_')};`),
       `add_header WWW-Authenticate ${v('WWW-Authenticate')} always;`,
-      ...GUARD_IDENTITY_HEADERS.map((h) => `proxy_set_header ${h} ${v(h)};`),
+      ...identity.map((h) => `proxy_set_header ${h} ${v(h)};`),
     ],
   };
 }

@@ -6,7 +6,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { objectName, ownedLabels, ownerReference } from './labels.ts';
-import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, GUARD_IDENTITY_HEADERS, guardDecides, guardFidelity, unenforcedAuthorization } from './delegation.ts';
+import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport, PolicyRef } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
@@ -120,7 +120,7 @@ const authentication: Part = (spec, m, _a, f, guard) => {
     // keeps every other client header, such as a forged X-Original-URL, away from the guard.
     if (guard !== undefined) {
       m.forwardauth = {
-        forwardAuth: { address: guard, authResponseHeaders: [...GUARD_IDENTITY_HEADERS], authRequestHeaders: credentialHeaders(auth), maxResponseBodySize: FORWARD_AUTH_MAX_RESPONSE_BYTES },
+        forwardAuth: { address: guard, authResponseHeaders: guardResponseHeaders(auth), authRequestHeaders: credentialHeaders(auth), maxResponseBodySize: FORWARD_AUTH_MAX_RESPONSE_BYTES },
       };
     }
     Object.assign(f, guardFidelity(spec, guard, 'forwardAuth'));

@@ -81,7 +81,7 @@ describe('apisec guard under real traffic', () => {
     upstream = await startEchoUpstream();
     guard = await startTestGuard({ caFile: idp.caFile, jwksCooldownMs: 1000, failureThreshold: 5, namespaces: [ns] }, guardLog);
     await apply(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'orders-keys', namespace: ns, labels: { [LABEL_API_KEYS]: 'true' } }, data: { frontend: b64(KEY_A) } } as KubeObject);
-    ({ nginx, port: sidecarPort } = await sidecar('orders', { authentication: { jwt: { issuer: idp.url, jwksURI: `${idp.url}/jwks`, audiences: [AUD] } }, authorization: RULES }));
+    ({ nginx, port: sidecarPort } = await sidecar('orders', { authentication: { jwt: { issuer: idp.url, jwksURI: `${idp.url}/jwks`, audiences: [AUD], claimHeaders: [{ claim: 'email', header: 'X-Auth-Email' }] } }, authorization: RULES }));
     ({ nginx: keysNginx, port: keysPort } = await sidecar('keys', { authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'orders-keys' } } }, authorization: { defaultAction: 'Deny', rules: [{ methods: ['GET'], paths: ['/v1/*'] }] } }));
     await eventually(async () => expect(guard.state.lookup(ns, 'keys').state).toBe('ready'));
   }, 10 * 60_000);
@@ -99,12 +99,16 @@ describe('apisec guard under real traffic', () => {
   describe('JWT through the nginx sidecar', () => {
     it('lets a valid token through on an allowed method and path; the upstream sees the identity, not what the client claimed', async () => {
       const before = upstream.seen.length;
-      const r = await viaSidecar('GET', '/v1/orders/7', { ...bearer(await token()), 'X-Auth-Subject': 'mallory' });
+      const r = await viaSidecar('GET', '/v1/orders/7', { ...bearer(await token({ email: 'alice@example.com' })), 'X-Auth-Subject': 'mallory', 'X-Auth-Email': 'mallory@example.com' });
       expect(record('valid token GET /v1/orders/7', r)).toBe(200);
       const got = upstream.seen.slice(before);
       expect(got).toHaveLength(1);
       expect(got[0]?.headers['x-auth-subject']).toBe('alice');
       expect(got[0]?.headers['x-auth-scopes']).toBe('orders:read');
+      expect(got[0]?.headers['x-auth-email']).toBe('alice@example.com');
+      // A token without the claim: the client's own X-Auth-Email is dropped, not passed on.
+      await viaSidecar('GET', '/v1/orders/7', { ...bearer(await token()), 'X-Auth-Email': 'mallory@example.com' });
+      expect(upstream.seen[upstream.seen.length - 1]?.headers['x-auth-email']).toBeUndefined();
     });
 
     it.each<[string, () => Promise<Record<string, string>>, string]>([
