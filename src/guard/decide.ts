@@ -59,7 +59,8 @@ export type DenyReason =
   | 'InvalidApiKey'
   | 'KeySecretUnusable'
   | 'NoMatchingRule'
-  | 'InsufficientScope';
+  | 'InsufficientScope'
+  | 'InternalError';
 
 export type Decision =
   | { allow: true; status: 200; reason: AllowReason; headers: Record<string, string>; subject?: string }

@@ -71,7 +71,7 @@ export async function startGuardServer(opts: GuardServerOptions): Promise<GuardS
     } catch (err) {
       // decide() turns every known failure into a deny; anything else is a deny too.
       log.error({ err: err instanceof Error ? err.message : String(err), namespace, name }, 'Decision failed');
-      d = { allow: false, status: 403, reason: 'InvalidPolicy', detail: 'the guard could not decide: denied (fail closed)' };
+      d = { allow: false, status: 403, reason: 'InternalError', detail: 'the guard could not decide: denied (fail closed)' };
     }
     answer(res, d);
     const policy = lookup.state === 'unknown' ? '' : `${namespace}/${name}`;
