@@ -15,6 +15,13 @@ describe('parseConfig', () => {
     expect(c.warnings).toEqual([]);
   });
 
+  it('takes --guard-url (or APISEC_GUARD_URL) as http(s)://HOST[:PORT] only', () => {
+    expect(parse([]).settings.guardURL).toBeUndefined();
+    expect(parse(['--guard-url', 'http://apisec-guard.apisec-system.svc:8080/']).settings.guardURL).toBe('http://apisec-guard.apisec-system.svc:8080');
+    expect(parse([], { APISEC_GUARD_URL: 'https://10.0.0.1' }).settings.guardURL).toBe('https://10.0.0.1');
+    for (const bad of ['apisec-guard:8080', 'http://g/x;', 'http://g:80/check', 'http://G', 'http://g:80 ;']) expect(() => parse(['--guard-url', bad])).toThrow(/--guard-url/);
+  });
+
   it.each<[string, { host?: string; port: number }]>([
     [':8080', { port: 8080 }],
     ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],

@@ -63,6 +63,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
+  { name: 'guard-url', kind: 'string', value: 'URL', env: 'APISEC_GUARD_URL', help: 'base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080); jwt, oidc and apiKey without authURL are pointed at it, and without it they are reported Unsupported' },
   { name: 'help', kind: 'boolean', help: 'show this help' },
   { name: 'version', kind: 'boolean', help: 'print the version' },
   { name: 'metrics-port', kind: 'string', value: 'PORT', deprecated: 'use --metrics-bind-address=HOST:PORT (a host-only --metrics-bind-address is deprecated too)', help: 'port of /metrics, and of /healthz and /readyz unless --health-probe-bind-address is set; --metrics-bind-address then takes a host only (e.g. 0.0.0.0)' },
@@ -181,6 +182,13 @@ function parseSettings(classes: string[], controllers: string[]): OperatorSettin
   return settings;
 }
 
+/** http(s)://host[:port] only: the data planes append /check/{namespace}/{policy}; it reaches nginx configs verbatim. */
+export function parseGuardURL(v: string): string {
+  const m = /^(https?:\/\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?)\/?$/.exec(v);
+  if (!m?.[1]) throw new ConfigError(`--guard-url must be http(s)://HOST[:PORT] with a lower-case DNS name or IPv4 host, got "${v}"`);
+  return m[1];
+}
+
 const BOOLEAN = /^(true|false)$/;
 
 /**
@@ -254,6 +262,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
 
   const settings = parseSettings(list('ingress-class'), list('ingress-controller'));
+  const guardURL = given('guard-url');
+  if (guardURL !== undefined) settings.guardURL = parseGuardURL(guardURL);
   const kubeconfig = given('kubeconfig');
   const namespace = given('namespace');
   const context = given('context');

@@ -8,6 +8,10 @@ export const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-
 export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** HTTP header names: a strict subset of the RFC 9110 token (letters, digits, dashes). */
 export const HEADER_NAME = '^[A-Za-z0-9][A-Za-z0-9-]*$';
+/** A top-level JWT claim name the guard may copy into a header (no dots: no nested lookups). */
+export const CLAIM = '^[A-Za-z0-9_:-]+$';
+/** Identity headers the guard always sets; a claim header may not reuse them. */
+export const GUARD_HEADERS: readonly string[] = ['x-auth-subject', 'x-auth-scopes', 'x-auth-client'];
 /** Sizes like 512, 64Ki, 1Mi, 10M, 1Gi (binary and decimal suffixes of Kubernetes quantities). */
 export const SIZE = '^[1-9][0-9]{0,9}(Ki|Mi|Gi|k|K|M|G)?$';
 export const CIDR = '^[0-9a-fA-F.:]+/[0-9]{1,3}$';

@@ -101,30 +101,51 @@ export const Tls = z
   })
   .describe('Transport security.');
 
+const claimHeaders = z
+  .array(
+    z.object({
+      claim: str(P.CLAIM, 64, 'A top-level claim of the token, e.g. email or tenant.'),
+      header: headerName('The request header the upstream receives it in; must start with X-Auth- and not be X-Auth-Subject, -Scopes or -Client.')
+        .refine((h) => h.toLowerCase().startsWith('x-auth-') && !P.GUARD_HEADERS.includes(h.toLowerCase()), 'must start with X-Auth- and not be X-Auth-Subject, X-Auth-Scopes or X-Auth-Client')
+        .meta(cel({ rule: `self.lowerAscii().startsWith('x-auth-') && !(self.lowerAscii() in [${P.GUARD_HEADERS.map((h) => `'${h}'`).join(', ')}])`, message: 'must start with X-Auth- and not be X-Auth-Subject, X-Auth-Scopes or X-Auth-Client' })),
+    }),
+  )
+  .max(8)
+  .optional()
+  .describe('Claims the apisec guard copies into request headers for the upstream (strings as they are, numbers and booleans as text, arrays of strings joined by commas); a client\'s own header of that name never reaches the upstream.');
+
 const Oidc = z
   .object({
     issuerURL: str(P.HTTPS_URL, 512, 'The OpenID Connect issuer (https).'),
     audiences: z.array(str(P.SCOPE, 128, 'An accepted audience.')).max(16).optional().describe('Accepted token audiences.'),
-    authURL: str(P.URL_PLAIN, 512, 'Endpoint of the authenticating proxy (e.g. oauth2-proxy /oauth2/auth) the data plane asks for every request; 2xx lets the request through, 401/403 is returned to the client.'),
+    authURL: str(P.URL_PLAIN, 512, 'Endpoint of an authenticating proxy (e.g. oauth2-proxy /oauth2/auth) the data plane asks for every request; 2xx lets the request through, 401/403 is returned to the client. Without it the data plane asks the apisec guard, which validates bearer tokens against the keys of the issuer\'s discovery document.').optional(),
     signinURL: str(P.URL_PLAIN, 512, 'Where browsers are sent to sign in when the proxy answers 401.').optional(),
+    claimHeaders,
   })
-  .describe('OpenID Connect via an authenticating proxy (such as oauth2-proxy) that the user runs.');
+  .describe('OpenID Connect bearer tokens: validated by the apisec guard, or by an authenticating proxy (such as oauth2-proxy) that the user runs (authURL).');
 
 const Jwt = z
   .object({
     issuer: str(P.URL_PLAIN, 512, 'Expected iss claim.'),
     jwksURI: str(P.HTTPS_URL, 512, 'Where the signing keys are published.'),
     audiences: z.array(str(P.SCOPE, 128, 'An accepted audience.')).max(16).optional().describe('Accepted aud values.'),
-    authURL: str(P.URL_PLAIN, 512, 'Token-validating endpoint the data plane asks for every request (external auth).'),
+    authURL: str(P.URL_PLAIN, 512, 'Token-validating endpoint the data plane asks for every request (external auth). Without it the data plane asks the apisec guard.').optional(),
+    claimHeaders,
   })
-  .describe('Bearer JWTs, validated by an external endpoint the data plane calls.');
+  .describe('Bearer JWTs: validated by the apisec guard (issuer, audiences, expiry, signature by a key from jwksURI), or by an endpoint of the user\'s (authURL).');
 
 const ApiKey = z
   .object({
     header: headerName('Header that carries the key.').default('X-API-Key'),
-    authURL: str(P.URL_PLAIN, 512, 'Endpoint that validates the key (external auth).'),
+    authURL: str(P.URL_PLAIN, 512, 'Endpoint that validates the key (external auth).').optional(),
+    secretRef: z
+      .object({ name: name('Name of a Secret in the policy\'s namespace, labelled apisec.dev/api-keys: "true"; each data entry is one client\'s key, the entry\'s name the client id.') })
+      .optional()
+      .describe('The keys the apisec guard accepts (used when authURL is not set).'),
   })
-  .describe('API keys in a request header, validated by an external endpoint.');
+  .describe('API keys in a request header: checked by the apisec guard against a Secret (secretRef), or by an endpoint of the user\'s (authURL).')
+  .meta(cel({ rule: 'has(self.authURL) != has(self.secretRef)', message: 'set exactly one of authURL and secretRef' }))
+  .refine((k) => (k.authURL === undefined) !== (k.secretRef === undefined), 'set exactly one of authURL and secretRef');
 
 const Mtls = z
   .object({
@@ -166,9 +187,12 @@ const AuthorizationRule = z
   .object({
     methods: methods('Methods this rule allows.'),
     paths: z.array(str(P.URL_PATH, 256, 'A path; a trailing /* matches a subtree.')).min(1).max(32).describe('Paths this rule allows.'),
-    requireScopes: z.array(str(P.SCOPE, 128, 'An OAuth scope.')).max(16).optional().describe('Scopes the caller must have (checked by the auth endpoint).'),
+    requireScopes: z.array(str(P.SCOPE, 128, 'An OAuth scope.')).max(16).optional().describe('Scopes the caller\'s token must carry (in scope or scp); checked by the apisec guard.'),
+    anonymous: z.boolean().optional().describe('Allow these methods and paths without credentials (e.g. a health check); the guard still answers for them.'),
   })
-  .describe('One allow rule.');
+  .describe('One allow rule.')
+  .meta(cel({ rule: '!has(self.anonymous) || !self.anonymous || !has(self.requireScopes) || size(self.requireScopes) == 0', message: 'an anonymous rule cannot require scopes' }))
+  .refine((r) => !r.anonymous || !r.requireScopes?.length, { message: 'an anonymous rule cannot require scopes', path: ['requireScopes'] });
 
 const Authorization = z
   .object({

@@ -47,7 +47,7 @@ describe('apisec exit codes', () => {
     ['no input', ['check'], /^apisec: check needs input: files, directories, or - for stdin$/],
     ['an unknown output format', ['check', 'examples', '-o', 'xml'], /^apisec: --output must be one of table, json, sarif, junit, got "xml"$/],
     ['an unknown flag', ['check', '--colour', 'examples'], /^apisec: Unknown option '--colour'$/],
-    ['an unknown command', ['lint', 'examples'], /^apisec: unknown command "lint" \(check, render or report\)$/],
+    ['an unknown command', ['lint', 'examples'], /^apisec: unknown command "lint" \(check, render, report or guard\)$/],
     ['a bad --ingress-class', ['render', 'examples', '--ingress-class', 'nginx=envoy'], /^apisec: --ingress-class expects CLASS=PROVIDER/],
   ])('%s → 2, one line on stderr, no stack trace', (_name, args, message) => {
     const res = apisec(args);

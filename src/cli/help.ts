@@ -14,6 +14,7 @@ Usage:
   ${name} check FILE|DIR|- ...        offline compliance check of manifests, for CI
   ${name} render -f FILE|DIR|- ...    print the objects the operator would write, offline
   ${name} report                      every API in a cluster with its policy, score and failing controls
+  ${name} guard [--port PORT]         run the external authorization service the data planes call
 
 Run "${name} COMMAND --help" for the flags and examples of a command.
 
@@ -42,6 +43,8 @@ const SETTINGS = `  -n, --namespace NS           namespace of objects that name 
       --ingress-class C=P      data plane of an ingress class, P one of ingress-nginx|traefik|haproxy
                                (repeatable; adds to nginx, ingress-nginx, traefik, haproxy), as the
                                operator's flag of the same name
+      --guard-url URL          the operator's --guard-url: jwt, oidc and apiKey without authURL are
+                               judged as decided by the apisec guard there (else Unsupported)
       --stdin-filename NAME    how stdin is named in reports (default "stdin")`;
 
 export const checkHelp = (name: string): string => `${name} check — offline compliance check of ApiSecurityPolicies and the APIs they protect

@@ -5,7 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, oneOf as configOneOf, parseDuration, parseIngressClasses } from '../config.ts';
+import { ConfigError, oneOf as configOneOf, parseDuration, parseGuardURL, parseIngressClasses } from '../config.ts';
 import { defaultSettings, type OperatorSettings } from '../render/types.ts';
 import { assessInventory, check, judge, type FailOn, type Thresholds } from './check.ts';
 import { parseDocuments, type Source } from './documents.ts';
@@ -65,14 +65,20 @@ function oneOf<T extends string>(flag: string, value: string | undefined, allowe
   return value === undefined ? fallback : usage(() => configOneOf(flag.replace(/^--/, ''), value, allowed));
 }
 
-function settingsFrom(classes: string[]): OperatorSettings {
-  return { ingressClasses: usage(() => parseIngressClasses(classes)), ingressControllers: { ...defaultSettings.ingressControllers } };
+function settingsFrom(values: Parsed['values']): OperatorSettings {
+  const guard = str(values['guard-url']);
+  return {
+    ingressClasses: usage(() => parseIngressClasses(strs(values['ingress-class']))),
+    ingressControllers: { ...defaultSettings.ingressControllers },
+    ...(guard !== undefined ? { guardURL: usage(() => parseGuardURL(guard)) } : {}),
+  };
 }
 
 const INPUT_FLAGS = {
   filename: { type: 'string', short: 'f', multiple: true },
   namespace: { type: 'string', short: 'n' },
   'ingress-class': { type: 'string', multiple: true },
+  'guard-url': { type: 'string' },
   'stdin-filename': { type: 'string' },
 } as const;
 
@@ -100,7 +106,7 @@ async function runCheck(argv: string[], io: Io): Promise<number> {
     minScore: Number(minScore),
     allowUncovered: values['allow-uncovered'] === true,
   };
-  const settings = settingsFrom(strs(values['ingress-class']));
+  const settings = settingsFrom(values);
   const inv = await readInventory(values, positionals, io, 'check');
   if (!inv.policies.length && !inv.ingresses.length && !inv.services.length) io.stderr.write(`${io.name}: note: no ApiSecurityPolicy, Ingress or Service in the input\n`);
   const result = check(inv, settings);
@@ -114,7 +120,7 @@ async function runCheck(argv: string[], io: Io): Promise<number> {
 async function runRender(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, INPUT_FLAGS);
   if (values.help) return print(io.stdout, renderHelp(io.name), 0);
-  const settings = settingsFrom(strs(values['ingress-class']));
+  const settings = settingsFrom(values);
   const inv = await readInventory(values, positionals, io, 'render');
   const { assessed, errors } = assessInventory(inv, settings);
   const { objects, notes } = writtenObjects(assessed);
@@ -153,7 +159,13 @@ async function runReport(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = { check: runCheck, render: runRender, report: runReport };
+async function runGuard(argv: string[], io: Io): Promise<number> {
+  // Loaded only when asked for: check and render need no API client.
+  const { parseGuardConfig, runGuardCommand } = await import('../guard/main.ts');
+  return runGuardCommand(usage(() => parseGuardConfig(argv, io.env)), io.stdout);
+}
+
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = { check: runCheck, render: runRender, report: runReport, guard: runGuard };
 
 /** Runs one command line; returns the exit code. Never throws. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -167,7 +179,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     if (command === '--version') return print(io.stdout, `${version()}\n`, 0);
     const run = COMMANDS[command];
-    if (!run) throw new UsageError(command.startsWith('-') ? `unknown flag ${command} before the command` : `unknown command "${command}" (check, render or report)`);
+    if (!run) throw new UsageError(command.startsWith('-') ? `unknown flag ${command} before the command` : `unknown command "${command}" (check, render, report or guard)`);
     return await run(rest, io);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));

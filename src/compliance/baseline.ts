@@ -283,10 +283,11 @@ export function underPrefix(url: string, prefix: string): boolean {
 function endpointsOf(a: NonNullable<ApiSecurityPolicySpec['authentication']>): [string, string][] {
   const out: [string, string][] = [];
   const url = delegatedEndpoint(a);
-  if (url === undefined) return out; // mTLS sends no request anywhere
-  out.push([`authentication.${authMethod(a) ?? ''}.authURL`, url]);
+  if (url !== undefined) out.push([`authentication.${authMethod(a) ?? ''}.authURL`, url]);
   if (a.oidc?.signinURL) out.push(['authentication.oidc.signinURL', a.oidc.signinURL]);
   if (a.jwt) out.push(['authentication.jwt.jwksURI', a.jwt.jwksURI]);
+  // Without authURL the guard fetches the issuer's discovery document and keys: an endpoint too.
+  if (a.oidc && url === undefined) out.push(['authentication.oidc.issuerURL', a.oidc.issuerURL]);
   return out;
 }
 

@@ -17,6 +17,8 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   /** Backoff between failed attempts: base and cap in milliseconds. */
   backoffMs?: [number, number];
+  /** Keeps only what the cache needs of each object (e.g. digests instead of a Secret's data). */
+  transform?: (obj: KubeObject) => KubeObject;
 }
 
 export type Handler<T> = (obj: T, kind: 'upsert' | 'delete') => void;
@@ -100,6 +102,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const w of this.syncWaiters.splice(0)) w();
   }
 
+  private shape(obj: KubeObject): T {
+    return (this.opts.transform ? this.opts.transform(obj) : obj) as T;
+  }
+
   private emit(obj: T, kind: 'upsert' | 'delete'): void {
     for (const h of this.handlers) {
       try {
@@ -143,7 +149,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     let rv = '';
     const { namespace, labelSelector, fieldSelector, pageSize } = this.opts;
     for await (const page of listPages<T>(this.client, this.resource, { namespace, labelSelector, fieldSelector, pageSize, signal: this.abort.signal })) {
-      for (const item of page.items) fresh.set(keyOf(item), item);
+      for (const item of page.items) fresh.set(keyOf(item), this.shape(item));
       rv = page.resourceVersion;
     }
 
@@ -211,7 +217,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const obj = ev.object;
     const next = obj.metadata?.resourceVersion ?? rv;
     if (ev.type === 'BOOKMARK') return next;
-    const typed = { ...obj, apiVersion: apiVersionOf(this.resource), kind: this.resource.kind } as T;
+    const typed = this.shape({ ...obj, apiVersion: apiVersionOf(this.resource), kind: this.resource.kind });
     const key = keyOf(typed);
     if (ev.type === 'DELETED') {
       this.store.delete(key);

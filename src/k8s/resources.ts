@@ -23,6 +23,7 @@ export const Resources = {
   service: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   networkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true },
   configMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   middleware: { group: 'traefik.io', version: 'v1alpha1', plural: 'middlewares', kind: 'Middleware', namespaced: true },
   policyReport: { group: 'wgpolicyk8s.io', version: 'v1alpha2', plural: 'policyreports', kind: 'PolicyReport', namespaced: true },
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },

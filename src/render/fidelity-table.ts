@@ -21,14 +21,18 @@ const FULL: ApiSecurityPolicySpecInput = {
   sidecar: { appPort: 3000 },
 };
 const MTLS: ApiSecurityPolicySpecInput = { ...FULL, authentication: { mtls: { caSecretRef: 'client-ca' } } };
+/** The same policy without authURL: the apisec guard decides (given the operator's --guard-url). */
+const GUARDED: ApiSecurityPolicySpecInput = { ...FULL, authentication: { oidc: { issuerURL: 'https://id.example.com', audiences: ['api'] } } };
+const GUARD = 'http://apisec-guard.apisec-system.svc:8080/check/ns/api';
 
-export type Column = { name: string; report: (spec: ApiSecurityPolicySpec) => FidelityReport };
+/** `guard`: the guard's check URL, when the operator knows one. */
+export type Column = { name: string; report: (spec: ApiSecurityPolicySpec, guard?: string) => FidelityReport };
 
 export const COLUMNS: Column[] = [
-  { name: 'ingress-nginx', report: (s) => renderIngressNginx(s, 'ns').fidelity },
+  { name: 'ingress-nginx', report: (s, g) => renderIngressNginx(s, 'ns', g).fidelity },
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
-  { name: 'Traefik', report: (s) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api').fidelity },
-  { name: 'sidecar (nginx)', report: (s) => sidecarFidelity(s) },
+  { name: 'Traefik', report: (s, g) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', g).fidelity },
+  { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, g) },
 ];
 
 const CONTROLS: ControlName[] = ['HTTPSOnly', 'Authentication', 'Authorization', 'RateLimit', 'IPAccess', 'CORS', 'RequestLimits', 'WAF', 'Logging'];
@@ -45,9 +49,19 @@ export function fidelityTable(columns: Column[] = COLUMNS): string {
   const mtls = ApiSecurityPolicySpec.parse(MTLS);
   const reports = columns.map((col) => col.report(full));
   const mtlsReports = columns.map((col) => col.report(mtls));
+  const guarded = ApiSecurityPolicySpec.parse(GUARDED);
+  const guardReports = columns.map((col) => col.report(guarded, GUARD));
   const rows = CONTROLS.flatMap((c) => {
-    const row = `| ${c}${c === 'Authentication' ? ' (OIDC, JWT, API key, external)' : ''} | ${reports.map((r) => cell(r, c)).join(' | ')} |`;
-    return c === 'Authentication' ? [row, `| Authentication (mTLS) | ${mtlsReports.map((r) => cell(r, c)).join(' | ')} |`] : [row];
+    const row = `| ${c}${c === 'Authentication' ? ' (OIDC, JWT, API key, external, with authURL)' : c === 'Authorization' ? ' (with authURL, or mTLS)' : ''} | ${reports.map((r) => cell(r, c)).join(' | ')} |`;
+    if (c === 'Authentication') {
+      return [
+        row,
+        `| Authentication (OIDC, JWT, API key without authURL: the apisec guard) | ${guardReports.map((r) => cell(r, c)).join(' | ')} |`,
+        `| Authentication (mTLS) | ${mtlsReports.map((r) => cell(r, c)).join(' | ')} |`,
+      ];
+    }
+    if (c === 'Authorization') return [row, `| Authorization (the apisec guard) | ${guardReports.map((r) => cell(r, c)).join(' | ')} |`];
+    return [row];
   });
   return [`| control | ${columns.map((c) => c.name).join(' | ')} |`, `|---|${columns.map(() => '---').join('|')}|`, ...rows].join('\n');
 }

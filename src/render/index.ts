@@ -7,6 +7,7 @@ import { ANNOTATION_POLICY } from './labels.ts';
 import { renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
 import { MAX_CONNECTIONS, MAX_SIZE_BYTES, sizeToBytes } from '../api/patterns.ts';
 import { renderSidecarConfigMap, sidecarFidelity, UnsafeValueError, type SidecarConfigMap } from './sidecar-nginx.ts';
+import { guardCheckURL } from './delegation.ts';
 import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
 
@@ -15,12 +16,17 @@ import type { FidelityNote, FidelityReport, IngressLike, IngressPlan, OperatorSe
 
 export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
 
-type ProviderRenderer = (spec: RenderInput['spec'], policy: RenderInput['policy']) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
+/** `guard`: the guard's check URL for the policy, when the operator knows a guard. */
+type ProviderRenderer = (
+  spec: RenderInput['spec'],
+  policy: RenderInput['policy'],
+  guard: string | undefined,
+) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
 
 const RENDERERS: Record<Provider, ProviderRenderer> = {
-  'ingress-nginx': (spec, policy) => renderIngressNginx(spec, policy.namespace),
+  'ingress-nginx': (spec, policy, guard) => renderIngressNginx(spec, policy.namespace, guard),
   haproxy: (spec) => renderHaproxy(spec),
-  traefik: (spec, policy) => renderTraefik(policy, spec, ''),
+  traefik: (spec, policy, guard) => renderTraefik(policy, spec, '', guard),
 };
 
 export function ingressClassOf(ing: IngressLike): string | undefined {
@@ -126,8 +132,8 @@ export function sidecarInPath(spec: RenderInput['spec'], services: readonly Serv
  * A control the sidecar enforces better than the data plane is reported at the sidecar's fidelity —
  * but only when requests reach the sidecar.
  */
-function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }): void {
-  for (const [control, note] of Object.entries(sidecarFidelity(spec)) as [ControlName, FidelityNote][]) {
+function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }, guard: string | undefined): void {
+  for (const [control, note] of Object.entries(sidecarFidelity(spec, guard)) as [ControlName, FidelityNote][]) {
     const prev = fidelity[control];
     if (path.inPath) {
       if (!prev || weakness(note) < weakness(prev)) fidelity[control] = note;
@@ -161,6 +167,7 @@ export function render(input: RenderInput): RenderOutput {
   const providers: Provider[] = [];
   const fidelity: FidelityReport = {};
   const middlewares: TraefikMiddleware[] = [];
+  const guard = settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy);
 
   for (const ing of [...input.ingresses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const choice = resolveProvider(spec.provider, ing, settings, input.allowedProviders);
@@ -169,7 +176,7 @@ export function render(input: RenderInput): RenderOutput {
       continue;
     }
     providers.push(choice.provider);
-    const out = RENDERERS[choice.provider](spec, policy);
+    const out = RENDERERS[choice.provider](spec, policy, guard);
     // Traefik's Middlewares are per policy, the same for every Ingress that uses them.
     for (const m of out.middlewares ?? []) if (!middlewares.some((x) => x.metadata.name === m.metadata.name)) middlewares.push(m);
     const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
@@ -187,9 +194,9 @@ export function render(input: RenderInput): RenderOutput {
       : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
   }
   const path = sidecarInPath(spec, input.services);
-  mergeSidecar(fidelity, spec, path);
+  mergeSidecar(fidelity, spec, path, guard);
   if (input.ingresses.length === 0 && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
-  const sidecar = renderSidecarConfigMap(policy, spec);
+  const sidecar = renderSidecarConfigMap(policy, spec, guard);
   return {
     ingresses: results,
     networkPolicies: net.objects,

@@ -3,7 +3,7 @@
 // annotation injection happens. What ingress-nginx cannot express per Ingress is reported, not faked.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import { delegatedAuthentication, unenforcedAuthorization } from './delegation.ts';
+import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
@@ -21,7 +21,8 @@ export function nginxSize(bytes: number): string {
   return String(bytes);
 }
 
-type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, namespace: string) => void;
+/** `guard`: the guard's check URL for this policy, when the operator knows a guard. */
+type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, namespace: string, guard: string | undefined) => void;
 
 const https: Part = (spec, a, f) => {
   if (!spec.tls?.httpsOnly) return;
@@ -37,12 +38,21 @@ const https: Part = (spec, a, f) => {
     : { fidelity: 'Exact' };
 };
 
-const authentication: Part = (spec, a, f, namespace) => {
+const authentication: Part = (spec, a, f, namespace, guard) => {
   const auth = spec.authentication;
   if (!auth) return;
-  const delegated = auth.oidc ?? auth.jwt ?? auth.apiKey ?? auth.external;
-  if (delegated) {
-    a[`${P}auth-url`] = delegated.authURL;
+  if (guardDecides(auth)) {
+    // ingress-nginx sends X-Original-Method and X-Original-URL itself, overwriting any a client sent.
+    if (guard !== undefined) {
+      a[`${P}auth-url`] = guard;
+      a[`${P}auth-response-headers`] = guardResponseHeaders(auth).join(',');
+    }
+    Object.assign(f, guardFidelity(spec, guard, 'auth-url'));
+    return;
+  }
+  const endpoint = delegatedEndpoint(auth);
+  if (endpoint !== undefined) {
+    a[`${P}auth-url`] = endpoint;
     if (auth.oidc?.signinURL) a[`${P}auth-signin`] = auth.oidc.signinURL;
     if (auth.external?.responseHeaders?.length) a[`${P}auth-response-headers`] = auth.external.responseHeaders.join(',');
     f.Authentication = delegatedAuthentication(auth, 'auth-url');
@@ -56,7 +66,7 @@ const authentication: Part = (spec, a, f, namespace) => {
 };
 
 const authorization: Part = (spec, _a, f) => {
-  if (!spec.authorization) return;
+  if (!spec.authorization || guardDecides(spec.authentication)) return;
   const unenforced = unenforcedAuthorization(spec);
   f.Authorization = { fidelity: 'Unsupported', reason: 'ingress-nginx has no per-route authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
@@ -128,9 +138,9 @@ const logging: Part = (spec, a, f) => {
 
 const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, requestLimits, waf, logging];
 
-export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string): ProviderRender {
+export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string, guard?: string): ProviderRender {
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, annotations, fidelity, namespace);
+  for (const part of PARTS) part(spec, annotations, fidelity, namespace, guard);
   return { annotations, fidelity };
 }

@@ -11,6 +11,7 @@
 // How nginx is started is defined once, in sidecar-container.ts.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
+import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { SIDECAR_CONFIG_KEY, sidecarCommandLine, sidecarConfigMapName } from './sidecar-container.ts';
 import type { FidelityReport, PolicyRef } from './types.ts';
@@ -35,6 +36,8 @@ function token(value: string, allowed: RegExp): string {
 const CIDR_TOKEN = /^[0-9a-fA-F.:]+\/[0-9]{1,3}$/;
 const HEADER_TOKEN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const MEDIA_TOKEN = /^[a-z0-9][a-z0-9.+-]*\/([a-z0-9*][a-z0-9.+*-]*)$/;
+/** The guard's check URL: scheme, DNS host (or IPv4), port, and /check/<namespace>/<policy> of DNS names. */
+const GUARD_TOKEN = /^(https?):\/\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?)(\/check\/[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*)$/;
 
 /** nginx variable of a request header: $http_ + lower case, dashes as underscores. */
 export function headerVariable(header: string): string {
@@ -71,6 +74,48 @@ function rateDirectives(spec: ApiSecurityPolicySpec): { http: string[]; location
   return { http, location };
 }
 
+/**
+ * nginx's auth_request: every request is first asked of the guard (a subrequest without the body and
+ * with only the credential header, the method and the URI, so a client cannot forge the request the
+ * guard judges). 2xx proceeds with the guard's identity headers (a client's own are replaced, or
+ * dropped when empty); 401 and 403 are answered with the guard's WWW-Authenticate; a guard that does
+ * not answer is a 500: refused, never let through.
+ */
+function guardDirectives(spec: ApiSecurityPolicySpec, guard: string | undefined): { http: string[]; server: string[]; location: string[] } {
+  const auth = spec.authentication;
+  if (!auth || guard === undefined || !guardDecides(auth)) return { http: [], server: [], location: [] };
+  const m = GUARD_TOKEN.exec(token(guard, GUARD_TOKEN));
+  const [, scheme, hostPort, , , path] = m ?? [];
+  const v = (h: string): string => `$apisec_${h.toLowerCase().replace(/-/g, '_')}`;
+  const identity = guardResponseHeaders(auth).map((h) => token(h, HEADER_TOKEN));
+  return {
+    http: ['upstream apisec_guard {', `    server ${hostPort ?? ''};`, '    keepalive 16;', '}'],
+    server: [
+      'location = /.apisec/auth {',
+      '    internal;',
+      `    proxy_pass ${scheme ?? 'http'}://apisec_guard${path ?? ''};`,
+      '    proxy_http_version 1.1;',
+      '    proxy_set_header Connection "";',
+      '    proxy_pass_request_body off;',
+      '    proxy_pass_request_headers off;',
+      '    proxy_set_header Content-Length "";',
+      ...credentialHeaders(auth).map((h) => `    proxy_set_header ${token(h, HEADER_TOKEN)} ${headerVariable(h)};`),
+      '    proxy_set_header X-Original-Method $request_method;',
+      '    proxy_set_header X-Original-URL $scheme://$host$request_uri;',
+      '    proxy_set_header X-Forwarded-For $remote_addr;',
+      '    proxy_connect_timeout 2s;',
+      '    proxy_read_timeout 5s;',
+      '}',
+    ],
+    location: [
+      'auth_request /.apisec/auth;',
+      ...[...identity, 'WWW-Authenticate'].map((h) => `auth_request_set ${v(h)} $upstream_http_${h.toLowerCase().replace(/-/g, '_')};`),
+      `add_header WWW-Authenticate ${v('WWW-Authenticate')} always;`,
+      ...identity.map((h) => `proxy_set_header ${h} ${v(h)};`),
+    ],
+  };
+}
+
 function accessDirectives(spec: ApiSecurityPolicySpec): string[] {
   const out: string[] = [];
   // First match wins: explicit denies, then allows, then deny the rest if an allow-list exists.
@@ -81,12 +126,13 @@ function accessDirectives(spec: ApiSecurityPolicySpec): string[] {
 }
 
 /** The whole nginx.conf for one policy's sidecar. Throws UnsafeValueError on any unexpected value. */
-export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec): string {
+export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec, guard?: string): string {
   const sidecar = spec.sidecar;
   if (!sidecar) throw new Error('spec.sidecar is not set');
   const limits = spec.requestLimits;
   const rate = rateDirectives(spec);
-  const http: string[] = [...rate.http];
+  const auth = guardDirectives(spec, guard);
+  const http: string[] = [...rate.http, ...auth.http];
   const location: string[] = [];
 
   const methods = limits?.allowedMethods;
@@ -100,7 +146,7 @@ export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolic
     http.push('}');
     location.push('if ($apisec_content_type_ok = 0) {', '    return 415;', '}');
   }
-  location.push(...accessDirectives(spec), ...rate.location);
+  location.push(...accessDirectives(spec), ...rate.location, ...auth.location);
   const maxBody = limits?.maxBodySize ? sizeToBytes(limits.maxBodySize) : undefined;
   const accessLog = spec.logging?.accessLog === false ? 'access_log off;' : 'access_log /dev/stdout apisec_json;';
 
@@ -136,7 +182,7 @@ ${indent(http, 4)}
             access_log off;
             return 200 "ok\\n";
         }
-
+${auth.server.length ? `${indent(auth.server, 8)}\n` : ''}
         location / {
 ${indent(location, 12)}
             proxy_pass http://127.0.0.1:${sidecar.appPort};
@@ -151,7 +197,7 @@ ${indent(location, 12)}
 `;
 }
 
-export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec): SidecarConfigMap | undefined {
+export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec, guard?: string): SidecarConfigMap | undefined {
   if (!spec.sidecar?.enabled) return undefined;
   return {
     apiVersion: 'v1',
@@ -162,14 +208,14 @@ export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolic
       labels: ownedLabels(policy),
       ownerReferences: [ownerReference(policy)],
     },
-    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec) },
+    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec, guard) },
   };
 }
 
 /** What the sidecar adds to each control it can enforce (in the pod, behind the Service). */
-export function sidecarFidelity(spec: ApiSecurityPolicySpec): FidelityReport {
+export function sidecarFidelity(spec: ApiSecurityPolicySpec, guard?: string): FidelityReport {
   if (!spec.sidecar?.enabled) return {};
-  const f: FidelityReport = {};
+  const f: FidelityReport = guard !== undefined && guardDecides(spec.authentication) ? guardFidelity(spec, guard, 'auth_request in the sidecar') : {};
   if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)' };
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {

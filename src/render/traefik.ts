@@ -6,7 +6,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { objectName, ownedLabels, ownerReference } from './labels.ts';
-import { delegatedAuthentication, unenforcedAuthorization } from './delegation.ts';
+import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport, PolicyRef } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
@@ -43,7 +43,7 @@ export interface TraefikMiddlewareSpec {
     accessControlMaxAge?: number;
     addVaryHeader?: boolean;
   };
-  forwardAuth?: { address: string; authResponseHeaders?: string[]; maxResponseBodySize: number };
+  forwardAuth?: { address: string; authResponseHeaders?: string[]; authRequestHeaders?: string[]; maxResponseBodySize: number };
 }
 
 export interface TraefikMiddleware {
@@ -69,7 +69,8 @@ export const MIDDLEWARE_ORDER = ['redirect', 'ipallowlist', 'ratelimit', 'inflig
 type Control = (typeof MIDDLEWARE_ORDER)[number];
 
 type Specs = Partial<Record<Control, TraefikMiddlewareSpec>>;
-type Part = (spec: ApiSecurityPolicySpec, m: Specs, a: Record<string, string>, f: FidelityReport) => void;
+/** `guard`: the guard's check URL for this policy, when the operator knows a guard. */
+type Part = (spec: ApiSecurityPolicySpec, m: Specs, a: Record<string, string>, f: FidelityReport, guard: string | undefined) => void;
 
 /**
  * The name Traefik gives a CRD object in its dynamic configuration, as referenced from an Ingress
@@ -111,14 +112,25 @@ const https: Part = (spec, m, _a, f) => {
   f.HTTPSOnly = { fidelity: 'Approximated', reason: reasons.join('; ') };
 };
 
-const authentication: Part = (spec, m, _a, f) => {
+const authentication: Part = (spec, m, _a, f, guard) => {
   const auth = spec.authentication;
   if (!auth) return;
-  const delegated = auth.oidc ?? auth.jwt ?? auth.apiKey ?? auth.external;
-  if (delegated) {
+  if (guardDecides(auth)) {
+    // Traefik sets X-Forwarded-Method/-Uri/-Host itself (trustForwardHeader is off); authRequestHeaders
+    // keeps every other client header, such as a forged X-Original-URL, away from the guard.
+    if (guard !== undefined) {
+      m.forwardauth = {
+        forwardAuth: { address: guard, authResponseHeaders: guardResponseHeaders(auth), authRequestHeaders: credentialHeaders(auth), maxResponseBodySize: FORWARD_AUTH_MAX_RESPONSE_BYTES },
+      };
+    }
+    Object.assign(f, guardFidelity(spec, guard, 'forwardAuth'));
+    return;
+  }
+  const endpoint = delegatedEndpoint(auth);
+  if (endpoint !== undefined) {
     // Traefik reads the auth endpoint's whole answer into memory unless this is bounded; above it the
     // request is refused with 401 (fail closed). Auth answers are small.
-    const fa: NonNullable<TraefikMiddlewareSpec['forwardAuth']> = { address: delegated.authURL, maxResponseBodySize: FORWARD_AUTH_MAX_RESPONSE_BYTES };
+    const fa: NonNullable<TraefikMiddlewareSpec['forwardAuth']> = { address: endpoint, maxResponseBodySize: FORWARD_AUTH_MAX_RESPONSE_BYTES };
     if (auth.external?.responseHeaders?.length) fa.authResponseHeaders = [...auth.external.responseHeaders];
     m.forwardauth = { forwardAuth: fa };
     f.Authentication = delegatedAuthentication(
@@ -136,7 +148,7 @@ const authentication: Part = (spec, m, _a, f) => {
 };
 
 const authorization: Part = (spec, _m, _a, f) => {
-  if (!spec.authorization) return;
+  if (!spec.authorization || guardDecides(spec.authentication)) return;
   const unenforced = unenforcedAuthorization(spec);
   f.Authorization = { fidelity: 'Unsupported', reason: 'Traefik OSS has no authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
@@ -223,11 +235,11 @@ const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess
  * Ingress it targets), so the result does not depend on the Ingress; its name is accepted for symmetry
  * with the reconciler's per-Ingress loop.
  */
-export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _ingressName: string): TraefikRender {
+export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _ingressName: string, guard?: string): TraefikRender {
   const specs: Specs = {};
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, specs, annotations, fidelity);
+  for (const part of PARTS) part(spec, specs, annotations, fidelity, guard);
 
   const middlewares: TraefikMiddleware[] = [];
   for (const control of MIDDLEWARE_ORDER) {

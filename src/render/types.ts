@@ -65,6 +65,8 @@ export interface OperatorSettings {
   /** Ingress class name → data plane, for provider: auto. */
   ingressClasses: Record<string, Provider>;
   ingressControllers: Partial<Record<Provider, ControllerPeer>>;
+  /** Base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080), which decides jwt, oidc and apiKey without authURL. */
+  guardURL?: string;
 }
 
 export const defaultSettings: OperatorSettings = {

@@ -61,11 +61,11 @@ function impersonatingKubeconfig(dir: string, as: string): string {
 }
 
 /** The Deployment's container args, as the chart rendered them for a release. */
-async function deploymentArgs(kubeconfig: string, release: string): Promise<string[]> {
+async function deploymentArgs(kubeconfig: string, release: string, which: 'operator' | 'guard' = 'operator'): Promise<string[]> {
   const manifest = await helmOk(['get', 'manifest', release, '--namespace', NS], { kubeconfig });
   const deploy = parseAllDocuments(manifest)
-    .map((d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: { args: string[] }[] } } } } | null)
-    .find((o) => o?.kind === 'Deployment');
+    .map((d) => d.toJS() as { kind?: string; metadata?: { labels?: Record<string, string> }; spec?: { template: { spec: { containers: { args: string[] }[] } } } } | null)
+    .find((o) => o?.kind === 'Deployment' && (o.metadata?.labels?.['app.kubernetes.io/component'] === 'guard') === (which === 'guard'));
   if (!deploy?.spec) throw new Error('the release has no Deployment');
   return deploy.spec.template.spec.containers[0]!.args;
 }
@@ -135,7 +135,7 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     await installPolicyReportCrd(admin);
     // The default values, but no pods: on an existing cluster with nodes they would reconcile too.
     // upgrade --install: idempotent when an earlier run against the same cluster left the release.
-    await helmOk(['upgrade', '--install', RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0'], { kubeconfig: adminKubeconfig });
+    await helmOk(['upgrade', '--install', RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', 'guard.replicaCount=0'], { kubeconfig: adminKubeconfig });
     tmp = mkdtempSync(join(tmpdir(), 'apisec-rbac-'));
     operatorKubeconfig = impersonatingKubeconfig(tmp, USER);
     asOperator = connect({ kubeconfig: operatorKubeconfig });
@@ -226,6 +226,18 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
       expect(p.metadata.finalizers).toContain('apisec.dev/cleanup');
     }
     expect(condition(reports, 'Enforced')).toMatchObject({ status: 'False', reason: 'AuditMode' });
+    // The chart points the operator at its guard (--guard-url): the examples' OIDC and API-key
+    // authentication and their rules are decided there, and their status says so.
+    const identity = (p: Policy): { control: string; result: string; enforcement: string; fidelity?: string }[] =>
+      ((p.status as { controls?: { control: string; result: string; enforcement: string; fidelity?: string }[] }).controls ?? [])
+        .filter((c) => c.control === 'Authentication' || c.control === 'Authorization')
+        .map(({ control, result, enforcement, fidelity }) => ({ control, result, enforcement, ...(fidelity ? { fidelity } : {}) }));
+    const exact = [
+      { control: 'Authentication', result: 'Pass', enforcement: 'Enforced', fidelity: 'Exact' },
+      { control: 'Authorization', result: 'Pass', enforcement: 'Enforced', fidelity: 'Exact' },
+    ];
+    expect(identity(catalog)).toEqual(exact);
+    if (namespaces.partners) expect(identity(await reconciled('partners', 'partner-api'))).toEqual(exact);
 
     const ingress = (example: string, name: string): Promise<KubeObject> =>
       admin.request<KubeObject>('GET', objectPath(Resources.ingress, namespaces[example], name), { verb: 'get' });
@@ -308,6 +320,55 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     expect(await status(asOperator.request('GET', objectPath(Resources.lease, 'default', 'x'), { verb: 'get' }))).toBe(403);
     const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `rbac-${suffix}` }, spec: {} };
     expect(await status(asOperator.request('POST', collectionPath(Resources.lease, 'default'), { verb: 'create', body: lease }))).toBe(403);
+  });
+
+  it('runs the guard, with its Deployment\'s flags, as the guard\'s own ServiceAccount: it reads policies and Secrets, and changes nothing', async () => {
+    const guardUser = `system:serviceaccount:${NS}:${RELEASE}-guard`;
+    const asGuard = connect({ kubeconfig: impersonatingKubeconfig(tmp, guardUser) });
+    const shop = namespaces.shop ?? 'default';
+    const args = await deploymentArgs(adminKubeconfig, RELEASE, 'guard');
+    const proc = spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), 'guard', ...args, '--bind-address=127.0.0.1:0', '--metrics-bind-address=127.0.0.1:0', '--log-level=info'], {
+      env: { ...process.env, KUBECONFIG: impersonatingKubeconfig(tmp, guardUser) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: string[] = [];
+    proc.stdout.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
+    proc.stderr.on('data', (c: Buffer) => logs.push(c.toString()));
+    try {
+      // The later --bind-address/--metrics-bind-address win; the ports it took are in its log.
+      const port = (what: string): number | undefined => {
+        for (const l of logs) {
+          try {
+            const j = JSON.parse(l) as { msg?: string; port?: number; serves?: string[] };
+            if (what === 'check' && j.msg === 'Guard listening') return j.port;
+            if (what === 'metrics' && j.msg === 'Started HTTP server' && j.serves?.includes('/readyz')) return j.port;
+          } catch {
+            /* not JSON */
+          }
+        }
+        return undefined;
+      };
+      await eventually(async () => {
+        const m = port('metrics');
+        if (m === undefined) throw new Error(`guard not listening yet:\n${logs.join('\n')}`);
+        expect((await fetch(`http://127.0.0.1:${m}/readyz`)).status).toBe(200);
+      }, 30_000);
+      // It read the sidecar example's policy: a request without a key is a 401 with its challenge, not a fail-closed 403.
+      const partners = namespaces.partners ?? '';
+      const r = await fetch(`http://127.0.0.1:${port('check') ?? 0}/check/${partners}/partner-api`, { headers: { 'X-Original-Method': 'GET', 'X-Original-URL': 'http://partner-api/v1/catalog/1' } });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe(`APIKey realm="${partners}/partner-api", header="X-Api-Key"`);
+      expect(logs.filter((l) => /forbidden/i.test(l))).toEqual([]);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    // Read-only: it may list Secrets and policies, and write neither, nor anything else.
+    expect(await status(asGuard.request('GET', '/api/v1/secrets', { verb: 'list' }))).toBe(200);
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `rbac-guard-${suffix}`, namespace: shop }, stringData: { k: 'v' } };
+    expect(await status(asGuard.request('POST', `/api/v1/namespaces/${shop}/secrets`, { verb: 'create', body: secret }))).toBe(403);
+    expect(await status(asGuard.request('PATCH', objectPath(Resources.policy, shop, 'catalog-api'), { verb: 'patch', body: { metadata: { labels: { x: 'y' } } }, contentType: 'application/merge-patch+json' }))).toBe(403);
+    expect(await status(asGuard.request('GET', `/api/v1/namespaces/${shop}/configmaps`, { verb: 'list' }))).toBe(403);
+    expect(await status(asGuard.request('GET', `/apis/networking.k8s.io/v1/namespaces/${shop}/ingresses`, { verb: 'list' }))).toBe(403);
   });
 
   it('cannot read Secrets, update Ingresses, create ClusterRoles or touch Deployments', async () => {

@@ -25,6 +25,10 @@ export const identities = {
     groups: ['system:serviceaccounts', 'system:serviceaccounts:apisec-system', 'system:authenticated'],
   },
   tenant: { user: 'tenant-dev', groups: ['system:authenticated'] },
+  guard: {
+    user: 'system:serviceaccount:apisec-system:apisec-guard',
+    groups: ['system:serviceaccounts', 'system:serviceaccounts:apisec-system', 'system:authenticated'],
+  },
 } as const satisfies Record<string, Identity>;
 
 export type IdentityName = keyof typeof identities;

@@ -8,6 +8,7 @@ import { parseConfig, type OperatorConfig } from '../../src/config.ts';
 import { Resources } from '../../src/k8s/resources.ts';
 import { repoRoot } from '../support/controlplane.ts';
 import { KUBE_VERSION, chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
+import { guardRules } from '../support/guard.ts';
 import { operatorRules } from '../support/operator.ts';
 
 interface Obj {
@@ -84,12 +85,20 @@ function flags(objs: Obj[]): OperatorConfig {
   return c;
 }
 
+const isGuard = (o: Obj): boolean => o.metadata.labels?.['app.kubernetes.io/component'] === 'guard';
+
 describe('the Helm chart', () => {
+  /** The operator's objects; the guard's are in `guards`. */
   const rendered: Record<string, Obj[]> = {};
+  const guards: Record<string, Obj[]> = {};
 
   beforeAll(async () => {
     helmBinary(); // builds Helm on first use (minutes); later runs reuse .cache/tools
-    for (const v of variants) rendered[v] = objects(await render(v));
+    for (const v of variants) {
+      const all = objects(await render(v));
+      rendered[v] = all.filter((o) => !isGuard(o));
+      guards[v] = all.filter(isGuard);
+    }
   }, 15 * 60_000);
 
   it.each(variants)('passes helm lint --strict with the %s values', async (variant) => {
@@ -194,7 +203,7 @@ describe('the Helm chart', () => {
     });
 
     it('names the ServiceAccount from serviceAccount.name in the account and every binding', async () => {
-      const objs = objects(await render('default', ['--set', 'serviceAccount.name=apisec-sa']));
+      const objs = objects(await render('default', ['--set', 'serviceAccount.name=apisec-sa'])).filter((o) => !isGuard(o));
       expect(one(objs, 'ServiceAccount').metadata.name).toBe('apisec-sa');
       expect(podSpec(objs).serviceAccountName).toBe('apisec-sa');
       for (const b of [...find(objs, 'ClusterRoleBinding'), ...find(objs, 'RoleBinding')]) {
@@ -254,6 +263,55 @@ describe('the Helm chart', () => {
       expect(podSpec(objs).serviceAccountName).toBe('apisec-operator');
       expect(subjectsOf(one(objs, 'ClusterRoleBinding'))).toEqual([{ kind: 'ServiceAccount', name: 'apisec-operator', namespace: NAMESPACE }]);
       expect(find(objs, 'ClusterRole').map((o) => o.metadata.name)).toEqual([RELEASE]);
+    });
+  });
+
+  describe('the guard', () => {
+    const GUARD = `${RELEASE}-guard`;
+    const guardPod = (objs: Obj[]): PodSpec => (one(objs, 'Deployment', GUARD) as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+
+    it('runs 2 hardened replicas of `apisec guard` with probes, a PDB and a Service the operator is pointed at', async () => {
+      const objs = guards.default!;
+      expect((one(objs, 'Deployment', GUARD) as unknown as { spec: { replicas: number } }).spec.replicas).toBe(2);
+      const pod = guardPod(objs);
+      expect(pod.serviceAccountName).toBe(GUARD);
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      const c = pod.containers[0]! as Container & { command: string[] };
+      expect(c.command).toEqual(['node', 'dist/cli/main.js', 'guard']);
+      expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+      // The guard's own parser accepts the chart's flags.
+      const { parseGuardConfig } = await import('../../src/guard/main.ts');
+      expect(parseGuardConfig(c.args, {})).toMatchObject({ address: { port: 8080 }, metricsAddress: { port: 9090 }, namespaces: [] });
+      const selector = { 'app.kubernetes.io/name': 'api-security-operator-guard', 'app.kubernetes.io/instance': RELEASE };
+      expect(one(objs, 'PodDisruptionBudget', GUARD)).toMatchObject({ spec: { maxUnavailable: 1, selector: { matchLabels: selector } } });
+      expect(one(objs, 'Service', GUARD)).toMatchObject({ spec: { selector, ports: [{ name: 'http', port: 8080, targetPort: 'http' }, { name: 'metrics', port: 9090, targetPort: 'metrics' }] } });
+      // The operator's selectors never match the guard's pods, nor the other way round.
+      const operatorSelector = (one(rendered.default!, 'Deployment') as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
+      expect(operatorSelector['app.kubernetes.io/name']).not.toBe(selector['app.kubernetes.io/name']);
+      expect(flags(rendered.default!).settings.guardURL).toBe(`http://${GUARD}.${NAMESPACE}.svc:8080`);
+    });
+
+    it('has its own ServiceAccount, read-only on policies and Secrets (plus Events), cluster-wide or per watched namespace', () => {
+      const subject = [{ kind: 'ServiceAccount', name: GUARD, namespace: NAMESPACE }];
+      const all = guards.default!;
+      expect(one(all, 'ServiceAccount', GUARD).metadata.namespace).toBe(NAMESPACE);
+      expect(sorted(rulesOf(one(all, 'ClusterRole', GUARD)))).toEqual(sorted(guardRules));
+      expect(subjectsOf(one(all, 'ClusterRoleBinding', GUARD))).toEqual(subject);
+      for (const r of guardRules) if (r.resources.includes('secrets') || r.resources.includes('apisecuritypolicies')) expect(r.verbs).toEqual(['get', 'list', 'watch']);
+      const scoped = guards['one-namespace']!;
+      expect(find(scoped, 'ClusterRole')).toHaveLength(0);
+      expect(one(scoped, 'Role', GUARD)).toMatchObject({ metadata: { namespace: 'team-a' } });
+      expect(sorted(rulesOf(one(scoped, 'Role', GUARD)))).toEqual(sorted(guardRules));
+      expect(subjectsOf(one(scoped, 'RoleBinding', GUARD))).toEqual(subject);
+      expect((guardPod(scoped).containers[0]!.args)).toContain('--namespace=team-a');
+    });
+
+    it('guard.enabled=false deploys no guard and passes no --guard-url', async () => {
+      const objs = objects(await render('default', ['--set', 'guard.enabled=false']));
+      expect(objs.filter(isGuard)).toEqual([]);
+      expect(flags(objs).settings.guardURL).toBeUndefined();
     });
   });
 

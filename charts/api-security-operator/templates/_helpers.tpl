@@ -119,3 +119,44 @@ labels baselines select by; with one watched namespace the operator lists only t
 {{- fail "healthProbe.port must differ from metrics.port (each is its own container port)" }}
 {{- end }}
 {{- end }}
+
+{{/* The guard: its own name, and selector labels that the operator's selectors never match. */}}
+{{- define "apisec.guardName" -}}
+{{- printf "%s-guard" (include "apisec.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "apisec.guardSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-guard" (include "apisec.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "apisec.guardLabels" -}}
+helm.sh/chart: {{ include "apisec.chart" . }}
+{{ include "apisec.guardSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: api-security-operator
+app.kubernetes.io/component: guard
+{{- end }}
+
+{{/* The URL the operator points data planes at (--guard-url). */}}
+{{- define "apisec.guardURL" -}}
+{{- printf "http://%s.%s.svc:%d" (include "apisec.guardName" .) .Release.Namespace (int .Values.guard.service.port) }}
+{{- end }}
+
+{{/*
+What the guard may do, exactly what it uses (test/support/guard.ts guardRules): read policies and the
+Secrets they reference (only those labelled apisec.dev/api-keys=true are listed, by label selector;
+RBAC cannot narrow list and watch by label), and record SuspiciousActivity Events.
+*/}}
+{{- define "apisec.guardRules" -}}
+- apiGroups: [apisec.dev]
+  resources: [apisecuritypolicies]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

@@ -1,0 +1,162 @@
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import { keySetFromData } from './apikeys.ts';
+import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
+
+const NOW = new Date('2026-01-01T12:00:00Z');
+const t = Math.floor(NOW.getTime() / 1000);
+const ISS = 'https://id.example.com';
+
+const policy = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): PolicyLookup => ({
+  state: 'ready',
+  policy: { namespace: 'shop', name: 'orders', spec: ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], ...s }) } satisfies GuardPolicy,
+});
+
+const rules = {
+  defaultAction: 'Deny' as const,
+  rules: [
+    { methods: ['GET' as const], paths: ['/healthz'], anonymous: true },
+    { methods: ['GET' as const], paths: ['/v1/orders/*'], requireScopes: ['orders:read'] },
+    { methods: ['POST' as const], paths: ['/v1/orders'], requireScopes: ['orders:write'] },
+  ],
+};
+const jwtPolicy = policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders-api'] } }, authorization: rules });
+
+let keys: Keys;
+let sign: (claims: Record<string, unknown>, opts?: { alg?: string; kid?: string }) => Promise<string>;
+let otherSign: typeof sign;
+
+beforeAll(async () => {
+  const rsa = await generateKeyPair('RS256');
+  const ec = await generateKeyPair('ES256');
+  const stranger = await generateKeyPair('RS256');
+  const jwks = { keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256' }] as JWK[] };
+  keys = { jwt: createLocalJWKSet(jwks) };
+  const make = (priv: CryptoKey, dflt: { alg: string; kid: string }): typeof sign => async (claims, opts = {}) =>
+    new SignJWT({ iss: ISS, aud: 'orders-api', sub: 'alice', iat: t, exp: t + 300, ...claims })
+      .setProtectedHeader({ alg: opts.alg ?? dflt.alg, kid: opts.kid ?? dflt.kid })
+      .sign(priv);
+  sign = async (claims, opts = {}) => (opts.alg === 'ES256' ? make(ec.privateKey, { alg: 'ES256', kid: 'ec' }) : make(rsa.privateKey, { alg: 'RS256', kid: 'rsa' }))(claims, opts);
+  otherSign = make(stranger.privateKey, { alg: 'RS256', kid: 'rsa' });
+});
+
+const req = (method: string, uri: string, h: Record<string, string> = {}, via: 'traefik' | 'nginx' = 'traefik'): CheckRequest => ({
+  headers: {
+    ...(via === 'traefik' ? { 'x-forwarded-method': method, 'x-forwarded-uri': uri } : { 'x-original-method': method, 'x-original-url': `https://api.example.com${uri}` }),
+    ...Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v])),
+  },
+});
+const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
+
+function unsigned(claims: Record<string, unknown>): string {
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'none' })}.${b64({ iss: ISS, aud: 'orders-api', sub: 'alice', exp: t + 300, scope: 'orders:read', ...claims })}.`;
+}
+
+type Case = [string, () => Promise<CheckRequest> | CheckRequest, Partial<Decision> & { status: number }, PolicyLookup?];
+
+const cases: Case[] = [
+  ['valid token, allowed method and path', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read' }))), { status: 200, reason: 'RuleAllowed' }],
+  ['valid ES256 token, scp array', async () => req('GET', '/v1/orders/7', bearer(await sign({ scp: ['orders:read'] }, { alg: 'ES256' }))), { status: 200, reason: 'RuleAllowed' }],
+  ['ingress-nginx headers (X-Original-URL)', async () => req('POST', '/v1/orders', bearer(await sign({ scope: 'orders:write' })), 'nginx'), { status: 200 }],
+  ['no token', () => req('GET', '/v1/orders/7'), { status: 401, reason: 'MissingCredentials', wwwAuthenticate: 'Bearer realm="shop/orders"' }],
+  ['not a bearer token', () => req('GET', '/v1/orders/7', { Authorization: 'Basic YTpi' }), { status: 401, reason: 'InvalidToken' }],
+  ['bad signature', async () => req('GET', '/v1/orders/7', bearer(await otherSign({ scope: 'orders:read' }))), { status: 401, reason: 'InvalidToken', detail: 'the signature does not verify' }],
+  ['expired beyond the skew', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', exp: t - 61 }))), { status: 401, detail: 'the token has expired' }],
+  ['expired within the skew', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', exp: t - 30 }))), { status: 200 }],
+  ['not yet valid', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', nbf: t + 120 }))), { status: 401, detail: 'claim nbf is not accepted' }],
+  ['no exp', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', exp: undefined }))), { status: 401, detail: 'claim exp is missing' }],
+  ['wrong audience', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', aud: 'billing' }))), { status: 401, detail: 'claim aud is not accepted' }],
+  ['wrong issuer', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', iss: 'https://evil.example.com' }))), { status: 401, detail: 'claim iss is not accepted' }],
+  ['alg none', () => req('GET', '/v1/orders/7', bearer(unsigned({}))), { status: 401, reason: 'InvalidToken' }],
+  ['HS256 signed with the public key as a secret', async () => {
+    const secret = new TextEncoder().encode(JSON.stringify(await exportJWK((await generateKeyPair('RS256')).publicKey)));
+    const token = await new SignJWT({ iss: ISS, aud: 'orders-api', exp: t + 300, scope: 'orders:read' }).setProtectedHeader({ alg: 'HS256', kid: 'rsa' }).sign(secret);
+    return req('GET', '/v1/orders/7', bearer(token));
+  }, { status: 401, detail: 'the signing algorithm is not allowed' }],
+  ['unknown kid', async () => req('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read' }, { kid: 'other' }))), { status: 401, detail: 'no signing key of the issuer matches the token' }],
+  ['oversized token', () => req('GET', '/v1/orders/7', bearer('a'.repeat(9000))), { status: 401, reason: 'InvalidToken' }],
+  ['garbage token', () => req('GET', '/v1/orders/7', bearer('not.a.jwt')), { status: 401, detail: 'the token is malformed' }],
+  ['method not allowed', async () => req('DELETE', '/v1/orders/7', bearer(await sign({ scope: 'orders:read orders:write' }))), { status: 403, reason: 'NoMatchingRule' }],
+  ['missing scope', async () => req('POST', '/v1/orders', bearer(await sign({ scope: 'orders:read' }))), { status: 403, reason: 'InsufficientScope', wwwAuthenticate: 'Bearer realm="shop/orders", error="insufficient_scope", error_description="missing scope", scope="orders:write"' }],
+  ['outside every rule', async () => req('GET', '/v1/admin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, reason: 'NoMatchingRule', subject: 'alice' }],
+  ['traversal toward a denied path', async () => req('GET', '/v1/orders/../admin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, detail: 'no rule allows GET /v1/admin' }],
+  ['encoded traversal', async () => req('GET', '/v1/orders/%2e%2e/admin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, detail: 'no rule allows GET /v1/admin' }],
+  ['double slash resolves', async () => req('GET', '//v1//orders/7', bearer(await sign({ scope: 'orders:read' }))), { status: 200 }],
+  ['encoded slash is refused', async () => req('GET', '/v1/orders/7%2F..%2F..%2Fadmin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, reason: 'BadPath' }],
+  ['anonymous path without a token', () => req('GET', '/healthz'), { status: 200, reason: 'Anonymous' }],
+  ['anonymous rule is per method', () => req('POST', '/healthz'), { status: 401 }],
+  ['no original request described', () => ({ headers: { authorization: 'Bearer x' } }), { status: 403, reason: 'NoRequestInfo' }],
+  ['X-Original-URL without its method never falls back to X-Forwarded-*', () => ({ headers: { 'x-original-url': 'https://a/v1/admin', 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/healthz' } }), { status: 403, reason: 'NoRequestInfo' }],
+  ['unknown policy', () => req('GET', '/'), { status: 403, reason: 'UnknownPolicy' }, { state: 'unknown' }],
+  ['not synced', () => req('GET', '/'), { status: 403, reason: 'NotSynced' }, { state: 'notSynced' }],
+  ['policy without identity control', () => req('GET', '/'), { status: 403, reason: 'NoIdentityControl' }, policy({ rateLimit: { requestsPerSecond: 1 } })],
+  ['policy with a user authURL', () => req('GET', '/'), { status: 403, reason: 'NoIdentityControl' }, policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, authURL: 'http://auth.example.com/check' } } })],
+  ['no authorization: any valid token', async () => req('DELETE', '/anything', bearer(await sign({}))), { status: 200, reason: 'Authenticated' }, policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks` } } })],
+  ['defaultAction Allow', async () => req('GET', '/v1/admin', bearer(await sign({}))), { status: 200, reason: 'DefaultAllow' }, policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks` } }, authorization: { defaultAction: 'Allow', rules: [] } })],
+];
+
+describe('decide', () => {
+  it.each(cases)('%s', async (_name, request, want, lookup = jwtPolicy) => {
+    const d = await decide(lookup, await request(), keys, NOW);
+    expect(d).toMatchObject(want);
+  });
+
+  it('answers the upstream with subject and scopes, never a client-controlled control character', async () => {
+    const d = await decide(jwtPolicy, req('GET', '/v1/orders/1', bearer(await sign({ sub: 'bob\r\nX-Evil: 1', scope: 'orders:read extra' }))), keys, NOW);
+    expect(d).toMatchObject({ status: 200, headers: { 'X-Auth-Subject': 'bobX-Evil: 1', 'X-Auth-Scopes': 'orders:read extra' } });
+  });
+
+  it('copies the configured claims into headers: strings, numbers, string arrays; nothing else', async () => {
+    const withClaims = policy({
+      authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, claimHeaders: [{ claim: 'email', header: 'X-Auth-Email' }, { claim: 'tier', header: 'X-Auth-Tier' }, { claim: 'groups', header: 'X-Auth-Groups' }, { claim: 'obj', header: 'X-Auth-Obj' }] } },
+    });
+    const d = await decide(withClaims, req('GET', '/x', bearer(await sign({ email: 'alice@example.com', tier: 3, groups: ['a', 'b'], obj: { x: 1 } }))), keys, NOW);
+    expect(d).toMatchObject({ status: 200, headers: { 'X-Auth-Subject': 'alice', 'X-Auth-Email': 'alice@example.com', 'X-Auth-Tier': '3', 'X-Auth-Groups': 'a,b' } });
+    expect(d.allow && d.headers['X-Auth-Obj']).toBeFalsy();
+  });
+
+  it('a key resolver that has no keys denies (KeysUnavailable), it never allows', async () => {
+    const { KeysUnavailableError } = await import('./decide.ts');
+    const down: Keys = { jwt: async () => { throw new KeysUnavailableError('the JWKS endpoint is down'); } };
+    const d = await decide(jwtPolicy, req('GET', '/v1/orders/1', bearer(await sign({ scope: 'orders:read' }))), down, NOW);
+    expect(d).toMatchObject({ status: 401, reason: 'KeysUnavailable' });
+    expect(await decide(jwtPolicy, req('GET', '/v1/orders/1', bearer(await sign({ scope: 'orders:read' }))), {}, NOW)).toMatchObject({ status: 401, reason: 'KeysUnavailable' });
+  });
+});
+
+describe('the verified-token cache', () => {
+  it('skips the signature check for a token seen before, but never past its exp nor for another audience', async () => {
+    const { TokenCache } = await import('./token-cache.ts');
+    let calls = 0;
+    const counting: Keys = { jwt: async (h, t) => (calls++, (keys.jwt as NonNullable<Keys['jwt']>)(h, t)), jwtSource: 'jwks', verified: new TokenCache({ maxAgeMs: 3_600_000 }) };
+    const tok = await sign({ scope: 'orders:read', exp: t + 120 });
+    const r = req('GET', '/v1/orders/1', bearer(tok));
+    for (let i = 0; i < 3; i++) expect(await decide(jwtPolicy, r, counting, NOW)).toMatchObject({ status: 200 });
+    expect(calls).toBe(1);
+    // Past exp + skew: verified again, and refused.
+    expect(await decide(jwtPolicy, r, counting, new Date(NOW.getTime() + 190_000))).toMatchObject({ status: 401, detail: 'the token has expired' });
+    // Another policy's audience is not served from the cache.
+    const other = policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['billing'] } } });
+    expect(await decide(other, r, counting, NOW)).toMatchObject({ status: 401, detail: 'claim aud is not accepted' });
+  });
+});
+
+describe('decide with API keys', () => {
+  const keyPolicy = policy({ authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'orders-keys' } } }, authorization: { defaultAction: 'Deny', rules: [{ methods: ['GET'], paths: ['/v1/*'] }] } });
+  const data = { 'shop-frontend': Buffer.from('k3y-of-the-frontend-0001').toString('base64'), batch: Buffer.from('k3y-of-the-batch-job-0002\n').toString('base64') };
+  const apiKeys = keySetFromData(data);
+  const table: [string, Record<string, string>, string, Partial<Decision> & { status: number }, Keys?][] = [
+    ['right key', { 'X-API-Key': 'k3y-of-the-frontend-0001' }, '/v1/x', { status: 200, headers: { 'X-Auth-Client': 'shop-frontend', 'X-Auth-Subject': 'shop-frontend' } }],
+    ['right key, stored with a newline', { 'X-API-Key': 'k3y-of-the-batch-job-0002' }, '/v1/x', { status: 200, subject: 'batch' }],
+    ['missing key', {}, '/v1/x', { status: 401, reason: 'MissingCredentials', wwwAuthenticate: 'APIKey realm="shop/orders", header="X-API-Key"' }],
+    ['wrong key', { 'X-API-Key': 'k3y-of-the-frontend-0002' }, '/v1/x', { status: 401, reason: 'InvalidApiKey' }],
+    ['a prefix of a key', { 'X-API-Key': 'k3y-of-the-frontend' }, '/v1/x', { status: 401, reason: 'InvalidApiKey' }],
+    ['right key, path outside the rules', { 'X-API-Key': 'k3y-of-the-frontend-0001' }, '/admin', { status: 403, reason: 'NoMatchingRule' }],
+    ['Secret missing', { 'X-API-Key': 'k3y-of-the-frontend-0001' }, '/v1/x', { status: 401, reason: 'KeySecretUnusable' }, {}],
+    ['Secret of the wrong shape', { 'X-API-Key': 'k3y-of-the-frontend-0001' }, '/v1/x', { status: 401, reason: 'KeySecretUnusable' }, { apiKeys: keySetFromData({ short: Buffer.from('abc').toString('base64') }) }],
+  ];
+  it.each(table)('%s', async (_n, h, path, want, k = { apiKeys }) => {
+    expect(await decide(keyPolicy, req('GET', path, h), k, NOW)).toMatchObject(want);
+  });
+});
