@@ -113,6 +113,14 @@ describe('parseConfig', () => {
     expect(parse(['--namespace', 'other'], { WATCH_NAMESPACE: 'shop' }).namespace).toBe('other');
   });
 
+  it('takes --allowed-auth-host (repeatable: exact hosts and *.suffix) and refuses what would match nothing', () => {
+    expect(parse(['--allowed-auth-host', '*.auth.svc.cluster.local', '--allowed-auth-host=127.0.0.1']).settings.authHosts).toEqual(['*.auth.svc.cluster.local', '127.0.0.1']);
+    expect(parse([]).settings.authHosts).toBeUndefined();
+    for (const bad of ['0x7f000001', 'Auth.Example.com', 'http://a.example.com', '*.10.0.0.1']) {
+      expect(() => parse(['--allowed-auth-host', bad])).toThrow(/--allowed-auth-host expects/);
+    }
+  });
+
   it('answers --help and --version', () => {
     expect(parseConfig(['--help'], {})).toBe('help');
     expect(parseConfig(['--version'], {})).toBe('version');

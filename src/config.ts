@@ -4,6 +4,7 @@
 // --health-probe-bind-address=:8081, boolean --leader-elect. FLAGS is the one list: the parser, the
 // environment fallbacks, the defaults and --help all come from it.
 import { parseArgs } from 'node:util';
+import { isAllowedHostEntry } from './compliance/outbound.ts';
 import { defaultSettings, type ControllerPeer, type OperatorSettings, type Provider } from './render/types.ts';
 
 /** Where a server listens; no host means every interface (Go's ":8080"). */
@@ -63,6 +64,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
+  { name: 'allowed-auth-host', kind: 'list', value: 'HOST', help: 'a host that auth URLs of policies may name (repeatable): exact, or *.suffix for the names below a domain; with any, other hosts are refused; an IP address or localhost only when listed exactly' },
   { name: 'help', kind: 'boolean', help: 'show this help' },
   { name: 'version', kind: 'boolean', help: 'print the version' },
   { name: 'metrics-port', kind: 'string', value: 'PORT', deprecated: 'use --metrics-bind-address=HOST:PORT (a host-only --metrics-bind-address is deprecated too)', help: 'port of /metrics, and of /healthz and /readyz unless --health-probe-bind-address is set; --metrics-bind-address then takes a host only (e.g. 0.0.0.0)' },
@@ -169,10 +171,19 @@ function controllerPeer(v: string): [Provider, ControllerPeer] {
   return [m[1] as Provider, { namespace: m[2]!, podLabels }];
 }
 
-function parseSettings(classes: string[], controllers: string[]): OperatorSettings {
+/** --allowed-auth-host values, each an exact host or *.suffix (the CLI's flag of the same name too). */
+export function parseAuthHosts(values: readonly string[]): string[] {
+  for (const v of values) {
+    if (!isAllowedHostEntry(v)) throw new ConfigError(`--allowed-auth-host expects a host (auth.example.com, 10.0.0.5) or *.suffix (*.auth.svc.cluster.local) in lower case, got "${v}"`);
+  }
+  return [...new Set(values)];
+}
+
+function parseSettings(classes: string[], controllers: string[], authHosts: string[]): OperatorSettings {
   const settings: OperatorSettings = {
     ingressClasses: parseIngressClasses(classes),
     ingressControllers: { ...defaultSettings.ingressControllers },
+    ...(authHosts.length ? { authHosts: parseAuthHosts(authHosts) } : {}),
   };
   for (const v of controllers) {
     const [provider, peer] = controllerPeer(v);
@@ -253,7 +264,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const get = (name: string): string => given(name) ?? flag(name).default!;
   const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
 
-  const settings = parseSettings(list('ingress-class'), list('ingress-controller'));
+  const settings = parseSettings(list('ingress-class'), list('ingress-controller'), list('allowed-auth-host'));
   const kubeconfig = given('kubeconfig');
   const namespace = given('namespace');
   const context = given('context');

@@ -164,12 +164,13 @@ export class PolicyReconciler {
         },
         settings: this.deps.settings,
         allowedProviders: baseline.providers,
+        authHosts: baseline.authHosts,
       });
     } catch (err) {
       if (!(err instanceof UnsafeValueError)) throw err;
       // Defence in depth: the schema should have refused it. Terminal, like an invalid spec.
-      await this.writeStatus(policy, this.invalidStatus(policy, err.message, 'UnsafeValue'), counter);
-      log.warn({ reason: 'UnsafeValue', detail: err.message }, 'Refused to render an unsafe value');
+      await this.writeStatus(policy, this.invalidStatus(policy, err.message, err.reason), counter);
+      log.warn({ reason: err.reason, detail: err.message }, 'Refused to render an unsafe value');
       return { writes: counter.writes };
     }
     const { rendered } = assessment;

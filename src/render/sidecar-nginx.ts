@@ -24,7 +24,10 @@ export interface SidecarConfigMap {
   data: Record<string, string>;
 }
 
-export class UnsafeValueError extends Error {}
+export class UnsafeValueError extends Error {
+  /** The condition reason a refused policy gets. */
+  readonly reason: string = 'UnsafeValue';
+}
 
 /** Refuses anything that is not a plain token, whatever the schema let through. */
 function token(value: string, allowed: RegExp): string {

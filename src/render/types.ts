@@ -65,6 +65,11 @@ export interface OperatorSettings {
   /** Ingress class name → data plane, for provider: auto. */
   ingressClasses: Record<string, Provider>;
   ingressControllers: Partial<Record<Provider, ControllerPeer>>;
+  /**
+   * Hosts that auth URLs may name (exact, or `*.suffix`); empty: any DNS name but the API server's and
+   * loopback names. An exact entry may name an IP address (src/compliance/outbound.ts).
+   */
+  authHosts?: readonly string[];
 }
 
 export const defaultSettings: OperatorSettings = {

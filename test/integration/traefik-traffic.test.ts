@@ -9,6 +9,7 @@ import type { KubeClient } from '../../src/k8s/client.ts';
 import type { KubeObject } from '../../src/k8s/resources.ts';
 import { ANNOTATION_POLICY } from '../../src/render/labels.ts';
 import { ANNOTATION_MIDDLEWARES, renderTraefik, type TraefikMiddleware, type TraefikRender } from '../../src/render/traefik.ts';
+import { defaultSettings } from '../../src/render/types.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 import {
@@ -113,7 +114,8 @@ describe('Traefik data plane, real traffic', () => {
     traefik = await startTraefik(controlPlane(), { namespaces: [ns] });
     // The operator, as its own identity, with Traefik's CRDs served (found by discovery at start).
     await grantOperatorRbac(admin);
-    operator = await startOperator({ namespace: ns });
+    // The auth endpoint listens on loopback: allowed by the operator's allow-list, as a platform would.
+    operator = await startOperator({ namespace: ns, settings: { ...defaultSettings, authHosts: ['127.0.0.1'] } });
     await apply(admin, loopbackService(ns, 'api', upstream.port), 'apisec-test', 'Strict');
     const authURL = `http://127.0.0.1:${auth.port}/check`;
     shop = await enforce('shop', SHOP, {
