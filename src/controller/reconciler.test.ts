@@ -3,6 +3,7 @@
 import { pino } from 'pino';
 import { ApiError } from '../k8s/errors.ts';
 import type { KubeObject } from '../k8s/resources.ts';
+import { generatedName } from '../render/labels.ts';
 import { defaultSettings } from '../render/types.ts';
 import { FINALIZER, PolicyReconciler, type Actions, type Caches, type Store } from './reconciler.ts';
 
@@ -29,7 +30,11 @@ const ingress: KubeObject = {
 };
 const svc: KubeObject = { metadata: { name: 'svc', namespace: 'ns' }, spec: { selector: { app: 'a' }, ports: [{ port: 80 }] } };
 
-function setup(p: KubeObject, fail?: (what: string) => Error | undefined): { reconciler: PolicyReconciler; calls: string[]; statuses: Record<string, unknown>[] } {
+function setup(
+  p: KubeObject,
+  fail?: (what: string) => Error | undefined,
+  extra: { networkPolicies?: KubeObject[]; get?: Actions['get'] } = {},
+): { reconciler: PolicyReconciler; calls: string[]; statuses: Record<string, unknown>[] } {
   const calls: string[] = [];
   const statuses: Record<string, unknown>[] = [];
   const act = async (what: string): Promise<void> => {
@@ -47,8 +52,9 @@ function setup(p: KubeObject, fail?: (what: string) => Error | undefined): { rec
     },
     delete: (_r, _ns, name) => act(`delete ${name}`),
     recordEvent: async (_r, type, reason) => (calls.push(`event ${type} ${reason}`), undefined),
+    ...(extra.get ? { get: extra.get } : {}),
   };
-  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store([]), configMaps: store([]), namespaces: store([]), baselines: store([]), middlewares: store([]) };
+  const caches: Caches = { policies: store([p]) as Caches['policies'], ingresses: store([ingress]), services: store([svc]), networkPolicies: store(extra.networkPolicies ?? []), configMaps: store([]), namespaces: store([]), baselines: store([]), middlewares: store([]) };
   return { reconciler: new PolicyReconciler({ caches, actions, settings: defaultSettings, now: () => new Date('2026-11-28T00:00:00Z') }), calls, statuses };
 }
 
@@ -60,7 +66,7 @@ describe('PolicyReconciler errors', () => {
   it('adds the finalizer first, then writes owned objects before the annotations that use them, then status', async () => {
     const { reconciler, calls } = setup(policy(spec, { finalizers: [] }));
     const res = await reconciler.reconcile('ns', 'p', log);
-    expect(calls).toEqual([`applyFinalizers [${FINALIZER}]`, 'applyOwned apisec-p-svc', 'applyAnnotations web', 'applyStatus']);
+    expect(calls).toEqual([`applyFinalizers [${FINALIZER}]`, `applyOwned ${generatedName({ name: 'p', namespace: 'ns', uid: 'u1' }, 'svc')}`, 'applyAnnotations web', 'applyStatus']);
     expect(res.writes).toBe(4);
     expect(res.requeueAfterMs).toBe(10 * 60_000);
   });
@@ -93,6 +99,35 @@ describe('PolicyReconciler errors', () => {
     expect(res.requeueAfterMs).toBeUndefined();
     expect(condition(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect(String(condition(statuses[0], 'Accepted')?.message)).toContain('spec.rateLimit');
+  });
+
+  it('an auth URL the operator does not allow is terminal: Accepted=False OutboundURLRefused, nothing written', async () => {
+    const { reconciler, calls, statuses } = setup(policy({ ...spec, authentication: { external: { authURL: 'http://127.0.0.1:10246/configuration/backends' } } }));
+    await reconciler.reconcile('ns', 'p', log);
+    expect(calls).toEqual(['applyStatus']);
+    expect(condition(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
+    expect(String(condition(statuses[0], 'Accepted')?.message)).toContain('loopback address 127.0.0.1');
+  });
+
+  const npName = generatedName({ name: 'p', namespace: 'ns', uid: 'u1' }, 'svc');
+  it.each([
+    ['a cached object with the operator labels, owned by another policy', { networkPolicies: [{ metadata: { name: npName, namespace: 'ns', labels: { 'apisec.dev/policy': 'p' }, ownerReferences: [{ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'other', uid: 'u2', controller: true }] } } as KubeObject] }, 'ApiSecurityPolicy/other (uid u2)'],
+    ['an object the caches do not hold (no operator labels), read by name', { get: async (_r: unknown, _ns: string, name: string) => (name === npName ? ({ metadata: { name, namespace: 'ns' } } as KubeObject) : undefined) }, 'no owner'],
+  ])('a generated name taken by %s: Conflicted naming the owner, nothing written', async (_what, extra, owner) => {
+    const { reconciler, calls, statuses } = setup(policy(spec), undefined, extra as Parameters<typeof setup>[2]);
+    const res = await reconciler.reconcile('ns', 'p', log);
+    expect(calls).toEqual(['applyStatus']);
+    expect(res.requeueAfterMs).toBe(5 * 60_000);
+    expect(condition(statuses[0], 'Conflicted')).toMatchObject({ status: 'True', reason: 'ForeignObject' });
+    expect(String(condition(statuses[0], 'Conflicted')?.message)).toContain(`NetworkPolicy ${npName} already exists and is not this policy's: owned by ${owner}`);
+    expect(condition(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'Conflicted' });
+  });
+
+  it('an object of that name owned by this policy (cache lagging) is applied as usual', async () => {
+    const get: Actions['get'] = async (_r, _ns, name) => ({ metadata: { name, namespace: 'ns', ownerReferences: [{ uid: 'u1' }] } }) as unknown as KubeObject;
+    const { reconciler, calls } = setup(policy(spec), undefined, { get });
+    await reconciler.reconcile('ns', 'p', log);
+    expect(calls).toContain(`applyOwned ${npName}`);
   });
 
   it('a policy being deleted releases what it wrote and then its finalizer', async () => {

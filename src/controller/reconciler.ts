@@ -17,6 +17,7 @@ import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import { inert } from '../render/text.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { annotationDrift, describeDrift, digestOf, ownedDrift, RepairBudget, type DriftItem } from './drift.ts';
+import { foreignConditions, foreignObjects, overrideConditions, type ForeignObject, type OwnershipLookup } from './ownership.ts';
 import { PendingWrites } from './pending.ts';
 import { reconcileProtection, type ProtectDeps, type ProtectOutcome } from './protect.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
@@ -60,6 +61,8 @@ export interface Actions {
   applyFinalizers(r: (typeof Resources)['policy'], namespace: string, name: string, finalizers: string[], uid?: string): Promise<void>;
   applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
+  /** Reads one object by name (undefined when there is none), to see who owns a name before taking it. */
+  get?(r: OwnedResource, namespace: string, name: string): Promise<KubeObject | undefined>;
 }
 
 export interface ReconcilerDeps {
@@ -95,6 +98,8 @@ interface Plan {
   waiting: boolean;
   /** Writes that cannot be made as things are (e.g. a data plane's CRD is missing), as messages. */
   blocked: string[];
+  /** Generated names taken by objects this policy does not own: then nothing is written. */
+  foreign: ForeignObject[];
 }
 
 export class PolicyReconciler {
@@ -179,6 +184,7 @@ export class PolicyReconciler {
     const enforce = spec.mode === 'Enforce';
     const desiredOwned = enforce ? ([...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares] as unknown as KubeObject[]) : [];
     const plan = this.plan(policy, spec, rendered, ingresses, desiredOwned);
+    await this.refuseForeignNames(plan, ref, log);
     const key = `${namespace}/${name}`;
     const digest = digestOf({ ingresses: [...plan.desiredIngress].sort(), owned: desiredOwned });
     const converged = policy.status?.appliedDigest === digest && policy.status?.observedGeneration === policy.metadata.generation;
@@ -192,6 +198,7 @@ export class PolicyReconciler {
     errors.push(...plan.blocked.map((b) => new Error(b)));
     const status = this.status(policy, spec, assessment, errors, { ...baseline, names: selecting.map((b) => b.name) });
     status.conditions = this.withDriftCondition(policy, status, drift, fight);
+    status.conditions = this.withForeignConditions(policy, status, plan.foreign);
     const previousDigest = policy.status?.appliedDigest;
     if (errors.length === 0) status.appliedDigest = digest;
     else if (previousDigest) status.appliedDigest = previousDigest;
@@ -288,7 +295,7 @@ export class PolicyReconciler {
    * field manager, so an Ingress marked by another policy is never released here.
    */
   private plan(policy: ApiSecurityPolicy & KubeObject, spec: ApiSecurityPolicySpec, rendered: RenderOutput, won: IngressLike[], desiredOwned: KubeObject[]): Plan {
-    const plan: Plan = { desiredIngress: [], ingress: [], apply: [], remove: [], drift: [], waiting: false, blocked: [] };
+    const plan: Plan = { desiredIngress: [], ingress: [], apply: [], remove: [], drift: [], waiting: false, blocked: [], foreign: [] };
     this.planIngresses(plan, policy, spec, rendered, won);
     this.planOwned(plan, policy, desiredOwned);
     return plan;
@@ -439,6 +446,44 @@ export class PolicyReconciler {
   private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {
     return this.ownedCache(r)
       .list(namespace).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
+  }
+
+  private ownershipLookup(namespace: string): OwnershipLookup {
+    const resource = (kind: string): OwnedResource | undefined => [Resources.networkPolicy, Resources.configMap, Resources.middleware].find((r) => r.kind === kind);
+    const { actions } = this.deps;
+    return {
+      cached: (kind, name) => {
+        const r = resource(kind);
+        return r ? this.ownedCache(r).get(`${namespace}/${name}`) : undefined;
+      },
+      ...(actions.get
+        ? {
+            get: async (kind: string, name: string) => {
+              const r = resource(kind);
+              return r ? actions.get?.(r, namespace, name) : undefined;
+            },
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * A generated name taken by an object this policy does not own empties the plan: a forced apply would
+   * take the object over (and garbage collection delete it with the policy), and a partial write could
+   * leave an Ingress naming a Middleware someone else controls. The block keeps the digest unsettled.
+   */
+  private async refuseForeignNames(plan: Plan, ref: PolicyRef, log: Logger): Promise<void> {
+    plan.foreign = await foreignObjects(plan.apply.map((a) => a.obj), ref.uid, this.ownershipLookup(ref.namespace));
+    if (plan.foreign.length === 0) return;
+    log.warn({ foreign: plan.foreign.map((f) => `${f.kind}/${f.name}`) }, 'Refused to take over objects this policy does not own');
+    Object.assign(plan, { apply: [], ingress: [], remove: [], drift: [], waiting: false });
+    plan.blocked.push(foreignConditions(plan.foreign)[1]?.message ?? 'generated names are taken');
+  }
+
+  /** Enforced=False and Conflicted=True, naming the owners, when generated names are taken. */
+  private withForeignConditions(policy: ApiSecurityPolicy & KubeObject, status: ApiSecurityPolicyStatus, foreign: ForeignObject[]): Condition[] | undefined {
+    if (foreign.length === 0) return status.conditions;
+    return mergeConditions(policy.status?.conditions, overrideConditions(status.conditions ?? [], foreignConditions(foreign)), policy.metadata.generation ?? 0, this.deps.now());
   }
 
   /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */

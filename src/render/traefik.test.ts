@@ -1,5 +1,5 @@
 import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput, type ControlName } from '../api/v1alpha1.ts';
-import { LABEL_MANAGED_BY, LABEL_POLICY } from './labels.ts';
+import { generatedName, LABEL_MANAGED_BY, LABEL_POLICY } from './labels.ts';
 import {
   ANNOTATION_ACCESS_LOGS,
   ANNOTATION_MIDDLEWARES,
@@ -318,7 +318,8 @@ const cases: Case[] = [
   { name: 'network and sidecar only', fragment: { network: {}, sidecar: { appPort: 3000 } }, middlewares: {}, fidelity: {} },
 ];
 
-const suffix = (name: string): string => name.slice(`apisec-${POLICY.name}-`.length);
+/** The control a Middleware is for: its name without the prefix and the hash. */
+const suffix = (name: string): string => name.slice(`apisec-${POLICY.name}-`.length, -11);
 
 describe('renderTraefik', () => {
   it.each(cases)('$name', ({ fragment, middlewares, fidelity, reasons, annotations }) => {
@@ -332,7 +333,7 @@ describe('renderTraefik', () => {
     // Anything not Exact says why.
     for (const note of Object.values(out.fidelity)) if (note.fidelity !== 'Exact') expect(note.reason).toBeTruthy();
 
-    const chain = Object.keys(middlewares).map((c) => `shop-apisec-shop-api-${c}@kubernetescrd`);
+    const chain = Object.keys(middlewares).map((c) => `shop-${generatedName(POLICY, c)}@kubernetescrd`);
     const expected = { ...annotations, ...(chain.length ? { [ANNOTATION_MIDDLEWARES]: chain.join(',') } : {}) };
     expect(out.annotations).toEqual(expected);
   });
@@ -366,7 +367,7 @@ describe('renderTraefik', () => {
       tls: { httpsOnly: true },
     });
     expect(out.middlewares.map((m) => suffix(m.metadata.name))).toEqual([...MIDDLEWARE_ORDER]);
-    expect(out.annotations[ANNOTATION_MIDDLEWARES]?.split(',')).toEqual(MIDDLEWARE_ORDER.map((c) => `shop-apisec-shop-api-${c}@kubernetescrd`));
+    expect(out.annotations[ANNOTATION_MIDDLEWARES]?.split(',')).toEqual(MIDDLEWARE_ORDER.map((c) => `shop-${generatedName(POLICY, c)}@kubernetescrd`));
   });
 
   it('shortens long names with a hash and references them as Traefik names them', () => {

@@ -5,7 +5,7 @@
 // What Traefik cannot express per Ingress is reported as Unsupported, not faked.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import { objectName, ownedLabels, ownerReference } from './labels.ts';
+import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import { delegatedAuthentication, unenforcedAuthorization } from './delegation.ts';
 import type { FidelityReport, PolicyRef } from './types.ts';
 
@@ -237,7 +237,7 @@ export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _i
       apiVersion: `${TRAEFIK_GROUP}/${TRAEFIK_VERSION}`,
       kind: 'Middleware',
       metadata: {
-        name: objectName(['apisec', policy.name, control]),
+        name: generatedName(policy, control),
         namespace: policy.namespace,
         labels: ownedLabels(policy),
         ownerReferences: [ownerReference(policy)],
