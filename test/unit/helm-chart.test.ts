@@ -150,7 +150,12 @@ describe('the Helm chart', () => {
       expect(subjectsOf(one(objs, 'ClusterRoleBinding', RELEASE))).toEqual(subject);
       const leaseRole = one(objs, 'Role', `${RELEASE}-leader-election`);
       expect(leaseRole.metadata.namespace).toBe(NAMESPACE);
-      expect(rulesOf(leaseRole)).toEqual([leaseRule]);
+      // The code's Lease verbs, get and update limited to the one Lease (create cannot be limited by name).
+      const { verbs, ...lease } = leaseRule;
+      expect(rulesOf(leaseRole)).toEqual([
+        { ...lease, resourceNames: ['api-security-operator'], verbs: verbs.filter((v) => v !== 'create') },
+        { ...lease, verbs: ['create'] },
+      ]);
       const leaseBinding = one(objs, 'RoleBinding', `${RELEASE}-leader-election`);
       expect(leaseBinding.metadata.namespace).toBe(NAMESPACE);
       expect(subjectsOf(leaseBinding)).toEqual(subject);
