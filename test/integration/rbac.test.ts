@@ -188,6 +188,17 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     // The operator with the Deployment's own flags, one process per namespace (own port, own Lease).
     const args = await deploymentArgs(adminKubeconfig, RELEASE);
     expect(args).toContain(`--leader-election-namespace=${NS}`);
+    // The chart grants get and update on its one Lease by name; these processes each use their own, so
+    // the test grants those names the same way (nothing else is added to the chart's permissions).
+    const leaseNames = Object.keys(namespaces).map((example) => `rbac-${example}-${suffix}`);
+    await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: `test-leases-${suffix}`, namespace: NS }, rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: leaseNames, verbs: ['get', 'update'] }] } as never);
+    await apply(admin, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: `test-leases-${suffix}`, namespace: NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `test-leases-${suffix}` },
+      subjects: [{ kind: 'ServiceAccount', name: RELEASE, namespace: NS }],
+    } as never);
     for (const [example, ns] of Object.entries(namespaces)) {
       operators.push(
         startOperator(
@@ -381,7 +392,7 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
     // Aggregated roles off: the first release already created them (they are named after the release,
     // but one set is enough for this cluster).
     await helmOk(
-      ['upgrade', '--install', ONE_NS_RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', `watchNamespaces={${watched}}`, '--set', 'rbac.aggregateToDefaultRoles=false'],
+      ['upgrade', '--install', ONE_NS_RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', `watchNamespaces={${watched}}`, '--set', 'rbac.aggregateToDefaultRoles=false', '--set', `leaderElection.id=rbac-one-${suffix}`],
       { kubeconfig: adminKubeconfig },
     );
     tmp = mkdtempSync(join(tmpdir(), 'apisec-rbac-one-'));
@@ -444,5 +455,9 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
     expect(await status(asOperator.request('GET', collectionPath(Resources.namespace), { verb: 'list', query: { limit: 1 } }))).toBe(200);
     expect(await status(asOperator.request('GET', collectionPath(Resources.baseline), { verb: 'list', query: { limit: 1 } }))).toBe(200);
     expect(await status(asOperator.request('GET', `/api/v1/namespaces/${watched}/secrets`, { verb: 'list' }))).toBe(403);
+    // Its own Lease by name (leaderElection.id), no other.
+    expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/rbac-one-${suffix}`, { verb: 'get' }))).toBe(200);
+    expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/someone-elses`, { verb: 'get' }))).toBe(403);
+    expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`, { verb: 'list' }))).toBe(403);
   });
 });
