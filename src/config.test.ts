@@ -121,6 +121,12 @@ describe('parseConfig', () => {
     }
   });
 
+  it('takes --trusted-proxy CIDRs (repeatable) and refuses anything else', () => {
+    expect(parse(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=fd00::/8']).settings.trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(parse([]).settings.trustedProxies).toBeUndefined();
+    expect(() => parse(['--trusted-proxy', '10.0.0.1'])).toThrow(/--trusted-proxy expects a CIDR/);
+  });
+
   it('answers --help and --version', () => {
     expect(parseConfig(['--help'], {})).toBe('help');
     expect(parseConfig(['--version'], {})).toBe('version');

@@ -4,6 +4,7 @@
 // --health-probe-bind-address=:8081, boolean --leader-elect. FLAGS is the one list: the parser, the
 // environment fallbacks, the defaults and --help all come from it.
 import { parseArgs } from 'node:util';
+import { isCidr } from './api/patterns.ts';
 import { isAllowedHostEntry } from './compliance/outbound.ts';
 import { defaultSettings, type ControllerPeer, type OperatorSettings, type Provider } from './render/types.ts';
 
@@ -65,6 +66,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
   { name: 'allowed-auth-host', kind: 'list', value: 'HOST', help: 'a host that auth URLs of policies may name (repeatable): exact, or *.suffix for the names below a domain; with any, other hosts are refused; an IP address or localhost only when listed exactly' },
+  { name: 'trusted-proxy', kind: 'list', value: 'CIDR', help: 'a proxy in front of the data planes (load balancer; the ingress controller before a sidecar) whose X-Forwarded-For names the client (repeatable); Traefik and the sidecar then key allow-lists and rate limits on the client, not the previous hop' },
   { name: 'help', kind: 'boolean', help: 'show this help' },
   { name: 'version', kind: 'boolean', help: 'print the version' },
   { name: 'metrics-port', kind: 'string', value: 'PORT', deprecated: 'use --metrics-bind-address=HOST:PORT (a host-only --metrics-bind-address is deprecated too)', help: 'port of /metrics, and of /healthz and /readyz unless --health-probe-bind-address is set; --metrics-bind-address then takes a host only (e.g. 0.0.0.0)' },
@@ -179,11 +181,18 @@ export function parseAuthHosts(values: readonly string[]): string[] {
   return [...new Set(values)];
 }
 
-function parseSettings(classes: string[], controllers: string[], authHosts: string[]): OperatorSettings {
+/** --trusted-proxy values: IPv4 or IPv6 CIDRs. */
+export function parseTrustedProxies(values: readonly string[]): string[] {
+  for (const v of values) if (!isCidr(v)) throw new ConfigError(`--trusted-proxy expects a CIDR such as 10.0.0.0/8 or fd00::/8, got "${v}"`);
+  return [...new Set(values)];
+}
+
+function parseSettings(classes: string[], controllers: string[], authHosts: string[], trustedProxies: string[]): OperatorSettings {
   const settings: OperatorSettings = {
     ingressClasses: parseIngressClasses(classes),
     ingressControllers: { ...defaultSettings.ingressControllers },
     ...(authHosts.length ? { authHosts: parseAuthHosts(authHosts) } : {}),
+    ...(trustedProxies.length ? { trustedProxies: parseTrustedProxies(trustedProxies) } : {}),
   };
   for (const v of controllers) {
     const [provider, peer] = controllerPeer(v);
@@ -264,7 +273,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const get = (name: string): string => given(name) ?? flag(name).default!;
   const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
 
-  const settings = parseSettings(list('ingress-class'), list('ingress-controller'), list('allowed-auth-host'));
+  const settings = parseSettings(list('ingress-class'), list('ingress-controller'), list('allowed-auth-host'), list('trusted-proxy'));
   const kubeconfig = given('kubeconfig');
   const namespace = given('namespace');
   const context = given('context');

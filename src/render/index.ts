@@ -15,12 +15,16 @@ import type { FidelityNote, FidelityReport, IngressLike, IngressPlan, OperatorSe
 
 export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
 
-type ProviderRenderer = (spec: RenderInput['spec'], policy: RenderInput['policy']) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
+type ProviderRenderer = (
+  spec: RenderInput['spec'],
+  policy: RenderInput['policy'],
+  settings: OperatorSettings,
+) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
 
 const RENDERERS: Record<Provider, ProviderRenderer> = {
   'ingress-nginx': (spec, policy) => renderIngressNginx(spec, policy.namespace),
   haproxy: (spec) => renderHaproxy(spec),
-  traefik: (spec, policy) => renderTraefik(policy, spec, ''),
+  traefik: (spec, policy, settings) => renderTraefik(policy, spec, '', settings.trustedProxies),
 };
 
 export function ingressClassOf(ing: IngressLike): string | undefined {
@@ -126,8 +130,8 @@ export function sidecarInPath(spec: RenderInput['spec'], services: readonly Serv
  * A control the sidecar enforces better than the data plane is reported at the sidecar's fidelity —
  * but only when requests reach the sidecar.
  */
-function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }): void {
-  for (const [control, note] of Object.entries(sidecarFidelity(spec)) as [ControlName, FidelityNote][]) {
+function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }, trusted: readonly string[]): void {
+  for (const [control, note] of Object.entries(sidecarFidelity(spec, trusted)) as [ControlName, FidelityNote][]) {
     const prev = fidelity[control];
     if (path.inPath) {
       if (!prev || weakness(note) < weakness(prev)) fidelity[control] = note;
@@ -169,7 +173,7 @@ export function render(input: RenderInput): RenderOutput {
       continue;
     }
     providers.push(choice.provider);
-    const out = RENDERERS[choice.provider](spec, policy);
+    const out = RENDERERS[choice.provider](spec, policy, settings);
     // Traefik's Middlewares are per policy, the same for every Ingress that uses them.
     for (const m of out.middlewares ?? []) if (!middlewares.some((x) => x.metadata.name === m.metadata.name)) middlewares.push(m);
     const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
@@ -187,9 +191,9 @@ export function render(input: RenderInput): RenderOutput {
       : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
   }
   const path = sidecarInPath(spec, input.services);
-  mergeSidecar(fidelity, spec, path);
+  mergeSidecar(fidelity, spec, path, settings.trustedProxies ?? []);
   if (input.ingresses.length === 0 && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
-  const sidecar = renderSidecarConfigMap(policy, spec);
+  const sidecar = renderSidecarConfigMap(policy, spec, settings.trustedProxies);
   return {
     ingresses: results,
     networkPolicies: net.objects,

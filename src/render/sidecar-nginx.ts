@@ -83,13 +83,25 @@ function accessDirectives(spec: ApiSecurityPolicySpec): string[] {
   return out;
 }
 
-/** The whole nginx.conf for one policy's sidecar. Throws UnsafeValueError on any unexpected value. */
-export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec): string {
+/**
+ * The client address behind trusted proxies: from X-Forwarded-For, skipping (right to left) every address
+ * inside a trusted CIDR (ngx_http_realip_module), so allow/deny lists and the rate-limit key see the client.
+ */
+function realIpDirectives(trusted: readonly string[]): string[] {
+  if (trusted.length === 0) return [];
+  return ['real_ip_header X-Forwarded-For;', 'real_ip_recursive on;', ...trusted.map((c) => `set_real_ip_from ${token(c, CIDR_TOKEN)};`)];
+}
+
+/**
+ * The whole nginx.conf for one policy's sidecar. Throws UnsafeValueError on any unexpected value.
+ * `trusted`: the operator's trusted proxies (CIDRs), whose X-Forwarded-For names the client.
+ */
+export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec, trusted: readonly string[] = []): string {
   const sidecar = spec.sidecar;
   if (!sidecar) throw new Error('spec.sidecar is not set');
   const limits = spec.requestLimits;
   const rate = rateDirectives(spec);
-  const http: string[] = [...rate.http];
+  const http: string[] = [...realIpDirectives(trusted), ...rate.http];
   const location: string[] = [];
 
   const methods = limits?.allowedMethods;
@@ -154,7 +166,7 @@ ${indent(location, 12)}
 `;
 }
 
-export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec): SidecarConfigMap | undefined {
+export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec, trusted: readonly string[] = []): SidecarConfigMap | undefined {
   if (!spec.sidecar?.enabled) return undefined;
   return {
     apiVersion: 'v1',
@@ -165,18 +177,20 @@ export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolic
       labels: ownedLabels(policy),
       ownerReferences: [ownerReference(policy)],
     },
-    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec) },
+    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec, trusted) },
   };
 }
 
 /** What the sidecar adds to each control it can enforce (in the pod, behind the Service). */
-export function sidecarFidelity(spec: ApiSecurityPolicySpec): FidelityReport {
+export function sidecarFidelity(spec: ApiSecurityPolicySpec, trusted: readonly string[] = []): FidelityReport {
   if (!spec.sidecar?.enabled) return {};
   const f: FidelityReport = {};
   if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)' };
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {
-    f.IPAccess = { fidelity: 'Approximated', reason: 'by the sidecar, which sees the previous hop (e.g. the ingress controller), not always the client' };
+    f.IPAccess = trusted.length
+      ? { fidelity: 'Exact', reason: `by the sidecar, on the client address that the trusted proxies (${trusted.join(', ')}) forward in X-Forwarded-For` }
+      : { fidelity: 'Approximated', reason: 'by the sidecar, which sees the previous hop (e.g. the ingress controller), not always the client (set the operator\'s --trusted-proxy)' };
   }
   if (spec.logging) f.Logging = { fidelity: 'Exact', reason: 'by the sidecar: JSON access log on stdout' };
   return f;

@@ -356,6 +356,19 @@ describe('renderTraefik', () => {
     for (const value of Object.values(out.annotations)) expect(value).not.toMatch(/[\s;{}"'$\\]/);
   });
 
+  it('behind trusted proxies, ipAllowList and the rate-limit source use X-Forwarded-For past them', () => {
+    const parsed = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'x' }], ipAccess: { allow: ['203.0.113.0/24'] }, rateLimit: { requestsPerSecond: 5, maxConnections: 2 } });
+    const byControl = (trusted?: string[]): Record<string, unknown> =>
+      Object.fromEntries(renderTraefik(POLICY, parsed, 'x', trusted).middlewares.map((m) => [suffix(m.metadata.name), m.spec]));
+    const behind = byControl(['10.0.0.0/8']);
+    expect(behind.ipallowlist).toEqual({ ipAllowList: { sourceRange: ['203.0.113.0/24'], ipStrategy: { excludedIPs: ['10.0.0.0/8'] } } });
+    expect(behind.ratelimit).toMatchObject({ rateLimit: { sourceCriterion: { ipStrategy: { excludedIPs: ['10.0.0.0/8'] } } } });
+    expect(behind.inflightreq).toMatchObject({ inFlightReq: { sourceCriterion: { ipStrategy: { excludedIPs: ['10.0.0.0/8'] } } } });
+    const direct = byControl();
+    expect(direct.ipallowlist).toEqual({ ipAllowList: { sourceRange: ['203.0.113.0/24'] } });
+    expect(direct.ratelimit).toMatchObject({ rateLimit: { sourceCriterion: { ipStrategy: {} } } });
+  });
+
   it('chains the Middlewares in a fixed order whatever the spec order', () => {
     const out = render({
       logging: {},

@@ -70,6 +70,12 @@ export interface OperatorSettings {
    * loopback names. An exact entry may name an IP address (src/compliance/outbound.ts).
    */
   authHosts?: readonly string[];
+  /**
+   * Proxies in front of the data planes (load balancers, the ingress controller before a sidecar) whose
+   * X-Forwarded-For is believed: the client address is the first one from the right not in these CIDRs.
+   * Empty: the address of the connection (the previous hop).
+   */
+  trustedProxies?: readonly string[];
 }
 
 export const defaultSettings: OperatorSettings = {
