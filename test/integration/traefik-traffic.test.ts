@@ -146,7 +146,9 @@ describe('Traefik data plane, real traffic', () => {
   });
 
   it('renders the whole chain, in order, for the full policy (each router of the host carries it: see enforce)', () => {
-    expect(shop.middlewares.map((m) => m.metadata.name.replace('apisec-shop-', ''))).toEqual([
+    // Names are apisec-<policy>-<control>-<hash of namespace, policy UID, control>.
+    const control = (policy: string) => (m: TraefikMiddleware): string => m.metadata.name.replace(`apisec-${policy}-`, '').replace(/-[0-9a-f]{10}$/, '');
+    expect(shop.middlewares.map(control('shop'))).toEqual([
       'redirect',
       'ipallowlist',
       'ratelimit',
@@ -155,7 +157,7 @@ describe('Traefik data plane, real traffic', () => {
       'headers',
       'forwardauth',
     ]);
-    expect(partner.middlewares.map((m) => m.metadata.name.replace('apisec-partner-', ''))).toEqual(['ipallowlist', 'forwardauth']);
+    expect(partner.middlewares.map(control('partner'))).toEqual(['ipallowlist', 'forwardauth']);
   });
 
   it('redirects plain HTTP to HTTPS: 301 for GET, 308 for other methods, query kept', async () => {
