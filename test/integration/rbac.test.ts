@@ -320,6 +320,25 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     expect(await status(asOperator.request('POST', collectionPath(Resources.lease, 'default'), { verb: 'create', body: lease }))).toBe(403);
   });
 
+  it("is held by the chart's ValidatingAdmissionPolicy: nothing in kube-system, nothing without its label, only Ingress annotations", async () => {
+    const shop = namespaces.shop ?? 'default';
+    const labels = { 'app.kubernetes.io/managed-by': 'api-security-operator' };
+    const cm = (namespace: string, name: string, l: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: l }, data: { k: 'v' } });
+    const create = (namespace: string, name: string, l: Record<string, string>): Promise<unknown> =>
+      asOperator.request('POST', collectionPath(Resources.configMap, namespace), { verb: 'create', body: cm(namespace, name, l) });
+    const denied = async (p: Promise<unknown>): Promise<string> => p.then(() => 'allowed', (e: unknown) => (e instanceof ApiError ? `${e.status} ${e.message}` : String(e)));
+    // RBAC allows all three; the admission policy (synced by the API server shortly after install) does not.
+    await eventually(async () => expect(await denied(create('kube-system', `vap-${suffix}`, labels))).toMatch(/^(403|422) .*the operator writes nothing in kube-system/), 30_000);
+    expect(await denied(create(NS, `vap-${suffix}`, labels))).toMatch(/the operator writes nothing in kube-system or its own namespace/);
+    expect(await denied(create(shop, `vap-unlabelled-${suffix}`, {}))).toMatch(/only objects that carry app.kubernetes.io\/managed-by=api-security-operator/);
+    const ingressPath = objectPath(Resources.ingress, shop, 'catalog');
+    const spec = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'catalog', namespace: shop }, spec: { ingressClassName: 'changed-by-operator' } };
+    expect(await denied(asOperator.request('PATCH', ingressPath, { verb: 'patch', query: { fieldManager: 'api-security-operator', force: true }, body: spec, contentType: 'application/apply-patch+yaml' }))).toMatch(/only change the annotations of an Ingress/);
+    // What it does write is still allowed: a labelled object in a tenant namespace.
+    expect(await denied(create(shop, `vap-labelled-${suffix}`, labels))).toBe('allowed');
+    await admin.request('DELETE', objectPath(Resources.configMap, shop, `vap-labelled-${suffix}`), { verb: 'delete' });
+  });
+
   it('cannot read Secrets, update Ingresses, create ClusterRoles or touch Deployments', async () => {
     const shop = namespaces.shop ?? 'default';
     const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `rbac-${suffix}`, namespace: shop }, stringData: { k: 'v' } };
