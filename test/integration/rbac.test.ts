@@ -24,7 +24,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { KubeClient } from '../../src/k8s/client.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
-import { repoRoot } from '../support/controlplane.ts';
+import { identities, repoRoot } from '../support/controlplane.ts';
 import { chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, getOrUndefined, installCrds, loadYamlFile, waitEstablished } from '../support/kube.ts';
@@ -337,6 +337,35 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     // What it does write is still allowed: a labelled object in a tenant namespace.
     expect(await denied(create(shop, `vap-labelled-${suffix}`, labels))).toBe('allowed');
     await admin.request('DELETE', objectPath(Resources.configMap, shop, `vap-labelled-${suffix}`), { verb: 'delete' });
+  });
+
+  it("refuses a client CA Secret the policy's author may not read (the chart's client-ca admission policy)", async () => {
+    const shop = namespaces.shop ?? 'default';
+    // tenant-dev may write policies in shop, as a team would, and read no Secret there.
+    const role = `tenant-policies-${suffix}`;
+    await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: role, namespace: shop }, rules: [{ apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies'], verbs: ['get', 'create', 'patch', 'update'] }] } as never);
+    await apply(admin, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: role, namespace: shop },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.tenant.user }],
+    } as never);
+    // Like a ServiceAccount token Secret: its ca.crt is the cluster's CA.
+    const token = `sa-token-${suffix}`;
+    const cluster = (parse(readFileSync(controlPlane().kubeconfigPath, 'utf8')) as { clusters: { cluster: { 'certificate-authority'?: string; 'certificate-authority-data'?: string } }[] }).clusters[0]!.cluster;
+    const clusterCa = cluster['certificate-authority-data'] ? Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8') : readFileSync(cluster['certificate-authority'] ?? '', 'utf8');
+    await apply(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: token, namespace: shop }, stringData: { 'ca.crt': clusterCa, token: 'not-a-real-token' } } as KubeObject);
+    const spec = { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'absent' }], mode: 'Audit', authentication: { mtls: { caSecretRef: token } } };
+    const tenant = clientAs('tenant');
+    await eventually(async () => {
+      const err = await apply(tenant, policy(shop, `mtls-tenant-${suffix}`, spec)).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect((err as Error).message).toContain(`you may not read Secret ${token} in this namespace`);
+    }, 30_000);
+    // Someone who may read it may name it (the admin here).
+    await apply(admin, policy(shop, `mtls-admin-${suffix}`, spec));
+    await admin.request('DELETE', objectPath(Resources.policy, shop, `mtls-admin-${suffix}`), { verb: 'delete' });
   });
 
   it('cannot read Secrets, update Ingresses, create ClusterRoles or touch Deployments', async () => {

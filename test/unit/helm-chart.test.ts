@@ -194,10 +194,10 @@ describe('the Helm chart', () => {
       expect(one(objs, 'ServiceAccount', RELEASE).metadata.namespace).toBe(NAMESPACE);
       expect(find(objs, 'ServiceMonitor')).toHaveLength(0);
       expect(objs.map((o) => o.kind).sort()).toEqual(
-        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'].sort(),
+        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding'].sort(),
       );
       // The admission policy holds the chart's own ServiceAccount, by name.
-      const vap = one(objs, 'ValidatingAdmissionPolicy') as unknown as { spec: { matchConditions: { expression: string }[] } };
+      const vap = one(objs, 'ValidatingAdmissionPolicy', `${RELEASE}-writes`) as unknown as { spec: { matchConditions: { expression: string }[] } };
       expect(vap.spec.matchConditions[0]?.expression).toBe(`request.userInfo.username == "system:serviceaccount:${NAMESPACE}:${RELEASE}"`);
     });
 
