@@ -76,6 +76,16 @@ function urlFields(spec: ApiSecurityPolicySpec): UrlField[] {
   return out;
 }
 
+/** Why an IP address host is refused: always when it must never be called, else unless listed exactly. */
+function addressRefusal(host: string, exact: boolean): string | undefined {
+  const ip = bare(host);
+  const family = isIP(ip);
+  const kind = family === 4 ? 'ipv4' : 'ipv6';
+  if (NEVER.check(ip, kind) || (family === 6 && MAPPED.check(ip, 'ipv6'))) return `names the address ${host}, which is unspecified, link-local or IPv4-mapped`;
+  if (!exact) return `names the ${LOOPBACK.check(ip, kind) ? 'loopback ' : ''}address ${host}; only an address the operator's allowed auth hosts list exactly may be used`;
+  return undefined;
+}
+
 /** Why the host of one URL is refused, or undefined when it is allowed. */
 function refusal(url: string, listed: boolean, allowed: readonly string[], authHost: string | undefined): string | undefined {
   let parsed: URL;
@@ -90,14 +100,7 @@ function refusal(url: string, listed: boolean, allowed: readonly string[], authH
   if (written !== undefined && written !== host) return `writes its host as ${inert(written, 253, true)}, which URL parsers read as ${host}`;
   if (isApiServer(host)) return "names the Kubernetes API server";
   const exact = allowed.some((e) => !e.startsWith('*.') && hostMatches(host, e));
-  const ip = bare(host);
-  const family = isIP(ip);
-  if (family !== 0) {
-    const kind = family === 4 ? 'ipv4' : 'ipv6';
-    if (NEVER.check(ip, kind) || (family === 6 && MAPPED.check(ip, 'ipv6'))) return `names the address ${host}, which is unspecified, link-local or IPv4-mapped`;
-    if (!exact) return `names the ${LOOPBACK.check(ip, kind) ? 'loopback ' : ''}address ${host}; only an address the operator's allowed auth hosts list exactly may be used`;
-    return undefined;
-  }
+  if (isIP(bare(host)) !== 0) return addressRefusal(host, exact);
   if ((host === 'localhost' || host.endsWith('.localhost')) && !exact) return `names ${host}, a loopback name; only the operator's allowed auth hosts may name it`;
   if (!listed || exact || allowed.some((e) => hostMatches(host, e))) return undefined;
   // signinURL: an open redirect otherwise.

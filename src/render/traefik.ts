@@ -74,8 +74,7 @@ export const MIDDLEWARE_ORDER = ['redirect', 'ipallowlist', 'ratelimit', 'inflig
 type Control = (typeof MIDDLEWARE_ORDER)[number];
 
 type Specs = Partial<Record<Control, TraefikMiddlewareSpec>>;
-/** The operator's trusted proxies (CIDRs) whose X-Forwarded-For names the client. */
-type Part = (spec: ApiSecurityPolicySpec, m: Specs, a: Record<string, string>, f: FidelityReport, trusted: readonly string[]) => void;
+type Part = (spec: ApiSecurityPolicySpec, m: Specs, a: Record<string, string>, f: FidelityReport) => void;
 
 /**
  * The name Traefik gives a CRD object in its dynamic configuration, as referenced from an Ingress
@@ -153,7 +152,8 @@ const authorization: Part = (spec, _m, _a, f) => {
   f.Authorization = { fidelity: 'Unsupported', reason: 'Traefik OSS has no authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
 
-const rateLimit: Part = (spec, m, _a, f, trusted) => {
+/** `trusted`: the operator's trusted proxies (CIDRs), whose X-Forwarded-For names the client. */
+const rateLimit = (trusted: readonly string[]): Part => (spec, m, _a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
   const perSecond = rl.requestsPerSecond !== undefined;
@@ -170,7 +170,7 @@ const rateLimit: Part = (spec, m, _a, f, trusted) => {
   f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; ') };
 };
 
-const ipAccess: Part = (spec, m, _a, f, trusted) => {
+const ipAccess = (trusted: readonly string[]): Part => (spec, m, _a, f) => {
   const ip = spec.ipAccess;
   if (!ip) return;
   const allow = ip.allow ?? [];
@@ -229,7 +229,7 @@ const logging: Part = (spec, _m, a, f) => {
   };
 };
 
-const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, requestLimits, waf, logging];
+const parts = (trusted: readonly string[]): Part[] => [https, authentication, authorization, rateLimit(trusted), ipAccess(trusted), cors, requestLimits, waf, logging];
 
 /**
  * Traefik artifacts of one policy for one Ingress. The Middlewares are per policy (the same for every
@@ -240,7 +240,7 @@ export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _i
   const specs: Specs = {};
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, specs, annotations, fidelity, trusted);
+  for (const part of parts(trusted)) part(spec, specs, annotations, fidelity);
 
   const middlewares: TraefikMiddleware[] = [];
   for (const control of MIDDLEWARE_ORDER) {
