@@ -312,7 +312,8 @@ describe('Traefik data plane, real traffic', () => {
     for (const [i, shape] of shapes.entries()) {
       const parsed = parseSpec({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'x' }], ...shape });
       if (!parsed.ok) throw new Error(parsed.message);
-      const out = renderTraefik({ name: `shape-${i}`, namespace: other, uid: `00000000-0000-4000-8000-00000000000${i}` }, parsed.spec, 'x');
+      // Every other shape behind trusted proxies (ipStrategy.excludedIPs), so those fields are checked too.
+      const out = renderTraefik({ name: `shape-${i}`, namespace: other, uid: `00000000-0000-4000-8000-00000000000${i}` }, parsed.spec, 'x', i % 2 ? ['10.0.0.0/8', 'fd00::/8'] : []);
       expect(out.middlewares.length).toBeGreaterThan(0);
       for (const mw of out.middlewares) {
         const stored = await apply<TraefikMiddleware & KubeObject>(admin, mw as unknown as KubeObject, 'api-security-operator', 'Strict');
