@@ -158,7 +158,7 @@ async function sidecar(guardPort: number): Promise<string | undefined> {
     for (const [name, auth] of [['sidecar, no auth', false], ['sidecar + guard (API key)', true]] as const) {
       const port = await freePort();
       const spec = ApiSecurityPolicySpec.parse({ ...base, sidecar: { port, appPort: app.port }, ...(auth ? { authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'k' } } }, authorization: rules } : {}) });
-      const nginx = await startNginx(renderSidecarNginxConf(policy, spec, guardCheckURL(`http://127.0.0.1:${guardPort}`, policy)), port);
+      const nginx = await startNginx(renderSidecarNginxConf(policy, spec, { guard: guardCheckURL(`http://127.0.0.1:${guardPort}`, policy), trusted: [] }), port);
       try {
         await closedLoop(port, '/v1/orders/1', { 'X-API-Key': API_KEY });
         const r = await closedLoop(port, '/v1/orders/1', { 'X-API-Key': API_KEY });

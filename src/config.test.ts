@@ -120,6 +120,20 @@ describe('parseConfig', () => {
     expect(parse(['--namespace', 'other'], { WATCH_NAMESPACE: 'shop' }).namespace).toBe('other');
   });
 
+  it('takes --allowed-auth-host (repeatable: exact hosts and *.suffix) and refuses what would match nothing', () => {
+    expect(parse(['--allowed-auth-host', '*.auth.svc.cluster.local', '--allowed-auth-host=127.0.0.1']).settings.authHosts).toEqual(['*.auth.svc.cluster.local', '127.0.0.1']);
+    expect(parse([]).settings.authHosts).toBeUndefined();
+    for (const bad of ['0x7f000001', 'Auth.Example.com', 'http://a.example.com', '*.10.0.0.1']) {
+      expect(() => parse(['--allowed-auth-host', bad])).toThrow(/--allowed-auth-host expects/);
+    }
+  });
+
+  it('takes --trusted-proxy CIDRs (repeatable) and refuses anything else', () => {
+    expect(parse(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=fd00::/8']).settings.trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(parse([]).settings.trustedProxies).toBeUndefined();
+    expect(() => parse(['--trusted-proxy', '10.0.0.1'])).toThrow(/--trusted-proxy expects a CIDR/);
+  });
+
   it('answers --help and --version', () => {
     expect(parseConfig(['--help'], {})).toBe('help');
     expect(parseConfig(['--version'], {})).toBe('version');

@@ -4,6 +4,8 @@
 // --health-probe-bind-address=:8081, boolean --leader-elect. FLAGS is the one list: the parser, the
 // environment fallbacks, the defaults and --help all come from it.
 import { parseArgs } from 'node:util';
+import { isCidr } from './api/patterns.ts';
+import { isAllowedHostEntry } from './compliance/outbound.ts';
 import { defaultSettings, type ControllerPeer, type OperatorSettings, type Provider } from './render/types.ts';
 
 /** Where a server listens; no host means every interface (Go's ":8080"). */
@@ -64,6 +66,8 @@ export const FLAGS: readonly Flag[] = [
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
   { name: 'guard-url', kind: 'string', value: 'URL', env: 'APISEC_GUARD_URL', help: 'base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080); jwt, oidc and apiKey without authURL are pointed at it, and without it they are reported Unsupported' },
+  { name: 'allowed-auth-host', kind: 'list', value: 'HOST', help: 'a host that auth URLs of policies may name (repeatable): exact, or *.suffix for the names below a domain; with any, other hosts are refused; an IP address or localhost only when listed exactly' },
+  { name: 'trusted-proxy', kind: 'list', value: 'CIDR', help: 'a proxy in front of the data planes (load balancer; the ingress controller before a sidecar) whose X-Forwarded-For names the client (repeatable); Traefik and the sidecar then key allow-lists and rate limits on the client, not the previous hop' },
   { name: 'help', kind: 'boolean', help: 'show this help' },
   { name: 'version', kind: 'boolean', help: 'print the version' },
   { name: 'metrics-port', kind: 'string', value: 'PORT', deprecated: 'use --metrics-bind-address=HOST:PORT (a host-only --metrics-bind-address is deprecated too)', help: 'port of /metrics, and of /healthz and /readyz unless --health-probe-bind-address is set; --metrics-bind-address then takes a host only (e.g. 0.0.0.0)' },
@@ -170,10 +174,26 @@ function controllerPeer(v: string): [Provider, ControllerPeer] {
   return [m[1] as Provider, { namespace: m[2]!, podLabels }];
 }
 
-function parseSettings(classes: string[], controllers: string[]): OperatorSettings {
+/** --allowed-auth-host values, each an exact host or *.suffix (the CLI's flag of the same name too). */
+export function parseAuthHosts(values: readonly string[]): string[] {
+  for (const v of values) {
+    if (!isAllowedHostEntry(v)) throw new ConfigError(`--allowed-auth-host expects a host (auth.example.com, 10.0.0.5) or *.suffix (*.auth.svc.cluster.local) in lower case, got "${v}"`);
+  }
+  return [...new Set(values)];
+}
+
+/** --trusted-proxy values: IPv4 or IPv6 CIDRs. */
+export function parseTrustedProxies(values: readonly string[]): string[] {
+  for (const v of values) if (!isCidr(v)) throw new ConfigError(`--trusted-proxy expects a CIDR such as 10.0.0.0/8 or fd00::/8, got "${v}"`);
+  return [...new Set(values)];
+}
+
+function parseSettings(classes: string[], controllers: string[], authHosts: string[], trustedProxies: string[]): OperatorSettings {
   const settings: OperatorSettings = {
     ingressClasses: parseIngressClasses(classes),
     ingressControllers: { ...defaultSettings.ingressControllers },
+    ...(authHosts.length ? { authHosts: parseAuthHosts(authHosts) } : {}),
+    ...(trustedProxies.length ? { trustedProxies: parseTrustedProxies(trustedProxies) } : {}),
   };
   for (const v of controllers) {
     const [provider, peer] = controllerPeer(v);
@@ -261,7 +281,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const get = (name: string): string => given(name) ?? flag(name).default!;
   const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
 
-  const settings = parseSettings(list('ingress-class'), list('ingress-controller'));
+  const settings = parseSettings(list('ingress-class'), list('ingress-controller'), list('allowed-auth-host'), list('trusted-proxy'));
   const guardURL = given('guard-url');
   if (guardURL !== undefined) settings.guardURL = parseGuardURL(guardURL);
   const kubeconfig = given('kubeconfig');

@@ -37,6 +37,21 @@ export const BaselineFloors = z
       .describe(
         'URL prefixes (scheme://host[:port]/path) that authURL, signinURL and jwksURI must start with; a policy naming another endpoint is a violation, and gets the baseline authentication instead (or none).',
       ),
+    authHosts: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(new RegExp(P.ALLOWED_HOST))
+          .describe('An exact host (a DNS name or a dotted IPv4 address) or *.suffix for every name below a domain.'),
+      )
+      .min(1)
+      .max(32)
+      .optional()
+      .describe(
+        "Hosts that authURL and signinURL of the policies in the selected namespaces may name, besides the operator's --allowed-auth-host list. With any list, an auth URL on another host is refused (Accepted=False, OutboundURLRefused); an IP address or loopback name is allowed only when listed exactly.",
+      ),
     networkPeers: NetworkPeerBounds.optional(),
     tls: Tls.optional(),
     authentication: Authentication.optional().describe('Authentication every API must have; a policy may choose another method, and gets this one when it sets none.'),

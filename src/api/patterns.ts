@@ -40,6 +40,8 @@ export const FORBIDDEN_RESPONSE_HEADERS: readonly string[] = [
   'content-length',
 ];
 
+/** An allowed auth host: a DNS name, a dotted IPv4 address, or *.suffix. */
+export const ALLOWED_HOST = '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** A URL prefix for an allow-list: scheme://host[:port] and an optional path ending in /. */
 export const URL_PREFIX = '^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/([A-Za-z0-9._~-]+/)*)?$';
 export const HTTPS_URL = '^https://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$';
@@ -102,4 +104,55 @@ export function sizeToBytes(size: string): number | undefined {
   const m = /^([1-9][0-9]{0,9})(Ki|Mi|Gi|k|K|M|G)?$/.exec(size);
   if (!m) return undefined;
   return Number(m[1]) * (SIZE_FACTORS[m[2] ?? ''] ?? 1);
+}
+
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** An IPv4 address in its one canonical form (four decimal octets, no leading zeros). */
+export const CANONICAL_IPV4 = `(${OCTET}\\.){3}${OCTET}`;
+/** The API server's names inside the cluster (any cluster domain after `.svc.`). */
+export const API_SERVER_HOSTS = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc'] as const;
+
+// Patterns over a whole URL that already matched URL_PLAIN or HTTPS_URL (so its host is [a-z0-9.-]):
+// the host, then an optional port and path. Over the URL, not url().getHostname(), whose result CEL
+// cannot bound, so the cost estimate stays within the API server's budget.
+const AFTER_HOST = '(:[0-9]+)?(/.*)?$';
+/**
+ * A host that a URL parser reads as an IPv4 address: its last label is a number (decimal, or 0x hex), as
+ * the WHATWG URL standard says ("ends in a number"). 2852039166, 0x7f000001, 0177.0.0.1, 127.1 and 0 are
+ * such hosts, and each names an address that the host's text hides.
+ */
+export const NUMERIC_HOST_URL = `^https?://([^/:]*\\.)?(0x[0-9a-f]*|[0-9]+)${AFTER_HOST}`;
+export const CANONICAL_IPV4_URL = `^https?://${CANONICAL_IPV4}${AFTER_HOST}`;
+/** Hosts in 0.0.0.0/8 ("this network") and 169.254.0.0/16 (link-local: cloud metadata endpoints). */
+export const NEVER_HOST_URL = '^https?://(0|169\\.254)\\.';
+export const API_SERVER_URL = `^https?://(kubernetes|kubernetes\\.default|kubernetes\\.default\\.svc(\\.[^/:]*)?)${AFTER_HOST}`;
+
+/**
+ * CEL on every outbound URL field: what no operator setting may allow, refused at admission. A host
+ * written as a number in any form but the dotted one, the "this network" block 0.0.0.0/8, the link-local
+ * block 169.254.0.0/16 (cloud metadata), and the API server's names. IPv6 literals cannot pass the URL
+ * patterns at all (no brackets). Other IP literals and loopback are refused by the operator unless its
+ * allow-list names them (src/compliance/outbound.ts).
+ */
+export const OUTBOUND_URL_CEL: { rule: string; message: string }[] = [
+  {
+    rule: `!self.matches(r'${NUMERIC_HOST_URL}') || self.matches(r'${CANONICAL_IPV4_URL}')`,
+    message: 'the host must be a DNS name (or a dotted IPv4 address), not a number in decimal, hex, octal or short form',
+  },
+  { rule: `!self.matches(r'${NEVER_HOST_URL}')`, message: 'the host must not be an unspecified (0.0.0.0/8) or link-local (169.254.0.0/16) address' },
+  { rule: `!self.matches(r'${API_SERVER_URL}')`, message: "the host must not be the Kubernetes API server's name" },
+];
+
+/** The host of a URL as written (not normalised by a URL parser), lower case. */
+export function writtenHost(url: string): string | undefined {
+  return /^[a-z][a-z0-9+.-]*:\/\/([^/:?#[\]]+)/i.exec(url)?.[1]?.toLowerCase();
+}
+
+/** The same refusals as OUTBOUND_URL_CEL, for the schema's second validation: the message, or undefined. */
+export function outboundURLRefusal(url: string): string | undefined {
+  const [numeric, never, apiServer] = OUTBOUND_URL_CEL;
+  if (new RegExp(NUMERIC_HOST_URL).test(url) && !new RegExp(CANONICAL_IPV4_URL).test(url)) return numeric?.message;
+  if (new RegExp(NEVER_HOST_URL).test(url)) return never?.message;
+  if (new RegExp(API_SERVER_URL).test(url)) return apiServer?.message;
+  return undefined;
 }

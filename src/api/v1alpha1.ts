@@ -14,8 +14,17 @@ export const PLURAL = 'apisecuritypolicies';
 type Rule = { rule: string; message: string; fieldPath?: string; reason?: string };
 const cel = (...rules: Rule[]): { 'x-kubernetes-validations': Rule[] } => ({ 'x-kubernetes-validations': rules });
 
-const str = (pattern: string, max: number, description: string): z.ZodString =>
-  z.string().min(1).max(max).regex(new RegExp(pattern)).describe(description);
+const OUTBOUND_URL_PATTERNS = new Set([P.URL_PLAIN, P.HTTPS_URL]);
+
+/** A bounded, anchored string; URL fields also get the outbound-URL rules at admission. */
+const str = (pattern: string, max: number, description: string): z.ZodString => {
+  const s = z.string().min(1).max(max).regex(new RegExp(pattern)).describe(description);
+  if (!OUTBOUND_URL_PATTERNS.has(pattern)) return s;
+  return s.superRefine((v, ctx) => {
+    const refusal = P.outboundURLRefusal(v);
+    if (refusal) ctx.addIssue({ code: 'custom', message: refusal });
+  }).meta(cel(...P.OUTBOUND_URL_CEL));
+};
 
 const name = (description: string): z.ZodString => str(P.DNS_SUBDOMAIN, 253, description);
 const headerName = (description: string): z.ZodString => str(P.HEADER_NAME, 64, description);

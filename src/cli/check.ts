@@ -7,6 +7,7 @@ import { assessPolicy, type Assessment, type TargetState } from '../compliance/a
 import { claimOf, codeUnitOrder, type PolicyClaim } from '../compliance/claims.ts';
 import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
 import { wouldProtect } from '../compliance/protect.ts';
+import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
 import type { Location } from './documents.ts';
 import { uncoveredApis, type UncoveredApi } from './coverage.ts';
@@ -36,12 +37,15 @@ export interface PolicyReport {
   baselineViolations?: Violation[];
 }
 
-/** A policy the operator would refuse: the schema (InvalidSpec) or a renderer (RenderFailed) said no. */
+/**
+ * A policy the operator would refuse: the schema (InvalidSpec), the outbound-URL check (OutboundURLRefused)
+ * or a renderer (UnsafeValue, RenderFailed) said no.
+ */
 export interface PolicyError {
   namespace: string;
   name: string;
   at: Location;
-  reason: 'InvalidSpec' | 'RenderFailed';
+  reason: string;
   message: string;
 }
 
@@ -104,7 +108,7 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
   const { selecting } = baselineSelection(inv, errors);
   for (const { policy: p, spec: own } of valid) {
     const { name, namespace, uid, creationTimestamp } = p.object.metadata;
-    const { effective: spec, violations: baselineViolations, providers } = applyBaselines(own, name, selecting(namespace));
+    const { effective: spec, violations: baselineViolations, providers, authHosts } = applyBaselines(own, name, selecting(namespace));
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
     const services = byName<ServiceLike>(inv.services, namespace);
     const rivals = inv.policies
@@ -119,11 +123,12 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
         lookup: { ingress: (n) => ingresses.get(n), service: (n) => services.get(n) },
         settings,
         allowedProviders: providers,
+        authHosts,
       });
       assessed.push({ policy: p, spec, assessment, baselineViolations });
     } catch (err) {
       // The operator refuses such a policy as terminal too (defence in depth behind the schema).
-      errors.push({ namespace, name, at: p.at, reason: 'RenderFailed', message: err instanceof Error ? err.message : String(err) });
+      errors.push({ namespace, name, at: p.at, reason: err instanceof UnsafeValueError ? err.reason : 'RenderFailed', message: err instanceof Error ? err.message : String(err) });
     }
   }
   return { assessed, errors, selecting };

@@ -6,6 +6,7 @@ import { backendServices, render, type RenderOutput } from '../render/index.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, Provider, ServiceLike } from '../render/types.ts';
 import { governor, type PolicyClaim } from './claims.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
+import { assertOutboundURLs } from './outbound.ts';
 
 export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
 
@@ -32,6 +33,8 @@ export interface AssessInput {
   settings: OperatorSettings;
   /** The data planes the selecting baselines allow (undefined: any). */
   allowedProviders?: readonly Provider[] | undefined;
+  /** Auth hosts the selecting baselines allow, besides the operator's (settings.authHosts). */
+  authHosts?: readonly string[] | undefined;
 }
 
 export interface Assessment {
@@ -86,8 +89,12 @@ function annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): voi
   }
 }
 
-/** Resolve → render → evaluate for one valid policy. May throw what render throws (an unsafe value). */
+/**
+ * Resolve → render → evaluate for one valid policy. May throw what render throws (an unsafe value), and
+ * OutboundURLError for an auth URL the allow-lists do not allow.
+ */
 export function assessPolicy(input: AssessInput): Assessment {
+  assertOutboundURLs(input.spec, [...(input.settings.authHosts ?? []), ...(input.authHosts ?? [])]);
   const targets = resolveTargets(input);
   const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
   const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as IngressLike);

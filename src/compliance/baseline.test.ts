@@ -136,7 +136,7 @@ describe('floors that bind (mode, data planes, peers, auth endpoints, rate-limit
   });
 
   it('authEndpoints: an endpoint outside the prefixes is a violation; the floor authentication replaces it, or none', () => {
-    const own = spec({ authentication: { external: { authURL: 'http://169.254.169.254/latest' } } });
+    const own = spec({ authentication: { external: { authURL: 'http://metadata.example.com/latest' } } });
     const none = applyBaselines(own, 'p', [base('b', { authEndpoints: ['http://authz.auth.svc.cluster.local/'] })]);
     expect(none.violations.map((v) => v.field)).toEqual(['authentication.external.authURL']);
     expect(none.effective.authentication).toBeUndefined();

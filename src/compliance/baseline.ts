@@ -40,6 +40,8 @@ export interface BaselineResult {
   provenance: Provenance[];
   /** Baselines that cannot both hold (reported on the baselines and the policy). */
   conflicts: string[];
+  /** Auth hosts the selecting baselines allow (src/compliance/outbound.ts), when any lists them. */
+  authHosts?: string[];
 }
 
 interface Selector {
@@ -366,8 +368,10 @@ export function applyBaselines(spec: ApiSecurityPolicySpec, policyName: string, 
     if (!b.floors.providers) continue;
     providers = (providers ?? b.floors.providers).filter((p) => b.floors.providers?.includes(p));
   }
+  const authHosts = [...new Set(sorted.flatMap((b) => b.floors.authHosts ?? []))];
   return {
     effective: out,
+    ...(authHosts.length ? { authHosts } : {}),
     violations,
     provenance: [...byField.values()].sort((a, b) => a.field.localeCompare(b.field)).slice(0, 32),
     conflicts,

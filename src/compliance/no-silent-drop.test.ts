@@ -39,7 +39,7 @@ const VARIATIONS: Variation[] = [
   { field: 'authentication.oidc.issuerURL', control: 'Authentication', a: oidc({ issuerURL: 'https://id.example.com' }), b: oidc({ issuerURL: 'https://other.example.com' }) },
   { field: 'authentication.oidc.audiences', control: 'Authentication', a: oidc({ audiences: ['a'] }), b: oidc({ audiences: ['b'] }) },
   { field: 'authentication.oidc.authURL', control: 'Authentication', a: oidc({}), b: oidc({ authURL: 'http://other.auth.svc/check' }) },
-  { field: 'authentication.oidc.signinURL', control: 'Authentication', a: oidc({ signinURL: 'https://login.example.com/start' }), b: oidc({}) },
+  { field: 'authentication.oidc.signinURL', control: 'Authentication', a: oidc({ signinURL: 'https://authz.auth.svc.cluster.local/start' }), b: oidc({}) },
   { field: 'authentication.jwt.issuer', control: 'Authentication', a: jwt({}), b: jwt({ issuer: 'https://other.example.com' }) },
   { field: 'authentication.jwt.jwksURI', control: 'Authentication', a: jwt({}), b: jwt({ jwksURI: 'https://other.example.com/keys' }) },
   { field: 'authentication.jwt.audiences', control: 'Authentication', a: jwt({ audiences: ['a'] }), b: jwt({ audiences: ['b'] }) },

@@ -38,6 +38,8 @@ export interface Actions {
   applyFinalizers(r: (typeof Resources)['policy'], object: ObjectRef, finalizers: string[]): Promise<void>;
   applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
+  /** Reads one object by name (undefined when there is none), to see who owns a name before taking it. */
+  get?(r: OwnedResource, namespace: string, name: string): Promise<KubeObject | undefined>;
 }
 
 /** The cache of one owned resource. */

@@ -2,19 +2,23 @@
 // a real API server is covered by test/integration/controller.test.ts).
 import { ApiError, TerminalError } from '../k8s/errors.ts';
 import type { KubeObject } from '../k8s/resources.ts';
+import { generatedName } from '../render/labels.ts';
 import { defaultSettings } from '../render/types.ts';
 import { conditionOf, ingressObject, memoryCaches, policyObject, reconcileContext, recordingActions, serviceObject } from '../../test/support/builders.ts';
+import type { Actions } from './deps.ts';
 import { FINALIZER, PolicyReconciler } from './policy.ts';
 
 const ingress = ingressObject('web');
 const svc = serviceObject('svc');
 
-function setup(p: KubeObject, fail?: (call: string) => Error | undefined, extra: Parameters<typeof memoryCaches>[0] = {}) {
+function setup(p: KubeObject, fail?: (call: string) => Error | undefined, extra: Parameters<typeof memoryCaches>[0] = {}, get?: Actions['get']) {
   const recorded = recordingActions(fail);
+  if (get) recorded.actions.get = get;
   const caches = memoryCaches({ policies: [p], ingresses: [ingress], services: [svc], ...extra });
   return { reconciler: new PolicyReconciler({ caches, actions: recorded.actions, settings: defaultSettings }), ...recorded };
 }
 
+const npName = generatedName({ name: 'p', namespace: 'ns', uid: 'u1' }, 'svc');
 const spec = { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'web' }], rateLimit: { requestsPerSecond: 5 }, network: { defaultDeny: true } };
 
 describe('PolicyReconciler', () => {
@@ -22,7 +26,7 @@ describe('PolicyReconciler', () => {
     const { reconciler, calls } = setup(policyObject(spec, { finalizers: [] }));
     const ctx = reconcileContext();
     const res = await reconciler.reconcile('ns/p', ctx);
-    expect(calls.map((c) => c.replace(/ \d+$/, ''))).toEqual([`applyFinalizers [${FINALIZER}]`, 'applyOwned apisec-p-svc', 'applyAnnotations web', 'applyStatus']);
+    expect(calls.map((c) => c.replace(/ \d+$/, ''))).toEqual([`applyFinalizers [${FINALIZER}]`, `applyOwned ${npName}`, 'applyAnnotations web', 'applyStatus']);
     expect(ctx.writes.count).toBe(4);
     expect(res?.requeueAfterMs).toBe(10 * 60_000);
   });
@@ -56,6 +60,36 @@ describe('PolicyReconciler', () => {
     expect(calls).toEqual(['applyStatus']);
     expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'InvalidSpec', lastTransitionTime: '2026-11-28T00:00:00Z' });
     expect(String(conditionOf(statuses[0], 'Accepted')?.message)).toContain('spec.rateLimit');
+  });
+
+  it('an auth URL the operator does not allow is terminal: Accepted=False OutboundURLRefused, nothing written', async () => {
+    const { reconciler, calls, statuses } = setup(policyObject({ ...spec, authentication: { external: { authURL: 'http://127.0.0.1:10246/configuration/backends' } } }));
+    const err = await reconciler.reconcile('ns/p', reconcileContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TerminalError);
+    expect(calls).toEqual(['applyStatus']);
+    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
+    expect(String(conditionOf(statuses[0], 'Accepted')?.message)).toContain('loopback address 127.0.0.1');
+  });
+
+  const foreignOwner = { apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'other', uid: 'u2', controller: true };
+  it.each<[string, Parameters<typeof memoryCaches>[0], Actions['get'], string]>([
+    ['a cached object with the operator labels, owned by another policy', { networkPolicies: [{ metadata: { name: npName, namespace: 'ns', labels: { 'apisec.dev/policy': 'p' }, ownerReferences: [foreignOwner] } } as KubeObject] }, undefined, 'ApiSecurityPolicy/other (uid u2)'],
+    ['an object the caches do not hold (no operator labels), read by name', {}, async (_r, _ns, name) => (name === npName ? ({ metadata: { name, namespace: 'ns' } } as KubeObject) : undefined), 'no owner'],
+  ])('a generated name taken by %s: Conflicted naming the owner, nothing written', async (_what, extra, get, owner) => {
+    const { reconciler, calls, statuses } = setup(policyObject(spec), undefined, extra, get);
+    const res = await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls).toEqual(['applyStatus']);
+    expect(res?.requeueAfterMs).toBe(5 * 60_000);
+    expect(conditionOf(statuses[0], 'Conflicted')).toMatchObject({ status: 'True', reason: 'ForeignObject' });
+    expect(String(conditionOf(statuses[0], 'Conflicted')?.message)).toContain(`NetworkPolicy ${npName} already exists and is not this policy's: owned by ${owner}`);
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'Conflicted' });
+  });
+
+  it('an object of that name owned by this policy (cache lagging) is applied as usual', async () => {
+    const get: Actions['get'] = async (_r, _ns, name) => ({ metadata: { name, namespace: 'ns', ownerReferences: [{ uid: 'u1' }] } }) as unknown as KubeObject;
+    const { reconciler, calls } = setup(policyObject(spec), undefined, {}, get);
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls).toContain(`applyOwned ${npName}`);
   });
 
   it('a policy being deleted releases what it wrote and then its finalizer', async () => {

@@ -4,7 +4,8 @@
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
-import { assessPolicy, type Assessment } from '../compliance/assess.ts';
+import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
+import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -17,6 +18,7 @@ import { dateOf } from '../util/clock.ts';
 import { selectBaselines } from './baseline.ts';
 import { ownedCache, splitKey, type Actions, type Caches, type OwnedResource } from './deps.ts';
 import { describeDrift, RepairBudget, type DriftItem } from './drift.ts';
+import { foreignConditions, foreignObjects, overrideConditions, type ForeignObject, type OwnershipLookup } from './ownership.ts';
 import { PendingWrites } from './pending.ts';
 import { planWrites, type Plan } from './plan.ts';
 import type { ReconcileContext, ReconcileOutcome, Reconciler } from './runtime.ts';
@@ -90,13 +92,14 @@ export class PolicyReconciler implements Reconciler {
     const spec = baseline.effective;
     let assessment: Assessment;
     try {
-      assessment = this.assess(policy, spec, baseline.providers);
+      assessment = this.assess(policy, spec, { allowedProviders: baseline.providers, authHosts: baseline.authHosts });
     } catch (err) {
-      // Defence in depth: the schema should have refused it.
-      if (err instanceof UnsafeValueError) return this.refuse(policy, 'UnsafeValue', err.message, ctx);
+      // Defence in depth: the schema should have refused it (UnsafeValue), or a URL the operator does not allow.
+      if (err instanceof UnsafeValueError) return this.refuse(policy, err.reason, err.message, ctx);
       throw err;
     }
     const plan = this.plan(policy, spec.mode, assessment);
+    const foreign = await this.refuseForeignNames(plan, policy, ctx);
     const key = `${namespace}/${name}`;
     // Converged before, different now: someone else changed what we had applied.
     const drift = converged(policy.status, plan.digest, policy.metadata.generation) ? plan.drift : [];
@@ -107,6 +110,7 @@ export class PolicyReconciler implements Reconciler {
     const generation = policy.metadata.generation ?? 0;
     const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now });
     status.conditions = [...(status.conditions ?? []), driftCondition(policy.status?.conditions, generation, { description: drift.length ? describeDrift(drift) : '', fight }, now)];
+    if (foreign.length) status.conditions = mergeConditions(policy.status?.conditions, overrideConditions(status.conditions, foreignConditions(foreign)), generation, now);
     const digest = recordedDigest(plan.digest, policy.status?.appliedDigest, messages.length > 0);
     if (digest) status.appliedDigest = digest;
     await this.writeStatus(policy, status, ctx);
@@ -124,7 +128,7 @@ export class PolicyReconciler implements Reconciler {
     throw new TerminalError(reason, message);
   }
 
-  private assess(policy: Policy, spec: Parameters<typeof assessPolicy>[0]['spec'], allowedProviders: Parameters<typeof assessPolicy>[0]['allowedProviders']): Assessment {
+  private assess(policy: Policy, spec: AssessInput['spec'], limits: Pick<AssessInput, 'allowedProviders' | 'authHosts'>): Assessment {
     const { caches } = this.deps;
     const { namespace, name } = policy.metadata;
     const ref: PolicyRef = { name, namespace, uid: policy.metadata.uid ?? '' };
@@ -137,7 +141,7 @@ export class PolicyReconciler implements Reconciler {
         service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
       },
       settings: this.deps.settings,
-      allowedProviders,
+      ...limits,
     });
   }
 
@@ -159,6 +163,40 @@ export class PolicyReconciler implements Reconciler {
       traefikServed,
       behind: (k, cached) => this.deps.pending.behind(k, cached),
     });
+  }
+
+  /**
+   * A generated name taken by an object this policy does not own empties the plan: a forced apply would
+   * take the object over (and garbage collection delete it with the policy), and a partial write could
+   * leave an Ingress naming a Middleware someone else controls. The block keeps the digest unsettled.
+   */
+  private async refuseForeignNames(plan: Plan, policy: Policy, ctx: ReconcileContext): Promise<ForeignObject[]> {
+    const foreign = await foreignObjects(plan.apply.map((a) => a.obj), policy.metadata.uid ?? '', this.ownershipLookup(policy.metadata.namespace));
+    if (foreign.length === 0) return foreign;
+    ctx.log.warn({ foreign: foreign.map((f) => `${f.kind}/${f.name}`) }, 'Refused to take over objects this policy does not own');
+    Object.assign(plan, { apply: [], ingress: [], remove: [], drift: [], waiting: false });
+    plan.blocked.push(foreignConditions(foreign)[1]?.message ?? 'generated names are taken');
+    return foreign;
+  }
+
+  private ownershipLookup(namespace: string): OwnershipLookup {
+    const resource = (kind: string): OwnedResource | undefined => OWNED.find((r) => r.kind === kind);
+    const { actions, caches } = this.deps;
+    const get = actions.get?.bind(actions);
+    return {
+      cached: (kind, name) => {
+        const r = resource(kind);
+        return r ? ownedCache(caches, r).get(`${namespace}/${name}`) : undefined;
+      },
+      ...(get
+        ? {
+            get: async (kind: string, name: string) => {
+              const r = resource(kind);
+              return r ? get(r, namespace, name) : undefined;
+            },
+          }
+        : {}),
+    };
   }
 
   /** Executes the plan, unless it would repair drift in a fight; reports drift either way. Returns the failures. */

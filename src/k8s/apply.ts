@@ -122,6 +122,16 @@ export class Writer {
     }
   }
 
+  /** Reads one object; undefined when it does not exist. */
+  async get<T extends KubeObject>(r: ResourceType, namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return await this.client.request<T>('GET', objectPath(r, namespace, name), { verb: 'get' });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   /** Deletes an object; a missing one counts as deleted. */
   async delete(r: ResourceType, namespace: string, name: string, uid?: string): Promise<void> {
     try {

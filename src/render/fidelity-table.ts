@@ -31,8 +31,8 @@ export type Column = { name: string; report: (spec: ApiSecurityPolicySpec, guard
 export const COLUMNS: Column[] = [
   { name: 'ingress-nginx', report: (s, g) => renderIngressNginx(s, 'ns', g).fidelity },
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
-  { name: 'Traefik', report: (s, g) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', g).fidelity },
-  { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, g) },
+  { name: 'Traefik', report: (s, g) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [] }).fidelity },
+  { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, { guard: g, trusted: [] }) },
 ];
 
 const CONTROLS: ControlName[] = ['HTTPSOnly', 'Authentication', 'Authorization', 'RateLimit', 'IPAccess', 'CORS', 'RequestLimits', 'WAF', 'Logging'];

@@ -38,7 +38,7 @@ describe.each(methods)('%s without authURL', (_m, authentication, credential) =>
   });
 
   it('Traefik: forwardAuth to the guard, only the credential header passed, identity headers back', () => {
-    const out = renderTraefik(POLICY, s, 'api', CHECK);
+    const out = renderTraefik(POLICY, s, 'api', { guard: CHECK, trusted: [] });
     const fa = out.middlewares.find((m) => m.spec.forwardAuth)?.spec.forwardAuth;
     expect(fa).toEqual({ address: CHECK, authRequestHeaders: [credential], authResponseHeaders: ['X-Auth-Subject', 'X-Auth-Scopes', 'X-Auth-Client'], maxResponseBodySize: 65536 });
     expect(out.fidelity.Authentication?.fidelity).toBe('Exact');
@@ -46,14 +46,14 @@ describe.each(methods)('%s without authURL', (_m, authentication, credential) =>
   });
 
   it('sidecar: auth_request to the guard; both controls Exact', () => {
-    const conf = renderSidecarNginxConf(POLICY, s, CHECK);
+    const conf = renderSidecarNginxConf(POLICY, s, { guard: CHECK, trusted: [] });
     expect(conf).toContain('auth_request /.apisec/auth;');
     expect(conf).toContain('server apisec-guard.apisec-system.svc:8080;');
     expect(conf).toContain('proxy_pass http://apisec_guard/check/shop/orders;');
     expect(conf).toContain(`proxy_set_header ${credential} $http_${credential.toLowerCase().replace(/-/g, '_')};`);
     expect(conf).toContain('proxy_pass_request_headers off;');
     expect(conf).toContain('proxy_set_header X-Auth-Subject $apisec_x_auth_subject;');
-    expect(sidecarFidelity(s, CHECK)).toMatchObject({ Authentication: { fidelity: 'Exact' }, Authorization: { fidelity: 'Exact' } });
+    expect(sidecarFidelity(s, { guard: CHECK, trusted: [] })).toMatchObject({ Authentication: { fidelity: 'Exact' }, Authorization: { fidelity: 'Exact' } });
   });
 
   it('HAProxy cannot call it: Unsupported, and the rules unenforced', () => {
@@ -87,8 +87,8 @@ describe('claim headers', () => {
   const s = spec({ authentication: { oidc: { issuerURL: 'https://id.example.com', claimHeaders: [{ claim: 'email', header: 'X-Auth-Email' }] } } });
   it('are copied back by every data plane that calls the guard', () => {
     expect(renderIngressNginx(s, 'shop', CHECK).annotations['nginx.ingress.kubernetes.io/auth-response-headers']).toBe('X-Auth-Subject,X-Auth-Scopes,X-Auth-Client,X-Auth-Email');
-    expect(renderTraefik(POLICY, s, 'api', CHECK).middlewares.find((m) => m.spec.forwardAuth)?.spec.forwardAuth?.authResponseHeaders).toContain('X-Auth-Email');
-    const conf = renderSidecarNginxConf(POLICY, s, CHECK);
+    expect(renderTraefik(POLICY, s, 'api', { guard: CHECK, trusted: [] }).middlewares.find((m) => m.spec.forwardAuth)?.spec.forwardAuth?.authResponseHeaders).toContain('X-Auth-Email');
+    const conf = renderSidecarNginxConf(POLICY, s, { guard: CHECK, trusted: [] });
     expect(conf).toContain('auth_request_set $apisec_x_auth_email $upstream_http_x_auth_email;');
     expect(conf).toContain('proxy_set_header X-Auth-Email $apisec_x_auth_email;');
   });
@@ -106,7 +106,7 @@ describe('with a user authURL the guard is not involved', () => {
     expect(out.annotations['nginx.ingress.kubernetes.io/auth-url']).toBe('http://auth.example.com/check');
     expect(out.fidelity.Authentication?.fidelity).toBe('Delegated');
     expect(out.fidelity.Authorization?.unenforced?.length).toBeGreaterThan(0);
-    expect(renderSidecarNginxConf(POLICY, s, CHECK)).not.toContain('auth_request');
+    expect(renderSidecarNginxConf(POLICY, s, { guard: CHECK, trusted: [] })).not.toContain('auth_request');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { generatedName } from './labels.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { ingressClassOf, render, resolveProvider, sidecarInPath, type ProviderChoice } from './index.ts';
 import { UnsafeValueError } from './sidecar-nginx.ts';
@@ -190,7 +191,7 @@ describe('render', () => {
       settings: defaultSettings,
     });
     expect(out.networkSkipped.map((s) => s.service)).toEqual(['external', 'legacy']);
-    expect(out.networkPolicies.map((n) => n.metadata.name)).toEqual(['apisec-shop-api-shop']);
+    expect(out.networkPolicies.map((n) => n.metadata.name)).toEqual([generatedName(policy, 'shop')]);
     expect(out.fidelity.NetworkIsolation).toEqual({ fidelity: 'Approximated', reason: 'not isolable: external, legacy' });
   });
 

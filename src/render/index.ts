@@ -12,21 +12,21 @@ import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
 
 export { backendServices } from './network-policy.ts';
-import type { FidelityNote, FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput, ServiceLike } from './types.ts';
+import type { DataPath, FidelityNote, FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput, ServiceLike } from './types.ts';
 
 export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
 
-/** `guard`: the guard's check URL for the policy, when the operator knows a guard. */
+/** `path`: the guard's check URL for the policy (when the operator knows a guard) and the trusted proxies. */
 type ProviderRenderer = (
   spec: RenderInput['spec'],
   policy: RenderInput['policy'],
-  guard: string | undefined,
+  path: DataPath,
 ) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
 
 const RENDERERS: Record<Provider, ProviderRenderer> = {
-  'ingress-nginx': (spec, policy, guard) => renderIngressNginx(spec, policy.namespace, guard),
+  'ingress-nginx': (spec, policy, path) => renderIngressNginx(spec, policy.namespace, path.guard),
   haproxy: (spec) => renderHaproxy(spec),
-  traefik: (spec, policy, guard) => renderTraefik(policy, spec, '', guard),
+  traefik: (spec, policy, path) => renderTraefik(policy, spec, '', path),
 };
 
 export function ingressClassOf(ing: IngressLike): string | undefined {
@@ -132,8 +132,8 @@ export function sidecarInPath(spec: RenderInput['spec'], services: readonly Serv
  * A control the sidecar enforces better than the data plane is reported at the sidecar's fidelity —
  * but only when requests reach the sidecar.
  */
-function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }, guard: string | undefined): void {
-  for (const [control, note] of Object.entries(sidecarFidelity(spec, guard)) as [ControlName, FidelityNote][]) {
+function mergeSidecar(fidelity: FidelityReport, spec: RenderInput['spec'], path: { inPath: boolean; reason?: string }, dataPath: DataPath): void {
+  for (const [control, note] of Object.entries(sidecarFidelity(spec, dataPath)) as [ControlName, FidelityNote][]) {
     const prev = fidelity[control];
     if (path.inPath) {
       if (!prev || weakness(note) < weakness(prev)) fidelity[control] = note;
@@ -167,7 +167,7 @@ export function render(input: RenderInput): RenderOutput {
   const providers: Provider[] = [];
   const fidelity: FidelityReport = {};
   const middlewares: TraefikMiddleware[] = [];
-  const guard = settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy);
+  const dataPath: DataPath = { guard: settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy), trusted: settings.trustedProxies ?? [] };
 
   for (const ing of [...input.ingresses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const choice = resolveProvider(spec.provider, ing, settings, input.allowedProviders);
@@ -176,7 +176,7 @@ export function render(input: RenderInput): RenderOutput {
       continue;
     }
     providers.push(choice.provider);
-    const out = RENDERERS[choice.provider](spec, policy, guard);
+    const out = RENDERERS[choice.provider](spec, policy, dataPath);
     // Traefik's Middlewares are per policy, the same for every Ingress that uses them.
     for (const m of out.middlewares ?? []) if (!middlewares.some((x) => x.metadata.name === m.metadata.name)) middlewares.push(m);
     const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
@@ -194,9 +194,9 @@ export function render(input: RenderInput): RenderOutput {
       : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
   }
   const path = sidecarInPath(spec, input.services);
-  mergeSidecar(fidelity, spec, path, guard);
+  mergeSidecar(fidelity, spec, path, dataPath);
   if (input.ingresses.length === 0 && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
-  const sidecar = renderSidecarConfigMap(policy, spec, guard);
+  const sidecar = renderSidecarConfigMap(policy, spec, dataPath);
   return {
     ingresses: results,
     networkPolicies: net.objects,

@@ -71,6 +71,12 @@ const authorization: Part = (spec, _a, f) => {
   f.Authorization = { fidelity: 'Unsupported', reason: 'ingress-nginx has no per-route authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
 
+/**
+ * ingress-nginx decides the client address for the whole controller: its ConfigMap's use-forwarded-headers
+ * and proxy-real-ip-cidr (or use-proxy-protocol) behind a load balancer. Not per Ingress, so not written.
+ */
+const CLIENT_ADDRESS = "the client address is what the controller ConfigMap makes it (behind a load balancer: use-forwarded-headers and proxy-real-ip-cidr, or use-proxy-protocol), which the operator does not configure";
+
 const rateLimit: Part = (spec, a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
@@ -81,7 +87,7 @@ const rateLimit: Part = (spec, a, f) => {
   // is limit-rps × multiplier or limit-rpm × multiplier). Always written: its own default is 5×, ours 1×.
   a[`${P}limit-burst-multiplier`] = String(rl.burst === undefined ? 1 : Math.max(1, Math.ceil(rl.burst / rate)));
   if (rl.maxConnections !== undefined) a[`${P}limit-connections`] = String(rl.maxConnections);
-  const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429'];
+  const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429', CLIENT_ADDRESS];
   if (rl.burst !== undefined) reasons.push('burst rounded up to a multiple of the rate');
   const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : [];
   f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
@@ -91,7 +97,7 @@ const ipAccess: Part = (spec, a, f) => {
   if (!spec.ipAccess) return;
   if (spec.ipAccess.allow?.length) a[`${P}allowlist-source-range`] = spec.ipAccess.allow.join(',');
   if (spec.ipAccess.deny?.length) a[`${P}denylist-source-range`] = spec.ipAccess.deny.join(',');
-  f.IPAccess = { fidelity: 'Exact' };
+  f.IPAccess = { fidelity: 'Exact', reason: CLIENT_ADDRESS };
 };
 
 const cors: Part = (spec, a, f) => {

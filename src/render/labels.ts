@@ -34,6 +34,18 @@ export function objectName(parts: string[], max = 63): string {
   return `${full.slice(0, max - 11).replace(/[-.]+$/, '')}-${hash(full)}`;
 }
 
+/**
+ * The name of an object generated for one target of a policy: `apisec-<policy>-<target>`, shortened, and a
+ * hash of the namespace, the policy's UID and the target. Unique by construction: two policies never share
+ * a name however their names and targets combine (`a` + `b-c`, `a-b` + `c`), a re-created policy gets new
+ * names, and another tenant cannot predict them (Traefik joins `<namespace>-<name>` into one ID, so a
+ * predictable name in namespace `team` could shadow one in `team-a`). DNS-1123, at most 63 characters.
+ */
+export function generatedName(policy: PolicyRef, target: string): string {
+  const readable = `apisec-${policy.name}-${target}`.slice(0, 63 - 11).replace(/[-.]+$/, '');
+  return `${readable}-${hash(`${policy.namespace}/${policy.uid}/${target}`)}`;
+}
+
 function hash(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 10);
 }

@@ -1,4 +1,6 @@
-import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicySpec} from '../api/v1alpha1.ts';
+import { type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
+import { generatedName } from './labels.ts';
 import { backendServices, renderNetworkPolicies, type NetworkPolicyObject } from './network-policy.ts';
 import { defaultSettings, type IngressLike, type PolicyRef, type Provider, type ServiceLike, type ServicePort } from './types.ts';
 import { policySpec } from '../../test/support/builders.ts';
@@ -38,7 +40,7 @@ describe('renderNetworkPolicies', () => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: {
-        name: 'apisec-shop-api-shop',
+        name: generatedName(policy, 'shop'),
         namespace: 'shop',
         labels: { 'app.kubernetes.io/managed-by': 'api-security-operator', 'apisec.dev/policy': 'shop-api' },
         ownerReferences: [
@@ -152,7 +154,7 @@ describe('renderNetworkPolicies', () => {
   ])('skips a Service $name, with a reason', ({ service }) => {
     const plan = render({}, [service, svc('shop', { app: 'shop' })]);
     expect(plan.skipped).toEqual([{ service: 'external-db', reason: expect.stringContaining('no selector') }]);
-    expect(plan.objects.map((o) => o.metadata.name)).toEqual(['apisec-shop-api-shop']);
+    expect(plan.objects.map((o) => o.metadata.name)).toEqual([generatedName(policy, 'shop')]);
   });
 
   it('keeps the port when there is no targetPort, and the protocol', () => {
@@ -166,8 +168,8 @@ describe('renderNetworkPolicies', () => {
   it('one NetworkPolicy per Service, sorted by Service name', () => {
     const plan = render({}, [svc('zeta', { app: 'zeta' }), svc('alpha', { app: 'alpha' })]);
     expect(plan.objects.map((o) => [o.metadata.name, o.spec.podSelector])).toEqual([
-      ['apisec-shop-api-alpha', { matchLabels: { app: 'alpha' } }],
-      ['apisec-shop-api-zeta', { matchLabels: { app: 'zeta' } }],
+      [generatedName(policy, 'alpha'), { matchLabels: { app: 'alpha' } }],
+      [generatedName(policy, 'zeta'), { matchLabels: { app: 'zeta' } }],
     ]);
   });
 
@@ -176,10 +178,20 @@ describe('renderNetworkPolicies', () => {
     const plan = render({}, [svc(`${long}-1`, { app: '1' }), svc(`${long}-2`, { app: '2' })]);
     const names = plan.objects.map((o) => o.metadata.name);
     for (const n of names) {
-      expect(n.length).toBeLessThanOrEqual(253);
+      expect(n.length).toBeLessThanOrEqual(63);
       expect(n).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
     }
     expect(new Set(names).size).toBe(2);
+  });
+
+  it('never gives two policies the same name, however their names and Services combine (a + b-c, a-b + c)', () => {
+    const a = renderNetworkPolicies({ name: 'a', namespace: 'shop', uid: 'uid-a' }, spec({}), [svc('b-c', { app: 'x' })], { providers: [], settings: defaultSettings });
+    const ab = renderNetworkPolicies({ name: 'a-b', namespace: 'shop', uid: 'uid-ab' }, spec({}), [svc('c', { app: 'x' })], { providers: [], settings: defaultSettings });
+    expect(a.objects[0]?.metadata.name).not.toBe(ab.objects[0]?.metadata.name);
+    expect(a.objects[0]?.metadata.name).toMatch(/^apisec-a-b-c-[0-9a-f]{10}$/);
+    // A re-created policy (new UID) gets new names: nothing another tenant saw before still applies.
+    const again = renderNetworkPolicies({ name: 'a', namespace: 'shop', uid: 'uid-a2' }, spec({}), [svc('b-c', { app: 'x' })], { providers: [], settings: defaultSettings });
+    expect(again.objects[0]?.metadata.name).not.toBe(a.objects[0]?.metadata.name);
   });
 
   it.each([

@@ -2,7 +2,7 @@
 // backends of the Ingress targets): default deny, then allow only the ingress controller's pods and the
 // declared callers, on the Service's target ports.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
-import { objectName, ownedLabels, ownerReference } from './labels.ts';
+import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, Provider, ServiceLike } from './types.ts';
 
 export interface NetworkPolicyObject {
@@ -94,7 +94,7 @@ export function renderNetworkPolicies(
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: {
-        name: objectName(['apisec', policy.name, svc.metadata.name], 253),
+        name: generatedName(policy, svc.metadata.name),
         namespace: policy.namespace,
         labels: ownedLabels(policy),
         ownerReferences: [ownerReference(policy)],

@@ -6,6 +6,15 @@ const policy = { name: 'orders', namespace: 'shop', uid: 'u-1' };
 const spec = (s: SpecFragment): ApiSecurityPolicySpec => policySpec({ sidecar: { appPort: 3000 }, ...s }, { kind: 'Service', name: 'orders' });
 
 describe('sidecar nginx.conf', () => {
+  it('behind trusted proxies takes the client from X-Forwarded-For (realip), and only then', () => {
+    const conf = renderSidecarNginxConf(policy, spec({ ipAccess: { allow: ['10.0.0.0/8'] } }), { trusted: ['10.1.0.0/16', 'fd00::/8'] });
+    for (const d of ['real_ip_header X-Forwarded-For;', 'real_ip_recursive on;', 'set_real_ip_from 10.1.0.0/16;', 'set_real_ip_from fd00::/8;']) expect(conf).toContain(d);
+    expect(renderSidecarNginxConf(policy, spec({ ipAccess: { allow: ['10.0.0.0/8'] } }))).not.toContain('real_ip');
+    expect(() => renderSidecarNginxConf(policy, spec({}), { trusted: ['10.0.0.0/8; allow all'] })).toThrow(UnsafeValueError);
+    expect(sidecarFidelity(spec({ ipAccess: { allow: ['10.0.0.0/8'] } }), { trusted: ['10.1.0.0/16'] }).IPAccess).toMatchObject({ fidelity: 'Exact' });
+    expect(sidecarFidelity(spec({ ipAccess: { allow: ['10.0.0.0/8'] } })).IPAccess).toMatchObject({ fidelity: 'Approximated' });
+  });
+
   it('proxies the sidecar port to the app on loopback with a JSON access log', () => {
     const conf = renderSidecarNginxConf(policy, spec({}));
     expect(conf).toContain('listen 8080;');

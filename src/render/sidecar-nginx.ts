@@ -14,7 +14,7 @@ import { sizeToBytes } from '../api/patterns.ts';
 import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { SIDECAR_CONFIG_KEY, sidecarCommandLine, sidecarConfigMapName } from './sidecar-container.ts';
-import type { FidelityReport, PolicyRef } from './types.ts';
+import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
 
 export { SIDECAR_CONFIG_KEY };
 
@@ -25,7 +25,10 @@ export interface SidecarConfigMap {
   data: Record<string, string>;
 }
 
-export class UnsafeValueError extends Error {}
+export class UnsafeValueError extends Error {
+  /** The condition reason a refused policy gets. */
+  readonly reason: string = 'UnsafeValue';
+}
 
 /** Refuses anything that is not a plain token, whatever the schema let through. */
 function token(value: string, allowed: RegExp): string {
@@ -125,14 +128,28 @@ function accessDirectives(spec: ApiSecurityPolicySpec): string[] {
   return out;
 }
 
-/** The whole nginx.conf for one policy's sidecar. Throws UnsafeValueError on any unexpected value. */
-export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec, guard?: string): string {
+/**
+ * The client address behind trusted proxies: from X-Forwarded-For, skipping (right to left) every address
+ * inside a trusted CIDR (ngx_http_realip_module), so allow/deny lists and the rate-limit key see the client.
+ */
+function realIpDirectives(trusted: readonly string[]): string[] {
+  if (trusted.length === 0) return [];
+  return ['real_ip_header X-Forwarded-For;', 'real_ip_recursive on;', ...trusted.map((c) => `set_real_ip_from ${token(c, CIDR_TOKEN)};`)];
+}
+
+/**
+ * The whole nginx.conf for one policy's sidecar. Throws UnsafeValueError on any unexpected value.
+ * `path`: the guard that decides the policy's identity controls, and the trusted proxies (CIDRs) whose
+ * X-Forwarded-For names the client.
+ */
+export function renderSidecarNginxConf(policy: PolicyRef, spec: ApiSecurityPolicySpec, path: DataPath = NO_DATA_PATH): string {
+  const { guard, trusted } = path;
   const sidecar = spec.sidecar;
   if (!sidecar) throw new Error('spec.sidecar is not set');
   const limits = spec.requestLimits;
   const rate = rateDirectives(spec);
   const auth = guardDirectives(spec, guard);
-  const http: string[] = [...rate.http, ...auth.http];
+  const http: string[] = [...realIpDirectives(trusted), ...rate.http, ...auth.http];
   const location: string[] = [];
 
   const methods = limits?.allowedMethods;
@@ -197,7 +214,7 @@ ${indent(location, 12)}
 `;
 }
 
-export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec, guard?: string): SidecarConfigMap | undefined {
+export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolicySpec, path: DataPath = NO_DATA_PATH): SidecarConfigMap | undefined {
   if (!spec.sidecar?.enabled) return undefined;
   return {
     apiVersion: 'v1',
@@ -208,18 +225,21 @@ export function renderSidecarConfigMap(policy: PolicyRef, spec: ApiSecurityPolic
       labels: ownedLabels(policy),
       ownerReferences: [ownerReference(policy)],
     },
-    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec, guard) },
+    data: { [SIDECAR_CONFIG_KEY]: renderSidecarNginxConf(policy, spec, path) },
   };
 }
 
 /** What the sidecar adds to each control it can enforce (in the pod, behind the Service). */
-export function sidecarFidelity(spec: ApiSecurityPolicySpec, guard?: string): FidelityReport {
+export function sidecarFidelity(spec: ApiSecurityPolicySpec, path: DataPath = NO_DATA_PATH): FidelityReport {
+  const { guard, trusted } = path;
   if (!spec.sidecar?.enabled) return {};
   const f: FidelityReport = guard !== undefined && guardDecides(spec.authentication) ? guardFidelity(spec, guard, 'auth_request in the sidecar') : {};
   if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)' };
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {
-    f.IPAccess = { fidelity: 'Approximated', reason: 'by the sidecar, which sees the previous hop (e.g. the ingress controller), not always the client' };
+    f.IPAccess = trusted.length
+      ? { fidelity: 'Exact', reason: `by the sidecar, on the client address that the trusted proxies (${trusted.join(', ')}) forward in X-Forwarded-For` }
+      : { fidelity: 'Approximated', reason: 'by the sidecar, which sees the previous hop (e.g. the ingress controller), not always the client (set the operator\'s --trusted-proxy)' };
   }
   if (spec.logging) f.Logging = { fidelity: 'Exact', reason: 'by the sidecar: JSON access log on stdout' };
   return f;

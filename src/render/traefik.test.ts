@@ -1,5 +1,5 @@
-import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput, ControlName } from '../api/v1alpha1.ts';
-import { LABEL_MANAGED_BY, LABEL_POLICY } from './labels.ts';
+import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput, type ControlName } from '../api/v1alpha1.ts';
+import { generatedName, LABEL_MANAGED_BY, LABEL_POLICY } from './labels.ts';
 import {
   ANNOTATION_ACCESS_LOGS,
   ANNOTATION_MIDDLEWARES,
@@ -318,7 +318,8 @@ const cases: Case[] = [
   { name: 'network and sidecar only', fragment: { network: {}, sidecar: { appPort: 3000 } }, middlewares: {}, fidelity: {} },
 ];
 
-const suffix = (name: string): string => name.slice(`apisec-${POLICY.name}-`.length);
+/** The control a Middleware is for: its name without the prefix and the hash. */
+const suffix = (name: string): string => name.slice(`apisec-${POLICY.name}-`.length, -11);
 
 describe('renderTraefik', () => {
   it.each(cases)('$name', ({ fragment, middlewares, fidelity, reasons, annotations }) => {
@@ -332,7 +333,7 @@ describe('renderTraefik', () => {
     // Anything not Exact says why.
     for (const note of Object.values(out.fidelity)) if (note.fidelity !== 'Exact') expect(note.reason).toBeTruthy();
 
-    const chain = Object.keys(middlewares).map((c) => `shop-apisec-shop-api-${c}@kubernetescrd`);
+    const chain = Object.keys(middlewares).map((c) => `shop-${generatedName(POLICY, c)}@kubernetescrd`);
     const expected = { ...annotations, ...(chain.length ? { [ANNOTATION_MIDDLEWARES]: chain.join(',') } : {}) };
     expect(out.annotations).toEqual(expected);
   });
@@ -355,6 +356,19 @@ describe('renderTraefik', () => {
     for (const value of Object.values(out.annotations)) expect(value).not.toMatch(/[\s;{}"'$\\]/);
   });
 
+  it('behind trusted proxies, ipAllowList and the rate-limit source use X-Forwarded-For past them', () => {
+    const parsed = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'x' }], ipAccess: { allow: ['203.0.113.0/24'] }, rateLimit: { requestsPerSecond: 5, maxConnections: 2 } });
+    const byControl = (trusted?: string[]): Record<string, unknown> =>
+      Object.fromEntries(renderTraefik(POLICY, parsed, 'x', { trusted: trusted ?? [] }).middlewares.map((m) => [suffix(m.metadata.name), m.spec]));
+    const behind = byControl(['10.0.0.0/8']);
+    expect(behind.ipallowlist).toEqual({ ipAllowList: { sourceRange: ['203.0.113.0/24'], ipStrategy: { excludedIPs: ['10.0.0.0/8'] } } });
+    expect(behind.ratelimit).toMatchObject({ rateLimit: { sourceCriterion: { ipStrategy: { excludedIPs: ['10.0.0.0/8'] } } } });
+    expect(behind.inflightreq).toMatchObject({ inFlightReq: { sourceCriterion: { ipStrategy: { excludedIPs: ['10.0.0.0/8'] } } } });
+    const direct = byControl();
+    expect(direct.ipallowlist).toEqual({ ipAllowList: { sourceRange: ['203.0.113.0/24'] } });
+    expect(direct.ratelimit).toMatchObject({ rateLimit: { sourceCriterion: { ipStrategy: {} } } });
+  });
+
   it('chains the Middlewares in a fixed order whatever the spec order', () => {
     const out = render({
       logging: {},
@@ -366,7 +380,7 @@ describe('renderTraefik', () => {
       tls: { httpsOnly: true },
     });
     expect(out.middlewares.map((m) => suffix(m.metadata.name))).toEqual([...MIDDLEWARE_ORDER]);
-    expect(out.annotations[ANNOTATION_MIDDLEWARES]?.split(',')).toEqual(MIDDLEWARE_ORDER.map((c) => `shop-apisec-shop-api-${c}@kubernetescrd`));
+    expect(out.annotations[ANNOTATION_MIDDLEWARES]?.split(',')).toEqual(MIDDLEWARE_ORDER.map((c) => `shop-${generatedName(POLICY, c)}@kubernetescrd`));
   });
 
   it('shortens long names with a hash and references them as Traefik names them', () => {

@@ -5,9 +5,9 @@
 // What Traefik cannot express per Ingress is reported as Unsupported, not faked.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import { objectName, ownedLabels, ownerReference } from './labels.ts';
+import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import type { FidelityReport, PolicyRef } from './types.ts';
+import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
 export const TRAEFIK_VERSION = 'v1alpha1';
@@ -18,15 +18,20 @@ export const ANNOTATION_ACCESS_LOGS = `${A}router.observability.accesslogs`;
 /** Bound on the auth endpoint's response body that Traefik buffers (its default is unbounded). */
 export const FORWARD_AUTH_MAX_RESPONSE_BYTES = 65536;
 
+/** Traefik's ipStrategy: empty, the connection's address; excludedIPs, the first X-Forwarded-For entry from the right outside them. */
+interface IpStrategy {
+  excludedIPs?: string[];
+}
+
 interface SourceCriterion {
-  ipStrategy?: Record<string, never>;
+  ipStrategy?: IpStrategy;
   requestHeaderName?: string;
 }
 
 /** The subset of Traefik's MiddlewareSpec this renderer writes (field names as in Traefik's CRD). */
 export interface TraefikMiddlewareSpec {
   redirectScheme?: { scheme: 'https'; permanent: boolean };
-  ipAllowList?: { sourceRange: string[] };
+  ipAllowList?: { sourceRange: string[]; ipStrategy?: IpStrategy };
   rateLimit?: { average: number; period: '1s' | '1m'; burst: number; sourceCriterion: SourceCriterion };
   inFlightReq?: { amount: number; sourceCriterion: SourceCriterion };
   buffering?: { maxRequestBodyBytes: number };
@@ -69,8 +74,7 @@ export const MIDDLEWARE_ORDER = ['redirect', 'ipallowlist', 'ratelimit', 'inflig
 type Control = (typeof MIDDLEWARE_ORDER)[number];
 
 type Specs = Partial<Record<Control, TraefikMiddlewareSpec>>;
-/** `guard`: the guard's check URL for this policy, when the operator knows a guard. */
-type Part = (spec: ApiSecurityPolicySpec, m: Specs, a: Record<string, string>, f: FidelityReport, guard: string | undefined) => void;
+type Part = (spec: ApiSecurityPolicySpec, m: Specs, a: Record<string, string>, f: FidelityReport) => void;
 
 /**
  * The name Traefik gives a CRD object in its dynamic configuration, as referenced from an Ingress
@@ -87,8 +91,14 @@ export function wildcardOriginRegex(origin: string): string {
   return `^${scheme}://[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.${rest.replace(/[.]/g, '\\.')}$`;
 }
 
-const sourceCriterion = (spec: ApiSecurityPolicySpec): SourceCriterion =>
-  spec.rateLimit?.key === 'Header' && spec.rateLimit.header ? { requestHeaderName: spec.rateLimit.header } : { ipStrategy: {} };
+const ipStrategy = (trusted: readonly string[]): IpStrategy => (trusted.length ? { excludedIPs: [...trusted] } : {});
+
+const sourceCriterion = (spec: ApiSecurityPolicySpec, trusted: readonly string[]): SourceCriterion =>
+  spec.rateLimit?.key === 'Header' && spec.rateLimit.header ? { requestHeaderName: spec.rateLimit.header } : { ipStrategy: ipStrategy(trusted) };
+
+/** Where the client address comes from, for the fidelity notes. */
+const clientAddress = (trusted: readonly string[]): string =>
+  trusted.length ? `the client address from X-Forwarded-For past the trusted proxies (${trusted.join(', ')})` : "the connection's address (behind a load balancer, the previous hop; set the operator's --trusted-proxy)";
 
 function headers(m: Specs): NonNullable<TraefikMiddlewareSpec['headers']> {
   m.headers ??= {};
@@ -112,7 +122,8 @@ const https: Part = (spec, m, _a, f) => {
   f.HTTPSOnly = { fidelity: 'Approximated', reason: reasons.join('; ') };
 };
 
-const authentication: Part = (spec, m, _a, f, guard) => {
+/** `guard`: the guard's check URL for this policy, when the operator knows a guard. */
+const authentication = (guard: string | undefined): Part => (spec, m, _a, f) => {
   const auth = spec.authentication;
   if (!auth) return;
   if (guardDecides(auth)) {
@@ -153,30 +164,32 @@ const authorization: Part = (spec, _m, _a, f) => {
   f.Authorization = { fidelity: 'Unsupported', reason: 'Traefik OSS has no authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
 
-const rateLimit: Part = (spec, m, _a, f) => {
+/** `trusted`: the operator's trusted proxies (CIDRs), whose X-Forwarded-For names the client. */
+const rateLimit = (trusted: readonly string[]): Part => (spec, m, _a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   // burst defaults to the per-second rate (as in the sidecar): Traefik's burst is the token-bucket size.
   const burst = Math.max(1, rl.burst ?? (perSecond ? rate : Math.ceil(rate / 60)));
-  const criterion = sourceCriterion(spec);
+  const criterion = sourceCriterion(spec, trusted);
   m.ratelimit = { rateLimit: { average: rate, period: perSecond ? '1s' : '1m', burst, sourceCriterion: criterion } };
   if (rl.maxConnections !== undefined) m.inflightreq = { inFlightReq: { amount: rl.maxConnections, sourceCriterion: { ...criterion } } };
   const reasons = ['counted per Traefik replica (in-memory token bucket)', 'burst is the bucket size: up to burst requests at once, then the rate'];
   if (rl.key === 'Header') reasons.push('requests without the header share one bucket');
+  else reasons.push(`keyed by ${clientAddress(trusted)}`);
   if (rl.maxConnections !== undefined) reasons.push('maxConnections limits in-flight requests per key (inFlightReq), not TCP connections');
   f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; ') };
 };
 
-const ipAccess: Part = (spec, m, _a, f) => {
+const ipAccess = (trusted: readonly string[]): Part => (spec, m, _a, f) => {
   const ip = spec.ipAccess;
   if (!ip) return;
   const allow = ip.allow ?? [];
   const deny = ip.deny ?? [];
-  if (allow.length) m.ipallowlist = { ipAllowList: { sourceRange: [...allow] } };
+  if (allow.length) m.ipallowlist = { ipAllowList: { sourceRange: [...allow], ...(trusted.length ? { ipStrategy: ipStrategy(trusted) } : {}) } };
   const noDeny = "Traefik's ipAllowList has no deny list";
-  if (deny.length === 0) f.IPAccess = { fidelity: 'Exact' };
+  if (deny.length === 0) f.IPAccess = { fidelity: 'Exact', reason: `on ${clientAddress(trusted)}` };
   else f.IPAccess = { fidelity: allow.length ? 'Approximated' : 'Unsupported', reason: `${noDeny}; only an allow list is enforced`, unenforced: [`deny ranges ${deny.join(', ')}`] };
 };
 
@@ -228,18 +241,19 @@ const logging: Part = (spec, _m, a, f) => {
   };
 };
 
-const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, requestLimits, waf, logging];
+const parts = ({ guard, trusted }: DataPath): Part[] => [https, authentication(guard), authorization, rateLimit(trusted), ipAccess(trusted), cors, requestLimits, waf, logging];
 
 /**
  * Traefik artifacts of one policy for one Ingress. The Middlewares are per policy (the same for every
  * Ingress it targets), so the result does not depend on the Ingress; its name is accepted for symmetry
  * with the reconciler's per-Ingress loop.
  */
-export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _ingressName: string, guard?: string): TraefikRender {
+/** `path`: the guard the policy's checks go to, and the trusted proxies in front of Traefik. */
+export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _ingressName: string, path: DataPath = NO_DATA_PATH): TraefikRender {
   const specs: Specs = {};
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, specs, annotations, fidelity, guard);
+  for (const part of parts(path)) part(spec, specs, annotations, fidelity);
 
   const middlewares: TraefikMiddleware[] = [];
   for (const control of MIDDLEWARE_ORDER) {
@@ -249,7 +263,7 @@ export function renderTraefik(policy: PolicyRef, spec: ApiSecurityPolicySpec, _i
       apiVersion: `${TRAEFIK_GROUP}/${TRAEFIK_VERSION}`,
       kind: 'Middleware',
       metadata: {
-        name: objectName(['apisec', policy.name, control]),
+        name: generatedName(policy, control),
         namespace: policy.namespace,
         labels: ownedLabels(policy),
         ownerReferences: [ownerReference(policy)],

@@ -61,12 +61,35 @@ export interface ControllerPeer {
   podLabels: Record<string, string>;
 }
 
+/**
+ * What surrounds a renderer's data plane in the request path: the apisec guard's check URL for the
+ * policy (when the operator knows a guard, --guard-url) and the proxies in front of it whose
+ * X-Forwarded-For names the client (--trusted-proxy).
+ */
+export interface DataPath {
+  guard?: string | undefined;
+  trusted: readonly string[];
+}
+
+export const NO_DATA_PATH: DataPath = { trusted: [] };
+
 export interface OperatorSettings {
   /** Ingress class name → data plane, for provider: auto. */
   ingressClasses: Record<string, Provider>;
   ingressControllers: Partial<Record<Provider, ControllerPeer>>;
   /** Base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080), which decides jwt, oidc and apiKey without authURL. */
   guardURL?: string;
+  /**
+   * Hosts that auth URLs may name (exact, or `*.suffix`); empty: any DNS name but the API server's and
+   * loopback names. An exact entry may name an IP address (src/compliance/outbound.ts).
+   */
+  authHosts?: readonly string[];
+  /**
+   * Proxies in front of the data planes (load balancers, the ingress controller before a sidecar) whose
+   * X-Forwarded-For is believed: the client address is the first one from the right not in these CIDRs.
+   * Empty: the address of the connection (the previous hop).
+   */
+  trustedProxies?: readonly string[];
 }
 
 export const defaultSettings: OperatorSettings = {

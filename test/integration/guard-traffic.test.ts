@@ -55,7 +55,7 @@ describe('apisec guard under real traffic', () => {
     const port = await freePort();
     const p = await policy(name, { ...spec, sidecar: { port, appPort: upstream.port } });
     if (!p.spec.ok) throw new Error(p.spec.message);
-    const cm = renderSidecarConfigMap({ name, namespace: ns, uid: p.uid }, p.spec.spec, guardCheckURL(`http://127.0.0.1:${guard.port}`, { namespace: ns, name }));
+    const cm = renderSidecarConfigMap({ name, namespace: ns, uid: p.uid }, p.spec.spec, { guard: guardCheckURL(`http://127.0.0.1:${guard.port}`, { namespace: ns, name }), trusted: [] });
     if (!cm) throw new Error('no sidecar ConfigMap');
     await apply(admin, cm as unknown as KubeObject, 'api-security-operator', 'Strict');
     const conf = cm.data['nginx.conf'] ?? '';
@@ -223,7 +223,7 @@ describe('apisec guard under real traffic', () => {
         const created = await apply(admin, { apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', metadata: { name, namespace: ns }, spec: { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name }], ...spec } });
         const parsed = parseSpec(created.spec);
         if (!parsed.ok) throw new Error(parsed.message);
-        const out = renderTraefik({ name, namespace: ns, uid: created.metadata.uid ?? '' }, parsed.spec, name, guardCheckURL(guardURL, { namespace: ns, name }));
+        const out = renderTraefik({ name, namespace: ns, uid: created.metadata.uid ?? '' }, parsed.spec, name, { guard: guardCheckURL(guardURL, { namespace: ns, name }), trusted: [] });
         expect(out.fidelity.Authentication?.fidelity).toBe('Exact');
         for (const mw of out.middlewares) await apply(admin, mw as unknown as KubeObject, 'api-security-operator', 'Strict');
         await apply(admin, {

@@ -25,7 +25,7 @@ import type { KubeClient } from '../../src/k8s/client.ts';
 import { connect } from '../../src/k8s/connect.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
-import { repoRoot } from '../support/controlplane.ts';
+import { identities, repoRoot } from '../support/controlplane.ts';
 import { chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, getOrUndefined, installCrds, loadYamlFile, waitEstablished } from '../support/kube.ts';
@@ -189,6 +189,17 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     // The operator with the Deployment's own flags, one process per namespace (own port, own Lease).
     const args = await deploymentArgs(adminKubeconfig, RELEASE);
     expect(args).toContain(`--leader-election-namespace=${NS}`);
+    // The chart grants get and update on its one Lease by name; these processes each use their own, so
+    // the test grants those names the same way (nothing else is added to the chart's permissions).
+    const leaseNames = Object.keys(namespaces).map((example) => `rbac-${example}-${suffix}`);
+    await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: `test-leases-${suffix}`, namespace: NS }, rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: leaseNames, verbs: ['get', 'update'] }] } as never);
+    await apply(admin, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: `test-leases-${suffix}`, namespace: NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `test-leases-${suffix}` },
+      subjects: [{ kind: 'ServiceAccount', name: RELEASE, namespace: NS }],
+    } as never);
     for (const [example, ns] of Object.entries(namespaces)) {
       operators.push(
         startOperator(
@@ -371,6 +382,54 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     expect(await status(asGuard.request('GET', `/apis/networking.k8s.io/v1/namespaces/${shop}/ingresses`, { verb: 'list' }))).toBe(403);
   });
 
+  it("is held by the chart's ValidatingAdmissionPolicy: nothing in kube-system, nothing without its label, only Ingress annotations", async () => {
+    const shop = namespaces.shop ?? 'default';
+    const labels = { 'app.kubernetes.io/managed-by': 'api-security-operator' };
+    const cm = (namespace: string, name: string, l: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: l }, data: { k: 'v' } });
+    const create = (namespace: string, name: string, l: Record<string, string>): Promise<unknown> =>
+      asOperator.request('POST', collectionPath(Resources.configMap, namespace), { verb: 'create', body: cm(namespace, name, l) });
+    const denied = async (p: Promise<unknown>): Promise<string> => p.then(() => 'allowed', (e: unknown) => (e instanceof ApiError ? `${e.status} ${e.message}` : String(e)));
+    // RBAC allows all three; the admission policy (synced by the API server shortly after install) does not.
+    await eventually(async () => expect(await denied(create('kube-system', `vap-${suffix}`, labels))).toMatch(/^(403|422) .*the operator writes nothing in kube-system/), 30_000);
+    expect(await denied(create(NS, `vap-${suffix}`, labels))).toMatch(/the operator writes nothing in kube-system or its own namespace/);
+    expect(await denied(create(shop, `vap-unlabelled-${suffix}`, {}))).toMatch(/only objects that carry app.kubernetes.io\/managed-by=api-security-operator/);
+    const ingressPath = objectPath(Resources.ingress, shop, 'catalog');
+    const spec = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'catalog', namespace: shop }, spec: { ingressClassName: 'changed-by-operator' } };
+    expect(await denied(asOperator.request('PATCH', ingressPath, { verb: 'patch', query: { fieldManager: 'api-security-operator', force: true }, body: spec, contentType: 'application/apply-patch+yaml' }))).toMatch(/only change the annotations of an Ingress/);
+    // What it does write is still allowed: a labelled object in a tenant namespace.
+    expect(await denied(create(shop, `vap-labelled-${suffix}`, labels))).toBe('allowed');
+    await admin.request('DELETE', objectPath(Resources.configMap, shop, `vap-labelled-${suffix}`), { verb: 'delete' });
+  });
+
+  it("refuses a client CA Secret the policy's author may not read (the chart's client-ca admission policy)", async () => {
+    const shop = namespaces.shop ?? 'default';
+    // tenant-dev may write policies in shop, as a team would, and read no Secret there.
+    const role = `tenant-policies-${suffix}`;
+    await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: role, namespace: shop }, rules: [{ apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies'], verbs: ['get', 'create', 'patch', 'update'] }] } as never);
+    await apply(admin, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: role, namespace: shop },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.tenant.user }],
+    } as never);
+    // Like a ServiceAccount token Secret: its ca.crt is the cluster's CA.
+    const token = `sa-token-${suffix}`;
+    const cluster = (parse(readFileSync(controlPlane().kubeconfigPath, 'utf8')) as { clusters: { cluster: { 'certificate-authority'?: string; 'certificate-authority-data'?: string } }[] }).clusters[0]!.cluster;
+    const clusterCa = cluster['certificate-authority-data'] ? Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8') : readFileSync(cluster['certificate-authority'] ?? '', 'utf8');
+    await apply(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: token, namespace: shop }, stringData: { 'ca.crt': clusterCa, token: 'not-a-real-token' } } as KubeObject);
+    const spec = { targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'absent' }], mode: 'Audit', authentication: { mtls: { caSecretRef: token } } };
+    const tenant = clientAs('tenant');
+    await eventually(async () => {
+      const err = await apply(tenant, policy(shop, `mtls-tenant-${suffix}`, spec)).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect((err as Error).message).toContain(`you may not read Secret ${token} in this namespace`);
+    }, 30_000);
+    // Someone who may read it may name it (the admin here).
+    await apply(admin, policy(shop, `mtls-admin-${suffix}`, spec));
+    await admin.request('DELETE', objectPath(Resources.policy, shop, `mtls-admin-${suffix}`), { verb: 'delete' });
+  });
+
   it('cannot read Secrets, update Ingresses, create ClusterRoles or touch Deployments', async () => {
     const shop = namespaces.shop ?? 'default';
     const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `rbac-${suffix}`, namespace: shop }, stringData: { k: 'v' } };
@@ -443,7 +502,7 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
     // Aggregated roles off: the first release already created them (they are named after the release,
     // but one set is enough for this cluster).
     await helmOk(
-      ['upgrade', '--install', ONE_NS_RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', `watchNamespaces={${watched}}`, '--set', 'rbac.aggregateToDefaultRoles=false'],
+      ['upgrade', '--install', ONE_NS_RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', `watchNamespaces={${watched}}`, '--set', 'rbac.aggregateToDefaultRoles=false', '--set', `leaderElection.id=rbac-one-${suffix}`],
       { kubeconfig: adminKubeconfig },
     );
     tmp = mkdtempSync(join(tmpdir(), 'apisec-rbac-one-'));
@@ -506,5 +565,9 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
     expect(await status(asOperator.request('GET', collectionPath(Resources.namespace), { verb: 'list', query: { limit: 1 } }))).toBe(200);
     expect(await status(asOperator.request('GET', collectionPath(Resources.baseline), { verb: 'list', query: { limit: 1 } }))).toBe(200);
     expect(await status(asOperator.request('GET', `/api/v1/namespaces/${watched}/secrets`, { verb: 'list' }))).toBe(403);
+    // Its own Lease by name (leaderElection.id), no other.
+    expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/rbac-one-${suffix}`, { verb: 'get' }))).toBe(200);
+    expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/someone-elses`, { verb: 'get' }))).toBe(403);
+    expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`, { verb: 'list' }))).toBe(403);
   });
 });

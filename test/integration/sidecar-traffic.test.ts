@@ -15,10 +15,15 @@ import { httpRequest, nginxTest, nginxUid, startNginx, startUpstream, type Runni
 const seen: Record<string, number[]> = {};
 const record = (control: string, status: number): number => ((seen[control] ??= []).push(status), status);
 
-async function sidecarFor(name: string, spec: Omit<ApiSecurityPolicySpecInput, 'targetRefs' | 'sidecar'>, appPort: number): Promise<{ nginx: RunningNginx; port: number; cm: KubeObject }> {
+async function sidecarFor(
+  name: string,
+  spec: Omit<ApiSecurityPolicySpecInput, 'targetRefs' | 'sidecar'>,
+  appPort: number,
+  trustedProxies: string[] = [],
+): Promise<{ nginx: RunningNginx; port: number; cm: KubeObject }> {
   const port = await freePort();
   const parsed = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name }], sidecar: { port, appPort }, ...spec });
-  const cm = renderSidecarConfigMap({ name, namespace: 'traffic', uid: 'uid-1' }, parsed) as unknown as KubeObject;
+  const cm = renderSidecarConfigMap({ name, namespace: 'traffic', uid: 'uid-1' }, parsed, { trusted: trustedProxies ?? [] }) as unknown as KubeObject;
   const conf = (cm as unknown as { data: Record<string, string> }).data['nginx.conf'] ?? '';
   const t = nginxTest(conf);
   if (!t.ok) throw new Error(`nginx -t refused the generated config:\n${t.output}\n${conf}`);
@@ -117,6 +122,23 @@ describe('sidecar nginx.conf under real traffic', () => {
     configMaps.push(s.cm);
     expect(record('IPAccess.allow', (await httpRequest({ port: s.port, localAddress: '127.0.0.1' })).status)).toBe(403);
     expect(record('IPAccess.allow', (await httpRequest({ port: s.port, localAddress: '127.0.0.5' })).status)).toBe(200);
+  });
+
+  it('behind trusted proxies the allow-list sees the forwarded client; without the setting, the previous hop', async () => {
+    const spec = { ipAccess: { allow: ['203.0.113.7/32'] } };
+    const trusted = await sidecarFor('trusted', spec, upstream.port, ['127.0.0.0/8']);
+    const plain = await sidecarFor('untrusted', spec, upstream.port);
+    running.push(trusted.nginx, plain.nginx);
+    const via = (port: number, xff?: string): Promise<number> =>
+      httpRequest({ port, localAddress: '127.0.0.1', ...(xff ? { headers: { 'X-Forwarded-For': xff } } : {}) }).then((r) => r.status);
+    // The ingress controller (127.0.0.1, trusted) forwards for the allowed client, and for another one.
+    expect(record('IPAccess.trustedProxy', await via(trusted.port, '203.0.113.7'))).toBe(200);
+    expect(record('IPAccess.trustedProxy', await via(trusted.port, '198.51.100.1'))).toBe(403);
+    // A client cannot claim the allowed address: the first untrusted entry from the right decides.
+    expect(await via(trusted.port, '203.0.113.7, 198.51.100.1')).toBe(403);
+    expect(await via(trusted.port)).toBe(403);
+    // Without the setting the sidecar sees the previous hop (127.0.0.1), whatever the header says.
+    expect(record('IPAccess.previousHop', await via(plain.port, '203.0.113.7'))).toBe(403);
   });
 
   it('answers 429 beyond the rate limit and burst, per client address', async () => {

@@ -9,6 +9,7 @@ import type { KubeClient } from '../../src/k8s/client.ts';
 import type { KubeObject } from '../../src/k8s/resources.ts';
 import { ANNOTATION_POLICY } from '../../src/render/labels.ts';
 import { ANNOTATION_MIDDLEWARES, renderTraefik, type TraefikMiddleware, type TraefikRender } from '../../src/render/traefik.ts';
+import { defaultSettings } from '../../src/render/types.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 import {
@@ -113,7 +114,8 @@ describe('Traefik data plane, real traffic', () => {
     traefik = await startTraefik(controlPlane(), { namespaces: [ns] });
     // The operator, as its own identity, with Traefik's CRDs served (found by discovery at start).
     await grantOperatorRbac(admin);
-    operator = await startOperator({ namespace: ns });
+    // The auth endpoint listens on loopback: allowed by the operator's allow-list, as a platform would.
+    operator = await startOperator({ namespace: ns, settings: { ...defaultSettings, authHosts: ['127.0.0.1'] } });
     await apply(admin, loopbackService(ns, 'api', upstream.port), 'apisec-test', 'Strict');
     const authURL = `http://127.0.0.1:${auth.port}/check`;
     shop = await enforce('shop', SHOP, {
@@ -144,7 +146,9 @@ describe('Traefik data plane, real traffic', () => {
   });
 
   it('renders the whole chain, in order, for the full policy (each router of the host carries it: see enforce)', () => {
-    expect(shop.middlewares.map((m) => m.metadata.name.replace('apisec-shop-', ''))).toEqual([
+    // Names are apisec-<policy>-<control>-<hash of namespace, policy UID, control>.
+    const control = (policy: string) => (m: TraefikMiddleware): string => m.metadata.name.replace(`apisec-${policy}-`, '').replace(/-[0-9a-f]{10}$/, '');
+    expect(shop.middlewares.map(control('shop'))).toEqual([
       'redirect',
       'ipallowlist',
       'ratelimit',
@@ -153,7 +157,7 @@ describe('Traefik data plane, real traffic', () => {
       'headers',
       'forwardauth',
     ]);
-    expect(partner.middlewares.map((m) => m.metadata.name.replace('apisec-partner-', ''))).toEqual(['ipallowlist', 'forwardauth']);
+    expect(partner.middlewares.map(control('partner'))).toEqual(['ipallowlist', 'forwardauth']);
   });
 
   it('redirects plain HTTP to HTTPS: 301 for GET, 308 for other methods, query kept', async () => {
@@ -308,7 +312,8 @@ describe('Traefik data plane, real traffic', () => {
     for (const [i, shape] of shapes.entries()) {
       const parsed = parseSpec({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'x' }], ...shape });
       if (!parsed.ok) throw new Error(parsed.message);
-      const out = renderTraefik({ name: `shape-${i}`, namespace: other, uid: `00000000-0000-4000-8000-00000000000${i}` }, parsed.spec, 'x');
+      // Every other shape behind trusted proxies (ipStrategy.excludedIPs), so those fields are checked too.
+      const out = renderTraefik({ name: `shape-${i}`, namespace: other, uid: `00000000-0000-4000-8000-00000000000${i}` }, parsed.spec, 'x', { trusted: i % 2 ? ['10.0.0.0/8', 'fd00::/8'] : [] });
       expect(out.middlewares.length).toBeGreaterThan(0);
       for (const mw of out.middlewares) {
         const stored = await apply<TraefikMiddleware & KubeObject>(admin, mw as unknown as KubeObject, 'api-security-operator', 'Strict');

@@ -159,7 +159,12 @@ describe('the Helm chart', () => {
       expect(subjectsOf(one(objs, 'ClusterRoleBinding', RELEASE))).toEqual(subject);
       const leaseRole = one(objs, 'Role', `${RELEASE}-leader-election`);
       expect(leaseRole.metadata.namespace).toBe(NAMESPACE);
-      expect(rulesOf(leaseRole)).toEqual([leaseRule]);
+      // The code's Lease verbs, get and update limited to the one Lease (create cannot be limited by name).
+      const { verbs, ...lease } = leaseRule;
+      expect(rulesOf(leaseRole)).toEqual([
+        { ...lease, resourceNames: ['api-security-operator'], verbs: verbs.filter((v) => v !== 'create') },
+        { ...lease, verbs: ['create'] },
+      ]);
       const leaseBinding = one(objs, 'RoleBinding', `${RELEASE}-leader-election`);
       expect(leaseBinding.metadata.namespace).toBe(NAMESPACE);
       expect(subjectsOf(leaseBinding)).toEqual(subject);
@@ -198,8 +203,11 @@ describe('the Helm chart', () => {
       expect(one(objs, 'ServiceAccount', RELEASE).metadata.namespace).toBe(NAMESPACE);
       expect(find(objs, 'ServiceMonitor')).toHaveLength(0);
       expect(objs.map((o) => o.kind).sort()).toEqual(
-        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
+        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding'].sort(),
       );
+      // The admission policy holds the chart's own ServiceAccount, by name.
+      const vap = one(objs, 'ValidatingAdmissionPolicy', `${RELEASE}-writes`) as unknown as { spec: { matchConditions: { expression: string }[] } };
+      expect(vap.spec.matchConditions[0]?.expression).toBe(`request.userInfo.username == "system:serviceaccount:${NAMESPACE}:${RELEASE}"`);
     });
 
     it('names the ServiceAccount from serviceAccount.name in the account and every binding', async () => {
