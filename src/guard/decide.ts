@@ -172,18 +172,23 @@ function bearerToken(p: GuardPolicy, r: CheckRequest): string | Decision {
   return m[1];
 }
 
+/** What a token must show for this policy, and the cache scope of a verified one (issuer, audiences, key source). */
+function jwtExpectations(p: GuardPolicy, keys: Keys): { issuer: string; audiences: string[] | undefined; scope: string; claimHeaders: readonly { claim: string; header: string }[] } {
+  const method = p.spec.authentication?.jwt ?? p.spec.authentication?.oidc;
+  const issuer = p.spec.authentication?.jwt?.issuer ?? p.spec.authentication?.oidc?.issuerURL ?? '';
+  const audiences = method?.audiences;
+  return { issuer, audiences, scope: `${issuer}\n${audiences?.join(' ') ?? ''}\n${keys.jwtSource ?? ''}`, claimHeaders: method?.claimHeaders ?? [] };
+}
+
 async function authenticateJwt(p: GuardPolicy, r: CheckRequest, keys: Keys, now: Date): Promise<Identity | Decision> {
-  const auth = p.spec.authentication;
   const token = bearerToken(p, r);
   if (typeof token !== 'string') return token;
   if (!keys.jwt) return deny(401, 'KeysUnavailable', 'the guard has no signing keys for this policy', { wwwAuthenticate: challenge(p, 'invalid_token', 'signing keys unavailable') });
-  const issuer = auth?.jwt?.issuer ?? auth?.oidc?.issuerURL ?? '';
-  const audiences = auth?.jwt?.audiences ?? auth?.oidc?.audiences;
-  const scope = `${issuer}\n${audiences?.join(' ') ?? ''}\n${keys.jwtSource ?? ''}`;
+  const { issuer, audiences, scope, claimHeaders } = jwtExpectations(p, keys);
   const identity = (payload: JWTPayload): Identity => ({
     ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}),
     scopes: scopesOf(payload),
-    claims: claimValues(payload, (auth?.jwt ?? auth?.oidc)?.claimHeaders ?? []),
+    claims: claimValues(payload, claimHeaders),
   });
   const cached = keys.verified?.get(scope, token, now.getTime());
   if (cached) return identity(cached);
@@ -196,7 +201,7 @@ async function authenticateJwt(p: GuardPolicy, r: CheckRequest, keys: Keys, now:
       requiredClaims: ['exp'],
       currentDate: now,
     });
-    keys.verified?.set(scope, token, payload, now.getTime(), ((payload.exp ?? 0) + CLOCK_SKEW_SECONDS) * 1000);
+    keys.verified?.set(scope, token, payload, { now: now.getTime(), expiresAt: ((payload.exp ?? 0) + CLOCK_SKEW_SECONDS) * 1000 });
     return identity(payload);
   } catch (err) {
     const { reason, detail } = tokenProblem(err);

@@ -64,6 +64,16 @@ function namespaceNames(list: string[]): string[] {
   return list;
 }
 
+/** The check and metrics addresses; --port is a shorthand for --bind-address=:PORT. */
+function addresses(str: (k: string) => string | undefined): Pick<GuardConfig, 'address' | 'metricsAddress'> {
+  const port = str('port');
+  if (port !== undefined && str('bind-address') !== undefined) throw new ConfigError('set --port or --bind-address, not both');
+  const address = parseAddress('bind-address', port !== undefined ? `:${port}` : (str('bind-address') ?? ':8080'));
+  const metricsAddress = parseAddress('metrics-bind-address', str('metrics-bind-address') ?? ':9090');
+  if (!address || !metricsAddress) throw new ConfigError('--bind-address and --metrics-bind-address take HOST:PORT (e.g. :8080, 127.0.0.1:0)');
+  return { address, metricsAddress };
+}
+
 export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardConfig | 'help' {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
@@ -91,11 +101,7 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
   }
   if (values.help) return 'help';
   const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
-  const port = str('port');
-  if (port !== undefined && str('bind-address') !== undefined) throw new ConfigError('set --port or --bind-address, not both');
-  const address = parseAddress('bind-address', port !== undefined ? `:${port}` : (str('bind-address') ?? ':8080'));
-  const metricsAddress = parseAddress('metrics-bind-address', str('metrics-bind-address') ?? ':9090');
-  if (!address || !metricsAddress) throw new ConfigError('--bind-address and --metrics-bind-address take HOST:PORT (e.g. :8080, 127.0.0.1:0)');
+  const { address, metricsAddress } = addresses(str);
   const threshold = wholeNumber('failure-threshold', str('failure-threshold') ?? '20', 1, 100000);
   const namespaces = namespaceNames((values.namespace as string[] | undefined) ?? []);
   const kubeconfig = str('kubeconfig') ?? env.KUBECONFIG;

@@ -27,7 +27,7 @@ export class TokenCache {
   }
 
   /** `expiresAt`: the token's exp plus the allowed skew, in ms. */
-  set(scope: string, token: string, payload: JWTPayload, now: number, expiresAt: number): void {
+  set(scope: string, token: string, payload: JWTPayload, { now, expiresAt }: { now: number; expiresAt: number }): void {
     const key = `${scope}\n${token}`;
     this.entries.delete(key);
     this.entries.set(key, { payload, until: Math.min(expiresAt, now + this.maxAgeMs) });

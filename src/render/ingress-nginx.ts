@@ -21,8 +21,8 @@ export function nginxSize(bytes: number): string {
   return String(bytes);
 }
 
-/** `guard`: the guard's check URL for this policy, when the operator knows a guard. */
-type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, namespace: string, guard: string | undefined) => void;
+/** `at.guard`: the guard's check URL for this policy, when the operator knows a guard. */
+type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, at: { namespace: string; guard: string | undefined }) => void;
 
 const https: Part = (spec, a, f) => {
   if (!spec.tls?.httpsOnly) return;
@@ -38,7 +38,7 @@ const https: Part = (spec, a, f) => {
     : { fidelity: 'Exact' };
 };
 
-const authentication: Part = (spec, a, f, namespace, guard) => {
+const authentication: Part = (spec, a, f, { namespace, guard }) => {
   const auth = spec.authentication;
   if (!auth) return;
   if (guardDecides(auth)) {
@@ -147,6 +147,6 @@ const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess
 export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string, guard?: string): ProviderRender {
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, annotations, fidelity, namespace, guard);
+  for (const part of PARTS) part(spec, annotations, fidelity, { namespace, guard });
   return { annotations, fidelity };
 }
