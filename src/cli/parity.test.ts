@@ -216,6 +216,7 @@ async function operatorState(inv: Inventory): Promise<{ caches: Caches; policies
     networkPolicies: store([]),
     configMaps: store([]),
     middlewares: store([]),
+    suspiciousEvents: store([]),
   } as unknown as Caches;
   const actions: Actions = {
     applyOwned: async () => undefined,

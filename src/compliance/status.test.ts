@@ -3,7 +3,7 @@
 import type { Condition } from '../api/v1alpha1.ts';
 import { policySpec } from '../../test/support/builders.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
-import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, recordedDigest, refusedStatus } from './status.ts';
+import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, recordedDigest, refusedStatus, suspiciousCondition } from './status.ts';
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
@@ -111,5 +111,26 @@ describe('baselineStatus', () => {
     const s = baselineStatus(input);
     expect(s.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(conds);
     if (input.protection) expect(s).toMatchObject({ protectedAPIs: 2, unprotectable: 1 });
+  });
+});
+
+describe('suspiciousCondition', () => {
+  const report = (at: string, note = '25 failed authentications from 10.0.0.7 within 60s'): { at: string; note: string } => ({ at, note });
+  const was = (status: 'True' | 'False'): Condition[] => [{ type: 'SuspiciousActivity', status, reason: 'x', message: 'x', observedGeneration: 1, lastTransitionTime: '2026-11-27T00:00:00Z' }];
+  it.each<[string, { at: string; note: string }[], Condition[] | undefined, string | undefined, number | undefined]>([
+    ['never reported: no condition', [], undefined, undefined, undefined],
+    ['a report 10 minutes ago: True until it is an hour old', [report('2026-11-27T23:50:00Z')], undefined, 'True/RepeatedAuthenticationFailures', 50 * 60_000],
+    ['the latest of several counts, and they are counted', [report('2026-11-27T23:20:00Z', 'old'), report('2026-11-27T23:55:00Z', 'new')], undefined, 'True/RepeatedAuthenticationFailures', 55 * 60_000],
+    ['reports older than an hour, condition was True: False', [report('2026-11-27T22:00:00Z')], was('True'), 'False/NoRecentReports', undefined],
+    ['reports older than an hour and no condition before: none', [report('2026-11-27T22:00:00Z')], undefined, undefined, undefined],
+  ])('%s', (_n, events, previous, want, recheck) => {
+    const out = suspiciousCondition(events, previous, NOW);
+    expect(out.condition ? `${out.condition.status}/${out.condition.reason}` : undefined).toBe(want);
+    expect(out.recheckInMs).toBe(recheck);
+  });
+
+  it('names the latest report and how many there were', () => {
+    const out = suspiciousCondition([report('2026-11-27T23:20:00Z', 'old'), report('2026-11-27T23:55:00Z', 'new')], undefined, NOW);
+    expect(out.condition?.message).toBe('The apisec guard reported at 2026-11-27T23:55:00Z: new (2 reports in the last hour)');
   });
 });

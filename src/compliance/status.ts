@@ -158,6 +158,36 @@ export function recordedDigest(digest: string, previous: string | undefined, fai
   return failed ? previous : digest;
 }
 
+// ---- suspicious activity (the guard's Events) ----
+
+/** A SuspiciousActivity Event of the guard about a policy: when it was last seen and what it says. */
+export interface SuspiciousEvent {
+  at: string;
+  note: string;
+}
+
+/** How long a reported brute force keeps the condition True after the last Event. */
+export const SUSPICIOUS_WINDOW_MS = 60 * 60_000;
+
+/**
+ * SuspiciousActivity: True while the guard reported repeated authentication failures within the window,
+ * naming the latest report; False once they age out; absent when there never were any (and none is in
+ * status). `recheckInMs`: when the condition would turn False without another event.
+ */
+export function suspiciousCondition(events: readonly SuspiciousEvent[], previous: readonly Condition[] | undefined, now: Date): { condition?: ConditionInput; recheckInMs?: number } {
+  const recent = events.filter((e) => now.getTime() - Date.parse(e.at) < SUSPICIOUS_WINDOW_MS).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  const latest = recent[0];
+  if (latest) {
+    const more = recent.length > 1 ? ` (${recent.length} reports in the last hour)` : '';
+    return {
+      condition: { type: 'SuspiciousActivity', status: 'True', reason: 'RepeatedAuthenticationFailures', message: `The apisec guard reported at ${latest.at}: ${latest.note}${more}` },
+      recheckInMs: Math.max(1000, Date.parse(latest.at) + SUSPICIOUS_WINDOW_MS - now.getTime()),
+    };
+  }
+  if (!previous?.some((c) => c.type === 'SuspiciousActivity')) return {};
+  return { condition: { type: 'SuspiciousActivity', status: 'False', reason: 'NoRecentReports', message: 'The apisec guard reported no repeated authentication failures in the last hour' } };
+}
+
 // ---- baselines ----
 
 export interface BaselineTally {

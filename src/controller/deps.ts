@@ -23,6 +23,8 @@ export interface Caches {
   baselines: Store<KubeObject>;
   /** Traefik Middlewares the operator owns (empty while Traefik's CRDs are not served). */
   middlewares: Store<KubeObject>;
+  /** The apisec guard's SuspiciousActivity Events (labelled; slimmed to what the status names). */
+  suspiciousEvents: Store<KubeObject>;
 }
 
 export type { EventNote, Regarding } from '../k8s/apply.ts';

@@ -10,7 +10,7 @@ import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
 import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
 import { backendServices } from '../render/index.ts';
-import { ANNOTATION_POLICY, LABEL_MANAGED_BY, MANAGED_BY } from '../render/labels.ts';
+import { ANNOTATION_POLICY, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
 import type { RepairBudget } from './drift.ts';
@@ -41,6 +41,20 @@ type AnyInformer = Pick<Informer, 'start' | 'stop' | 'waitForSync' | 'hasSynced'
 
 const targetsOf = (p: KubeObject): TargetRef[] => ((p.spec as { targetRefs?: TargetRef[] } | undefined)?.targetRefs ?? []).filter(Boolean);
 
+/** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */
+function slimEvent(e: KubeObject): KubeObject {
+  const { regarding, eventTime, note, series } = e as KubeObject & { regarding?: { kind?: string; name?: string }; eventTime?: string; note?: string; series?: { lastObservedTime?: string } };
+  const { name, namespace, resourceVersion, uid, creationTimestamp } = e.metadata;
+  return {
+    apiVersion: e.apiVersion,
+    kind: e.kind,
+    metadata: { name, namespace, resourceVersion, uid, creationTimestamp },
+    regarding: { kind: regarding?.kind, name: regarding?.name },
+    eventTime: series?.lastObservedTime ?? eventTime ?? creationTimestamp,
+    note: typeof note === 'string' ? note.slice(0, 256) : '',
+  } as KubeObject;
+}
+
 export class Manager {
   readonly informers: {
     policies: Informer<Policy>;
@@ -52,6 +66,7 @@ export class Manager {
     baselines: Informer;
     /** Started only once discovery shows Traefik's CRDs are served. */
     middlewares: Informer;
+    suspiciousEvents: Informer;
   };
   readonly policies: Controller;
   /** Baseline status and protection; runs only in a cluster-wide operator. */
@@ -112,6 +127,8 @@ export class Manager {
       namespaces: cluster(Resources.namespace, namespace ? `metadata.name=${namespace}` : undefined),
       baselines: cluster(Resources.baseline),
       middlewares: inf(Resources.middleware, owned),
+      // Only the guard's labelled Events, and of each only what the status names: Events live an hour.
+      suspiciousEvents: new Informer(client, Resources.event, log.child({ informer: 'events' }), { namespace, labelSelector: `${LABEL_EVENT}=${SUSPICIOUS_ACTIVITY}`, transform: slimEvent }),
     };
   }
 
@@ -202,6 +219,7 @@ export class Manager {
     this.informers.namespaces.on((o) => this.onNamespace(o));
     this.informers.baselines.on((o) => this.onBaseline(o));
     this.informers.middlewares.on((o) => this.onOwned(o));
+    this.informers.suspiciousEvents.on((e) => this.onSuspicious(e));
   }
 
   private enqueueAllPolicies(namespace?: string): void {
@@ -256,6 +274,12 @@ export class Manager {
   private onNamespace(n: KubeObject): void {
     this.enqueueAllPolicies(n.metadata.name);
     this.enqueueBaselines();
+  }
+
+  /** The guard reported a brute force on a policy: its status says so. */
+  private onSuspicious(e: KubeObject): void {
+    const regarding = e.regarding as { kind?: string; name?: string; namespace?: string } | undefined;
+    if (regarding?.kind === 'ApiSecurityPolicy' && regarding.name && e.metadata.namespace) this.policies.enqueue(`${e.metadata.namespace}/${regarding.name}`);
   }
 
   private onOwned(o: KubeObject): void {

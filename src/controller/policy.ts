@@ -7,7 +7,7 @@ import { applyBaselines } from '../compliance/baseline.ts';
 import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
-import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus } from '../compliance/status.ts';
+import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
@@ -109,8 +109,7 @@ export class PolicyReconciler implements Reconciler {
     const now = dateOf(ctx.clock);
     const generation = policy.metadata.generation ?? 0;
     const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now });
-    status.conditions = [...(status.conditions ?? []), driftCondition(policy.status?.conditions, generation, { description: drift.length ? describeDrift(drift) : '', fight }, now)];
-    if (foreign.length) status.conditions = mergeConditions(policy.status?.conditions, overrideConditions(status.conditions, foreignConditions(foreign)), generation, now);
+    const suspicious = this.withFindings(policy, status, { drift: drift.length ? describeDrift(drift) : '', fight, foreign }, now);
     const digest = recordedDigest(plan.digest, policy.status?.appliedDigest, messages.length > 0);
     if (digest) status.appliedDigest = digest;
     await this.writeStatus(policy, status, ctx);
@@ -119,7 +118,22 @@ export class PolicyReconciler implements Reconciler {
     if (fight) return { requeueAfterMs: this.deps.repairBudget.windowMs };
     // Our own write is not in the cache yet: look again shortly rather than mistake it for drift.
     if (plan.waiting) return { requeueAfterMs: 1000 };
-    return { requeueAfterMs: messages.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs };
+    const resync = messages.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs;
+    return { requeueAfterMs: Math.min(resync, suspicious.recheckInMs ?? resync) };
+  }
+
+  /**
+   * Adds what this reconcile found besides the assessment: drift (or a fight), generated names taken by
+   * someone else, and the guard's SuspiciousActivity reports. Returns when to look again for the latter.
+   */
+  private withFindings(policy: Policy, status: NonNullable<Policy['status']>, found: { drift: string; fight: boolean; foreign: ForeignObject[] }, now: Date): { recheckInMs?: number } {
+    const previous = policy.status?.conditions;
+    const generation = policy.metadata.generation ?? 0;
+    status.conditions = [...(status.conditions ?? []), driftCondition(previous, generation, { description: found.drift, fight: found.fight }, now)];
+    if (found.foreign.length) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, foreignConditions(found.foreign)), generation, now);
+    const suspicious = suspiciousCondition(this.suspiciousEvents(policy), previous, now);
+    if (suspicious.condition) status.conditions = [...status.conditions, ...mergeConditions(previous, [suspicious.condition], generation, now)];
+    return suspicious.recheckInMs === undefined ? {} : { recheckInMs: suspicious.recheckInMs };
   }
 
   /** Terminal: nothing on the targets changes; the status says why; retried when the policy changes. */
@@ -262,6 +276,15 @@ export class PolicyReconciler implements Reconciler {
     const regarding = { apiVersion: policy.apiVersion, kind: policy.kind, name: policy.metadata.name, namespace: policy.metadata.namespace, uid: policy.metadata.uid ?? '' };
     const err = await this.deps.actions.recordEvent(regarding, { type: 'Warning', reason, note, action: 'Repair' });
     if (err) ctx.log.warn({ err: err.message }, 'Failed to record Event');
+  }
+
+  /** The guard's SuspiciousActivity reports about this policy (Events it labelled). */
+  private suspiciousEvents(policy: Policy): SuspiciousEvent[] {
+    return this.deps.caches.suspiciousEvents
+      .list(policy.metadata.namespace)
+      .filter((e) => (e.regarding as { name?: string } | undefined)?.name === policy.metadata.name)
+      .map((e) => ({ at: String(e.eventTime ?? ''), note: String(e.note ?? '') }))
+      .filter((e) => !Number.isNaN(Date.parse(e.at)));
   }
 
   private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {

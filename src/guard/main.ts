@@ -10,6 +10,7 @@ import { connect } from '../k8s/connect.ts';
 import { createLogger } from '../observability/logger.ts';
 import { runtimeMetrics } from '../observability/metrics.ts';
 import { startHttpServer, type HttpServer } from '../observability/server.ts';
+import { LABEL_EVENT, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import { FailureWindow } from './brute-force.ts';
 import { httpsJsonFetcher } from './fetch.ts';
 import { JwksCache } from './jwks.ts';
@@ -180,7 +181,7 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
       onSuspicious: (s, policy) => {
         const note = `${s.failures} failed authentications from ${s.client} within ${s.windowMs / 1000}s (brute force or credential stuffing?)`;
         void events
-          .recordEvent({ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: policy.name, namespace: policy.namespace }, { type: 'Warning', reason: 'SuspiciousActivity', note, action: 'Authenticate' })
+          .recordEvent({ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: policy.name, namespace: policy.namespace }, { type: 'Warning', reason: 'SuspiciousActivity', note, action: 'Authenticate', labels: { [LABEL_EVENT]: SUSPICIOUS_ACTIVITY } })
           .then((err) => err && log.warn({ err: err.message }, 'Event not recorded'));
       },
     });

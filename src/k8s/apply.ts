@@ -33,6 +33,8 @@ export interface EventNote {
   reason: string;
   note: string;
   action: string;
+  /** Labels on the Event, for a reader that selects by them. */
+  labels?: Record<string, string>;
 }
 
 export class Writer {
@@ -96,7 +98,7 @@ export class Writer {
    * Records an events.k8s.io/v1 Event about a policy. Best effort by design: a lost Event must never
    * fail or retry a reconcile, so errors are returned to the caller to log, not thrown.
    */
-  async recordEvent(regarding: Regarding, { type, reason, note, action }: EventNote): Promise<Error | undefined> {
+  async recordEvent(regarding: Regarding, { type, reason, note, action, labels }: EventNote): Promise<Error | undefined> {
     const now = new Date();
     try {
       await this.client.request('POST', `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(regarding.namespace)}/events`, {
@@ -105,7 +107,7 @@ export class Writer {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',
           // Named like client-go's recorder: <object>.<time in hex>, unique per event.
-          metadata: { name: `${regarding.name.slice(0, 200)}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(Math.floor(Math.random() * 1e6))).toString(16)}`, namespace: regarding.namespace },
+          metadata: { name: `${regarding.name.slice(0, 200)}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(Math.floor(Math.random() * 1e6))).toString(16)}`, namespace: regarding.namespace, ...(labels ? { labels } : {}) },
           eventTime: toMicroTime(now),
           reportingController: 'apisec.dev/api-security-operator',
           reportingInstance: this.instance,

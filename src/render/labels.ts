@@ -7,6 +7,9 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const LABEL_POLICY = 'apisec.dev/policy';
 /** Marker annotation on every target Ingress: which policy's controls it carries. */
 export const ANNOTATION_POLICY = 'apisec.dev/policy';
+/** On the guard's SuspiciousActivity Events, so the operator caches those and no other Event. */
+export const LABEL_EVENT = 'apisec.dev/event';
+export const SUSPICIOUS_ACTIVITY = 'suspicious-activity';
 
 export function ownedLabels(policy: PolicyRef): Record<string, string> {
   return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_POLICY]: labelValue(policy.name) };

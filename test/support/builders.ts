@@ -67,6 +67,7 @@ export function memoryCaches(given: Partial<Record<keyof Caches, readonly KubeOb
     namespaces: s('namespaces'),
     baselines: s('baselines'),
     middlewares: s('middlewares'),
+    suspiciousEvents: s('suspiciousEvents'),
   };
 }
 

@@ -80,9 +80,10 @@ gets a Role in the release namespace.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
+# Events: the operator records its own, and reads the guard's SuspiciousActivity ones (selected by label).
 - apiGroups: [events.k8s.io]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [get, list, watch, create, patch]
 # Traefik Middlewares owned by policies, when the traefik.io API is installed (checked by discovery).
 - apiGroups: [traefik.io]
   resources: [middlewares]
