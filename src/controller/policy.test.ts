@@ -97,9 +97,22 @@ describe('PolicyReconciler', () => {
     marked.metadata.managedFields = [{ manager: 'api-security-operator', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:apisec.dev/policy': {} } } } }];
     const { reconciler, calls } = setup(policyObject(spec, { deletionTimestamp: '2026-11-28T00:00:00Z' }), undefined, {
       ingresses: [marked],
-      networkPolicies: [{ metadata: { name: 'apisec-p-svc', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' } } }],
+      networkPolicies: [
+        { metadata: { name: 'apisec-p-svc', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' }, ownerReferences: [{ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'p', uid: 'u1' }] } },
+        // The policy's label alone (anyone may set it on their own object): not the policy's, not deleted.
+        { metadata: { name: 'labelled-by-someone', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' } } },
+        { metadata: { name: 'owned-by-an-older-p', namespace: 'ns', labels: { 'apisec.dev/policy': 'p' }, ownerReferences: [{ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'p', uid: 'u0' }] } },
+      ],
     });
     await reconciler.reconcile('ns/p', reconcileContext());
     expect(calls).toEqual(['applyAnnotations web 0', 'delete apisec-p-svc', 'applyFinalizers []']);
+  });
+
+  it('never deletes an object that carries only the policy label: generated objects are matched by owner', async () => {
+    const { reconciler, calls } = setup(policyObject(spec), undefined, {
+      networkPolicies: [{ metadata: { name: 'tenant-np', namespace: 'ns', labels: { 'apisec.dev/policy': 'p', 'app.kubernetes.io/managed-by': 'api-security-operator' } } }],
+    });
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls).not.toContain('delete tenant-np');
   });
 });

@@ -63,12 +63,12 @@ export class PolicyReconciler implements Reconciler {
     if (!policy) {
       // Gone without our finalizer running (e.g. removed by force): clean up what carries its name.
       this.deps.repairBudget.forget(key);
-      await this.cleanup(namespace, name, ctx);
+      await this.cleanup(namespace, { name }, ctx);
       return undefined;
     }
     if (policy.metadata.deletionTimestamp) {
       if (policy.metadata.finalizers?.includes(FINALIZER)) {
-        await this.cleanup(namespace, name, ctx);
+        await this.cleanup(namespace, { name, uid: policy.metadata.uid }, ctx);
         await this.deps.actions.applyFinalizers(Resources.policy, { namespace, name, uid: policy.metadata.uid }, []);
         ctx.writes.add();
         ctx.log.info('Released finalizer after cleanup');
@@ -164,7 +164,7 @@ export class PolicyReconciler implements Reconciler {
     const { rendered } = assessment;
     const traefikServed = this.deps.middlewaresServed();
     const existing = new Map<OwnedResource, KubeObject[]>();
-    for (const r of OWNED) if (r !== Resources.middleware || traefikServed) existing.set(r, this.owned(r, namespace, name));
+    for (const r of OWNED) if (r !== Resources.middleware || traefikServed) existing.set(r, this.owned(r, namespace, { name, uid: policy.metadata.uid }));
     return planWrites({
       policy: name,
       namespace,
@@ -287,14 +287,21 @@ export class PolicyReconciler implements Reconciler {
       .filter((e) => !Number.isNaN(Date.parse(e.at)));
   }
 
-  private owned(r: OwnedResource, namespace: string, policyName: string): KubeObject[] {
+  /**
+   * The generated objects of a policy: its label and an ownerReference to it (by UID while the policy
+   * exists; by name once it is gone), never the label alone, which anyone may set on their own objects.
+   */
+  private owned(r: OwnedResource, namespace: string, policy: { name: string; uid?: string | undefined }): KubeObject[] {
+    const ownsIt = (o: KubeObject): boolean =>
+      (o.metadata.ownerReferences ?? []).some((ref) => ref.kind === 'ApiSecurityPolicy' && ref.name === policy.name && (policy.uid === undefined || ref.uid === policy.uid));
     return ownedCache(this.deps.caches, r)
       .list(namespace)
-      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policyName) && !o.metadata.deletionTimestamp);
+      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policy.name) && ownsIt(o) && !o.metadata.deletionTimestamp);
   }
 
   /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
-  private async cleanup(namespace: string, name: string, ctx: ReconcileContext): Promise<void> {
+  private async cleanup(namespace: string, policy: { name: string; uid?: string | undefined }, ctx: ReconcileContext): Promise<void> {
+    const { name } = policy;
     for (const ing of this.deps.caches.ingresses.list(namespace)) {
       if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
       if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
@@ -303,7 +310,7 @@ export class PolicyReconciler implements Reconciler {
       ctx.log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
     }
     for (const r of OWNED) {
-      for (const o of this.owned(r, namespace, name)) {
+      for (const o of this.owned(r, namespace, policy)) {
         await this.deps.actions.delete(r, namespace, o.metadata.name, o.metadata.uid);
         ctx.writes.add();
         ctx.log.info({ [r.kind]: o.metadata.name }, `Deleted ${r.kind}`);
