@@ -13,7 +13,7 @@ import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
-import { slimObject } from './slim.ts';
+import { slimEvent, slimObject } from './slim.ts';
 import type { RepairBudget } from './drift.ts';
 import { PendingWrites } from './pending.ts';
 import { PolicyReconciler } from './policy.ts';
@@ -41,20 +41,6 @@ type Policy = ApiSecurityPolicy & KubeObject;
 type AnyInformer = Pick<Informer, 'start' | 'stop' | 'waitForSync' | 'hasSynced' | 'health'>;
 
 const targetsOf = (p: KubeObject): TargetRef[] => ((p.spec as { targetRefs?: TargetRef[] } | undefined)?.targetRefs ?? []).filter(Boolean);
-
-/** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */
-function slimEvent(e: KubeObject): KubeObject {
-  const { regarding, eventTime, note, series } = e as KubeObject & { regarding?: { kind?: string; name?: string }; eventTime?: string; note?: string; series?: { lastObservedTime?: string } };
-  const { name, namespace, resourceVersion, uid, creationTimestamp } = e.metadata;
-  return {
-    apiVersion: e.apiVersion,
-    kind: e.kind,
-    metadata: { name, namespace, resourceVersion, uid, creationTimestamp },
-    regarding: { kind: regarding?.kind, name: regarding?.name },
-    eventTime: series?.lastObservedTime ?? eventTime ?? creationTimestamp,
-    note: typeof note === 'string' ? note.slice(0, 256) : '',
-  } as KubeObject;
-}
 
 export class Manager {
   readonly informers: {

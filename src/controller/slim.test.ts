@@ -1,5 +1,5 @@
 import type { KubeObject } from '../k8s/resources.ts';
-import { slimObject } from './slim.ts';
+import { slimEvent, slimObject } from './slim.ts';
 
 const managed = [
   { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:a': {} }, 'f:labels': { 'f:x': {} } }, 'f:spec': { 'f:rules': {} } } },
@@ -24,5 +24,23 @@ describe('slimObject (what the caches keep)', () => {
     expect(JSON.stringify(slimObject(foreign)).length).toBeLessThan(200);
     const own: KubeObject = { kind: 'ConfigMap', metadata: { name: 'apisec-p-sidecar', ownerReferences: [{ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'p', uid: 'u' }] }, data: { 'nginx.conf': 'events {}' } };
     expect(slimObject(own).data).toEqual({ 'nginx.conf': 'events {}' });
+  });
+
+  it("keeps of the guard's Event whom it is about, when (the series' last time first) and a clipped note", () => {
+    const e: KubeObject = {
+      kind: 'Event',
+      metadata: { name: 'p.1', namespace: 'ns', managedFields: managed },
+      regarding: { apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'p', namespace: 'ns', uid: 'u' },
+      eventTime: '2026-11-27T23:00:00.000000Z',
+      series: { count: 3, lastObservedTime: '2026-11-27T23:30:00.000000Z' },
+      note: 'n'.repeat(1000),
+      reportingInstance: 'guard-1',
+    };
+    const slim = slimEvent(e);
+    expect(slim.regarding).toEqual({ kind: 'ApiSecurityPolicy', name: 'p' });
+    expect(slim.eventTime).toBe('2026-11-27T23:30:00.000000Z');
+    expect(String(slim.note)).toHaveLength(256);
+    expect(slim.metadata.managedFields).toBeUndefined();
+    expect(slim.reportingInstance).toBeUndefined();
   });
 });

@@ -5,6 +5,7 @@
 //   - managedFields keep each manager and operation; the field sets only for metadata.annotations
 //     (whose keys our field manager owns, and who changed one of them).
 //   - A ConfigMap that no ApiSecurityPolicy owns loses its data: the operator never reads it.
+//   - The guard's SuspiciousActivity Events keep whom they are about, when, and a clipped note.
 import type { KubeObject } from '../k8s/resources.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -37,4 +38,18 @@ export function slimObject(o: KubeObject): KubeObject {
     delete slim.binaryData;
   }
   return slim;
+}
+
+/** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */
+export function slimEvent(e: KubeObject): KubeObject {
+  const { regarding, eventTime, note, series } = e as KubeObject & { regarding?: { kind?: string; name?: string }; eventTime?: string; note?: string; series?: { lastObservedTime?: string } };
+  const { name, namespace, resourceVersion, uid, creationTimestamp } = e.metadata;
+  return {
+    apiVersion: e.apiVersion,
+    kind: e.kind,
+    metadata: { name, namespace, resourceVersion, uid, creationTimestamp },
+    regarding: { kind: regarding?.kind, name: regarding?.name },
+    eventTime: series?.lastObservedTime ?? eventTime ?? creationTimestamp,
+    note: typeof note === 'string' ? note.slice(0, 256) : '',
+  } as KubeObject;
 }
