@@ -3,7 +3,7 @@
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
 import type { Actions, Caches, Store } from '../controller/deps.ts';
 import { BaselineReconciler, selectBaselines } from '../controller/baseline.ts';
-import { inventoryOf as inventoryOf_ } from '../controller/inventory.ts';
+import { inventoryOf } from '../controller/inventory.ts';
 import { PendingWrites } from '../controller/pending.ts';
 import { FINALIZER, PolicyReconciler } from '../controller/policy.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -63,7 +63,7 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
   return rec;
 }
 
-async function inventoryOf(paths: string[], extra = ''): Promise<Inventory> {
+async function readInventory(paths: string[], extra = ''): Promise<Inventory> {
   const sources = await readSources(paths, { cwd: repoRoot, readStdin: async () => '', stdinName: 'stdin' });
   if (extra) sources.push({ file: 'extra.yaml', text: extra });
   return buildInventory(sources.flatMap(parseDocuments), 'default');
@@ -91,7 +91,7 @@ describe('the CLI agrees with the operator', () => {
     ['examples', ['examples']],
     ['conflicts, missing targets, unknown classes', ['test/fixtures/cli/mixed.yaml']],
   ])('on %s (and a sidecar policy)', async (_name, paths) => {
-    const inv = await inventoryOf(paths, SIDECAR);
+    const inv = await readInventory(paths, SIDECAR);
     const operator = await operatorOn(inv);
 
     const cli = check(inv, defaultSettings);
@@ -247,12 +247,12 @@ describe('operator, apisec check and apisec report agree on coverage', () => {
     ['examples, a protecting baseline, uncovered APIs and invalid policies', ['examples'], COVERAGE],
     ['conflicts, missing targets, unknown classes', ['test/fixtures/cli/mixed.yaml'], ''],
   ])('on %s', async (_name, paths, extra) => {
-    const inv = await inventoryOf(paths, extra);
+    const inv = await readInventory(paths, extra);
     const { caches, policies } = await operatorState(inv);
     const id = (e: { namespace: string; kind: string; name: string }): string => `${e.namespace}/${e.kind}/${e.name}`;
     const baselineFor = (ns: string): string | undefined => selectBaselines(caches, ns).map((b) => b.name).sort()[0];
 
-    const operator = inventoryOf_(caches, baselineFor);
+    const operator = inventoryOf(caches, baselineFor);
     const operatorUncovered = operator.filter((e) => e.coverage === 'none').map(id).sort();
     const cliUncovered = check(inv, defaultSettings).uncovered.map(id).sort();
     const report = buildReport(policies.list() as never, caches.ingresses.list() as never, caches.services.list() as never);
