@@ -159,7 +159,7 @@ const ApiKey = z
 
 const Mtls = z
   .object({
-    caSecretRef: name('Secret (namespace/name not allowed: same namespace) holding ca.crt used to verify client certificates.'),
+    caSecretRef: name('Secret (namespace/name not allowed: same namespace) holding ca.crt used to verify client certificates; it must be labelled apisec.dev/client-ca: "true", else the policy is not accepted (ClientCANotLabelled).'),
     verifyDepth: z.number().int().min(1).max(10).default(1).describe('Maximum client certificate chain depth.'),
     passCertificateToUpstream: z.boolean().default(false).describe('Forward the verified client certificate to the API.'),
   })

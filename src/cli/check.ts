@@ -6,6 +6,7 @@ import { parseBaselineSpec } from '../api/cluster-v1alpha1.ts';
 import { assessPolicy, type Assessment, type TargetState } from '../compliance/assess.ts';
 import { claimOf, codeUnitOrder, type PolicyClaim } from '../compliance/claims.ts';
 import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
+import { CLIENT_CA_REFUSED, clientCARefusal, consentsToClientCA, type ClientCAState } from '../compliance/client-ca.ts';
 import { wouldProtect } from '../compliance/protect.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
@@ -109,6 +110,13 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
   for (const { policy: p, spec: own } of valid) {
     const { name, namespace, uid, creationTimestamp } = p.object.metadata;
     const { effective: spec, violations: baselineViolations, providers, authHosts } = applyBaselines(own, name, selecting(namespace));
+    // Refused like the operator when the files hold the Secret without the label; not knowable without it.
+    const ca = clientCARefusal(namespace, spec, (secret) => clientCAState(inv, namespace, secret));
+    if (ca) {
+      const line = p.lineOf?.(['spec', 'authentication', 'mtls', 'caSecretRef']) ?? p.at.line;
+      errors.push({ namespace, name, at: { file: p.at.file, line }, reason: CLIENT_CA_REFUSED, message: ca });
+      continue;
+    }
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
     const services = byName<ServiceLike>(inv.services, namespace);
     const rivals = inv.policies
@@ -132,6 +140,12 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
     }
   }
   return { assessed, errors, selecting };
+}
+
+function clientCAState(inv: Inventory, namespace: string, name: string): ClientCAState {
+  const secret = inv.secrets.find((s) => s.object.metadata.namespace === namespace && s.object.metadata.name === name);
+  if (!secret) return 'unknown';
+  return consentsToClientCA(secret.object.metadata.labels) ? 'labelled' : 'unlabelled';
 }
 
 export function check(inv: Inventory, settings: OperatorSettings): CheckResult {

@@ -33,11 +33,18 @@ export interface Inventory {
   services: Located<ServiceLike>[];
   baselines: Located<RawBaseline>[];
   namespaces: Located<RawNamespace>[];
+  /** Secrets, by name and labels only (never their data): whether one consents to be a client CA. */
+  secrets: Located<SecretMeta>[];
+}
+
+/** What the inventory keeps of a Secret. */
+export interface SecretMeta {
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
 }
 
 export const at = (l: Location): string => `${l.file}:${l.line}`;
 
-type Bucket = 'policies' | 'ingresses' | 'services' | 'baselines' | 'namespaces';
+type Bucket = 'policies' | 'ingresses' | 'services' | 'baselines' | 'namespaces' | 'secrets';
 const CLUSTER_SCOPED = new Set<Bucket>(['baselines', 'namespaces']);
 
 function bucketOf(doc: Doc): Bucket | undefined {
@@ -54,6 +61,7 @@ function bucketOf(doc: Doc): Bucket | undefined {
   if (kind === 'Namespace' && apiVersion === 'v1') return 'namespaces';
   if (kind === 'Ingress' && apiVersion === 'networking.k8s.io/v1') return 'ingresses';
   if (kind === 'Service' && apiVersion === 'v1') return 'services';
+  if (kind === 'Secret' && apiVersion === 'v1') return 'secrets';
   return undefined;
 }
 
@@ -62,7 +70,7 @@ function bucketOf(doc: Doc): Bucket | undefined {
  * A missing name or the same object twice is an input error: the result would be ambiguous.
  */
 export function buildInventory(docs: Doc[], defaultNamespace: string): Inventory {
-  const inv: Inventory = { policies: [], ingresses: [], services: [], baselines: [], namespaces: [] };
+  const inv: Inventory = { policies: [], ingresses: [], services: [], baselines: [], namespaces: [], secrets: [] };
   const seen = new Map<string, Location>();
   for (const doc of docs) {
     const bucket = bucketOf(doc);
@@ -77,7 +85,10 @@ export function buildInventory(docs: Doc[], defaultNamespace: string): Inventory
     const first = seen.get(key);
     if (first) throw new InputError(`${at(doc)}: ${key} appears twice (first at ${at(first)})`);
     seen.set(key, doc);
-    const object = { ...doc.object, metadata: cluster ? { ...meta, name } : { ...meta, name, namespace } };
+    const labels = meta?.labels as Record<string, string> | undefined;
+    // A Secret's data is never kept (nor printed): only whether its labels consent to a use.
+    const object =
+      bucket === 'secrets' ? { metadata: { name, namespace, ...(labels ? { labels } : {}) } } : { ...doc.object, metadata: cluster ? { ...meta, name } : { ...meta, name, namespace } };
     (inv[bucket] as Located<unknown>[]).push({ object, at: { file: doc.file, line: doc.line }, lineOf: doc.lineOf });
   }
   return inv;

@@ -1,5 +1,6 @@
 // `apisec check` and `apisec render` say what the operator does: the same inputs through the real
 // PolicyReconciler (in-memory caches, recorded writes) give the same status results and the same writes.
+import { consentsToClientCA } from '../compliance/client-ca.ts';
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
 import type { Actions, Caches, Store } from '../controller/deps.ts';
 import { BaselineReconciler, selectBaselines } from '../controller/baseline.ts';
@@ -40,7 +41,7 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
       if (prop === 'applyStatus') rec.status.set(current, args[3] as ApiSecurityPolicyStatus);
       if (prop === 'applyOwned') rec.writes.push({ policy: current, object: args[1] as Record<string, unknown> });
       if (prop === 'applyAnnotations') {
-        const [, namespace, name, annotations] = args as [unknown, string, string, Record<string, string>];
+        const [, { namespace, name }, annotations] = args as [unknown, { namespace: string; name: string }, Record<string, string>];
         if (Object.keys(annotations).length) rec.writes.push({ policy: current, object: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace, annotations } } });
       }
       return undefined;
@@ -50,6 +51,7 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
     policies: store(policies),
     ingresses: store(inv.ingresses.map((i) => i.object as KubeObject)),
     services: store(inv.services.map((s) => s.object as KubeObject)),
+    clientCAs: store(labelledSecrets(inv)),
   };
   // Every other cache the reconciler reads (generated objects, namespaces, baselines, ...) starts empty.
   const caches = new Proxy(known, { get: (t, prop: string) => t[prop] ?? store([]) }) as unknown as Caches;
@@ -62,6 +64,9 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
   }
   return rec;
 }
+
+/** The Secrets of the files that consent to be client CAs, as the operator's label-selected watch sees them. */
+const labelledSecrets = (inv: Inventory): KubeObject[] => inv.secrets.filter((s) => consentsToClientCA(s.object.metadata.labels)).map((s) => s.object as KubeObject);
 
 async function readInventory(paths: string[], extra = ''): Promise<Inventory> {
   const sources = await readSources(paths, { cwd: repoRoot, readStdin: async () => '', stdinName: 'stdin' });
@@ -217,10 +222,11 @@ async function operatorState(inv: Inventory): Promise<{ caches: Caches; policies
     configMaps: store([]),
     middlewares: store([]),
     suspiciousEvents: store([]),
+    clientCAs: store(labelledSecrets(inv)),
   } as unknown as Caches;
   const actions: Actions = {
     applyOwned: async () => undefined,
-    applyAnnotations: async (_r, ns, name, want) => void ingresses.applyAnnotations(ns, name, want),
+    applyAnnotations: async (_r, { namespace: ns, name }, want) => void ingresses.applyAnnotations(ns, name, want),
     applyFinalizers: async () => undefined,
     applyStatus: async (r, ns, name, status) => {
       const o = (r.kind === 'ApiSecurityPolicy' ? policies : (caches.baselines as unknown as MemoryCache)).get(ns ? `${ns}/${name}` : name);

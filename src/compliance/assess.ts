@@ -16,6 +16,8 @@ export interface TargetOutcome {
   object?: IngressLike | ServiceLike;
   message?: string;
   provider?: string;
+  /** Conflicted because another field manager owns annotation keys the policy needs (not another policy). */
+  ownedElsewhere?: boolean;
 }
 
 /** Objects of the policy's namespace, by name. */
@@ -35,6 +37,8 @@ export interface AssessInput {
   allowedProviders?: readonly Provider[] | undefined;
   /** Auth hosts the selecting baselines allow, besides the operator's (settings.authHosts). */
   authHosts?: readonly string[] | undefined;
+  /** Ingresses the operator must leave as they are, with why: another manager owns keys it would write. */
+  held?: ReadonlyMap<string, string> | undefined;
 }
 
 export interface Assessment {
@@ -48,7 +52,7 @@ export interface Assessment {
 const targetKey = (kind: string, name: string): string => `${kind}/${name}`;
 
 /** Each target: found or not, and whether an older policy already governs it. */
-export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'rivals' | 'lookup'>): TargetOutcome[] {
+export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'rivals' | 'lookup' | 'held'>): TargetOutcome[] {
   const { policy, spec, lookup } = input;
   const self: PolicyClaim = { name: policy.name, creationTimestamp: policy.creationTimestamp, targetRefs: spec.targetRefs };
   const contenders = [...input.rivals.filter((p) => p.name !== policy.name), self];
@@ -66,6 +70,11 @@ export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'riv
     const winner = governor(contenders, ref.kind, ref.name);
     if (winner && winner.name !== policy.name) {
       out.push({ ref, state: 'Conflicted', object, message: `${tk} is governed by the older policy ${winner.name}` });
+      continue;
+    }
+    const held = ref.kind === 'Ingress' ? input.held?.get(ref.name) : undefined;
+    if (held !== undefined) {
+      out.push({ ref, state: 'Conflicted', object, message: held, ownedElsewhere: true });
       continue;
     }
     out.push({ ref, state: spec.mode === 'Audit' ? 'Audit' : 'Enforced', object });

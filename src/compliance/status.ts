@@ -42,13 +42,16 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
   const conflicted = by('Conflicted');
   const loosened = baseline.violations.map((v) => `${v.field} (${v.baseline}: ${v.message})`);
   const conds: ConditionInput[] = [
-    conflicted.length === targets.length
+    conflicted.length === targets.length && !conflicted.some((t) => t.ownedElsewhere)
       ? { type: 'Accepted', status: 'False', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') }
       : { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'The policy is valid' },
     enforcedCondition({ spec, live, missing: by('NotFound'), unsupported: by('Unsupported'), conflicted, errors: input.errors, rendered }),
     compliantCondition(spec.mode, compliance, live.length > 0, loosened),
   ];
-  if (conflicted.length) conds.push({ type: 'Conflicted', status: 'True', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') });
+  if (conflicted.length) {
+    const reason = conflicted.some((t) => t.ownedElsewhere) ? 'AnnotationOwned' : 'Conflicted';
+    conds.push({ type: 'Conflicted', status: 'True', reason, message: conflicted.map((t) => t.message).join('; ') });
+  }
   if (baseline.names.length) {
     conds.push(
       loosened.length
@@ -106,6 +109,9 @@ export function enforcedCondition(i: EnforcedInput): ConditionInput {
     const reason = i.rendered.ingresses.find((r) => r.problem)?.problem?.reason ?? 'Unsupported';
     return no(reason, i.unsupported.map((t) => t.message).join('; '));
   }
+  const held = i.conflicted.filter((t) => t.ownedElsewhere);
+  // The policy wants this Ingress and nothing protects it: not enforced, even when other targets are.
+  if (held.length) return no('Conflicted', `Not written: ${held.map((t) => t.message).join('; ')}`);
   if (i.live.length === 0 && i.conflicted.length) return no('Conflicted', 'Every target is governed by another policy');
   const ingresses = i.live.filter((t) => t.ref.kind === 'Ingress').length;
   return {
@@ -125,8 +131,8 @@ export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, { g
       previous?.conditions,
       [
         { type: 'Accepted', status: 'False', reason, message },
-        { type: 'Enforced', status: 'False', reason, message: 'Not enforced: the spec is invalid' },
-        { type: 'Compliant', status: 'Unknown', reason, message: 'Not evaluated: the spec is invalid' },
+        { type: 'Enforced', status: 'False', reason, message: 'Not enforced: the policy is not accepted' },
+        { type: 'Compliant', status: 'Unknown', reason, message: 'Not evaluated: the policy is not accepted' },
       ],
       generation,
       now,

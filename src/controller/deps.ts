@@ -25,6 +25,8 @@ export interface Caches {
   middlewares: Store<KubeObject>;
   /** The apisec guard's SuspiciousActivity Events (labelled; slimmed to what the status names). */
   suspiciousEvents: Store<KubeObject>;
+  /** Secrets labelled apisec.dev/client-ca=true, by name only (metadata-only watch, slimmed). */
+  clientCAs: Store<KubeObject>;
 }
 
 export type { EventNote, Regarding } from '../k8s/apply.ts';
@@ -35,7 +37,7 @@ export type RecordEvent = (regarding: Regarding, event: EventNote) => Promise<Er
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
 export interface Actions {
   applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
-  applyAnnotations(r: (typeof Resources)['ingress'], namespace: string, name: string, annotations: Record<string, string>): Promise<unknown>;
+  applyAnnotations(r: (typeof Resources)['ingress'], ref: ObjectRef, annotations: Record<string, string>, opts: { force: boolean }): Promise<unknown>;
   recordEvent: RecordEvent;
   applyFinalizers(r: (typeof Resources)['policy'], object: ObjectRef, finalizers: string[]): Promise<void>;
   applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;

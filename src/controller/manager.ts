@@ -10,10 +10,10 @@ import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
 import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
 import { backendServices } from '../render/index.ts';
-import { ANNOTATION_POLICY, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { ANNOTATION_POLICY, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
-import { slimEvent, slimObject } from './slim.ts';
+import { slimEvent, slimObject, slimSecret } from './slim.ts';
 import type { RepairBudget } from './drift.ts';
 import { PendingWrites } from './pending.ts';
 import { PolicyReconciler } from './policy.ts';
@@ -54,6 +54,7 @@ export class Manager {
     /** Started only once discovery shows Traefik's CRDs are served. */
     middlewares: Informer;
     suspiciousEvents: Informer;
+    clientCAs: Informer;
   };
   readonly policies: Controller;
   /** Baseline status and protection; runs only in a cluster-wide operator. */
@@ -117,6 +118,8 @@ export class Manager {
       middlewares: inf(Resources.middleware, owned),
       // Only the guard's labelled Events, and of each only what the status names: Events live an hour.
       suspiciousEvents: new Informer(client, Resources.event, log.child({ informer: 'events' }), { namespace, labelSelector: `${LABEL_EVENT}=${SUSPICIOUS_ACTIVITY}`, transform: slimEvent }),
+      // Whether a Secret consents to be a client CA: its name, from a metadata-only watch (never its data).
+      clientCAs: new Informer(client, Resources.secret, log.child({ informer: 'secrets' }), { namespace, labelSelector: `${LABEL_CLIENT_CA}=true`, metadataOnly: true, transform: slimSecret }),
     };
   }
 
@@ -208,6 +211,7 @@ export class Manager {
     this.informers.baselines.on((o) => this.onBaseline(o));
     this.informers.middlewares.on((o) => this.onOwned(o));
     this.informers.suspiciousEvents.on((e) => this.onSuspicious(e));
+    this.informers.clientCAs.on((s) => this.onClientCA(s));
   }
 
   private enqueueAllPolicies(namespace?: string): void {
@@ -268,6 +272,13 @@ export class Manager {
   private onSuspicious(e: KubeObject): void {
     const regarding = e.regarding as { kind?: string; name?: string; namespace?: string } | undefined;
     if (regarding?.kind === 'ApiSecurityPolicy' && regarding.name && e.metadata.namespace) this.policies.enqueue(`${e.metadata.namespace}/${regarding.name}`);
+  }
+
+  /** A Secret gained or lost the client-CA label (or came or went): the policies naming it decide again. */
+  private onClientCA(s: KubeObject): void {
+    for (const p of this.informers.policies.list(s.metadata.namespace)) {
+      if (p.spec?.authentication?.mtls?.caSecretRef === s.metadata.name) this.policies.enqueue(keyOf(p));
+    }
   }
 
   private onOwned(o: KubeObject): void {

@@ -8,6 +8,7 @@ import { FIELD_MANAGER } from '../k8s/client.ts';
 import type { KubeObject, Resources } from '../k8s/resources.ts';
 import type { RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY } from '../render/labels.ts';
+import { annotationConflicts, type AnnotationConflict } from '../compliance/managed-fields.ts';
 import { annotationDrift, digestOf, ownedDrift, type DriftItem } from './drift.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
 
@@ -16,7 +17,8 @@ export type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap' | '
 export interface Plan {
   /** The digest of everything desired (annotation sets and owned objects), recorded after a complete apply. */
   digest: string;
-  ingress: { name: string; want: Record<string, string> }[];
+  /** `conflicts`: keys of `want` another manager owns with another value (an unforced apply is refused). */
+  ingress: { name: string; want: Record<string, string>; conflicts: AnnotationConflict[] }[];
   apply: { r: OwnedResource; obj: KubeObject; existed: boolean }[];
   remove: { r: OwnedResource; obj: KubeObject }[];
   /** What differs, named, in case the policy had converged (then it is drift). */
@@ -43,6 +45,8 @@ export interface PlanInput {
   traefikServed: boolean;
   /** Whether the cache still shows the version before our own last write of this object. */
   behind: (key: string, cached: KubeObject | undefined) => boolean;
+  /** Ingresses left exactly as they are: their annotations conflict with another manager's. */
+  held?: ReadonlySet<string>;
 }
 
 export function planWrites(input: PlanInput): Plan {
@@ -53,23 +57,28 @@ export function planWrites(input: PlanInput): Plan {
   return plan;
 }
 
+/** The annotation set each rendered Ingress should carry (Enforce mode only). */
+function desiredAnnotations(plan: Plan, input: PlanInput): Map<string, Record<string, string>> {
+  const desired = new Map<string, Record<string, string>>();
+  if (input.mode !== 'Enforce') return desired;
+  for (const r of input.rendered.ingresses) {
+    if (!r.plan) continue;
+    // Without its Middlewares a Traefik router is disabled (404): annotate nothing, report it.
+    if (r.plan.provider === 'traefik' && !input.traefikServed) plan.blocked.push(`Ingress ${r.ingress}: Traefik's Middleware CRD (traefik.io/v1alpha1) is not installed`);
+    else desired.set(r.ingress, r.plan.annotations);
+  }
+  return desired;
+}
+
 /** Plans the Ingresses; returns the canonical desired annotation sets for the digest. */
 function planIngresses(plan: Plan, input: PlanInput): string[] {
   const { namespace: ns, won } = input;
-  const desired = new Map<string, Record<string, string>>();
-  if (input.mode === 'Enforce') {
-    for (const r of input.rendered.ingresses) {
-      if (!r.plan) continue;
-      // Without its Middlewares a Traefik router is disabled (404): annotate nothing, report it.
-      if (r.plan.provider === 'traefik' && !input.traefikServed) plan.blocked.push(`Ingress ${r.ingress}: Traefik's Middleware CRD (traefik.io/v1alpha1) is not installed`);
-      else desired.set(r.ingress, r.plan.annotations);
-    }
-  }
+  const desired = desiredAnnotations(plan, input);
   for (const ing of input.ingresses) {
     const name = ing.metadata.name;
     const mine = won.has(name);
     const marked = ing.metadata.annotations?.[ANNOTATION_POLICY] === input.policy;
-    if (!mine && !marked) continue;
+    if ((!mine && !marked) || input.held?.has(name)) continue;
     if (mine && input.mode === 'Enforce' && !desired.has(name) && plan.blocked.some((b) => b.startsWith(`Ingress ${name}:`))) continue;
     if (!mine && ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
     const want = desired.get(name) ?? {};
@@ -78,7 +87,7 @@ function planIngresses(plan: Plan, input: PlanInput): string[] {
       continue;
     }
     if (!annotationsNeedApply(ing, FIELD_MANAGER, want)) continue;
-    plan.ingress.push({ name, want });
+    plan.ingress.push({ name, want, conflicts: annotationConflicts(ing, want, FIELD_MANAGER) });
     plan.drift.push(...annotationDrift(ing, want));
   }
   return [...desired].map(([n, a]) => `${n}:${canonical(a)}`);

@@ -1,5 +1,6 @@
 // The policy reconciler's error contract, with in-memory caches and recorded actions (the behaviour against
 // a real API server is covered by test/integration/controller.test.ts).
+import type { ControlResult } from '../api/status-v1alpha1.ts';
 import { ApiError, TerminalError } from '../k8s/errors.ts';
 import type { KubeObject } from '../k8s/resources.ts';
 import { generatedName } from '../render/labels.ts';
@@ -92,6 +93,58 @@ describe('PolicyReconciler', () => {
     expect(calls).toContain(`applyOwned ${npName}`);
   });
 
+  // Finding 4 of the security review: a forced apply took an admin's annotation keys over (and deleted
+  // them when the policy later dropped the control).
+  const ownedBy = (manager: string, operation: 'Apply' | 'Update', keys: string[]) => ({
+    manager,
+    operation,
+    fieldsV1: { 'f:metadata': { 'f:annotations': Object.fromEntries(keys.map((k) => [`f:${k}`, {}])) } },
+  });
+  it('an Ingress on which another manager owns a key the policy would change is held: Conflicted naming the manager, not written', async () => {
+    const admin = ingressObject('web', { annotations: { 'nginx.ingress.kubernetes.io/limit-rps': '100' } });
+    admin.metadata.managedFields = [ownedBy('admin-tool', 'Update', ['nginx.ingress.kubernetes.io/limit-rps'])];
+    const { reconciler, calls, statuses } = setup(policyObject(spec), undefined, { ingresses: [admin] });
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls.filter((c) => c.startsWith('applyAnnotations'))).toEqual([]);
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'Conflicted' });
+    expect(conditionOf(statuses[0], 'Conflicted')).toMatchObject({ status: 'True', reason: 'AnnotationOwned' });
+    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'True' });
+    const message = String(conditionOf(statuses[0], 'Conflicted')?.message);
+    expect(message).toContain('nginx.ingress.kubernetes.io/limit-rps (field manager "admin-tool")');
+    expect(message).toContain('kubectl annotate ingress web nginx.ingress.kubernetes.io/limit-rps-');
+    expect(statuses[0]?.targets).toEqual([expect.objectContaining({ kind: 'Ingress', name: 'web', state: 'Conflicted' })]);
+    // Nothing enforced on the held Ingress counts: no control reads Enforced for it.
+    const controls = (statuses[0]?.['controls'] ?? []) as ControlResult[];
+    expect(controls.filter((c) => c.enforcement === 'Enforced' && c.target === 'Ingress/web')).toEqual([]);
+  });
+
+  it('a key another manager owns with the value the policy wants is shared, not a conflict', async () => {
+    const admin = ingressObject('web', { annotations: { 'nginx.ingress.kubernetes.io/limit-rps': '5' } });
+    admin.metadata.managedFields = [ownedBy('admin-tool', 'Update', ['nginx.ingress.kubernetes.io/limit-rps'])];
+    const { reconciler, calls } = setup(policyObject(spec), undefined, { ingresses: [admin] });
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls.filter((c) => c.startsWith('applyAnnotations'))).toEqual([expect.stringMatching(/^applyAnnotations web \d+$/)]);
+  });
+
+  it('after convergence, a key someone else changed is the operator\'s own: repaired by a forced apply', async () => {
+    const first = setup(policyObject(spec));
+    let applied: Record<string, string> = {};
+    const capture = first.actions.applyAnnotations.bind(first.actions);
+    first.actions.applyAnnotations = async (r, ref, want, opts) => {
+      applied = want;
+      return capture(r, ref, want, opts);
+    };
+    await first.reconciler.reconcile('ns/p', reconcileContext());
+    expect(first.statuses[0]?.appliedDigest).toBeDefined();
+    const edited = ingressObject('web', { annotations: { ...applied, 'nginx.ingress.kubernetes.io/limit-rps': '500' } });
+    const ours = Object.keys(applied).filter((k) => k !== 'nginx.ingress.kubernetes.io/limit-rps');
+    edited.metadata.managedFields = [ownedBy('api-security-operator', 'Apply', ours), ownedBy('kubectl-edit', 'Update', ['nginx.ingress.kubernetes.io/limit-rps'])];
+    const converged = { ...policyObject(spec), status: first.statuses[0] } as KubeObject;
+    const again = setup(converged, undefined, { ingresses: [edited] });
+    await again.reconciler.reconcile('ns/p', reconcileContext());
+    expect(again.calls.filter((c) => c.startsWith('applyAnnotations'))).toEqual([expect.stringMatching(/^applyAnnotations web \d+ force$/)]);
+  });
+
   it('a policy being deleted releases what it wrote and then its finalizer', async () => {
     const marked = ingressObject('web', { annotations: { 'apisec.dev/policy': 'p', 'nginx.ingress.kubernetes.io/limit-rps': '5' } });
     marked.metadata.managedFields = [{ manager: 'api-security-operator', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:apisec.dev/policy': {} } } } }];
@@ -114,5 +167,21 @@ describe('PolicyReconciler', () => {
     });
     await reconciler.reconcile('ns/p', reconcileContext());
     expect(calls).not.toContain('delete tenant-np');
+  });
+
+  it('names a client CA only when its Secret is labelled for it; otherwise refused, nothing written', async () => {
+    const mtls = { ...spec, authentication: { mtls: { caSecretRef: 'client-ca' } } };
+    const unlabelled = setup(policyObject(mtls));
+    await expect(unlabelled.reconciler.reconcile('ns/p', reconcileContext())).rejects.toBeInstanceOf(TerminalError);
+    expect(unlabelled.calls).toEqual(['applyStatus']);
+    expect(conditionOf(unlabelled.statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' });
+    expect(String(conditionOf(unlabelled.statuses[0], 'Accepted')?.message)).toContain('kubectl label secret client-ca -n ns apisec.dev/client-ca=true');
+    expect(conditionOf(unlabelled.statuses[0], 'Enforced')).toMatchObject({ status: 'False' });
+
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'client-ca', namespace: 'ns' } };
+    const labelled = setup(policyObject(mtls), undefined, { clientCAs: [secret] });
+    await labelled.reconciler.reconcile('ns/p', reconcileContext());
+    expect(labelled.calls.some((c) => c.startsWith('applyAnnotations web'))).toBe(true);
+    expect(conditionOf(labelled.statuses[0], 'Accepted')).toMatchObject({ status: 'True' });
   });
 });

@@ -7,6 +7,8 @@ import { applyBaselines } from '../compliance/baseline.ts';
 import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
+import { CLIENT_CA_REFUSED, clientCARefusal } from '../compliance/client-ca.ts';
+import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, isTransient } from '../k8s/errors.ts';
@@ -27,6 +29,13 @@ import { canonical, ownedAnnotationKeys } from './state.ts';
 export const FINALIZER = 'apisec.dev/cleanup';
 
 type Policy = ApiSecurityPolicy & KubeObject;
+
+/** What a reconcile decided to write, and whether that repairs drift of what had converged. */
+interface Decided {
+  assessment: Assessment;
+  plan: Plan;
+  repairing: boolean;
+}
 
 export interface PolicyReconcilerDeps {
   caches: Caches;
@@ -90,19 +99,21 @@ export class PolicyReconciler implements Reconciler {
     const selecting = selectBaselines(this.deps.caches, namespace);
     const baseline = applyBaselines(parsed.spec, name, selecting);
     const spec = baseline.effective;
-    let assessment: Assessment;
+    // The Secret watch re-queues the policy when the label comes or goes: refusing is terminal until then.
+    const ca = clientCARefusal(namespace, spec, (secret) => (this.deps.caches.clientCAs.get(`${namespace}/${secret}`) ? 'labelled' : 'unlabelled'));
+    if (ca) return this.refuse(policy, CLIENT_CA_REFUSED, ca, ctx);
+    let decided: Decided;
     try {
-      assessment = this.assess(policy, spec, { allowedProviders: baseline.providers, authHosts: baseline.authHosts });
+      decided = this.decide(policy, spec, { allowedProviders: baseline.providers, authHosts: baseline.authHosts });
     } catch (err) {
       // Defence in depth: the schema should have refused it (UnsafeValue), or a URL the operator does not allow.
       if (err instanceof UnsafeValueError) return this.refuse(policy, err.reason, err.message, ctx);
       throw err;
     }
-    const plan = this.plan(policy, spec.mode, assessment);
+    const { assessment, plan, repairing } = decided;
     const foreign = await this.refuseForeignNames(plan, policy, ctx);
     const key = `${namespace}/${name}`;
-    // Converged before, different now: someone else changed what we had applied.
-    const drift = converged(policy.status, plan.digest, policy.metadata.generation) ? plan.drift : [];
+    const drift = repairing ? plan.drift : [];
     const fight = drift.length > 0 && !this.deps.repairBudget.allows(key);
     const errors = await this.applyPlan(policy, plan, { drift, fight }, ctx);
     const messages = [...errors.map((e) => (e instanceof Error ? e.message : String(e))), ...plan.blocked];
@@ -142,7 +153,26 @@ export class PolicyReconciler implements Reconciler {
     throw new TerminalError(reason, message);
   }
 
-  private assess(policy: Policy, spec: AssessInput['spec'], limits: Pick<AssessInput, 'allowedProviders' | 'authHosts'>): Assessment {
+  /**
+   * Assess and plan. Converged before and different now means someone else changed what the operator
+   * had applied: the plan repairs it, taking its own keys back by force. Otherwise an Ingress on which
+   * another field manager owns a key the policy would write (with another value) is held: assessed as
+   * Conflicted, named in status, and left exactly as it is, so an admin's annotation is never taken
+   * over (nor deleted when the policy later drops that control).
+   */
+  private decide(policy: Policy, spec: AssessInput['spec'], limits: Pick<AssessInput, 'allowedProviders' | 'authHosts'>): Decided {
+    const generation = policy.metadata.generation;
+    const assessment = this.assess(policy, spec, limits);
+    const plan = this.plan(policy, spec.mode, { assessment });
+    if (converged(policy.status, plan.digest, generation)) return { assessment, plan, repairing: true };
+    const held = new Map(plan.ingress.filter((i) => i.conflicts.length).map((i) => [i.name, describeAnnotationConflicts(i.name, i.conflicts)]));
+    if (held.size === 0) return { assessment, plan, repairing: false };
+    const reassessed = this.assess(policy, spec, { ...limits, held });
+    const replanned = this.plan(policy, spec.mode, { assessment: reassessed, held: new Set(held.keys()) });
+    return { assessment: reassessed, plan: replanned, repairing: converged(policy.status, replanned.digest, generation) };
+  }
+
+  private assess(policy: Policy, spec: AssessInput['spec'], limits: Pick<AssessInput, 'allowedProviders' | 'authHosts' | 'held'>): Assessment {
     const { caches } = this.deps;
     const { namespace, name } = policy.metadata;
     const ref: PolicyRef = { name, namespace, uid: policy.metadata.uid ?? '' };
@@ -159,7 +189,7 @@ export class PolicyReconciler implements Reconciler {
     });
   }
 
-  private plan(policy: Policy, mode: 'Enforce' | 'Audit', assessment: Assessment): Plan {
+  private plan(policy: Policy, mode: 'Enforce' | 'Audit', { assessment, held }: { assessment: Assessment; held?: ReadonlySet<string> }): Plan {
     const { namespace, name } = policy.metadata;
     const { rendered } = assessment;
     const traefikServed = this.deps.middlewaresServed();
@@ -176,6 +206,7 @@ export class PolicyReconciler implements Reconciler {
       existing,
       traefikServed,
       behind: (k, cached) => this.deps.pending.behind(k, cached),
+      ...(held ? { held } : {}),
     });
   }
 
@@ -222,7 +253,8 @@ export class PolicyReconciler implements Reconciler {
       await this.event(policy, 'FightDetected', `Repairs paused: another writer keeps changing ${describeDrift(drift)}`, ctx);
       return [];
     }
-    const errors = await this.execute(plan, policy.metadata.namespace, ctx);
+    // Force only to take back what had converged (the operator's own keys), never on a first write.
+    const errors = await this.execute(plan, { namespace: policy.metadata.namespace, force: drift.length > 0 }, ctx);
     if (!drift.length) return errors;
     this.deps.repairBudget.record(`${policy.metadata.namespace}/${policy.metadata.name}`);
     this.deps.onDrift(kinds, false);
@@ -235,7 +267,7 @@ export class PolicyReconciler implements Reconciler {
    * Owned objects first (a Traefik router naming a missing Middleware is disabled), annotations next,
    * deletions last (after the annotations stopped naming them). A failed write does not stop the others.
    */
-  private async execute(plan: Plan, ns: string, ctx: ReconcileContext): Promise<unknown[]> {
+  private async execute(plan: Plan, { namespace: ns, force }: { namespace: string; force: boolean }, ctx: ReconcileContext): Promise<unknown[]> {
     const errors: unknown[] = [];
     const attempt = async (what: Record<string, string>, write: () => Promise<void>): Promise<void> => {
       try {
@@ -258,7 +290,7 @@ export class PolicyReconciler implements Reconciler {
     for (const { name, want } of plan.ingress) {
       await attempt({ ingress: name }, async () => {
         const before = caches.ingresses.get(`${ns}/${name}`)?.metadata.resourceVersion;
-        const after = await actions.applyAnnotations(Resources.ingress, ns, name, want);
+        const after = await actions.applyAnnotations(Resources.ingress, { namespace: ns, name }, want, { force });
         pending.wrote(`Ingress/${ns}/${name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
         ctx.log.info({ ingress: name, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied Ingress annotations' : 'Released Ingress annotations');
       });
@@ -305,7 +337,7 @@ export class PolicyReconciler implements Reconciler {
     for (const ing of this.deps.caches.ingresses.list(namespace)) {
       if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
       if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
-      await this.deps.actions.applyAnnotations(Resources.ingress, namespace, ing.metadata.name, {});
+      await this.deps.actions.applyAnnotations(Resources.ingress, { namespace, name: ing.metadata.name }, {}, { force: false });
       ctx.writes.add();
       ctx.log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
     }

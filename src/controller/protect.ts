@@ -36,7 +36,9 @@ export async function reconcileProtection(deps: ProtectDeps, baseline: string, s
     const ns = ing.metadata.namespace ?? '';
     const key = `Ingress/${ns}/${ing.metadata.name}`;
     if (deps.pending.behind(key, ing)) return; // our own last write is not in the cache yet
-    const after = await deps.actions.applyAnnotations(Resources.ingress, ns, ing.metadata.name, want);
+    // Forced: floors are a cluster admin's (a ClusterApiSecurityPolicy), which outrank an annotation a
+    // namespace user set on an uncovered Ingress; a tenant's policy never forces a first write.
+    const after = await deps.actions.applyAnnotations(Resources.ingress, { namespace: ns, name: ing.metadata.name }, want, { force: true });
     deps.pending.wrote(key, ing.metadata.resourceVersion, (after as KubeObject | undefined)?.metadata?.resourceVersion);
     out.writes++;
     log.info({ ingress: `${ns}/${ing.metadata.name}`, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied baseline floors to uncovered Ingress' : 'Released baseline floors');

@@ -6,6 +6,7 @@
 //     (whose keys our field manager owns, and who changed one of them).
 //   - A ConfigMap that no ApiSecurityPolicy owns loses its data: the operator never reads it.
 //   - The guard's SuspiciousActivity Events keep whom they are about, when, and a clipped note.
+//   - Client-CA Secrets are listed as metadata only, and of that only the name is kept.
 import type { KubeObject } from '../k8s/resources.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -38,6 +39,12 @@ export function slimObject(o: KubeObject): KubeObject {
     delete slim.binaryData;
   }
   return slim;
+}
+
+/** A labelled client-CA Secret: the operator needs to know that it exists, nothing of its content. */
+export function slimSecret(s: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion } = s.metadata;
+  return { apiVersion: s.apiVersion, kind: s.kind, metadata: { name, namespace, uid, resourceVersion } };
 }
 
 /** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */

@@ -58,13 +58,14 @@ export class Writer {
 
   /**
    * Applies exactly `annotations` as the operator's set on a foreign object. An empty set releases
-   * every key the operator owned. Forced, so a hand edit of one of the operator's keys is repaired;
-   * keys of other managers are never part of the request and stay untouched.
+   * every key the operator owned; keys of other managers are never part of the request. Without
+   * `force` the API server refuses (409) a key another manager owns with another value; `force` is for
+   * repairing the operator's own keys after someone changed them.
    */
-  async applyAnnotations(r: ResourceType, namespace: string, name: string, annotations: Record<string, string>): Promise<KubeObject> {
+  async applyAnnotations(r: ResourceType, { namespace, name }: ObjectRef, annotations: Record<string, string>, { force }: { force: boolean }): Promise<KubeObject> {
     return this.client.request<KubeObject>('PATCH', objectPath(r, namespace, name), {
       verb: 'patch',
-      query: { fieldManager: FIELD_MANAGER, force: true },
+      query: { fieldManager: FIELD_MANAGER, ...(force ? { force: true } : {}) },
       body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name, namespace, annotations } },
       contentType: APPLY,
     });

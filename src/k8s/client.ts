@@ -21,6 +21,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** The Accept header (default application/json), e.g. to ask for metadata only. */
+  accept?: string;
   signal?: AbortSignal;
   /** For metrics: what kind of request this is. */
   verb: Verb;
@@ -105,7 +107,7 @@ export class KubeClient {
   private async send(method: string, path: string, opts: RequestOptions, streaming = false): Promise<Response> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { ...(await this.authHeaders()), Accept: 'application/json' };
+    const headers: Record<string, string> = { ...(await this.authHeaders()), Accept: opts.accept ?? 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);

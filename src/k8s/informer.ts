@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { ApiError, isGone } from './errors.ts';
-import { listPages } from './list.ts';
+import { METADATA_WATCH, listPages } from './list.ts';
 import { apiVersionOf, collectionPath, keyOf, type KubeObject, type ResourceType } from './resources.ts';
 import { sleep } from '../util/sleep.ts';
 
@@ -14,6 +14,8 @@ export interface InformerOptions {
   labelSelector?: string;
   fieldSelector?: string;
   pageSize?: number;
+  /** Lists and watches metadata only (PartialObjectMetadata), e.g. of Secrets whose data is never needed. */
+  metadataOnly?: boolean;
   watchTimeoutSeconds?: number;
   /** Backoff between failed attempts: base and cap in milliseconds. */
   backoffMs?: [number, number];
@@ -147,8 +149,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private async relist(): Promise<string> {
     const fresh = new Map<string, T>();
     let rv = '';
-    const { namespace, labelSelector, fieldSelector, pageSize } = this.opts;
-    for await (const page of listPages<T>(this.client, this.resource, { namespace, labelSelector, fieldSelector, pageSize, signal: this.abort.signal })) {
+    const { namespace, labelSelector, fieldSelector, pageSize, metadataOnly } = this.opts;
+    for await (const page of listPages<T>(this.client, this.resource, { namespace, labelSelector, fieldSelector, pageSize, metadataOnly, signal: this.abort.signal })) {
       for (const item of page.items) fresh.set(keyOf(item), this.shape(item));
       rv = page.resourceVersion;
     }
@@ -183,6 +185,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       const res = await this.client.stream(collectionPath(this.resource, this.opts.namespace), {
         verb: 'watch',
         query: { watch: 1, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: timeout, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
+        ...(this.opts.metadataOnly ? { accept: METADATA_WATCH } : {}),
         signal: local.signal,
       });
       this.healthy = true;

@@ -10,8 +10,14 @@ export interface ListOptions {
   labelSelector?: string | undefined;
   fieldSelector?: string | undefined;
   pageSize?: number | undefined;
+  /** Only each object's metadata (PartialObjectMetadata): no data of a Secret is ever transferred. */
+  metadataOnly?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
+
+/** The server sends each item as PartialObjectMetadata (metadata only) in a list, or in a watch. */
+export const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+export const METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 export interface ListPage<T> {
   /** With apiVersion and kind (list items carry neither). */
@@ -29,6 +35,7 @@ export async function* listPages<T extends KubeObject = KubeObject>(client: Kube
     const page = await client.request<{ items: T[] | null; metadata: { resourceVersion?: string; continue?: string } }>('GET', path, {
       verb: 'list',
       query: { limit: opts.pageSize ?? 500, continue: cont, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
+      ...(opts.metadataOnly ? { accept: METADATA_LIST } : {}),
       signal: opts.signal,
     });
     yield { items: (page.items ?? []).map((item) => ({ ...item, apiVersion, kind: r.kind })), resourceVersion: page.metadata.resourceVersion ?? '' };

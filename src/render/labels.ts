@@ -10,6 +10,11 @@ export const ANNOTATION_POLICY = 'apisec.dev/policy';
 /** On the guard's SuspiciousActivity Events, so the operator caches those and no other Event. */
 export const LABEL_EVENT = 'apisec.dev/event';
 export const SUSPICIOUS_ACTIVITY = 'suspicious-activity';
+/**
+ * On a Secret, its owner's consent to be an mTLS client CA (`apisec.dev/client-ca: "true"`): a policy may
+ * name only such a Secret, so no policy makes, say, a ServiceAccount token's ca.crt (the cluster CA) one.
+ */
+export const LABEL_CLIENT_CA = 'apisec.dev/client-ca';
 
 export function ownedLabels(policy: PolicyRef): Record<string, string> {
   return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_POLICY]: labelValue(policy.name) };

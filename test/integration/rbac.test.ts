@@ -24,6 +24,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { connect } from '../../src/k8s/connect.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
+import { METADATA_LIST } from '../../src/k8s/list.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
 import { identities, repoRoot } from '../support/controlplane.ts';
 import { chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
@@ -430,13 +431,13 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     await admin.request('DELETE', objectPath(Resources.policy, shop, `mtls-admin-${suffix}`), { verb: 'delete' });
   });
 
-  it('cannot read Secrets, update Ingresses, create ClusterRoles or touch Deployments', async () => {
+  it('cannot get or write Secrets, update Ingresses, create ClusterRoles or touch Deployments', async () => {
     const shop = namespaces.shop ?? 'default';
     const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `rbac-${suffix}`, namespace: shop }, stringData: { k: 'v' } };
-    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${shop}/secrets`, { verb: 'list' }))).toBe(403);
-    expect(await status(asOperator.request('GET', '/api/v1/secrets', { verb: 'list' }))).toBe(403);
+    // Secrets: list and watch only (the client-CA label check, metadata only); no get, no write.
     expect(await status(asOperator.request('GET', `/api/v1/namespaces/${shop}/secrets/catalog-tls`, { verb: 'get' }))).toBe(403);
     expect(await status(asOperator.request('POST', `/api/v1/namespaces/${shop}/secrets`, { verb: 'create', body: secret }))).toBe(403);
+    expect(await status(asOperator.request('DELETE', `/api/v1/namespaces/${shop}/secrets/catalog-tls`, { verb: 'delete' }))).toBe(403);
 
     // It may read an Ingress and patch it by server-side apply, but not replace it (PUT).
     const ing = await asOperator.request<KubeObject>('GET', objectPath(Resources.ingress, shop, 'catalog'), { verb: 'get' });
@@ -564,7 +565,11 @@ describe('the chart RBAC with watchNamespaces: [one]', () => {
     // The cluster-scoped reads it needs for baselines stay.
     expect(await status(asOperator.request('GET', collectionPath(Resources.namespace), { verb: 'list', query: { limit: 1 } }))).toBe(200);
     expect(await status(asOperator.request('GET', collectionPath(Resources.baseline), { verb: 'list', query: { limit: 1 } }))).toBe(200);
-    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${watched}/secrets`, { verb: 'list' }))).toBe(403);
+    // Secrets: listed (for the client-CA label, metadata only) in the watched namespace alone, never got.
+    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${watched}/secrets`, { verb: 'list', query: { limit: 1 }, accept: METADATA_LIST }))).toBe(200);
+    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${other}/secrets`, { verb: 'list' }))).toBe(403);
+    expect(await status(asOperator.request('GET', '/api/v1/secrets', { verb: 'list' }))).toBe(403);
+    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${watched}/secrets/x`, { verb: 'get' }))).toBe(403);
     // Its own Lease by name (leaderElection.id), no other.
     expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/rbac-one-${suffix}`, { verb: 'get' }))).toBe(200);
     expect(await status(asOperator.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/someone-elses`, { verb: 'get' }))).toBe(403);

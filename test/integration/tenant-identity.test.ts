@@ -6,9 +6,8 @@ import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
 import { Resources, collectionPath, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
-import { identities } from '../support/controlplane.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
-import { apply, clientAs, createNamespace, eventually, getOrUndefined, installCrds } from '../support/kube.ts';
+import { ALL_VERBS, apply, clientAs, createNamespace, grantTenant, eventually, getOrUndefined, installCrds } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 
 type Policy = KubeObject & { status?: ApiSecurityPolicyStatus };
@@ -49,23 +48,11 @@ describe('a tenant with rights in one namespace, through the operator', () => {
     a = await createNamespace(admin, 'tenant-a');
     b = await createNamespace(admin, 'tenant-b');
     // What a platform grants a team in its own namespace.
-    await apply(admin, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'team', namespace: a },
-      rules: [
-        { apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-        { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-        { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-      ],
-    } as never);
-    await apply(admin, {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'team', namespace: a },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'team' },
-      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.tenant.user }],
-    } as never);
+    await grantTenant(admin, a, [
+      { apiGroups: ['apisec.dev'], resources: ['apisecuritypolicies'], verbs: ALL_VERBS },
+      { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ALL_VERBS },
+      { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'networkpolicies'], verbs: ALL_VERBS },
+    ]);
     // Team B's API, protected by its own policy.
     await apply(admin, service(b, 'api'));
     await apply(admin, ingress(b, 'api', 'api'));

@@ -68,6 +68,7 @@ export function memoryCaches(given: Partial<Record<keyof Caches, readonly KubeOb
     baselines: s('baselines'),
     middlewares: s('middlewares'),
     suspiciousEvents: s('suspiciousEvents'),
+    clientCAs: s('clientCAs'),
   };
 }
 
@@ -89,7 +90,7 @@ export function recordingActions(fail?: (call: string) => Error | undefined): Re
   };
   const actions: Actions = {
     applyOwned: (_r, o) => act(`applyOwned ${o.metadata.name}`),
-    applyAnnotations: (_r, _ns, name, a) => act(`applyAnnotations ${name} ${Object.keys(a).length}`),
+    applyAnnotations: (_r, { name }, a, { force }) => act(`applyAnnotations ${name} ${Object.keys(a).length}${force ? ' force' : ''}`),
     applyFinalizers: (_r, _o, f) => act(`applyFinalizers [${f.join(',')}]`),
     applyStatus: async (_r, _ns, _n, status) => {
       statuses.push(status as Record<string, unknown>);

@@ -7,7 +7,7 @@ import type { KubeClient } from '../../src/k8s/client.ts';
 import { connect } from '../../src/k8s/connect.ts';
 import { ApiError } from '../../src/k8s/errors.ts';
 import { Resources, discoveryPath, objectPath, type KubeObject, type ResourceType } from '../../src/k8s/resources.ts';
-import { repoRoot, type ControlPlaneInfo, type IdentityName } from './controlplane.ts';
+import { identities, repoRoot, type ControlPlaneInfo, type IdentityName } from './controlplane.ts';
 
 export function controlPlane(): ControlPlaneInfo {
   const raw = process.env.APISEC_TEST_CONTROLPLANE;
@@ -51,6 +51,25 @@ export async function apply<T extends KubeObject>(
     body: obj,
     contentType: 'application/apply-patch+yaml',
   });
+}
+
+/** A condition of an object's status, by type. */
+export const policyCondition = (p: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } } | undefined, type: string) =>
+  p?.status?.conditions?.find((c) => c.type === type);
+
+/** Every verb on a resource, as a platform grants a team in its own namespace. */
+export const ALL_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+
+/** A Role with these rules in `namespace`, bound to the tenant identity: what a team may do there. */
+export async function grantTenant(admin: KubeClient, namespace: string, rules: unknown[], name = 'team'): Promise<void> {
+  await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name, namespace }, rules } as never);
+  await apply(admin, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name, namespace },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: identities.tenant.user }],
+  } as never);
 }
 
 /** The resource type of a kind the operator's table does not list, from the server's discovery document. */

@@ -80,6 +80,12 @@ gets a Role in the release namespace.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
+# Secrets labelled apisec.dev/client-ca=true, as metadata only (PartialObjectMetadata, selected by label):
+# whether a policy's mTLS caSecretRef consents to be a client CA. No get: the operator reads no Secret's
+# data. RBAC cannot narrow list and watch to metadata or to a label; docs/helm.md says what this grants.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch]
 # Events: the operator records its own, and reads the guard's SuspiciousActivity ones (selected by label).
 - apiGroups: [events.k8s.io]
   resources: [events]
