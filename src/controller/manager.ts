@@ -13,7 +13,7 @@ import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
-import { slimEvent, slimObject, slimSecret } from './slim.ts';
+import { slimEvent, slimObject, slimOwned, slimSecret } from './slim.ts';
 import type { RepairBudget } from './drift.ts';
 import { PendingWrites } from './pending.ts';
 import { PolicyReconciler } from './policy.ts';
@@ -103,7 +103,7 @@ export class Manager {
     const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     // Every namespaced cache keeps only what the operator compares or names (slim.ts).
     const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string): Informer<T> =>
-      new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector, transform: slimObject });
+      new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector, transform: labelSelector === owned ? slimOwned : slimObject });
     const cluster = (r: (typeof Resources)[keyof typeof Resources], fieldSelector?: string): Informer =>
       new Informer(client, r, log.child({ informer: r.plural }), fieldSelector ? { fieldSelector } : {});
     return {

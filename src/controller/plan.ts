@@ -9,6 +9,7 @@ import type { KubeObject, Resources } from '../k8s/resources.ts';
 import type { RenderOutput } from '../render/index.ts';
 import { ANNOTATION_POLICY } from '../render/labels.ts';
 import { annotationConflicts, type AnnotationConflict } from '../compliance/managed-fields.ts';
+import { slimOwned } from './slim.ts';
 import { annotationDrift, digestOf, ownedDrift, type DriftItem } from './drift.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
 
@@ -103,9 +104,11 @@ function planOwned(plan: Plan, input: PlanInput): void {
         plan.waiting = true;
         continue;
       }
-      if (cur && isSubset(d, cur)) continue;
+      // Compared in the cached form (slim.ts: a ConfigMap's data as its digest).
+      const want = slimOwned({ ...d, kind: r.kind });
+      if (cur && isSubset(want, cur)) continue;
       plan.apply.push({ r, obj: d, existed: cur !== undefined });
-      plan.drift.push(ownedDrift({ ...d, kind: r.kind }, cur));
+      plan.drift.push(ownedDrift({ ...want, kind: r.kind }, cur));
     }
     for (const e of existing) {
       if (mine.some((d) => d.metadata.name === e.metadata.name)) continue;

@@ -1,5 +1,5 @@
 import type { KubeObject } from '../k8s/resources.ts';
-import { slimEvent, slimObject } from './slim.ts';
+import { DIGEST_KEY, slimEvent, slimObject, slimOwned } from './slim.ts';
 
 const managed = [
   { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:a': {} }, 'f:labels': { 'f:x': {} } }, 'f:spec': { 'f:rules': {} } } },
@@ -18,12 +18,23 @@ describe('slimObject (what the caches keep)', () => {
     expect(slim.spec).toEqual({ rules: [] });
   });
 
-  it("drops the data of a ConfigMap no policy owns (a labelled flood costs metadata only), keeps a policy's own", () => {
+  it('keeps a bounded form of a generated kind, whatever its author put in it (a labelled flood costs ~1 KiB each)', () => {
     const big = 'x'.repeat(1024 * 1024);
-    const foreign: KubeObject = { kind: 'ConfigMap', metadata: { name: 'flood', labels: { 'app.kubernetes.io/managed-by': 'api-security-operator' } }, data: { big }, binaryData: { b: big } };
-    expect(JSON.stringify(slimObject(foreign)).length).toBeLessThan(200);
-    const own: KubeObject = { kind: 'ConfigMap', metadata: { name: 'apisec-p-sidecar', ownerReferences: [{ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'p', uid: 'u' }] }, data: { 'nginx.conf': 'events {}' } };
-    expect(slimObject(own).data).toEqual({ 'nginx.conf': 'events {}' });
+    const many = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`apisec.dev/x${i}`, 'v']));
+    const flood: KubeObject = {
+      kind: 'ConfigMap',
+      metadata: { name: 'flood', labels: { 'app.kubernetes.io/managed-by': 'api-security-operator', ...many }, annotations: { big }, ownerReferences: Array.from({ length: 100 }, (_, i) => ({ apiVersion: 'v1', kind: 'ApiSecurityPolicy', name: `p${i}`, uid: `u${i}` })) },
+      data: { big },
+      binaryData: { b: big },
+    };
+    expect(JSON.stringify(slimOwned(flood)).length).toBeLessThan(1500);
+    const np: KubeObject = { kind: 'NetworkPolicy', metadata: { name: 'np' }, spec: { ingress: [{ from: Array.from({ length: 5000 }, () => ({ ipBlock: { cidr: '10.0.0.0/8' } })) }] } };
+    expect(slimOwned(np).spec).toEqual({ [DIGEST_KEY]: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // The operator's own is compared in the same form: equal content, equal digest.
+    const own: KubeObject = { kind: 'ConfigMap', metadata: { name: 'apisec-p-sidecar', labels: { 'apisec.dev/policy': 'p' } }, data: { 'nginx.conf': 'events {}' } };
+    expect(slimOwned(own)).toEqual(slimOwned({ ...own, metadata: { ...own.metadata, resourceVersion: undefined } }));
+    expect(slimOwned(own).data).not.toEqual(slimOwned({ ...own, data: { 'nginx.conf': 'events { }' } }).data);
+    expect(slimOwned(own).metadata.labels).toEqual({ 'apisec.dev/policy': 'p' });
   });
 
   it("keeps of the guard's Event whom it is about, when (the series' last time first) and a clipped note", () => {

@@ -4,10 +4,16 @@
 //   - `kubectl.kubernetes.io/last-applied-configuration` is dropped (a copy of the object).
 //   - managedFields keep each manager and operation; the field sets only for metadata.annotations
 //     (whose keys our field manager owns, and who changed one of them).
-//   - A ConfigMap that no ApiSecurityPolicy owns loses its data: the operator never reads it.
+//   - Objects of the kinds the operator generates (ConfigMaps, NetworkPolicies, Middlewares), which anyone
+//     can label as the operator's, keep a bounded form (slimOwned): the operator's own labels, no
+//     annotations, at most a few owner references and field managers, a ConfigMap's data as a digest, and
+//     any other content above 64 KiB as a digest. The plan compares what it wants in the same form.
 //   - The guard's SuspiciousActivity Events keep whom they are about, when, and a clipped note.
 //   - Client-CA Secrets are listed as metadata only, and of that only the name is kept.
+import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
+import { LABEL_MANAGED_BY, LABEL_POLICY } from '../render/labels.ts';
+import { canonical } from './state.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -20,13 +26,11 @@ function slimManagedField(m: ManagedField): ManagedField {
   return annotations ? { ...rest, fieldsV1: { 'f:metadata': { 'f:annotations': annotations } } } : rest;
 }
 
-const ownedByPolicy = (o: KubeObject): boolean => (o.metadata.ownerReferences ?? []).some((r) => r.kind === 'ApiSecurityPolicy');
-
-/** The cached form of an object (informer transform). */
+/** The cached form of a target (Ingress, Service) or policy (informer transform). */
 export function slimObject(o: KubeObject): KubeObject {
   const { metadata } = o;
   const annotations = metadata.annotations && LAST_APPLIED in metadata.annotations ? Object.fromEntries(Object.entries(metadata.annotations).filter(([k]) => k !== LAST_APPLIED)) : metadata.annotations;
-  const slim: KubeObject = {
+  return {
     ...o,
     metadata: {
       ...metadata,
@@ -34,9 +38,47 @@ export function slimObject(o: KubeObject): KubeObject {
       ...(metadata.managedFields ? { managedFields: metadata.managedFields.map(slimManagedField) } : {}),
     },
   };
-  if (o.kind === 'ConfigMap' && !ownedByPolicy(o)) {
-    delete slim.data;
-    delete slim.binaryData;
+}
+
+/** In place of content the cache does not keep: its digest, equal only for equal content. */
+export const DIGEST_KEY = 'apisec.dev/sha256';
+const digest = (v: unknown): Record<string, string> => ({ [DIGEST_KEY]: createHash('sha256').update(canonical(v)).digest('hex') });
+/** The operator's own generated content is far smaller (the schema bounds every list a policy has). */
+const CONTENT_LIMIT = 64 * 1024;
+const OWNED_LABELS = [LABEL_MANAGED_BY, LABEL_POLICY];
+const MAX_REFS = 8;
+
+/** The object without its undefined and empty-list fields (as the API server stores it). */
+function defined<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))) as T;
+}
+
+/**
+ * The cached (and compared) form of an object of a generated kind. Bounded whatever its author put in
+ * it: a tenant can give a 1 MiB ConfigMap the operator's labels, and every replica caches it.
+ */
+export function slimOwned(o: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp, ownerReferences, labels, managedFields } = o.metadata;
+  const kept = Object.entries(labels ?? {}).filter(([k]) => OWNED_LABELS.includes(k));
+  const slim = defined({
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata: defined({
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      creationTimestamp,
+      deletionTimestamp,
+      ownerReferences: ownerReferences?.slice(0, MAX_REFS),
+      labels: kept.length ? Object.fromEntries(kept) : undefined,
+      // The last writers, for naming who changed an object (drift).
+      managedFields: managedFields?.slice(-MAX_REFS).map(slimManagedField),
+    }),
+  }) as KubeObject;
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'apiVersion' || k === 'kind' || k === 'metadata' || k === 'status' || v === undefined) continue;
+    slim[k] = k === 'data' || k === 'binaryData' || canonical(v).length > CONTENT_LIMIT ? digest(v) : v;
   }
   return slim;
 }
