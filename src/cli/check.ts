@@ -1,10 +1,11 @@
 // The offline core of `apisec check` and `apisec render`: every policy of the input through the same
 // resolve → render → evaluate as the operator (src/compliance/assess.ts), the APIs no policy covers, and
 // the verdict under the user's thresholds. Pure: documents in, results out.
+import { codeUnitOrder } from '../util/order.ts';
 import { ApiSecurityPolicySpec, formatIssues, type ControlResult } from '../api/v1alpha1.ts';
 import { parseBaselineSpec } from '../api/cluster-v1alpha1.ts';
 import { assessPolicy, type Assessment, type TargetState } from '../compliance/assess.ts';
-import { claimOf, codeUnitOrder, type PolicyClaim } from '../compliance/claims.ts';
+import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
 import { CLIENT_CA_REFUSED, clientCARefusal, consentsToClientCA, type ClientCAState } from '../compliance/client-ca.ts';
 import { wouldProtect } from '../compliance/protect.ts';

@@ -1,5 +1,6 @@
 // The file side of the CLI: files, directories (recursively, *.yaml, *.yml, *.json) and "-" for stdin,
 // read into sources named relative to the working directory so reports point at repository paths.
+import { codeUnitOrder } from '../util/order.ts';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Source } from './documents.ts';
@@ -22,7 +23,7 @@ function displayName(cwd: string, abs: string): string {
 async function walk(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const files: string[] = [];
-  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const e of entries.sort((a, b) => codeUnitOrder(a.name, b.name))) {
     // Hidden folders (.git, .github) and installed packages hold no manifests of the application.
     if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') files.push(...(await walk(join(dir, e.name))));
     else if (e.isFile() && MANIFEST.test(e.name)) files.push(join(dir, e.name));

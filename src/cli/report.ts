@@ -1,7 +1,8 @@
 // `apisec report`: every API of a cluster with the policy that governs it and what the operator reported
 // in that policy's status, plus the APIs no policy covers. Pure: lists of objects in, rows out.
+import { codeUnitOrder } from '../util/order.ts';
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
-import { ClaimIndex, claimedTargets, codeUnitOrder } from '../compliance/claims.ts';
+import { ClaimIndex, claimedTargets} from '../compliance/claims.ts';
 import { protectedByMarker } from '../compliance/protect.ts';
 import { MANAGED_BY } from '../render/labels.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';

@@ -2,6 +2,7 @@
 // ClusterApiSecurityPolicy that selects its namespace. Tightening is kept; loosening is a violation
 // that is reported and replaced by the floor (never silently dropped); a floor the policy does not
 // mention is supplied by the baseline. Every effective value records who supplied it. Pure.
+import { codeUnitOrder } from '../util/order.ts';
 import { olderFirst } from './claims.ts';
 import { BlockList, isIP } from 'node:net';
 import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
@@ -373,7 +374,7 @@ export function applyBaselines(spec: ApiSecurityPolicySpec, policyName: string, 
     effective: out,
     ...(authHosts.length ? { authHosts } : {}),
     violations,
-    provenance: [...byField.values()].sort((a, b) => a.field.localeCompare(b.field)).slice(0, 32),
+    provenance: [...byField.values()].sort((a, b) => codeUnitOrder(a.field, b.field)).slice(0, 32),
     conflicts,
     ...(providers ? { providers } : {}),
   };

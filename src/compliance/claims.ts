@@ -6,6 +6,7 @@
 //     a valid policy, nor make an API look covered.
 //   - Of the policies claiming a target, the oldest governs (creationTimestamp, then name, both in
 //     code-unit order: the same in every locale), as Gateway API policy attachment does.
+import { codeUnitOrder } from '../util/order.ts';
 import { parseSpec } from '../api/v1alpha1.ts';
 
 export type TargetKind = 'Ingress' | 'Service';
@@ -22,9 +23,6 @@ export interface ClaimingPolicy {
   metadata: { name: string; namespace?: string | undefined; creationTimestamp?: string | undefined; deletionTimestamp?: string | undefined };
   spec?: unknown;
 }
-
-/** Code-unit order: the same in every locale. */
-export const codeUnitOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Oldest first (creationTimestamp, then name): stable across restarts and independent of event order. */
 export const olderFirst = (a: Pick<PolicyClaim, 'name' | 'creationTimestamp'>, b: Pick<PolicyClaim, 'name' | 'creationTimestamp'>): number =>

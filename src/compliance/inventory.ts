@@ -4,9 +4,10 @@
 // policy targets (protectUncovered), or nothing (a "shadow API"). A baseline that merely selects the
 // namespace is named, but covers nothing: it wrote nothing onto the API. Pure; used by the reports controller and by `apisec check` and
 // `apisec report` (src/cli/coverage.ts).
+import { codeUnitOrder } from '../util/order.ts';
 import { backendServices } from '../render/index.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
-import { ClaimIndex, codeUnitOrder, oldest, type PolicyClaim } from './claims.ts';
+import { ClaimIndex, oldest, type PolicyClaim } from './claims.ts';
 
 export type Coverage = 'policy' | 'baseline' | 'none';
 

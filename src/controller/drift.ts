@@ -3,6 +3,7 @@
 // successful apply, at the same generation. Then any difference on a target is drift: it is reported
 // (naming the field and who changed it) and repaired — unless the same policy had to repair too often
 // in a short window, which means another writer is fighting it: then repairs pause and that is reported.
+import { codeUnitOrder } from '../util/order.ts';
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
 import { canonical, isSubset } from './state.ts';
@@ -24,7 +25,7 @@ export function digestOf(desired: unknown): string {
 export function annotationDrift(obj: KubeObject, want: Record<string, string>): DriftItem[] {
   const current = obj.metadata.annotations ?? {};
   const items: DriftItem[] = [];
-  for (const [k, v] of Object.entries(want).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [k, v] of Object.entries(want).sort(([a], [b]) => codeUnitOrder(a, b))) {
     if (current[k] === v) continue;
     const by = (obj.metadata.managedFields ?? []).find((m) => {
       const ann = (m.fieldsV1?.['f:metadata'] as Record<string, unknown> | undefined)?.['f:annotations'] as Record<string, unknown> | undefined;

@@ -1,5 +1,6 @@
 // render: (policy, observed targets, settings) → everything the operator should write for it.
 // Pure; one file per artifact or provider, composed here.
+import { codeUnitOrder } from '../util/order.ts';
 import type { ControlName } from '../api/v1alpha1.ts';
 import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
@@ -169,7 +170,7 @@ export function render(input: RenderInput): RenderOutput {
   const middlewares: TraefikMiddleware[] = [];
   const dataPath: DataPath = { guard: settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy), trusted: settings.trustedProxies ?? [] };
 
-  for (const ing of [...input.ingresses].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+  for (const ing of [...input.ingresses].sort((a, b) => codeUnitOrder(a.metadata.name, b.metadata.name))) {
     const choice = resolveProvider(spec.provider, ing, settings, input.allowedProviders);
     if (!choice.ok) {
       results.push({ ingress: ing.metadata.name, problem: { reason: choice.reason, message: choice.message } });

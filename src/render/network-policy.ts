@@ -1,6 +1,7 @@
 // NetworkPolicy for the pods behind each Service the policy protects (the Service targets and the
 // backends of the Ingress targets): default deny, then allow only the ingress controller's pods and the
 // declared callers, on the Service's target ports.
+import { codeUnitOrder } from '../util/order.ts';
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, Provider, ServiceLike } from './types.ts';
@@ -83,7 +84,7 @@ export function renderNetworkPolicies(
   if (!net?.defaultDeny) return plan;
   const from = allowedPeers(net, providers, settings);
 
-  for (const svc of [...services].sort((x, y) => x.metadata.name.localeCompare(y.metadata.name))) {
+  for (const svc of [...services].sort((x, y) => codeUnitOrder(x.metadata.name, y.metadata.name))) {
     const sel = svc.spec?.selector;
     if (!sel || Object.keys(sel).length === 0) {
       plan.skipped.push({ service: svc.metadata.name, reason: 'the Service has no selector, so its pods cannot be selected' });
