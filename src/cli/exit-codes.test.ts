@@ -23,6 +23,19 @@ function apisec(args: string[], opts: { input?: string; bin?: string; env?: Reco
 
 const lines = (s: string): string[] => s.split('\n').filter(Boolean);
 
+describe('apisec import', () => {
+  it('reads kubectl List output on stdin, prints policies, and sums up on stderr', () => {
+    const res = apisec(['import', '-'], { input: readFileSync(join(repoRoot, 'test/fixtures/import/legacy-ingresses.yaml'), 'utf8') });
+    expect(res.code).toBe(0);
+    expect(parseAllDocuments(res.stdout).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name)).toEqual(['storefront', 'payments', 'public-feed']);
+    expect(res.stderr).toBe('apisec: imported 3 Ingress(es); 1 without ingress-nginx annotations skipped; 12 annotation(s) not carried over (listed above each policy)\n');
+  });
+
+  it('needs input', () => {
+    expect(apisec(['import']).code).toBe(2);
+  });
+});
+
 describe('apisec exit codes', () => {
   it.each<[string, number, string[]]>([
     ['no control fails', 0, ['check', 'examples/internal-api.yaml']],
@@ -47,7 +60,7 @@ describe('apisec exit codes', () => {
     ['no input', ['check'], /^apisec: check needs input: files, directories, or - for stdin$/],
     ['an unknown output format', ['check', 'examples', '-o', 'xml'], /^apisec: --output must be one of table, json, sarif, junit, got "xml"$/],
     ['an unknown flag', ['check', '--colour', 'examples'], /^apisec: Unknown option '--colour'$/],
-    ['an unknown command', ['lint', 'examples'], /^apisec: unknown command "lint" \(check, render, report or guard\)$/],
+    ['an unknown command', ['lint', 'examples'], /^apisec: unknown command "lint" \(check, render, import, report or guard\)$/],
     ['a bad --ingress-class', ['render', 'examples', '--ingress-class', 'nginx=envoy'], /^apisec: --ingress-class expects CLASS=PROVIDER/],
   ])('%s → 2, one line on stderr, no stack trace', (_name, args, message) => {
     const res = apisec(args);

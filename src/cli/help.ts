@@ -13,6 +13,7 @@ export const mainHelp = (name: string): string => `${name} — check, render and
 Usage:
   ${name} check FILE|DIR|- ...        offline compliance check of manifests, for CI
   ${name} render -f FILE|DIR|- ...    print the objects the operator would write, offline
+  ${name} import FILE|DIR|- ...       ingress-nginx annotated Ingresses → ApiSecurityPolicies
   ${name} report                      every API in a cluster with its policy, score and failing controls
   ${name} guard [--port PORT]         run the external authorization service the data planes call
 
@@ -132,4 +133,35 @@ Examples:
   KUBECONFIG=~/.kube/staging ${name} report -o json | jq '.apis[] | select(.policy == null)'
 
 ${EXIT_CODES}
+`;
+
+export const importHelp = (name: string): string => `${name} import — ingress-nginx annotated Ingresses as ApiSecurityPolicies
+
+Usage: ${name} import [flags] FILE|DIR|- ...
+
+For each Ingress with nginx.ingress.kubernetes.io/ annotations, prints the ApiSecurityPolicy that declares
+the same controls (targeting that Ingress, provider ingress-nginx), preceded by a comment listing every
+ingress-nginx annotation it does not carry over and why (snippets, values a policy refuses, settings that
+are not security controls). ingress-nginx's own defaults are made explicit: ssl-redirect on an Ingress
+with TLS, a burst of 5 × the rate, CORS for every origin with credentials (refused: credentials are
+dropped), ModSecurity in detection mode. Every policy printed passes the CRD schema. Then
+"${name} check" or "${name} render" shows what the operator would make of it, on any data plane.
+
+Carried over: ssl-redirect, force-ssl-redirect, auth-url, auth-response-headers, auth-tls-secret,
+auth-tls-verify-client, auth-tls-verify-depth, auth-tls-pass-certificate-to-upstream, limit-rps,
+limit-rpm, limit-burst-multiplier, limit-connections, allowlist-/whitelist-source-range,
+denylist-source-range, enable-cors and cors-*, proxy-body-size, enable-modsecurity,
+enable-owasp-core-rules, enable-access-log.
+
+${INPUT}
+
+Flags:
+  -f, --filename PATH          input (repeatable; also as arguments)
+  -n, --namespace NS           namespace of Ingresses that name none (default "default")
+      --stdin-filename NAME    how stdin is named in the comments (default "stdin")
+  -h, --help                   show help
+
+Examples:
+  kubectl get ingress -A -o yaml | ${name} import - > policies.yaml
+  ${name} import legacy/ingresses/ && ${name} check policies.yaml legacy/ingresses/
 `;

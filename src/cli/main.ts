@@ -11,9 +11,10 @@ import { assessInventory, check, judge, type FailOn, type Thresholds } from './c
 import { parseDocuments, type Source } from './documents.ts';
 import { CliError, UsageError } from './errors.ts';
 import { CHECK_FORMATS, formatCheck, type CheckFormat } from './format-check.ts';
-import { checkHelp, mainHelp, renderHelp, reportHelp } from './help.ts';
+import { checkHelp, importHelp, mainHelp, renderHelp, reportHelp } from './help.ts';
 import { buildInventory, type Inventory } from './inventory.ts';
 import { readSources } from './io.ts';
+import { formatImported, importIngress, NGINX_PREFIX } from './import.ts';
 import { formatYaml, writtenObjects } from './render-output.ts';
 import { REPORT_FORMATS, type ReportFormat } from './report.ts';
 import { wantColor } from './text.ts';
@@ -130,6 +131,22 @@ async function runRender(argv: string[], io: Io): Promise<number> {
   return errors.length ? 2 : 0;
 }
 
+/** ingress-nginx annotated Ingresses → ApiSecurityPolicies on stdout; what was not carried over in each. */
+async function runImport(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { filename: INPUT_FLAGS.filename, namespace: INPUT_FLAGS.namespace, 'stdin-filename': INPUT_FLAGS['stdin-filename'] });
+  if (values.help) return print(io.stdout, importHelp(io.name), 0);
+  const inv = await readInventory(values, positionals, io, 'import');
+  const annotated = inv.ingresses.filter((i) => Object.keys(i.object.metadata.annotations ?? {}).some((k) => k.startsWith(NGINX_PREFIX)));
+  const imported = annotated.map(importIngress);
+  io.stdout.write(formatImported(imported));
+  const dropped = imported.reduce((n, i) => n + i.dropped.length, 0);
+  const plain = inv.ingresses.length - annotated.length;
+  io.stderr.write(
+    `${io.name}: imported ${imported.length} Ingress(es)${plain ? `; ${plain} without ingress-nginx annotations skipped` : ''}; ${dropped} annotation(s) not carried over (listed above each policy)\n`,
+  );
+  return 0;
+}
+
 async function runReport(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, {
     kubeconfig: { type: 'string' },
@@ -165,7 +182,7 @@ async function runGuard(argv: string[], io: Io): Promise<number> {
   return runGuardCommand(usage(() => parseGuardConfig(argv, io.env)), io.stdout);
 }
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = { check: runCheck, render: runRender, report: runReport, guard: runGuard };
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = { check: runCheck, render: runRender, import: runImport, report: runReport, guard: runGuard };
 
 /** Runs one command line; returns the exit code. Never throws. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -179,7 +196,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     if (command === '--version') return print(io.stdout, `${version()}\n`, 0);
     const run = COMMANDS[command];
-    if (!run) throw new UsageError(command.startsWith('-') ? `unknown flag ${command} before the command` : `unknown command "${command}" (check, render, report or guard)`);
+    if (!run) throw new UsageError(command.startsWith('-') ? `unknown flag ${command} before the command` : `unknown command "${command}" (check, render, import, report or guard)`);
     return await run(rest, io);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
