@@ -1,4 +1,4 @@
-import { FLAGS, HELP, parseAddress, parseConfig, type OperatorConfig } from './config.ts';
+import { ConfigError, FLAGS, HELP, parseAddress, parseConfig, type OperatorConfig } from './config.ts';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): OperatorConfig => {
   const c = parseConfig(argv, env);
@@ -132,6 +132,25 @@ describe('parseConfig', () => {
     expect(parse(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=fd00::/8']).settings.trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
     expect(parse([]).settings.trustedProxies).toBeUndefined();
     expect(() => parse(['--trusted-proxy', '10.0.0.1'])).toThrow(/--trusted-proxy expects a CIDR/);
+  });
+
+  it('serves /metrics unauthenticated by default, and with --metrics-auth=kubernetes checks tokens over HTTPS', () => {
+    expect(parse([])).toMatchObject({ metricsAuth: 'none' });
+    expect(parse([]).metricsCertDir).toBeUndefined();
+    expect(parse(['--metrics-auth=kubernetes'])).toMatchObject({ metricsAuth: 'kubernetes' });
+    expect(parse(['--metrics-auth', 'kubernetes', '--metrics-cert-dir', '/tmp/k8s-metrics-server/serving-certs'])).toMatchObject({ metricsAuth: 'kubernetes', metricsCertDir: '/tmp/k8s-metrics-server/serving-certs' });
+    expect(parse(['--metrics-auth=none', '--metrics-auth=kubernetes']).metricsAuth).toBe('kubernetes'); // the last one wins
+  });
+
+  it.each([
+    [['--metrics-auth=rbac'], '--metrics-auth must be one of none, kubernetes, got "rbac"'],
+    [['--metrics-auth='], '--metrics-auth must be one of none, kubernetes, got ""'],
+    [['--metrics-cert-dir=/certs'], '--metrics-cert-dir needs --metrics-auth=kubernetes: /metrics is served over HTTPS only when it checks tokens'],
+    [['--metrics-auth=none', '--metrics-cert-dir=/certs'], '--metrics-cert-dir needs --metrics-auth=kubernetes'],
+    [['--metrics-auth=kubernetes', '--metrics-cert-dir='], '--metrics-cert-dir must name a directory with tls.crt and tls.key, got ""'],
+  ])('refuses %j with one ConfigError line', (argv, message) => {
+    expect(() => parseConfig(argv, {})).toThrow(ConfigError);
+    expect(() => parseConfig(argv, {})).toThrow(message);
   });
 
   it('answers --help and --version', () => {

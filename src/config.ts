@@ -24,6 +24,10 @@ export interface OperatorConfig {
   metricsAddress: ListenAddress;
   /** /healthz and /readyz; equal to metricsAddress, one server serves all. */
   healthProbeAddress: ListenAddress;
+  /** Who may read /metrics: anyone who reaches it, or a bearer token with RBAC get on /metrics (then HTTPS). */
+  metricsAuth: MetricsAuthMode;
+  /** tls.crt and tls.key of the HTTPS metrics server; without it a self-signed certificate. */
+  metricsCertDir?: string;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -36,6 +40,9 @@ export interface OperatorConfig {
   /** One line per deprecated flag used, for the log at start. */
   warnings: string[];
 }
+
+export const METRICS_AUTH_MODES = ['none', 'kubernetes'] as const;
+export type MetricsAuthMode = (typeof METRICS_AUTH_MODES)[number];
 
 export interface Flag {
   name: string;
@@ -57,6 +64,8 @@ export const FLAGS: readonly Flag[] = [
   { name: 'workers', kind: 'string', value: 'N', env: 'APISEC_WORKERS', default: '2', help: 'concurrent reconciles, 1-64' },
   { name: 'metrics-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8080', help: 'address of /metrics; ":8080" is every interface, "127.0.0.1:0" a free port on loopback' },
   { name: 'health-probe-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8081', help: 'address of /healthz and /readyz; the same address as --metrics-bind-address serves all on one port' },
+  { name: 'metrics-auth', kind: 'string', value: 'MODE', default: 'none', help: 'who may read /metrics: none (anyone who reaches the port) or kubernetes (a bearer token the API server authenticates, TokenReview, of a user RBAC allows get on the non-resource URL /metrics, SubjectAccessReview; served over HTTPS; /healthz and /readyz stay open)' },
+  { name: 'metrics-cert-dir', kind: 'string', value: 'DIR', help: 'with --metrics-auth=kubernetes: the directory of tls.crt and tls.key for /metrics, read at start and again when they change (checked every 10 s); without it a self-signed certificate is made at start' },
   { name: 'leader-elect', kind: 'boolean', default: 'true', help: 'elect a leader with a Lease; --leader-elect=false runs without (one replica only)' },
   { name: 'leader-election-namespace', kind: 'string', value: 'NS', env: 'POD_NAMESPACE', default: 'apisec-system', help: 'namespace of the Lease' },
   { name: 'leader-election-id', kind: 'string', value: 'NAME', default: 'api-security-operator', help: 'name of the Lease' },
@@ -265,6 +274,15 @@ function addresses(metricsFlag: string | undefined, portFlag: string | undefined
   return { metricsAddress, healthProbeAddress: health ?? metricsAddress };
 }
 
+/** --metrics-auth and --metrics-cert-dir: a certificate only serves an authenticated /metrics. */
+function metricsAuth(mode: string, certDir: string | undefined): Pick<OperatorConfig, 'metricsAuth' | 'metricsCertDir'> {
+  const metricsAuth = oneOf('metrics-auth', mode, METRICS_AUTH_MODES);
+  if (certDir === undefined) return { metricsAuth };
+  if (metricsAuth !== 'kubernetes') throw new ConfigError(`--metrics-cert-dir needs --metrics-auth=kubernetes: /metrics is served over HTTPS only when it checks tokens`);
+  if (certDir === '') throw new ConfigError('--metrics-cert-dir must name a directory with tls.crt and tls.key, got ""');
+  return { metricsAuth, metricsCertDir: certDir };
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig | 'help' | 'version' {
   const warnings: string[] = [];
   const { rest, flags: bools } = booleans(argv, warnings);
@@ -293,6 +311,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     ...(namespace ? { namespace } : {}),
     workers: int('workers', get('workers'), 1, 64),
     ...addresses(given('metrics-bind-address'), given('metrics-port'), given('health-probe-bind-address'), warnings),
+    ...metricsAuth(get('metrics-auth'), given('metrics-cert-dir')),
     leaderElect: bools.get('leader-elect') ?? true,
     leaderElectionNamespace: get('leader-election-namespace'),
     leaderElectionId: get('leader-election-id'),

@@ -13,8 +13,11 @@ import { Writer } from './k8s/apply.ts';
 import type { KubeClient } from './k8s/client.ts';
 import { connect } from './k8s/connect.ts';
 import { LeaderElector } from './k8s/leader.ts';
+import { REVIEW_RESOURCES, reviewAccess, reviewToken } from './k8s/review.ts';
+import { MetricsAuth } from './observability/metrics-auth.ts';
 import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics, type OperatorMetrics } from './observability/metrics.ts';
-import { startHttpServer, type HttpServer } from './observability/server.ts';
+import { startHttpServer, type HttpServer, type HttpServerOptions } from './observability/server.ts';
+import { servingTls } from './observability/tls.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
 
@@ -26,7 +29,7 @@ export function version(): string {
 function instrument(client: KubeClient, m: OperatorMetrics): void {
   client.onRequest((verb, resource, status) => {
     m.apiRequests.inc({ verb, resource, code: String(status) });
-    if (MUTATING.has(verb) && status >= 200 && status < 300) m.writesTotal.inc({ kind: resource, operation: verb });
+    if (MUTATING.has(verb) && status >= 200 && status < 300 && !REVIEW_RESOURCES.has(resource)) m.writesTotal.inc({ kind: resource, operation: verb });
   });
 }
 
@@ -96,7 +99,24 @@ function components(config: OperatorConfig, log: Logger): Components {
   return { client, registry, metrics, controller, reports, elector };
 }
 
-type Checks = NonNullable<Parameters<typeof startHttpServer>[0]['checks']>;
+type Checks = NonNullable<HttpServerOptions['checks']>;
+
+/**
+ * With --metrics-auth=kubernetes: the /metrics filter (TokenReview and SubjectAccessReview as the
+ * operator's identity) and the HTTPS certificate; nothing otherwise. A certificate that does not load is fatal.
+ */
+export function metricsProtection(config: Pick<OperatorConfig, 'metricsAuth' | 'metricsCertDir'>, client: KubeClient, log: Logger): Pick<HttpServerOptions, 'auth' | 'tls'> {
+  if (config.metricsAuth !== 'kubernetes') return {};
+  const auth = new MetricsAuth({
+    reviewer: { authenticate: (token, signal) => reviewToken(client, token, signal), authorize: (user, attributes, signal) => reviewAccess(client, user, attributes, signal) },
+    log,
+  });
+  try {
+    return { auth, tls: servingTls({ ...(config.metricsCertDir ? { certDir: config.metricsCertDir } : {}), log }) };
+  } catch (err) {
+    throw new StartError(`the metrics certificate in --metrics-cert-dir=${config.metricsCertDir} does not load (${message(err)}): it needs tls.crt and tls.key, a matching PEM pair`, { cause: err });
+  }
+}
 
 /** One running operator process: start, readiness, and the one way it stops (signal, lost lease, fatal start). */
 class OperatorProcess {
@@ -207,13 +227,14 @@ class OperatorProcess {
   /** The ports first: a port in use fails before anything talks to the API server. */
   private async listen(): Promise<void> {
     const { config, log } = this;
-    const listen = (address: ListenAddress, flag: string, serves: { registry?: Registry; checks?: Checks }): Promise<HttpServer> =>
+    const listen = (address: ListenAddress, flag: string, serves: Pick<HttpServerOptions, 'registry' | 'checks' | 'auth' | 'tls'>): Promise<HttpServer> =>
       startHttpServer({ ...address, ...serves, log }).catch((err: unknown) => {
         throw new StartError(explainListen(err as NodeJS.ErrnoException, flag, address), { cause: err });
       });
     const together = sameAddress(config.metricsAddress, config.healthProbeAddress);
     const { registry } = this.c;
-    const metricsServer = await listen(config.metricsAddress, '--metrics-bind-address', together ? { registry, checks: this.checks } : { registry });
+    const metrics = { registry, ...metricsProtection(config, this.c.client, log) };
+    const metricsServer = await listen(config.metricsAddress, '--metrics-bind-address', together ? { ...metrics, checks: this.checks } : metrics);
     this.servers.push(metricsServer);
     const healthServer = together ? metricsServer : await listen(config.healthProbeAddress, '--health-probe-bind-address', { checks: this.checks });
     if (!together) this.servers.push(healthServer);

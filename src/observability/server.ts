@@ -1,12 +1,16 @@
-// The operator's plain-HTTP endpoints for the kubelet and Prometheus: /healthz (liveness), /readyz
+// The operator's HTTP endpoints for the kubelet and Prometheus: /healthz (liveness), /readyz
 // (readiness) and /metrics. As in controller-runtime, metrics and probes have their own addresses, so
 // one server serves the probes, the other /metrics, or one serves all when both addresses are the same.
-// Nothing here is secret, and nothing here changes state, so only GET (and HEAD, which every HTTP server
-// must support) is served.
+// Nothing here changes state, so only GET (and HEAD, which every HTTP server must support) is served.
+// With `auth` (--metrics-auth=kubernetes) /metrics needs a bearer token the API server accepts and the
+// server speaks HTTPS (`tls`); /healthz and /readyz stay open to the kubelet, also on a shared server.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { AuthDecision, MetricsAuth } from './metrics-auth.ts';
 import type { Registry } from './metrics.ts';
+import type { ServingTls } from './tls.ts';
 
 export interface CheckResult {
   ok: boolean;
@@ -24,6 +28,10 @@ export interface HttpServerOptions {
   registry?: Registry;
   /** Serves /healthz and /readyz. */
   checks?: { healthz: HealthCheck; readyz: HealthCheck };
+  /** Protects /metrics (and only /metrics). */
+  auth?: Pick<MetricsAuth, 'check'>;
+  /** Serve HTTPS with this certificate (reloaded when it changes). */
+  tls?: ServingTls;
   log: Logger;
 }
 
@@ -34,15 +42,22 @@ export interface HttpServer {
 
 const TEXT = 'text/plain; charset=utf-8';
 
+/** The answer to a refused /metrics request: no detail beyond the status, nothing of the token. */
+function refusal(d: Exclude<AuthDecision, { status: 200 }>): { headers: Record<string, string>; body: string } {
+  if (d.status === 401) return { headers: { 'WWW-Authenticate': 'Bearer' }, body: 'Unauthorized\n' };
+  if (d.status === 403) return { headers: {}, body: `Forbidden: user "${d.user}" may not get /metrics\n` };
+  return { headers: { 'Retry-After': '5' }, body: 'Service Unavailable\n' };
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
-  const { registry, checks, log } = opts;
+  const { registry, checks, auth, tls, log } = opts;
   const host = opts.host ?? '0.0.0.0';
 
   const serves = [...(registry ? ['/metrics'] : []), ...(checks ? ['/healthz', '/readyz'] : [])];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const send = (status: number, body: string, type = TEXT): void => {
-      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' }).end(body);
+    const send = (status: number, body: string, type = TEXT, headers: Record<string, string> = {}): void => {
+      res.writeHead(status, { ...headers, 'Content-Type': type, 'Cache-Control': 'no-store' }).end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
@@ -50,7 +65,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     try {
-      if (path === '/metrics' && registry) return send(200, await registry.metrics(), registry.contentType);
+      if (path === '/metrics' && registry) {
+        const decision = auth ? await auth.check(req.headers.authorization) : undefined;
+        if (decision && decision.status !== 200) {
+          const { headers, body } = refusal(decision);
+          return send(decision.status, body, TEXT, headers);
+        }
+        return send(200, await registry.metrics(), registry.contentType);
+      }
       if ((path === '/healthz' || path === '/readyz') && checks) {
         const result = path === '/healthz' ? checks.healthz() : checks.readyz();
         return result.ok ? send(200, 'ok') : send(503, result.detail ?? 'not ok');
@@ -63,7 +85,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   };
 
-  const server = createServer((req, res) => void handle(req, res));
+  const listener = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
+  const server = tls ? createHttpsServer({ ...tls.current(), minVersion: 'TLSv1.2' }, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, host, () => {
@@ -72,13 +95,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     });
   });
   server.on('error', (err) => log.error({ err }, 'Health server failed'));
+  // A renewed certificate serves new connections; open ones keep theirs.
+  const stopWatching = tls?.watch((pair) => (server as ReturnType<typeof createHttpsServer>).setSecureContext({ ...pair, minVersion: 'TLSv1.2' }));
   const port = (server.address() as AddressInfo).port;
-  log.info({ host, port, serves }, 'Started HTTP server');
+  log.info({ host, port, serves, ...(tls ? { tls: tls.source } : {}), ...(auth ? { metricsAuth: 'kubernetes' } : {}) }, tls ? 'Started HTTPS server' : 'Started HTTP server');
 
   let closing: Promise<void> | undefined;
   return {
     port,
     close: (): Promise<void> => {
+      stopWatching?.();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         // Keep-alive connections would otherwise hold close() open until they time out.

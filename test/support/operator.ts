@@ -28,6 +28,15 @@ export const operatorRules = [
   { apiGroups: ['wgpolicyk8s.io'], resources: ['policyreports'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
 ];
 
+/**
+ * Only with --metrics-auth=kubernetes (the chart's default, metrics.auth): the /metrics filter's reviews
+ * (src/k8s/review.ts). Not in operatorRules: without the flag the operator makes no review.
+ */
+export const metricsAuthRules = [
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+];
+
 /** Binds a ClusterRole with these rules to a user (cluster-wide, under `name`). */
 export async function bindClusterRole(admin: KubeClient, name: string, user: string, rules: unknown[]): Promise<void> {
   await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules } as never);

@@ -9,7 +9,7 @@ import { Resources } from '../../src/k8s/resources.ts';
 import { repoRoot } from '../support/controlplane.ts';
 import { KUBE_VERSION, chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { guardRules } from '../support/guard.ts';
-import { operatorRules } from '../support/operator.ts';
+import { metricsAuthRules, operatorRules } from '../support/operator.ts';
 
 interface Obj {
   apiVersion: string;
@@ -154,7 +154,8 @@ describe('the Helm chart', () => {
     it('grants exactly the verbs the code uses: a ClusterRole, and a Role for the Lease in the release namespace', () => {
       const objs = rendered.default!;
       const subject = [{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }];
-      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted([...namespacedRules, ...clusterRules]));
+      // metrics.auth=kubernetes (the default) adds the /metrics filter's reviews.
+      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted([...namespacedRules, ...clusterRules, ...metricsAuthRules]));
       expect(one(objs, 'ClusterRoleBinding', RELEASE)).toMatchObject({ roleRef: { kind: 'ClusterRole', name: RELEASE } });
       expect(subjectsOf(one(objs, 'ClusterRoleBinding', RELEASE))).toEqual(subject);
       const leaseRole = one(objs, 'Role', `${RELEASE}-leader-election`);
@@ -172,14 +173,15 @@ describe('the Helm chart', () => {
       expect(find(objs, 'ClusterRoleBinding')).toHaveLength(1);
     });
 
-    it('has no wildcard, no Secret reads but the client-CA list (guard aside), and no update on Ingresses in any role', () => {
+    it('has no wildcard, no get or write of Secrets, and no update on Ingresses in any role', () => {
       for (const variant of variants) {
         for (const role of rendered[variant]!.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {
-          for (const r of rulesOf(role)) {
-            expect([...r.apiGroups, ...r.resources, ...r.verbs]).not.toContain('*');
-            // The operator lists labelled client-CA Secrets as metadata; it never gets or writes one.
-            if (r.resources.includes('secrets')) expect([role.metadata.name, r.verbs]).toEqual([role.metadata.name, role.metadata.name.includes('guard') ? ['get', 'list', 'watch'] : ['list', 'watch']]);
-            if (r.resources.includes('ingresses')) expect(r.verbs).not.toContain('update');
+          for (const r of rulesOf(role) as (Partial<Rule> & { verbs: string[]; nonResourceURLs?: string[] })[]) {
+            const resources = r.resources ?? [];
+            expect([...(r.apiGroups ?? []), ...resources, ...(r.nonResourceURLs ?? []), ...r.verbs]).not.toContain('*');
+            // Secrets: only list and watch, of labelled client CAs as metadata (docs/helm.md says what that grants).
+            if (resources.includes('secrets')) expect([role.metadata.name, r.verbs]).toEqual([role.metadata.name, role.metadata.name.includes('guard') ? ['get', 'list', 'watch'] : ['list', 'watch']]);
+            if (resources.includes('ingresses')) expect(r.verbs).not.toContain('update');
           }
         }
       }
@@ -204,7 +206,7 @@ describe('the Helm chart', () => {
       expect(one(objs, 'ServiceAccount', RELEASE).metadata.namespace).toBe(NAMESPACE);
       expect(find(objs, 'ServiceMonitor')).toHaveLength(0);
       expect(objs.map((o) => o.kind).sort()).toEqual(
-        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding'].sort(),
+        ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding'].sort(),
       );
       // The admission policy holds the chart's own ServiceAccount, by name.
       const vap = one(objs, 'ValidatingAdmissionPolicy', `${RELEASE}-writes`) as unknown as { spec: { matchConditions: { expression: string }[] } };
@@ -228,12 +230,13 @@ describe('the Helm chart', () => {
       expect(role.metadata.namespace).toBe('team-a');
       expect(sorted(rulesOf(role))).toEqual(sorted(namespacedRules));
       expect(clusterRules.map((r) => r.resources[0])).toEqual(expect.arrayContaining(['namespaces', 'clusterapisecuritypolicies']));
-      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted(clusterRules));
+      // The reviews are cluster-scoped: in the ClusterRole also for one namespace.
+      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted([...clusterRules, ...metricsAuthRules]));
       expect(subjectsOf(one(objs, 'ClusterRoleBinding', RELEASE))).toEqual([{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }]);
       expect(one(objs, 'RoleBinding', RELEASE)).toMatchObject({ metadata: { namespace: 'team-a' }, roleRef: { kind: 'Role', name: RELEASE } });
       expect(subjectsOf(one(objs, 'RoleBinding', RELEASE))).toEqual([{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }]);
       expect(find(objs, 'ClusterRoleBinding')).toHaveLength(1);
-      expect(find(objs, 'ClusterRole').map((o) => o.metadata.name).sort()).toEqual([RELEASE, `${RELEASE}-edit`, `${RELEASE}-view`]);
+      expect(find(objs, 'ClusterRole').map((o) => o.metadata.name).sort()).toEqual([RELEASE, `${RELEASE}-edit`, `${RELEASE}-metrics-reader`, `${RELEASE}-view`]);
       expect(one(objs, 'Role', `${RELEASE}-leader-election`).metadata.namespace).toBe(NAMESPACE);
     });
 
@@ -258,6 +261,57 @@ describe('the Helm chart', () => {
       const service = one(objs, 'Service', `${RELEASE}-metrics`);
       const selector = (sm as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
       expect(service.metadata.labels).toMatchObject(selector);
+    });
+  });
+
+  describe('metrics.auth', () => {
+    type Endpoint = { scheme?: string; bearerTokenFile?: string; authorization?: unknown; tlsConfig?: Record<string, unknown> };
+    const endpoint = (objs: Obj[]): Endpoint => (one(objs, 'ServiceMonitor') as unknown as { spec: { endpoints: Endpoint[] } }).spec.endpoints[0]!;
+
+    it('defaults to kubernetes: the flag, a metrics-reader ClusterRole for scrapers, and an HTTPS ServiceMonitor with a token', async () => {
+      expect(flags(rendered.default!)).toMatchObject({ metricsAuth: 'kubernetes' });
+      expect(flags(rendered.default!).metricsCertDir).toBeUndefined();
+      expect(rulesOf(one(rendered.default!, 'ClusterRole', `${RELEASE}-metrics-reader`))).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+      expect(find(rendered.default!, 'ClusterRoleBinding', `${RELEASE}-metrics-reader`)).toHaveLength(0); // nobody is bound unless listed
+      // Self-signed: nothing to verify against, so the ServiceMonitor skips verification; the token is encrypted anyway.
+      expect(endpoint(rendered['one-namespace']!)).toMatchObject({ scheme: 'https', bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token', tlsConfig: { insecureSkipVerify: true } });
+    });
+
+    it('with certSecret: mounts it, passes --metrics-cert-dir, and the ServiceMonitor verifies against its ca.crt and sends the token Secret', async () => {
+      const objs = objects(await render('one-namespace', ['--set', 'metrics.certSecret=metrics-tls', '--set', 'metrics.serviceMonitor.bearerTokenSecret.name=prom-token', '--set', 'metrics.serviceMonitor.bearerTokenSecret.key=token'])).filter((o) => !isGuard(o));
+      const pod = podSpec(objs) as PodSpec & { volumes: { name: string; secret?: { secretName: string } }[] };
+      expect(flags(objs)).toMatchObject({ metricsAuth: 'kubernetes', metricsCertDir: '/etc/apisec/metrics-certs' });
+      expect(pod.volumes.find((v) => v.name === 'metrics-certs')?.secret?.secretName).toBe('metrics-tls');
+      const e = endpoint(objs);
+      expect(e).toMatchObject({ scheme: 'https', authorization: { type: 'Bearer', credentials: { name: 'prom-token', key: 'token' } } });
+      expect(e.bearerTokenFile).toBeUndefined();
+      expect(e.tlsConfig).toEqual({ serverName: `${RELEASE}-metrics.${NAMESPACE}.svc`, ca: { secret: { name: 'metrics-tls', key: 'ca.crt' } } });
+    });
+
+    it('binds the listed readers to the metrics-reader ClusterRole', async () => {
+      const objs = objects(await render('default', ['--set-json', 'metrics.readers=[{"kind":"ServiceAccount","name":"prometheus-k8s","namespace":"monitoring"},{"kind":"Group","name":"scrapers"}]']));
+      const binding = one(objs, 'ClusterRoleBinding', `${RELEASE}-metrics-reader`);
+      expect(binding).toMatchObject({ roleRef: { kind: 'ClusterRole', name: `${RELEASE}-metrics-reader` } });
+      expect(subjectsOf(binding)).toEqual([
+        { kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'monitoring' },
+        { kind: 'Group', name: 'scrapers', apiGroup: 'rbac.authorization.k8s.io' },
+      ]);
+    });
+
+    it('none: plain HTTP, no review rules, no reader role, a plain ServiceMonitor', async () => {
+      const objs = rendered['single-replica']!;
+      expect(flags(objs)).toMatchObject({ metricsAuth: 'none' });
+      expect(sorted(rulesOf(one(objs, 'ClusterRole', RELEASE)))).toEqual(sorted([...namespacedRules, ...clusterRules]));
+      const monitored = objects(await render('single-replica', ['--set', 'metrics.serviceMonitor.enabled=true']));
+      const e = endpoint(monitored);
+      expect([e.scheme, e.bearerTokenFile, e.authorization, e.tlsConfig]).toEqual([undefined, undefined, undefined, undefined]);
+    });
+
+    it('refuses an unknown mode, and certSecret without kubernetes', async () => {
+      const r = await helm(['template', RELEASE, chartDir, '--kube-version', KUBE_VERSION, '--set', 'metrics.auth=rbac']);
+      expect([r.status !== 0, r.stderr]).toEqual([true, expect.stringMatching(/metrics.auth/)]);
+      const c = await helm(['template', RELEASE, chartDir, '--kube-version', KUBE_VERSION, '--set', 'metrics.auth=none', '--set', 'metrics.certSecret=metrics-tls']);
+      expect([c.status !== 0, c.stderr]).toEqual([true, expect.stringMatching(/metrics.certSecret serves HTTPS, which only metrics.auth=kubernetes does/)]);
     });
   });
 

@@ -117,10 +117,32 @@ labels baselines select by; with one watched namespace the operator lists only t
   verbs: [get, list, watch]
 {{- end }}
 
+{{/*
+With metrics.auth=kubernetes, the reviews the /metrics filter makes as the operator: whose token a
+scrape carries (TokenReview) and whether that user may get /metrics (SubjectAccessReview). Both are
+cluster-scoped and create-only (nothing is stored), so they are in the ClusterRole also for one namespace.
+*/}}
+{{- define "apisec.metricsAuthRules" -}}
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+{{- end }}
+
+{{/* Where metrics.certSecret is mounted (--metrics-cert-dir). */}}
+{{- define "apisec.metricsCertDir" -}}
+/etc/apisec/metrics-certs
+{{- end }}
+
 {{/* Fails the render on combinations the schema cannot express. */}}
 {{- define "apisec.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "leaderElection.enabled=false allows only replicaCount: 1 (replicas without a leader would all write)" }}
+{{- end }}
+{{- if and .Values.metrics.certSecret (ne .Values.metrics.auth "kubernetes") }}
+{{- fail "metrics.certSecret serves HTTPS, which only metrics.auth=kubernetes does: set metrics.auth=kubernetes or drop metrics.certSecret" }}
 {{- end }}
 {{- if eq (int .Values.metrics.port) (int .Values.healthProbe.port) }}
 {{- fail "healthProbe.port must differ from metrics.port (each is its own container port)" }}
