@@ -26,14 +26,6 @@ if ! command -v go >/dev/null 2>&1; then
   exit 3
 fi
 
-# Outside any module, so no go.mod around us changes what is downloaded.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-json=$(cd "$tmp" && GOFLAGS= go mod download -json "$module@$version")
-dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
-if [ -z "$dir" ] || [ ! -f "$dir/$file" ]; then
-  echo "policyreport-crd: $module@$version did not provide $file:" >&2
-  printf '%s\n' "$json" >&2
-  exit 1
-fi
-echo "$dir/$file"
+# shellcheck source=go-module-dir.sh
+. "$(dirname "$0")/go-module-dir.sh"
+go_module_path policyreport-crd "$module@$version" "$file"
