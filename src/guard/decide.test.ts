@@ -1,43 +1,27 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { ORDERS_RULES as rules, testIssuer, TEST_ISSUER as ISS, type Sign } from '../../test/support/guard-fixtures.ts';
 import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { keySetFromData } from './apikeys.ts';
 import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
 
 const NOW = new Date('2026-01-01T12:00:00Z');
 const t = Math.floor(NOW.getTime() / 1000);
-const ISS = 'https://id.example.com';
 
 const policy = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): PolicyLookup => ({
   state: 'ready',
   policy: { namespace: 'shop', name: 'orders', spec: ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], ...s }) } satisfies GuardPolicy,
 });
 
-const rules = {
-  defaultAction: 'Deny' as const,
-  rules: [
-    { methods: ['GET' as const], paths: ['/healthz'], anonymous: true },
-    { methods: ['GET' as const], paths: ['/v1/orders/*'], requireScopes: ['orders:read'] },
-    { methods: ['POST' as const], paths: ['/v1/orders'], requireScopes: ['orders:write'] },
-  ],
-};
 const jwtPolicy = policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders-api'] } }, authorization: rules });
 
 let keys: Keys;
-let sign: (claims: Record<string, unknown>, opts?: { alg?: string; kid?: string }) => Promise<string>;
-let otherSign: typeof sign;
+let sign: Sign;
+let otherSign: Sign;
 
 beforeAll(async () => {
-  const rsa = await generateKeyPair('RS256');
-  const ec = await generateKeyPair('ES256');
-  const stranger = await generateKeyPair('RS256');
-  const jwks = { keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256' }] as JWK[] };
-  keys = { jwt: createLocalJWKSet(jwks) };
-  const make = (priv: CryptoKey, dflt: { alg: string; kid: string }): typeof sign => async (claims, opts = {}) =>
-    new SignJWT({ iss: ISS, aud: 'orders-api', sub: 'alice', iat: t, exp: t + 300, ...claims })
-      .setProtectedHeader({ alg: opts.alg ?? dflt.alg, kid: opts.kid ?? dflt.kid })
-      .sign(priv);
-  sign = async (claims, opts = {}) => (opts.alg === 'ES256' ? make(ec.privateKey, { alg: 'ES256', kid: 'ec' }) : make(rsa.privateKey, { alg: 'RS256', kid: 'rsa' }))(claims, opts);
-  otherSign = make(stranger.privateKey, { alg: 'RS256', kid: 'rsa' });
+  const issuer = await testIssuer(NOW);
+  keys = { jwt: issuer.jwks };
+  ({ sign, otherSign } = issuer);
 });
 
 const req = (method: string, uri: string, h: Record<string, string> = {}, via: 'traefik' | 'nginx' = 'traefik'): CheckRequest => ({
