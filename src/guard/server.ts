@@ -2,8 +2,9 @@
 // auth_request keeps the original one; followed by the original path and query when Envoy's ext_authz
 // calls it (`path_prefix`: the check request is then the original method on prefix + original path).
 // It reads the policy and its keys from GuardState, asks decide(), and answers: 2xx with the identity
-// headers, 401 with a WWW-Authenticate challenge, 403 otherwise; a JSON body says why. Every denial is one JSON log line (policy, client, reason, subject; never a
-// credential) and a metric; repeated authentication failures of one client are reported once per window.
+// headers, 401 with a WWW-Authenticate challenge, 403 otherwise; a JSON body says why. Every denial is
+// one JSON log line (policy, client, reason, subject; never a credential) and a metric; repeated
+// authentication failures of one client are reported once per window.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
