@@ -1,43 +1,28 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { ORDERS_RULES as rules, testIssuer, TEST_ISSUER as ISS, type Sign } from '../../test/support/guard-fixtures.ts';
 import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { keySetFromData } from './apikeys.ts';
-import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
+import { decide, ENVOY_REMOVE_HEADER, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
+import { parseCheckPath } from './paths.ts';
 
 const NOW = new Date('2026-01-01T12:00:00Z');
 const t = Math.floor(NOW.getTime() / 1000);
-const ISS = 'https://id.example.com';
 
 const policy = (s: Omit<ApiSecurityPolicySpecInput, 'targetRefs'>): PolicyLookup => ({
   state: 'ready',
   policy: { namespace: 'shop', name: 'orders', spec: ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], ...s }) } satisfies GuardPolicy,
 });
 
-const rules = {
-  defaultAction: 'Deny' as const,
-  rules: [
-    { methods: ['GET' as const], paths: ['/healthz'], anonymous: true },
-    { methods: ['GET' as const], paths: ['/v1/orders/*'], requireScopes: ['orders:read'] },
-    { methods: ['POST' as const], paths: ['/v1/orders'], requireScopes: ['orders:write'] },
-  ],
-};
 const jwtPolicy = policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders-api'] } }, authorization: rules });
 
 let keys: Keys;
-let sign: (claims: Record<string, unknown>, opts?: { alg?: string; kid?: string }) => Promise<string>;
-let otherSign: typeof sign;
+let sign: Sign;
+let otherSign: Sign;
 
 beforeAll(async () => {
-  const rsa = await generateKeyPair('RS256');
-  const ec = await generateKeyPair('ES256');
-  const stranger = await generateKeyPair('RS256');
-  const jwks = { keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256' }] as JWK[] };
-  keys = { jwt: createLocalJWKSet(jwks) };
-  const make = (priv: CryptoKey, dflt: { alg: string; kid: string }): typeof sign => async (claims, opts = {}) =>
-    new SignJWT({ iss: ISS, aud: 'orders-api', sub: 'alice', iat: t, exp: t + 300, ...claims })
-      .setProtectedHeader({ alg: opts.alg ?? dflt.alg, kid: opts.kid ?? dflt.kid })
-      .sign(priv);
-  sign = async (claims, opts = {}) => (opts.alg === 'ES256' ? make(ec.privateKey, { alg: 'ES256', kid: 'ec' }) : make(rsa.privateKey, { alg: 'RS256', kid: 'rsa' }))(claims, opts);
-  otherSign = make(stranger.privateKey, { alg: 'RS256', kid: 'rsa' });
+  const issuer = await testIssuer(NOW);
+  keys = { jwt: issuer.jwks };
+  ({ sign, otherSign } = issuer);
 });
 
 const req = (method: string, uri: string, h: Record<string, string> = {}, via: 'traefik' | 'nginx' = 'traefik'): CheckRequest => ({
@@ -158,5 +143,81 @@ describe('decide with API keys', () => {
   ];
   it.each(table)('%s', async (_n, h, path, want, k = { apiKeys }) => {
     expect(await decide(keyPolicy, req('GET', path, h), k, NOW)).toMatchObject(want);
+  });
+});
+
+/**
+ * A check request as Envoy's ext_authz HTTP service sends it for a client's `method uri` (Envoy Gateway
+ * `extAuth.http.path: /check/shop/orders`): the original method, the prefix followed by the original path
+ * and query, and of the client's headers only Host, Content-Length and Authorization, plus those listed in
+ * headersToExtAuth (passed in `h`). The path is split as the server splits it.
+ */
+function envoy(method: string, uri: string, h: Record<string, string> = {}): CheckRequest {
+  const check = parseCheckPath(`/check/shop/orders${uri}`);
+  if (check?.target === undefined) throw new Error(`not a check path with a suffix: ${uri}`);
+  const headers = { host: 'api.example.com', 'content-length': '0', ...Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v])) };
+  return { headers, pathRequest: { method, target: check.target } };
+}
+
+describe('decide for Envoy ext_authz (the original request in the check path)', () => {
+  const all = 'X-Auth-Subject, X-Auth-Scopes, X-Auth-Client';
+  const envoyCases: Case[] = [
+    ['allowed: identity headers, and the ones not set named for removal', async () => envoy('GET', '/v1/orders/7?x=1', bearer(await sign({ scope: 'orders:read' }))), { status: 200, reason: 'RuleAllowed', headers: { 'X-Auth-Subject': 'alice', 'X-Auth-Scopes': 'orders:read', [ENVOY_REMOVE_HEADER]: 'X-Auth-Client' } }],
+    ['allowed POST with the write scope', async () => envoy('POST', '/v1/orders', bearer(await sign({ scope: 'orders:write' }))), { status: 200, reason: 'RuleAllowed' }],
+    ['a token without scopes: X-Auth-Scopes removed too', async () => envoy('GET', '/x', bearer(await sign({}))), { status: 200, headers: { 'X-Auth-Subject': 'alice', [ENVOY_REMOVE_HEADER]: 'X-Auth-Scopes, X-Auth-Client' } }, policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks` } } })],
+    ['no token: 401 with the challenge', () => envoy('GET', '/v1/orders/7'), { status: 401, reason: 'MissingCredentials', wwwAuthenticate: 'Bearer realm="shop/orders"' }],
+    ['expired token: 401 invalid_token', async () => envoy('GET', '/v1/orders/7', bearer(await sign({ scope: 'orders:read', exp: t - 120 }))), { status: 401, reason: 'InvalidToken', wwwAuthenticate: 'Bearer realm="shop/orders", error="invalid_token", error_description="the token has expired"' }],
+    ['bad signature: 401', async () => envoy('GET', '/v1/orders/7', bearer(await otherSign({ scope: 'orders:read' }))), { status: 401, detail: 'the signature does not verify' }],
+    ['method no rule allows: 403', async () => envoy('DELETE', '/v1/orders/7', bearer(await sign({ scope: 'orders:read orders:write' }))), { status: 403, reason: 'NoMatchingRule', detail: 'no rule allows DELETE /v1/orders/7' }],
+    ['path no rule allows: 403', async () => envoy('GET', '/v1/admin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, reason: 'NoMatchingRule', subject: 'alice' }],
+    ['missing scope: 403 insufficient_scope', async () => envoy('POST', '/v1/orders', bearer(await sign({ scope: 'orders:read' }))), { status: 403, reason: 'InsufficientScope', wwwAuthenticate: 'Bearer realm="shop/orders", error="insufficient_scope", error_description="missing scope", scope="orders:write"' }],
+    ['anonymous rule without a token: every identity header removed', () => envoy('GET', '/healthz'), { status: 200, reason: 'Anonymous', headers: { [ENVOY_REMOVE_HEADER]: all } }],
+    ['anonymous rule is per method', () => envoy('POST', '/healthz'), { status: 401, reason: 'MissingCredentials' }],
+    ['a query that looks like a path is not the path', async () => envoy('GET', '/v1/orders?next=/../admin', bearer(await sign({ scope: 'orders:read' }))), { status: 200 }],
+    ['traversal is resolved before the rules', async () => envoy('GET', '/v1/orders/../admin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, detail: 'no rule allows GET /v1/admin' }],
+    ['encoded traversal is resolved before the rules', async () => envoy('GET', '/v1/orders/%2e%2e/admin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, detail: 'no rule allows GET /v1/admin' }],
+    ['a path through an anonymous one is judged where it ends', () => envoy('GET', '/v1/orders/../../healthz/../v1/orders/7'), { status: 401, reason: 'MissingCredentials' }],
+    ['empty segments resolve', async () => envoy('GET', '//v1//orders/7', bearer(await sign({ scope: 'orders:read' }))), { status: 200 }],
+    ['an encoded slash is refused', async () => envoy('GET', '/v1/orders/7%2F..%2F..%2Fadmin', bearer(await sign({ scope: 'orders:read' }))), { status: 403, reason: 'BadPath' }],
+    ['an encoded backslash is refused', () => envoy('GET', '/healthz%5c..'), { status: 403, reason: 'BadPath' }],
+    ['an encoded NUL is refused', () => envoy('GET', '/healthz%00'), { status: 403, reason: 'BadPath' }],
+    ['a second layer of encoding is refused', () => envoy('GET', '/v1/%252e%252e/healthz'), { status: 403, reason: 'BadPath' }],
+    ['a path climbing out of the suffix (into the policy name) is refused', () => envoy('GET', '/../other/healthz'), { status: 403, reason: 'BadPath', detail: 'the path climbs above the root' }],
+    ['an over-long path is refused', () => envoy('GET', `/v1/orders/${'a'.repeat(9000)}`), { status: 403, reason: 'BadPath' }],
+    ['a suffix and X-Forwarded-* headers: ambiguous, denied', () => envoy('GET', '/v1/admin', { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/healthz' }), { status: 403, reason: 'NoRequestInfo', detail: expect.stringContaining('ambiguous') as string }],
+    ['a suffix and X-Original-URL: ambiguous, denied', () => envoy('GET', '/healthz', { 'X-Original-URL': 'https://api.example.com/healthz', 'X-Original-Method': 'GET' }), { status: 403, reason: 'NoRequestInfo' }],
+    ['a suffix and a lone X-Forwarded-Method: ambiguous, denied', () => envoy('GET', '/healthz', { 'X-Forwarded-Method': 'GET' }), { status: 403, reason: 'NoRequestInfo' }],
+  ];
+  it.each(envoyCases)('%s', async (_name, request, want, lookup = jwtPolicy) => {
+    expect(await decide(lookup, await request(), keys, NOW)).toMatchObject(want);
+  });
+
+  it('a bare check URL with no description of the request still denies (the method of the check request is not read)', async () => {
+    const d = await decide(jwtPolicy, { headers: { host: 'api.example.com', authorization: `Bearer ${await sign({ scope: 'orders:read' })}` } }, keys, NOW);
+    expect(d).toMatchObject({ status: 403, reason: 'NoRequestInfo' });
+  });
+
+  it('ingress-nginx and Traefik answers carry no removal list, as before', async () => {
+    for (const via of ['nginx', 'traefik'] as const) {
+      const d = await decide(jwtPolicy, req('GET', '/healthz', {}, via), keys, NOW);
+      expect(d).toEqual({ allow: true, status: 200, reason: 'Anonymous', headers: {} });
+    }
+  });
+
+  it('claim headers the token does not fill are removed; the ones it fills are set', async () => {
+    const withClaims = policy({ authentication: { jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, claimHeaders: [{ claim: 'email', header: 'X-Auth-Email' }, { claim: 'tenant', header: 'X-Auth-Tenant' }] } } });
+    const d = await decide(withClaims, envoy('GET', '/x', bearer(await sign({ email: 'alice@example.com', scope: 'a' }))), keys, NOW);
+    expect(d).toMatchObject({ status: 200, headers: { 'X-Auth-Email': 'alice@example.com', [ENVOY_REMOVE_HEADER]: 'X-Auth-Client, X-Auth-Tenant' } });
+  });
+
+  it('API keys in the header listed in headersToExtAuth', async () => {
+    const keyPolicy = policy({ authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'orders-keys' } } }, authorization: { defaultAction: 'Deny', rules: [{ methods: ['GET'], paths: ['/v1/*'] }] } });
+    const apiKeys = keySetFromData({ 'shop-frontend': Buffer.from('k3y-of-the-frontend-0001').toString('base64') });
+    const ask = (method: string, uri: string, h: Record<string, string> = {}) => decide(keyPolicy, envoy(method, uri, h), { apiKeys }, NOW);
+    expect(await ask('GET', '/v1/x', { 'X-API-Key': 'k3y-of-the-frontend-0001' })).toMatchObject({ status: 200, headers: { 'X-Auth-Client': 'shop-frontend', 'X-Auth-Subject': 'shop-frontend', [ENVOY_REMOVE_HEADER]: 'X-Auth-Scopes' } });
+    expect(await ask('GET', '/v1/x')).toMatchObject({ status: 401, reason: 'MissingCredentials', wwwAuthenticate: 'APIKey realm="shop/orders", header="X-API-Key"' });
+    expect(await ask('GET', '/v1/x', { 'X-API-Key': 'k3y-of-the-frontend-0002' })).toMatchObject({ status: 401, reason: 'InvalidApiKey' });
+    expect(await ask('POST', '/v1/x', { 'X-API-Key': 'k3y-of-the-frontend-0001' })).toMatchObject({ status: 403, reason: 'NoMatchingRule' });
+    expect(await ask('GET', '/admin', { 'X-API-Key': 'k3y-of-the-frontend-0001' })).toMatchObject({ status: 403, reason: 'NoMatchingRule' });
   });
 });

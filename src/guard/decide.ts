@@ -1,11 +1,13 @@
 // The guard's decision for one request, as a function of (policy, request, keys, now): no I/O of its own
 // (the key resolver it is handed may fetch a JWKS; tests hand it a local set). Order: which policy, what
-// request (method and normalised path), anonymous rules, credentials (a bearer JWT, or an API key),
-// then the allow rules and defaultAction. Everything that is not a clear allow is a deny: an unknown,
-// unsynced or invalid policy, one without a method the guard implements, a request it cannot read.
+// request (method and normalised path: from X-Original-*/X-Forwarded-* headers, or the check request's
+// own method and path suffix as Envoy's ext_authz sends it), anonymous rules, credentials (a bearer JWT,
+// or an API key), then the allow rules and defaultAction. Everything that is not a clear allow is a deny:
+// an unknown, unsynced or invalid policy, one without a method the guard implements, a request it cannot
+// read or that it is told about twice.
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { ApiSecurityPolicySpec, HttpMethod } from '../api/v1alpha1.ts';
-import { guardDecides } from '../render/delegation.ts';
+import { guardDecides, guardResponseHeaders } from '../render/delegation.ts';
 import { inert } from '../render/text.ts';
 import { matchApiKey, type ApiKeySet } from './apikeys.ts';
 import { normalisePath, pathMatches, requestTarget } from './paths.ts';
@@ -33,6 +35,11 @@ export type PolicyLookup =
 /** The request the data plane asks about. Header names lower case, as node:http gives them. */
 export interface CheckRequest {
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * The original request as Envoy's ext_authz HTTP service sends it (`path_prefix`): the check request's
+   * own method and the path and query after /check/{namespace}/{policy}. Absent for a bare check URL.
+   */
+  pathRequest?: { method: string; target: string };
 }
 
 /** What the guard was handed to check credentials with, for this policy. */
@@ -102,21 +109,42 @@ function challenge(p: GuardPolicy, error?: 'invalid_token' | 'insufficient_scope
   return `${scheme} ${parts.join(', ')}`;
 }
 
+/** The headers in which a data plane describes the original request. */
+const DESCRIBING_HEADERS = ['x-original-url', 'x-original-method', 'x-forwarded-uri', 'x-forwarded-method'];
+
+interface Original {
+  method: string;
+  target: string;
+  /** Read from the check request's path (Envoy), not from headers. */
+  viaPath: boolean;
+}
+
+/**
+ * The original request: a path suffix (Envoy) when no header describes one, since two descriptions that
+ * may differ are refused rather than one chosen (a client whose header reached the guard could pick the
+ * path judged); else the headers.
+ */
+function original(r: CheckRequest): Original | 'ambiguous' | undefined {
+  if (!r.pathRequest) return originalFromHeaders(r);
+  if (DESCRIBING_HEADERS.some((h) => header(r, h) !== undefined)) return 'ambiguous';
+  return { method: r.pathRequest.method.toUpperCase(), target: r.pathRequest.target, viaPath: true };
+}
+
 /** The original method and target: X-Original-* (ingress-nginx, the sidecar) first, else X-Forwarded-* (Traefik). */
-function original(r: CheckRequest): { method: string; target: string } | undefined {
+function originalFromHeaders(r: CheckRequest): Original | undefined {
   const url = header(r, 'x-original-url');
   const method = header(r, 'x-original-method');
   // A data plane that sends X-Original-URL owns these names; never fall back to X-Forwarded-*, which
   // its client may have sent.
   if (url !== undefined) {
     const target = requestTarget(url);
-    return target === undefined || method === undefined ? undefined : { method: method.toUpperCase(), target };
+    return target === undefined || method === undefined ? undefined : { method: method.toUpperCase(), target, viaPath: false };
   }
   const uri = header(r, 'x-forwarded-uri');
   const fmethod = header(r, 'x-forwarded-method');
   if (uri !== undefined && fmethod !== undefined) {
     const target = requestTarget(uri);
-    return target === undefined ? undefined : { method: fmethod.toUpperCase(), target };
+    return target === undefined ? undefined : { method: fmethod.toUpperCase(), target, viaPath: false };
   }
   return undefined;
 }
@@ -252,6 +280,22 @@ function authorize(p: GuardPolicy, id: Identity, method: string, path: string): 
   return deny(403, 'NoMatchingRule', `no rule allows ${method} ${path}`, { wwwAuthenticate: challenge(p, 'insufficient_scope', 'not allowed'), ...subject });
 }
 
+/** The answer header in which Envoy's ext_authz HTTP service reads the request headers to remove. */
+export const ENVOY_REMOVE_HEADER = 'x-envoy-auth-headers-to-remove';
+
+/**
+ * Envoy copies to the upstream only the headers an allowing answer carries (`headersToBackend`), so a
+ * client's own X-Auth-Subject would reach the upstream wherever the guard sets none (anonymous rules, a
+ * token without scopes). The answer names every identity header it does not carry for removal; Envoy
+ * removes them after it copied the others.
+ */
+function withEnvoyRemovals(p: GuardPolicy, d: Decision): Decision {
+  if (!d.allow || !p.spec.authentication) return d;
+  const carried = new Set(Object.keys(d.headers).map((h) => h.toLowerCase()));
+  const remove = guardResponseHeaders(p.spec.authentication).filter((h) => !carried.has(h.toLowerCase()));
+  return remove.length ? { ...d, headers: { ...d.headers, [ENVOY_REMOVE_HEADER]: remove.join(', ') } } : d;
+}
+
 export async function decide(lookup: PolicyLookup, request: CheckRequest, keys: Keys, now: Date): Promise<Decision> {
   if (lookup.state === 'unknown') return deny(403, 'UnknownPolicy', 'no such ApiSecurityPolicy: denied (fail closed)');
   if (lookup.state === 'notSynced') return deny(403, 'NotSynced', 'the guard has not read the policies yet: denied (fail closed)');
@@ -259,11 +303,16 @@ export async function decide(lookup: PolicyLookup, request: CheckRequest, keys: 
   const p = lookup.policy;
   if (!guardDecides(p.spec.authentication)) return deny(403, 'NoIdentityControl', 'the policy declares no authentication the guard decides (jwt, oidc or apiKey without authURL): denied (fail closed)');
   const req = original(request);
-  if (!req) return deny(403, 'NoRequestInfo', 'the request names no original method and URI (X-Original-Method and X-Original-URL, or X-Forwarded-Method and X-Forwarded-Uri)');
+  if (req === 'ambiguous') return deny(403, 'NoRequestInfo', 'the request describes the original request twice, by a path after /check/{namespace}/{policy} and by X-Original-* or X-Forwarded-* headers: denied as ambiguous');
+  if (!req) return deny(403, 'NoRequestInfo', 'the request names no original method and URI (X-Original-Method and X-Original-URL, or X-Forwarded-Method and X-Forwarded-Uri, or a path after /check/{namespace}/{policy})');
   const norm = normalisePath(req.target);
   if (!norm.ok) return deny(403, 'BadPath', norm.why);
-  const { method } = req;
-  const { path } = norm;
+  const d = await judge(p, request, { method: req.method, path: norm.path }, { keys, now });
+  return req.viaPath ? withEnvoyRemovals(p, d) : d;
+}
+
+/** Anonymous rules, then the credentials, then the allow rules, for the normalised original request. */
+async function judge(p: GuardPolicy, request: CheckRequest, { method, path }: { method: string; path: string }, { keys, now }: { keys: Keys; now: Date }): Promise<Decision> {
   if (p.spec.authorization?.rules.some((rule) => rule.anonymous && ruleMatches(rule, method, path))) {
     return { allow: true, status: 200, reason: 'Anonymous', headers: {} };
   }

@@ -1,4 +1,4 @@
-import { normalisePath, pathMatches, requestTarget } from './paths.ts';
+import { normalisePath, parseCheckPath, pathMatches, requestTarget } from './paths.ts';
 
 describe('normalisePath', () => {
   it.each([
@@ -50,4 +50,22 @@ describe('requestTarget', () => {
     expect(requestTarget('/v1/x')).toBe('/v1/x');
     expect(requestTarget('api.example.com/v1')).toBeUndefined();
   });
+});
+
+describe('parseCheckPath', () => {
+  it.each([
+    ['/check/shop/orders', { namespace: 'shop', name: 'orders' }],
+    ['/check/shop/orders?ignored=1', { namespace: 'shop', name: 'orders' }],
+    ['/check/shop/catalog-api/v1/items?x=1', { namespace: 'shop', name: 'catalog-api', target: '/v1/items?x=1' }],
+    ['/check/shop/catalog-api/', { namespace: 'shop', name: 'catalog-api', target: '/' }],
+    ['/check/shop/api.v2/v1/items', { namespace: 'shop', name: 'api.v2', target: '/v1/items' }],
+    ['/check/shop/orders//admin', { namespace: 'shop', name: 'orders', target: '//admin' }],
+    ['/check/shop/orders/../other/v1', { namespace: 'shop', name: 'orders', target: '/../other/v1' }],
+    ['/check/shop/orders/v1?next=/a/b?c', { namespace: 'shop', name: 'orders', target: '/v1?next=/a/b?c' }],
+  ])('%s', (url, want) => expect(parseCheckPath(url)).toEqual(want));
+
+  it.each(['/check/shop', '/check/shop/', '/check//orders', '/check/Shop/orders', '/check/shop/orders-', '/check/shop/orders*', '/other/shop/orders', 'http://guard/check/shop/orders', '/check/shop/%6frders'])(
+    'refuses %s',
+    (url) => expect(parseCheckPath(url)).toBeUndefined(),
+  );
 });

@@ -5,6 +5,30 @@
 
 export const MAX_URI_LENGTH = 8192;
 
+/** What a check request's URL names: the policy and, after it, the original request's path and query. */
+export interface CheckPath {
+  namespace: string;
+  name: string;
+  /** The path (with its query) after `/check/{namespace}/{policy}`, as Envoy's ext_authz `path_prefix` appends it; raw. */
+  target?: string;
+}
+
+const CHECK = /^\/check\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\/([a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)(\/.*)?$/s;
+
+/**
+ * `/check/{namespace}/{policy}`, optionally followed by `/…`: the original path. The query of a bare check
+ * URL is ignored (as before); with a suffix it is the original query. The suffix is kept raw, for
+ * normalisePath, so dot segments never climb out of it into the policy's name.
+ */
+export function parseCheckPath(url: string): CheckPath | undefined {
+  const q = url.indexOf('?');
+  const m = CHECK.exec(q < 0 ? url : url.slice(0, q));
+  if (!m?.[1] || !m[2]) return undefined;
+  const suffix = m[3];
+  if (suffix === undefined) return { namespace: m[1], name: m[2] };
+  return { namespace: m[1], name: m[2], target: q < 0 ? suffix : `${suffix}${url.slice(q)}` };
+}
+
 export type NormalisedPath = { ok: true; path: string } | { ok: false; why: string };
 
 // An encoded '/', '\' or NUL, and '%25' (a second layer), before decoding.

@@ -1,15 +1,18 @@
 // The guard's HTTP shell (node:http): `/check/{namespace}/{policy}` with any method, since nginx's
-// auth_request keeps the original one. It reads the policy and its keys from GuardState, asks decide(),
-// and answers: 2xx with the identity headers, 401 with a WWW-Authenticate challenge, 403 otherwise; a
-// JSON body says why. Every denial is one JSON log line (policy, client, reason, subject; never a
-// credential) and a metric; repeated authentication failures of one client are reported once per window.
+// auth_request keeps the original one; followed by the original path and query when Envoy's ext_authz
+// calls it (`path_prefix`: the check request is then the original method on prefix + original path).
+// It reads the policy and its keys from GuardState, asks decide(), and answers: 2xx with the identity
+// headers, 401 with a WWW-Authenticate challenge, 403 otherwise; a JSON body says why. Every denial is
+// one JSON log line (policy, client, reason, subject; never a credential) and a metric; repeated
+// authentication failures of one client are reported once per window.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { FailureWindow, Suspicion } from './brute-force.ts';
-import { decide, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
+import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
 import type { GuardMetrics } from './metrics.ts';
+import { parseCheckPath } from './paths.ts';
 
 export interface GuardSource {
   lookup(namespace: string, name: string): PolicyLookup;
@@ -31,8 +34,6 @@ export interface GuardServer {
   port: number;
   close(): Promise<void>;
 }
-
-const CHECK = /^\/check\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
 
 /** The address the data plane saw: the last X-Forwarded-For entry (the one it appended), else the peer. */
 function clientOf(req: IncomingMessage): string {
@@ -56,18 +57,18 @@ export async function startGuardServer(opts: GuardServerOptions): Promise<GuardS
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     req.resume(); // the body is never read
-    const m = CHECK.exec((req.url ?? '').split('?', 1)[0] ?? '');
-    if (!m) {
-      res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ allow: false, reason: 'NotFound', detail: 'the guard answers /check/{namespace}/{policy}' }));
+    const check = parseCheckPath(req.url ?? '');
+    if (!check) {
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ allow: false, reason: 'NotFound', detail: 'the guard answers /check/{namespace}/{policy}, optionally followed by the original path' }));
       return;
     }
-    const namespace = m[1] ?? '';
-    const name = m[3] ?? '';
+    const { namespace, name, target } = check;
     const lookup = source.lookup(namespace, name);
     const keys = lookup.state === 'ready' ? source.keysFor(namespace, lookup.policy.spec) : {};
+    const request: CheckRequest = target === undefined ? req : { headers: req.headers, pathRequest: { method: req.method ?? '', target } };
     let d: Decision;
     try {
-      d = await decide(lookup, req, keys, now());
+      d = await decide(lookup, request, keys, now());
     } catch (err) {
       // decide() turns every known failure into a deny; anything else is a deny too.
       log.error({ err: err instanceof Error ? err.message : String(err), namespace, name }, 'Decision failed');

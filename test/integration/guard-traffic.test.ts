@@ -12,20 +12,13 @@ import { ANNOTATION_POLICY } from '../../src/render/labels.ts';
 import { renderSidecarConfigMap } from '../../src/render/sidecar-nginx.ts';
 import { ANNOTATION_MIDDLEWARES, renderTraefik } from '../../src/render/traefik.ts';
 import { freePort } from '../support/controlplane.ts';
+import { ORDERS_RULES as RULES } from '../support/guard-fixtures.ts';
 import { grantGuardRbac, startIdp, startTestGuard, type TestIdp } from '../support/guard.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds } from '../support/kube.ts';
 import { httpRequest, nginxTest, startNginx, type RunningNginx } from '../support/nginx.ts';
 import { call, installTraefikCrds, loopbackService, startEchoUpstream, startTraefik, waitForRouters, type LocalServer, type Reply, type RunningTraefik } from '../support/traefik.ts';
 
 const AUD = 'orders-api';
-const RULES = {
-  defaultAction: 'Deny' as const,
-  rules: [
-    { methods: ['GET' as const], paths: ['/healthz'], anonymous: true },
-    { methods: ['GET' as const], paths: ['/v1/orders/*'], requireScopes: ['orders:read'] },
-    { methods: ['POST' as const], paths: ['/v1/orders'], requireScopes: ['orders:write'] },
-  ],
-};
 const KEY_A = 'frontend-key-0000000000000001';
 const KEY_B = 'frontend-key-0000000000000002';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
