@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { isCidr } from './api/patterns.ts';
 import { isAllowedHostEntry } from './compliance/outbound.ts';
-import { defaultSettings, type ControllerPeer, type OperatorSettings, type Provider } from './render/types.ts';
+import { defaultSettings, type ControllerPeer, type IngressProvider, type OperatorSettings, type Provider, type RouteProvider } from './render/types.ts';
 
 /** Where a server listens; no host means every interface (Go's ":8080"). */
 export interface ListenAddress {
@@ -73,6 +73,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'cache-sync-timeout', kind: 'string', value: 'DURATION', default: '2m', help: 'exit if the caches have not synced by then, e.g. RBAC or CRDs missing; 0s waits forever' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
+  { name: 'gateway-controller', kind: 'list', value: 'CONTROLLER=envoy-gateway', help: "a GatewayClass controllerName whose Gateways' HTTPRoutes get Envoy Gateway objects (repeatable); adds to gateway.envoyproxy.io/gatewayclass-controller" },
   { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
   { name: 'guard-url', kind: 'string', value: 'URL', env: 'APISEC_GUARD_URL', help: 'base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080); jwt, oidc and apiKey without authURL are pointed at it, and without it they are reported Unsupported' },
   { name: 'allowed-auth-host', kind: 'list', value: 'HOST', help: 'a host that auth URLs of policies may name (repeatable): exact, or *.suffix for the names below a domain; with any, other hosts are refused; an IP address or localhost only when listed exactly' },
@@ -115,6 +116,8 @@ ${FLAGS.filter((f) => f.deprecated).flatMap(helpLines).join('\n')}
 `;
 
 const PROVIDERS = new Set(['ingress-nginx', 'traefik', 'haproxy']);
+/** Data planes whose pods NetworkPolicies admit (--ingress-controller): the Ingress controllers and Envoy Gateway's proxies. */
+const PEER_PROVIDERS = new Set([...PROVIDERS, 'envoy-gateway']);
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export class ConfigError extends Error {}
@@ -161,19 +164,19 @@ export function oneOf<T extends string>(name: string, value: string, allowed: re
 }
 
 /** --ingress-class CLASS=PROVIDER values over the built-in classes (the CLI's flag of the same name too). */
-export function parseIngressClasses(values: readonly string[], base: Record<string, Provider> = defaultSettings.ingressClasses): Record<string, Provider> {
+export function parseIngressClasses(values: readonly string[], base: Record<string, IngressProvider> = defaultSettings.ingressClasses): Record<string, IngressProvider> {
   const classes = { ...base };
   for (const v of values) {
     const [cls, provider] = v.split('=');
     if (!cls || !provider || !PROVIDERS.has(provider)) throw new ConfigError(`--ingress-class expects CLASS=PROVIDER (ingress-nginx|traefik|haproxy), got "${v}"`);
-    classes[cls] = provider as Provider;
+    classes[cls] = provider as IngressProvider;
   }
   return classes;
 }
 
 function controllerPeer(v: string): [Provider, ControllerPeer] {
   const m = /^([a-z-]+)=([a-z0-9-]+)\/(.+)$/.exec(v);
-  if (!m || !PROVIDERS.has(m[1]!)) throw new ConfigError(`--ingress-controller expects PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE], got "${v}"`);
+  if (!m || !PEER_PROVIDERS.has(m[1]!)) throw new ConfigError(`--ingress-controller expects PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE] (PROVIDER one of ${[...PEER_PROVIDERS].join('|')}), got "${v}"`);
   const podLabels: Record<string, string> = {};
   for (const pair of m[3]!.split(',')) {
     const [k, val] = pair.split('=');
@@ -181,6 +184,21 @@ function controllerPeer(v: string): [Provider, ControllerPeer] {
     podLabels[k] = val;
   }
   return [m[1] as Provider, { namespace: m[2]!, podLabels }];
+}
+
+/** --gateway-controller CONTROLLER=PROVIDER values over the built-in one (Envoy Gateway's controllerName). */
+export function parseGatewayControllers(values: readonly string[]): Record<string, RouteProvider> {
+  const out: Record<string, RouteProvider> = { ...defaultSettings.gatewayControllers };
+  for (const v of values) {
+    const i = v.lastIndexOf('=');
+    const controller = v.slice(0, i);
+    // A controllerName is a domain-prefixed path (Gateway API's GatewayController type).
+    if (i <= 0 || v.slice(i + 1) !== 'envoy-gateway' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(controller) || controller.length > 253) {
+      throw new ConfigError(`--gateway-controller expects CONTROLLER=envoy-gateway, CONTROLLER a GatewayClass controllerName such as example.com/gateway-controller, got "${v}"`);
+    }
+    out[controller] = 'envoy-gateway';
+  }
+  return out;
 }
 
 /** --allowed-auth-host values, each an exact host or *.suffix (the CLI's flag of the same name too). */
@@ -197,9 +215,19 @@ export function parseTrustedProxies(values: readonly string[]): string[] {
   return [...new Set(values)];
 }
 
-function parseSettings(classes: string[], controllers: string[], authHosts: string[], trustedProxies: string[]): OperatorSettings {
+/** The list flags that shape what is rendered. */
+interface SettingsFlags {
+  classes: string[];
+  controllers: string[];
+  authHosts: string[];
+  trustedProxies: string[];
+  gatewayControllers: string[];
+}
+
+function parseSettings({ classes, controllers, authHosts, trustedProxies, gatewayControllers }: SettingsFlags): OperatorSettings {
   const settings: OperatorSettings = {
     ingressClasses: parseIngressClasses(classes),
+    gatewayControllers: parseGatewayControllers(gatewayControllers),
     ingressControllers: { ...defaultSettings.ingressControllers },
     ...(authHosts.length ? { authHosts: parseAuthHosts(authHosts) } : {}),
     ...(trustedProxies.length ? { trustedProxies: parseTrustedProxies(trustedProxies) } : {}),
@@ -299,7 +327,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const get = (name: string): string => given(name) ?? flag(name).default!;
   const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
 
-  const settings = parseSettings(list('ingress-class'), list('ingress-controller'), list('allowed-auth-host'), list('trusted-proxy'));
+  const settings = parseSettings({
+    classes: list('ingress-class'),
+    controllers: list('ingress-controller'),
+    authHosts: list('allowed-auth-host'),
+    trustedProxies: list('trusted-proxy'),
+    gatewayControllers: list('gateway-controller'),
+  });
   const guardURL = given('guard-url');
   if (guardURL !== undefined) settings.guardURL = parseGuardURL(guardURL);
   const kubeconfig = given('kubeconfig');

@@ -80,12 +80,12 @@ function components(config: OperatorConfig, log: Logger): Components {
     metrics: (name) => metrics.controller(name),
   });
   // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
-  const { policies, ingresses, services } = controller.informers;
+  const { policies, ingresses, services, httpRoutes } = controller.informers;
   const reports = new ReportsController({
     client,
     actions: new Writer(client, config.identity),
     log,
-    sources: { policies, ingresses, services },
+    sources: { policies, ingresses, services, httpRoutes },
     baselineFor: (ns) => controller.baselineFor(ns),
     ...namespace,
     metrics: (name) => metrics.controller(name),

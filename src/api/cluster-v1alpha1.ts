@@ -24,9 +24,9 @@ export const BaselineFloors = z
       .optional()
       .describe('Enforce: policies in the selected namespaces may not use Audit mode; an Audit policy is a violation and is enforced anyway.'),
     providers: z
-      .array(z.enum(['ingress-nginx', 'traefik', 'haproxy']))
+      .array(z.enum(['ingress-nginx', 'traefik', 'haproxy', 'envoy-gateway']))
       .min(1)
-      .max(3)
+      .max(4)
       .optional()
       .describe('The data planes policies may use; a target on another data plane is refused (ProviderNotAllowed).'),
     authEndpoints: z

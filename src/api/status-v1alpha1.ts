@@ -55,8 +55,9 @@ export const ObjectRef = z
 
 export const TargetStatus = z
   .object({
-    kind: z.enum(['Ingress', 'Service']),
+    kind: z.enum(['Ingress', 'Service', 'HTTPRoute']),
     name: z.string().max(253),
+    sectionName: z.string().max(253).optional().describe('The rule of an HTTPRoute the target names.'),
     state: z.enum(['Enforced', 'Audit', 'NotFound', 'Conflicted', 'Unsupported']).describe('What happened to this target.'),
     provider: z.string().max(63).optional().describe('The data plane chosen for an Ingress.'),
     message: z.string().max(1024).optional(),

@@ -79,22 +79,31 @@ export const LabelSelector = z
   })
   .describe('A Kubernetes label selector; an empty selector selects everything.');
 
+/** The API group of each target kind. */
+const TARGET_GROUPS = { Ingress: 'networking.k8s.io', Service: '', HTTPRoute: 'gateway.networking.k8s.io' } as const;
+
 export const TargetRef = z
   .object({
-    group: z.enum(['networking.k8s.io', '']).describe('API group of the target: networking.k8s.io for Ingress, "" for Service.'),
-    kind: z.enum(['Ingress', 'Service']).describe('Kind of the target.'),
+    group: z.enum(['networking.k8s.io', '', 'gateway.networking.k8s.io']).describe('API group of the target: networking.k8s.io for Ingress, "" for Service, gateway.networking.k8s.io for HTTPRoute.'),
+    kind: z.enum(['Ingress', 'Service', 'HTTPRoute']).describe('Kind of the target.'),
     name: name('Name of the target, in the policy\'s namespace.'),
+    sectionName: name('One rule of an HTTPRoute, by its name (Gateway API policy attachment); only for HTTPRoute.').optional(),
   })
   .describe('A target in the same namespace as the policy (policy attachment).')
   .meta(
     cel(
-      { rule: "self.kind == 'Ingress' ? self.group == 'networking.k8s.io' : self.group == ''", message: 'Ingress lives in group networking.k8s.io, Service in the core group ""' },
+      {
+        rule: "self.kind == 'Ingress' ? self.group == 'networking.k8s.io' : self.kind == 'Service' ? self.group == '' : self.group == 'gateway.networking.k8s.io'",
+        message: 'Ingress lives in group networking.k8s.io, Service in the core group "", HTTPRoute in gateway.networking.k8s.io',
+      },
+      { rule: "!has(self.sectionName) || self.kind == 'HTTPRoute'", message: 'sectionName names a rule of an HTTPRoute' },
     ),
   )
-  .refine((t) => (t.kind === 'Ingress' ? t.group === 'networking.k8s.io' : t.group === ''), {
-    message: 'Ingress lives in group networking.k8s.io, Service in the core group ""',
+  .refine((t) => t.group === TARGET_GROUPS[t.kind], {
+    message: 'Ingress lives in group networking.k8s.io, Service in the core group "", HTTPRoute in gateway.networking.k8s.io',
     path: ['group'],
-  });
+  })
+  .refine((t) => t.sectionName === undefined || t.kind === 'HTTPRoute', { message: 'sectionName names a rule of an HTTPRoute', path: ['sectionName'] });
 export type TargetRef = z.infer<typeof TargetRef>;
 
 export const Tls = z
@@ -312,7 +321,7 @@ export const Logging = z
 
 export const ApiSecurityPolicySpec = z
   .object({
-    targetRefs: z.array(TargetRef).min(1).max(16).describe('The Ingresses and Services this policy protects, in its namespace.'),
+    targetRefs: z.array(TargetRef).min(1).max(16).describe('The Ingresses, Services and HTTPRoutes this policy protects, in its namespace.'),
     mode: z.enum(['Enforce', 'Audit']).default('Enforce').describe('Enforce writes controls; Audit evaluates and reports, changing nothing.'),
     provider: z.enum(['auto', 'ingress-nginx', 'traefik', 'haproxy']).default('auto').describe('The data plane. auto picks it from the Ingress class.'),
     tls: Tls.optional(),

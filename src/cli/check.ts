@@ -10,13 +10,14 @@ import { applyBaselines, matchesSelector, type Baseline, type Violation } from '
 import { CLIENT_CA_REFUSED, clientCARefusal, consentsToClientCA, type ClientCAState } from '../compliance/client-ca.ts';
 import { wouldProtect } from '../compliance/protect.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
+import type { RouteLike } from '../render/gateway-api.ts';
 import type { IngressLike, OperatorSettings, ServiceLike } from '../render/types.ts';
 import type { Location } from './documents.ts';
 import { uncoveredApis, type UncoveredApi } from './coverage.ts';
 import type { Inventory, Located, RawPolicy } from './inventory.ts';
 
 export interface TargetReport {
-  kind: 'Ingress' | 'Service';
+  kind: 'Ingress' | 'Service' | 'HTTPRoute';
   name: string;
   state: TargetState;
   provider?: string;
@@ -120,6 +121,7 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
     }
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
     const services = byName<ServiceLike>(inv.services, namespace);
+    const routes = byName<RouteLike>(inv.httpRoutes, namespace);
     const rivals = inv.policies
       .filter((o) => o.object.metadata.namespace === namespace)
       .map((o) => claimOf(o.object))
@@ -129,7 +131,13 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
         policy: { name, namespace, uid: uid ?? '', creationTimestamp },
         spec,
         rivals,
-        lookup: { ingress: (n) => ingresses.get(n), service: (n) => services.get(n) },
+        lookup: {
+          ingress: (n) => ingresses.get(n),
+          service: (n) => services.get(n),
+          route: (n) => routes.get(n),
+          gateway: (ns, n) => inv.gateways.find((g) => g.object.metadata.namespace === ns && g.object.metadata.name === n)?.object,
+          gatewayClass: (n) => inv.gatewayClasses.find((c) => c.object.metadata.name === n)?.object,
+        },
         settings,
         allowedProviders: providers,
         authHosts,
@@ -173,6 +181,7 @@ export function check(inv: Inventory, settings: OperatorSettings): CheckResult {
     policies: inv.policies.map((p) => p.object),
     ingresses: inv.ingresses.map((i) => ({ object: i.object, at: i.at })),
     services: inv.services.map((s) => ({ object: s.object, at: s.at })),
+    routes: inv.httpRoutes.map((r) => ({ object: r.object, at: r.at })),
     baselineFor: (ns) => selecting(ns).map((b) => b.name).sort()[0],
     protectedBy: (ing) => {
       const ns = ing.metadata.namespace ?? '';

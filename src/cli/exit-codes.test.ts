@@ -78,7 +78,7 @@ describe('apisec exit codes', () => {
     const res = apisec(['check', 'test/fixtures/cli/invalid.yaml', 'examples/internal-api.yaml', '-o', 'json']);
     expect(res.code).toBe(2);
     expect(lines(res.stderr)).toEqual([
-      'apisec: test/fixtures/cli/invalid.yaml:5: ApiSecurityPolicy shop/broken-api: spec.targetRefs[0].group: Ingress lives in group networking.k8s.io, Service in the core group ""; spec.rateLimit.burst: burst must be at least the per-second rate; spec.cors.allowOrigins: a wildcard origin cannot be combined with allowCredentials',
+      'apisec: test/fixtures/cli/invalid.yaml:5: ApiSecurityPolicy shop/broken-api: spec.targetRefs[0].group: Ingress lives in group networking.k8s.io, Service in the core group "", HTTPRoute in gateway.networking.k8s.io; spec.rateLimit.burst: burst must be at least the per-second rate; spec.cors.allowOrigins: a wildcard origin cannot be combined with allowCredentials',
     ]);
     const out = JSON.parse(res.stdout) as { result: string; invalid: { reason: string }[]; policies: { name: string; outcome: string }[] };
     expect(out.result).toBe('error');

@@ -2,6 +2,7 @@
 // baselines, the Namespaces they select by label, Ingresses and Services. Every other kind is ignored.
 import { CLUSTER_KIND } from '../api/cluster-v1alpha1.ts';
 import { API_VERSION, GROUP, KIND } from '../api/v1alpha1.ts';
+import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import type { Doc, Location } from './documents.ts';
 import { InputError } from './errors.ts';
@@ -35,6 +36,10 @@ export interface Inventory {
   namespaces: Located<RawNamespace>[];
   /** Secrets, by name and labels only (never their data): whether one consents to be a client CA. */
   secrets: Located<SecretMeta>[];
+  /** Gateway API objects: HTTPRoute targets, and the Gateways and classes that decide their data plane. */
+  httpRoutes: Located<RouteLike>[];
+  gateways: Located<GatewayLike>[];
+  gatewayClasses: Located<GatewayClassLike>[];
 }
 
 /** What the inventory keeps of a Secret. */
@@ -44,8 +49,8 @@ export interface SecretMeta {
 
 export const at = (l: Location): string => `${l.file}:${l.line}`;
 
-type Bucket = 'policies' | 'ingresses' | 'services' | 'baselines' | 'namespaces' | 'secrets';
-const CLUSTER_SCOPED = new Set<Bucket>(['baselines', 'namespaces']);
+type Bucket = 'policies' | 'ingresses' | 'services' | 'baselines' | 'namespaces' | 'secrets' | 'httpRoutes' | 'gateways' | 'gatewayClasses';
+const CLUSTER_SCOPED = new Set<Bucket>(['baselines', 'namespaces', 'gatewayClasses']);
 
 function bucketOf(doc: Doc): Bucket | undefined {
   const { apiVersion, kind } = doc.object;
@@ -62,6 +67,7 @@ function bucketOf(doc: Doc): Bucket | undefined {
   if (kind === 'Ingress' && apiVersion === 'networking.k8s.io/v1') return 'ingresses';
   if (kind === 'Service' && apiVersion === 'v1') return 'services';
   if (kind === 'Secret' && apiVersion === 'v1') return 'secrets';
+  if (apiVersion === 'gateway.networking.k8s.io/v1') return ({ HTTPRoute: 'httpRoutes', Gateway: 'gateways', GatewayClass: 'gatewayClasses' } as Record<string, Bucket>)[String(kind)];
   return undefined;
 }
 
@@ -70,7 +76,7 @@ function bucketOf(doc: Doc): Bucket | undefined {
  * A missing name or the same object twice is an input error: the result would be ambiguous.
  */
 export function buildInventory(docs: Doc[], defaultNamespace: string): Inventory {
-  const inv: Inventory = { policies: [], ingresses: [], services: [], baselines: [], namespaces: [], secrets: [] };
+  const inv: Inventory = { policies: [], ingresses: [], services: [], baselines: [], namespaces: [], secrets: [], httpRoutes: [], gateways: [], gatewayClasses: [] };
   const seen = new Map<string, Location>();
   for (const doc of docs) {
     const bucket = bucketOf(doc);

@@ -223,6 +223,11 @@ async function operatorState(inv: Inventory): Promise<{ caches: Caches; policies
     middlewares: store([]),
     suspiciousEvents: store([]),
     clientCAs: store(labelledSecrets(inv)),
+    httpRoutes: store([]),
+    gateways: store([]),
+    gatewayClasses: store([]),
+    securityPolicies: store([]),
+    backendTrafficPolicies: store([]),
   } as unknown as Caches;
   const actions: Actions = {
     applyOwned: async () => undefined,

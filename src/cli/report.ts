@@ -19,7 +19,7 @@ export interface ReportRow {
   namespace: string;
   /** host + path of an Ingress rule ("*" for any host), or the Service type. */
   api: string;
-  target: { kind: 'Ingress' | 'Service'; name: string };
+  target: { kind: 'Ingress' | 'Service' | 'HTTPRoute'; name: string };
   /** null: no policy targets this API. */
   policy: string | null;
   mode: string | null;
@@ -84,6 +84,9 @@ export function buildReport(policies: ClusterPolicy[], ingresses: IngressLike[],
         const ing = ingressBy.get(`${ns}/${name}`);
         if (!ing) rows.push({ ...base, api: '-', problem: 'NotFound' });
         else for (const api of ingressApis(ing)) rows.push({ ...base, api, ...conflict });
+      } else if (kind === 'HTTPRoute') {
+        // Routes are not listed here: the policy's status says whether the route exists and is served.
+        rows.push({ ...base, api: '(HTTPRoute)', ...conflict });
       } else {
         const svc = serviceBy.get(`${ns}/${name}`);
         rows.push(svc ? { ...base, api: `(${svc.spec?.type ?? 'ClusterIP'})`, ...conflict } : { ...base, api: '-', problem: 'NotFound' });

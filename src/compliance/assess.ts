@@ -2,8 +2,9 @@
 // evaluate. Shared by the apisec CLI and the policy reconciler, so that `apisec check` reports exactly what
 // the operator would write and put in status. Steps 4–6 of docs/architecture.md.
 import type { ApiSecurityPolicySpec, TargetRef } from '../api/v1alpha1.ts';
+import { routeBackendServices, routeParents, type GatewayClassLike, type GatewayLike, type RouteLike } from '../render/gateway-api.ts';
 import { backendServices, render, type RenderOutput } from '../render/index.ts';
-import type { IngressLike, OperatorSettings, PolicyRef, Provider, ServiceLike } from '../render/types.ts';
+import type { IngressLike, OperatorSettings, PolicyRef, Provider, RouteTarget, ServiceLike } from '../render/types.ts';
 import { governor, type PolicyClaim } from './claims.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
 import { assertOutboundURLs } from './outbound.ts';
@@ -13,17 +14,21 @@ export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Un
 export interface TargetOutcome {
   ref: TargetRef;
   state: TargetState;
-  object?: IngressLike | ServiceLike;
+  object?: IngressLike | ServiceLike | RouteLike;
   message?: string;
   provider?: string;
   /** Conflicted because another field manager owns annotation keys the policy needs (not another policy). */
   ownedElsewhere?: boolean;
 }
 
-/** Objects of the policy's namespace, by name. */
+/** Objects of the policy's namespace, by name; and the Gateways and GatewayClasses routes attach to. */
 export interface TargetLookup {
   ingress(name: string): IngressLike | undefined;
   service(name: string): ServiceLike | undefined;
+  /** Absent where Gateway API objects are not known (then HTTPRoute targets are NotFound). */
+  route?(name: string): RouteLike | undefined;
+  gateway?(namespace: string, name: string): GatewayLike | undefined;
+  gatewayClass?(name: string): GatewayClassLike | undefined;
 }
 
 export interface AssessInput {
@@ -60,9 +65,10 @@ export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'riv
   const out: TargetOutcome[] = [];
   for (const ref of spec.targetRefs) {
     const tk = targetKey(ref.kind, ref.name);
-    if (seen.has(tk)) continue;
-    seen.add(tk);
-    const object = ref.kind === 'Ingress' ? lookup.ingress(ref.name) : lookup.service(ref.name);
+    const section = ref.sectionName === undefined ? tk : `${tk}#${ref.sectionName}`;
+    if (seen.has(section)) continue;
+    seen.add(section);
+    const object = ref.kind === 'Ingress' ? lookup.ingress(ref.name) : ref.kind === 'Service' ? lookup.service(ref.name) : lookup.route?.(ref.name);
     if (!object) {
       out.push({ ref, state: 'NotFound', message: `${tk} not found in namespace ${policy.namespace}` });
       continue;
@@ -82,18 +88,26 @@ export function resolveTargets(input: Pick<AssessInput, 'policy' | 'spec' | 'riv
   return out;
 }
 
-/** Target Services plus the backends of the target Ingresses, those that exist. */
-export function servicesBehind(won: TargetOutcome[], ingresses: IngressLike[], lookup: TargetLookup): ServiceLike[] {
-  const names = new Set([...won.filter((t) => t.ref.kind === 'Service').map((t) => t.ref.name), ...backendServices(ingresses)]);
+/** Target Services plus the backends of the target Ingresses and HTTPRoutes, those that exist. */
+export function servicesBehind(won: TargetOutcome[], ingresses: IngressLike[], lookup: TargetLookup, routes: readonly RouteTarget[] = []): ServiceLike[] {
+  const names = new Set([
+    ...won.filter((t) => t.ref.kind === 'Service').map((t) => t.ref.name),
+    ...backendServices(ingresses),
+    ...routes.flatMap((r) => routeBackendServices(r.route, r.sectionName)),
+  ]);
   return [...names].map((n) => lookup.service(n)).filter((s): s is ServiceLike => s !== undefined);
 }
 
 function annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): void {
   for (const t of targets) {
-    if (t.ref.kind !== 'Ingress' || !t.object || t.state === 'Conflicted') continue;
-    const r = rendered.ingresses.find((i) => i.ingress === t.ref.name);
+    if (t.ref.kind === 'Service' || !t.object || t.state === 'Conflicted') continue;
+    const r =
+      t.ref.kind === 'Ingress'
+        ? rendered.ingresses.find((i) => i.ingress === t.ref.name)
+        : rendered.routes.find((i) => i.route === t.ref.name && i.sectionName === t.ref.sectionName);
     if (r?.problem) Object.assign(t, { state: 'Unsupported', message: r.problem.message });
-    else if (r?.plan) t.provider = r.plan.provider;
+    else if (r && 'plan' in r && r.plan) t.provider = r.plan.provider;
+    else if (r && 'provider' in r && r.provider) t.provider = r.provider;
     if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';
   }
 }
@@ -107,8 +121,14 @@ export function assessPolicy(input: AssessInput): Assessment {
   const targets = resolveTargets(input);
   const won = targets.filter((t) => t.object && t.state !== 'Conflicted');
   const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as IngressLike);
-  const services = servicesBehind(won, ingresses, input.lookup);
-  const rendered = render({ policy: { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid }, spec: input.spec, ingresses, services, settings: input.settings, allowedProviders: input.allowedProviders });
+  const lookup = input.lookup;
+  const parents = { gateway: (ns: string, n: string) => lookup.gateway?.(ns, n), gatewayClass: (n: string) => lookup.gatewayClass?.(n) };
+  const routes: RouteTarget[] = won
+    .filter((t) => t.ref.kind === 'HTTPRoute')
+    .map((t) => ({ route: t.object as RouteLike, sectionName: t.ref.sectionName, parents: routeParents(t.object as RouteLike, parents) }));
+  const services = servicesBehind(won, ingresses, lookup, routes);
+  const policy = { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid };
+  const rendered = render({ policy, spec: input.spec, ingresses, services, settings: input.settings, allowedProviders: input.allowedProviders, routes });
   annotateOutcomes(targets, rendered);
   const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
   const compliance = evaluate({

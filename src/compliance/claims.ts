@@ -9,7 +9,7 @@
 import { codeUnitOrder } from '../util/order.ts';
 import { parseSpec } from '../api/v1alpha1.ts';
 
-export type TargetKind = 'Ingress' | 'Service';
+export type TargetKind = 'Ingress' | 'Service' | 'HTTPRoute';
 
 /** What conflict resolution needs of a policy: its age, name and target references. */
 export interface PolicyClaim {
@@ -39,7 +39,7 @@ export function claimedTargets(spec: unknown): { kind: TargetKind; name: string 
   const seen = new Set<string>();
   const out: { kind: TargetKind; name: string }[] = [];
   for (const r of claimedRefs(spec)) {
-    if ((r.kind !== 'Ingress' && r.kind !== 'Service') || typeof r.name !== 'string' || seen.has(`${r.kind}/${r.name}`)) continue;
+    if ((r.kind !== 'Ingress' && r.kind !== 'Service' && r.kind !== 'HTTPRoute') || typeof r.name !== 'string' || seen.has(`${r.kind}/${r.name}`)) continue;
     seen.add(`${r.kind}/${r.name}`);
     out.push({ kind: r.kind, name: r.name });
   }

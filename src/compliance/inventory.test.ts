@@ -28,6 +28,15 @@ describe('apiInventory', () => {
     ]);
   });
 
+  it('lists HTTPRoutes: covered when a policy targets them (and so is a Service behind one), else uncovered', () => {
+    const route = (name: string, backend: string, hostnames?: string[]) => ({ metadata: { name, namespace: 'a' }, spec: { ...(hostnames ? { hostnames } : {}), rules: [{ backendRefs: [{ name: backend, port: 80 }] }] } });
+    const p = { metadata: { name: 'p', namespace: 'a' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'shop' }] } };
+    const out = run({ policies: [p], routes: [route('shop', 'shop-svc', ['shop.example.com']), route('shadow', 'other')], services: [svc('a', 'shop-svc', 'LoadBalancer'), svc('a', 'other', 'LoadBalancer')] });
+    expect(out.map(brief)).toEqual(['a/HTTPRoute/shadow:none', 'a/HTTPRoute/shop:policy:p', 'a/Service/other:none', 'a/Service/shop-svc:policy:p']);
+    expect(out.find((e) => e.name === 'shop')?.hosts).toEqual(['shop.example.com']);
+    expect(out.find((e) => e.name === 'shadow')?.hosts).toEqual(['*']);
+  });
+
   it('covers a target directly, and a Service behind a covered Ingress; not one behind an uncovered Ingress', () => {
     const out = run({
       policies: [pol('a', 'p', [['Ingress', 'web'], ['Service', 'direct']])],

@@ -6,6 +6,7 @@
 // `apisec report` (src/cli/coverage.ts).
 import { codeUnitOrder } from '../util/order.ts';
 import { backendServices } from '../render/index.ts';
+import { routeBackendServices, type RouteLike } from '../render/gateway-api.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { ClaimIndex, oldest, type PolicyClaim } from './claims.ts';
 
@@ -23,6 +24,8 @@ export interface InventoryInput {
   policies: readonly InventoryPolicy[];
   ingresses: readonly IngressLike[];
   services: readonly ServiceLike[];
+  /** HTTPRoutes (Gateway API), when the cluster serves them. */
+  routes?: readonly RouteLike[];
   /** The name of the baseline that selects a namespace, if any (none: no baselines). */
   baselineFor?: (namespace: string) => string | undefined;
   /** The baseline whose floors an Ingress carries (protectUncovered), if any. */
@@ -30,10 +33,10 @@ export interface InventoryInput {
 }
 
 export interface ApiEntry {
-  kind: 'Ingress' | 'Service';
+  kind: 'Ingress' | 'Service' | 'HTTPRoute';
   namespace: string;
   name: string;
-  /** Ingress: its hosts ("*" for a rule without host), in order of appearance. */
+  /** Ingress: its hosts ("*" for a rule without host), in order of appearance; HTTPRoute: its hostnames. */
   hosts?: string[];
   /** Ingress: its paths ("/" for a rule without paths), in order of appearance. */
   paths?: string[];
@@ -69,6 +72,17 @@ function withCoverage(base: Omit<ApiEntry, 'coverage'>, policy: PolicyClaim | un
   return { ...base, coverage, ...(policy ? { policy: policy.name } : {}), ...(named !== undefined ? { baseline: named } : {}) };
 }
 
+/** HTTPRoutes with their coverage; the Services behind a covered route are noted in `behind`. */
+function routeEntries(routes: readonly RouteLike[], claims: ClaimIndex, behind: Map<string, PolicyClaim[]>, baselineOf: (ns: string) => string | undefined): ApiEntry[] {
+  return routes.map((route) => {
+    const ns = nsOf(route);
+    const policy = claims.governor(ns, 'HTTPRoute', route.metadata.name);
+    if (policy) for (const s of routeBackendServices(route)) behind.set(`${ns}/${s}`, [...(behind.get(`${ns}/${s}`) ?? []), policy]);
+    const hosts = route.spec?.hostnames?.length ? [...route.spec.hostnames] : ['*'];
+    return withCoverage({ kind: 'HTTPRoute', namespace: ns, name: route.metadata.name, hosts }, policy, baselineOf(ns));
+  });
+}
+
 /** Every API with its coverage, sorted by namespace, kind and name. Policies being deleted or invalid cover nothing. */
 export function apiInventory(input: InventoryInput): ApiEntry[] {
   const claims = new ClaimIndex(input.policies);
@@ -87,6 +101,7 @@ export function apiInventory(input: InventoryInput): ApiEntry[] {
     const base = { kind: 'Ingress' as const, namespace: ns, name: ing.metadata.name, hosts: ingressHosts(ing), paths: ingressPaths(ing) };
     out.push(withCoverage(base, policy, baselineOf(ns), policy ? undefined : input.protectedBy?.(ing)));
   }
+  out.push(...routeEntries(input.routes ?? [], claims, behind, baselineOf));
   for (const svc of input.services) {
     const type = svc.spec?.type ?? 'ClusterIP';
     if (!EXPOSED_SERVICE_TYPES.has(type)) continue;

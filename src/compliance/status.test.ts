@@ -7,7 +7,7 @@ import { baselineStatus, converged, driftCondition, enforcedCondition, policySta
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
-const rendered = { ingresses: [], networkPolicies: [{ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'apisec-p-x' } }], configMaps: [], middlewares: [], networkSkipped: [], fidelity: {} } as unknown as Assessment['rendered'];
+const rendered = { ingresses: [], networkPolicies: [{ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'apisec-p-x' } }], configMaps: [], middlewares: [], routes: [], envoyGateway: [], networkSkipped: [], fidelity: {} } as unknown as Assessment['rendered'];
 const target = (state: TargetOutcome['state'], kind: 'Ingress' | 'Service' = 'Ingress'): TargetOutcome => ({ ref: { group: '', kind, name: 'x' }, state, message: `${state} x` });
 
 describe('convergence', () => {

@@ -71,6 +71,7 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
     targets: targets.map((t) => ({
       kind: t.ref.kind,
       name: t.ref.name,
+      ...(t.ref.sectionName ? { sectionName: t.ref.sectionName } : {}),
       state: t.state,
       ...(t.provider ? { provider: t.provider } : {}),
       ...(t.message ? { message: inert(t.message, 1024) } : {}),
@@ -87,6 +88,7 @@ export const generatedObjects = (rendered: RenderOutput): { apiVersion: string; 
   ...rendered.networkPolicies,
   ...rendered.configMaps,
   ...rendered.middlewares,
+  ...rendered.envoyGateway,
 ];
 
 interface EnforcedInput {
@@ -106,7 +108,7 @@ export function enforcedCondition(i: EnforcedInput): ConditionInput {
   if (i.spec.mode === 'Audit') return no('AuditMode', 'Audit mode: controls are evaluated and reported, nothing is written');
   if (i.missing.length) return no('TargetNotFound', i.missing.map((t) => t.message).join('; '));
   if (i.unsupported.length) {
-    const reason = i.rendered.ingresses.find((r) => r.problem)?.problem?.reason ?? 'Unsupported';
+    const reason = [...i.rendered.ingresses, ...i.rendered.routes].find((r) => r.problem)?.problem?.reason ?? 'Unsupported';
     return no(reason, i.unsupported.map((t) => t.message).join('; '));
   }
   const held = i.conflicted.filter((t) => t.ownedElsewhere);
@@ -114,11 +116,13 @@ export function enforcedCondition(i: EnforcedInput): ConditionInput {
   if (held.length) return no('Conflicted', `Not written: ${held.map((t) => t.message).join('; ')}`);
   if (i.live.length === 0 && i.conflicted.length) return no('Conflicted', 'Every target is governed by another policy');
   const ingresses = i.live.filter((t) => t.ref.kind === 'Ingress').length;
+  const routes = i.live.filter((t) => t.ref.kind === 'HTTPRoute').length;
+  const gateway = routes ? `, ${i.rendered.envoyGateway.length} Envoy Gateway policy object(s) for ${routes} HTTPRoute target(s)` : '';
   return {
     type: 'Enforced',
     status: 'True',
     reason: 'Enforced',
-    message: `Controls written to ${ingresses} Ingress(es), ${i.rendered.networkPolicies.length} NetworkPolicy(ies) and ${i.rendered.configMaps.length} sidecar ConfigMap(s)`,
+    message: `Controls written to ${ingresses} Ingress(es)${gateway}, ${i.rendered.networkPolicies.length} NetworkPolicy(ies) and ${i.rendered.configMaps.length} sidecar ConfigMap(s)`,
   };
 }
 

@@ -2,7 +2,8 @@
 // writer (src/k8s/apply.ts) implement them, unit tests pass in-memory ones.
 import type { ApiSecurityPolicy } from '../api/v1alpha1.ts';
 import type { EventNote, ObjectRef, Regarding } from '../k8s/apply.ts';
-import { Resources, type KubeObject, type ResourceType } from '../k8s/resources.ts';
+import type { Resources} from '../k8s/resources.ts';
+import { type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import type { OwnedResource } from './plan.ts';
 
 export type { OwnedResource };
@@ -23,6 +24,13 @@ export interface Caches {
   baselines: Store<KubeObject>;
   /** Traefik Middlewares the operator owns (empty while Traefik's CRDs are not served). */
   middlewares: Store<KubeObject>;
+  /** HTTPRoutes, Gateways and GatewayClasses (empty while the Gateway API is not served). */
+  httpRoutes: Store<KubeObject>;
+  gateways: Store<KubeObject>;
+  gatewayClasses: Store<KubeObject>;
+  /** Envoy Gateway's SecurityPolicies and BackendTrafficPolicies the operator owns (empty while not served). */
+  securityPolicies: Store<KubeObject>;
+  backendTrafficPolicies: Store<KubeObject>;
   /** The apisec guard's SuspiciousActivity Events (labelled; slimmed to what the status names). */
   suspiciousEvents: Store<KubeObject>;
   /** Secrets labelled apisec.dev/client-ca=true, by name only (metadata-only watch, slimmed). */
@@ -48,7 +56,14 @@ export interface Actions {
 
 /** The cache of one owned resource. */
 export function ownedCache(caches: Caches, r: OwnedResource): Store<KubeObject> {
-  return r === Resources.configMap ? caches.configMaps : r === Resources.middleware ? caches.middlewares : caches.networkPolicies;
+  const by: Record<OwnedResource['kind'], Store<KubeObject>> = {
+    ConfigMap: caches.configMaps,
+    Middleware: caches.middlewares,
+    NetworkPolicy: caches.networkPolicies,
+    SecurityPolicy: caches.securityPolicies,
+    BackendTrafficPolicy: caches.backendTrafficPolicies,
+  };
+  return by[r.kind];
 }
 
 /** `namespace/name` → its parts (a cluster-scoped key has no slash: namespace ''). */

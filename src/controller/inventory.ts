@@ -2,6 +2,7 @@
 // exposed APIs a policy, a baseline or nothing covers (compliance/inventory.ts), keeps the figures for
 // the metrics apisec_apis and apisec_uncovered_apis (read at scrape time), and records one Warning Event
 // per Ingress when it becomes uncovered (at most EVENTS_PER_PASS per pass; the rest a window later).
+import type { RouteLike } from '../render/gateway-api.ts';
 import { apiInventory, uncoveredOf, type ApiEntry, type Coverage } from '../compliance/inventory.ts';
 import { protectedByMarker } from '../compliance/protect.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -21,6 +22,8 @@ export interface InventorySources {
   policies: Store<KubeObject>;
   ingresses: Store<KubeObject>;
   services: Store<KubeObject>;
+  /** Empty while the Gateway API is not served. */
+  httpRoutes?: Store<KubeObject>;
 }
 
 export interface InventoryDeps {
@@ -47,6 +50,7 @@ export function inventoryOf(sources: InventorySources, baselineFor: ((ns: string
     policies: sources.policies.list(namespace),
     ingresses: sources.ingresses.list(namespace) as IngressLike[],
     services: sources.services.list(namespace) as ServiceLike[],
+    ...(sources.httpRoutes ? { routes: sources.httpRoutes.list(namespace) as RouteLike[] } : {}),
     ...(baselineFor ? { baselineFor } : {}),
     protectedBy: (ing) => protectedByMarker(ing as KubeObject, FIELD_MANAGER),
   });

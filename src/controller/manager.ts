@@ -7,7 +7,7 @@ import type { Writer } from '../k8s/apply.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import { isServed } from '../k8s/discovery.ts';
 import { Informer, type InformerHealth } from '../k8s/informer.ts';
-import { Resources, keyOf, type KubeObject } from '../k8s/resources.ts';
+import { Resources, keyOf, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
 import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
@@ -55,11 +55,19 @@ export class Manager {
     middlewares: Informer;
     suspiciousEvents: Informer;
     clientCAs: Informer;
+    /** Started once the Gateway API is served. */
+    httpRoutes: Informer;
+    gateways: Informer;
+    gatewayClasses: Informer;
+    /** Started once Envoy Gateway's policy CRDs are served. */
+    securityPolicies: Informer;
+    backendTrafficPolicies: Informer;
   };
   readonly policies: Controller;
   /** Baseline status and protection; runs only in a cluster-wide operator. */
   readonly baselines: Controller;
-  private middlewaresStarted = false;
+  /** APIs the operator uses only when installed: found by discovery, their informers started then. */
+  private readonly optional: { name: string; probe: ResourceType; informers: AnyInformer[]; found: boolean }[];
   private discovery?: Promise<void>;
   private rediscover?: NodeJS.Timeout;
   private readonly opts: ManagerOptions;
@@ -68,6 +76,12 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.informers = this.makeInformers();
+    const i = this.informers;
+    this.optional = [
+      { name: 'Traefik Middleware', probe: Resources.middleware, informers: [i.middlewares], found: false },
+      { name: 'Gateway API', probe: Resources.httpRoute, informers: [i.httpRoutes, i.gateways, i.gatewayClasses], found: false },
+      { name: 'Envoy Gateway policy', probe: Resources.securityPolicy, informers: [i.securityPolicies, i.backendTrafficPolicies], found: false },
+    ];
     const caches = this.informers;
     const pending = new PendingWrites(); // both controllers write Ingress annotations
     const common = { log: opts.log, ...(opts.backoff ? { backoff: opts.backoff } : {}), ...(opts.onReconcile ? { onReconcile: opts.onReconcile } : {}) };
@@ -83,7 +97,8 @@ export class Manager {
         actions: opts.writer,
         settings: opts.settings,
         pending,
-        middlewaresServed: () => this.middlewaresStarted,
+        middlewaresServed: () => this.served(Resources.middleware),
+        envoyGatewayServed: () => this.served(Resources.securityPolicy),
         ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
         ...(opts.onDrift ? { onDrift: opts.onDrift } : {}),
         ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
@@ -120,6 +135,12 @@ export class Manager {
       suspiciousEvents: new Informer(client, Resources.event, log.child({ informer: 'events' }), { namespace, labelSelector: `${LABEL_EVENT}=${SUSPICIOUS_ACTIVITY}`, transform: slimEvent }),
       // Whether a Secret consents to be a client CA: its name, from a metadata-only watch (never its data).
       clientCAs: new Informer(client, Resources.secret, log.child({ informer: 'secrets' }), { namespace, labelSelector: `${LABEL_CLIENT_CA}=true`, metadataOnly: true, transform: slimSecret }),
+      httpRoutes: inf(Resources.httpRoute),
+      // A route's parent Gateway may live in another namespace (all of them, unless one is watched).
+      gateways: inf(Resources.gateway),
+      gatewayClasses: cluster(Resources.gatewayClass),
+      securityPolicies: inf(Resources.securityPolicy, owned),
+      backendTrafficPolicies: inf(Resources.backendTrafficPolicy, owned),
     };
   }
 
@@ -130,33 +151,42 @@ export class Manager {
 
   /** The informers that run (an optional one only once its API is served). */
   private running(): AnyInformer[] {
-    return (Object.values(this.informers) as AnyInformer[]).filter((i) => i !== this.informers.middlewares || this.middlewaresStarted);
+    const waiting = new Set(this.optional.filter((o) => !o.found).flatMap((o) => o.informers));
+    return (Object.values(this.informers) as AnyInformer[]).filter((i) => !waiting.has(i));
+  }
+
+  /** Whether the optional API that `probe` belongs to was found (its informers run). */
+  private served(probe: ResourceType): boolean {
+    return this.optional.some((o) => o.probe === probe && o.found);
   }
 
   /**
-   * Traefik's CRDs are optional: watch Middlewares only when they are served, checked at start and
-   * every 5 minutes, so a cluster without Traefik has no failing informer and Traefik installed later
-   * is picked up (every policy is then re-checked).
+   * Traefik's CRDs, the Gateway API and Envoy Gateway's CRDs are optional: each is watched only once it is
+   * served, checked at start and every 5 minutes, so a cluster without it has no failing informer and one
+   * installed later is picked up (every policy is then re-checked).
    */
   private async discoverOptional(): Promise<void> {
-    if (this.middlewaresStarted) return;
-    const served = await isServed(this.opts.client, Resources.middleware).catch((err: unknown) => {
-      this.opts.log.warn({ err: (err as Error).message }, 'Discovery of traefik.io failed');
-      return false;
-    });
-    if (!served) return;
-    this.middlewaresStarted = true;
-    this.informers.middlewares.start();
-    this.opts.log.info('Traefik Middleware API found: watching Middlewares');
-    if (this.started) {
-      await this.informers.middlewares.waitForSync();
-      this.enqueueAllPolicies();
+    for (const o of this.optional) {
+      if (o.found) continue;
+      const served = await isServed(this.opts.client, o.probe).catch((err: unknown) => {
+        this.opts.log.warn({ err: (err as Error).message, api: o.name }, 'Discovery of an optional API failed');
+        return false;
+      });
+      if (!served) continue;
+      o.found = true;
+      for (const inf of o.informers) inf.start();
+      this.opts.log.info({ api: o.name, group: o.probe.group }, 'Optional API found: watching it');
+      if (this.started) {
+        await Promise.all(o.informers.map((inf) => inf.waitForSync()));
+        this.enqueueAllPolicies();
+      }
     }
   }
 
   /** Starts the caches (every replica keeps warm caches; only the leader runs workers). */
   startInformers(): void {
-    for (const i of Object.values(this.informers)) if (i !== this.informers.middlewares) i.start();
+    const optional = new Set(this.optional.flatMap((o) => o.informers));
+    for (const i of Object.values(this.informers) as AnyInformer[]) if (!optional.has(i)) i.start();
     this.discovery = this.discoverOptional();
     this.rediscover = setInterval(() => void this.discoverOptional(), 5 * 60_000);
     this.rediscover.unref();
@@ -210,6 +240,11 @@ export class Manager {
     this.informers.namespaces.on((o) => this.onNamespace(o));
     this.informers.baselines.on((o) => this.onBaseline(o));
     this.informers.middlewares.on((o) => this.onOwned(o));
+    this.informers.securityPolicies.on((o) => this.onOwned(o));
+    this.informers.backendTrafficPolicies.on((o) => this.onOwned(o));
+    this.informers.httpRoutes.on((o) => this.onRoute(o));
+    this.informers.gateways.on(() => this.onGatewayChange());
+    this.informers.gatewayClasses.on(() => this.onGatewayChange());
     this.informers.suspiciousEvents.on((e) => this.onSuspicious(e));
     this.informers.clientCAs.on((s) => this.onClientCA(s));
   }
@@ -255,6 +290,15 @@ export class Manager {
         for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.policies.enqueue(keyOf(p));
       }
     }
+  }
+
+  private onRoute(o: KubeObject): void {
+    for (const p of this.policiesTargeting(o.metadata.namespace, 'HTTPRoute', o.metadata.name)) this.policies.enqueue(keyOf(p));
+  }
+
+  /** A Gateway or GatewayClass decides the data plane of the routes attached to it: routes' policies re-check. */
+  private onGatewayChange(): void {
+    for (const p of this.informers.policies.list()) if (targetsOf(p).some((t) => t.kind === 'HTTPRoute')) this.policies.enqueue(keyOf(p));
   }
 
   /** A baseline can select any namespace (before or after a change): every policy is re-checked. */

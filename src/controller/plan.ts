@@ -13,7 +13,7 @@ import { slimOwned } from './slim.ts';
 import { annotationDrift, digestOf, ownedDrift, type DriftItem } from './drift.ts';
 import { annotationsNeedApply, canonical, isSubset, ownedAnnotationKeys } from './state.ts';
 
-export type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap' | 'middleware'];
+export type OwnedResource = (typeof Resources)['networkPolicy' | 'configMap' | 'middleware' | 'securityPolicy' | 'backendTrafficPolicy'];
 
 export interface Plan {
   /** The digest of everything desired (annotation sets and owned objects), recorded after a complete apply. */
@@ -96,6 +96,11 @@ function planIngresses(plan: Plan, input: PlanInput): string[] {
 
 function planOwned(plan: Plan, input: PlanInput): void {
   const ns = input.namespace;
+  // A generated kind whose API is not served (Envoy Gateway's CRDs not installed) cannot be written: say so.
+  const served = new Set<string>([...input.existing.keys()].map((r) => r.kind));
+  for (const d of input.desiredOwned) {
+    if (d.kind && d.kind !== 'Middleware' && !served.has(d.kind)) plan.blocked.push(`${d.kind} ${d.metadata.name}: its API (${d.apiVersion ?? ''}) is not served by this cluster`);
+  }
   for (const [r, existing] of input.existing) {
     const mine = input.desiredOwned.filter((d) => d.kind === r.kind);
     for (const d of mine) {

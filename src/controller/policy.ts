@@ -2,6 +2,7 @@
 //   gather (from caches) → baselines → assess (pure: targets, render, evaluate) → plan (pure) → apply
 //   only what differs → status (pure, compliance/status.ts; written only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
+import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
 import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
 import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
@@ -50,15 +51,17 @@ export interface PolicyReconcilerDeps {
   onDrift?: (kinds: string[], fight: boolean) => void;
   /** Whether traefik.io Middlewares are served (and cached); without them Traefik Ingresses are left alone. */
   middlewaresServed?: () => boolean;
+  /** Whether Envoy Gateway's policy CRDs (gateway.envoyproxy.io) are served. */
+  envoyGatewayServed?: () => boolean;
 }
 
-const OWNED: readonly OwnedResource[] = [Resources.networkPolicy, Resources.configMap, Resources.middleware];
+const OWNED: readonly OwnedResource[] = [Resources.networkPolicy, Resources.configMap, Resources.middleware, Resources.securityPolicy, Resources.backendTrafficPolicy];
 
 export class PolicyReconciler implements Reconciler {
   private readonly deps: Required<PolicyReconcilerDeps>;
 
   constructor(deps: PolicyReconcilerDeps) {
-    this.deps = { pending: new PendingWrites(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, middlewaresServed: () => true, ...deps };
+    this.deps = { pending: new PendingWrites(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, middlewaresServed: () => true, envoyGatewayServed: () => true, ...deps };
   }
 
   logFields(key: string): Record<string, unknown> {
@@ -183,6 +186,9 @@ export class PolicyReconciler implements Reconciler {
       lookup: {
         ingress: (n) => caches.ingresses.get(`${namespace}/${n}`) as (KubeObject & IngressLike) | undefined,
         service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
+        route: (n) => caches.httpRoutes.get(`${namespace}/${n}`) as (KubeObject & RouteLike) | undefined,
+        gateway: (ns, n) => caches.gateways.get(`${ns}/${n}`) as (KubeObject & GatewayLike) | undefined,
+        gatewayClass: (n) => caches.gatewayClasses.get(n) as (KubeObject & GatewayClassLike) | undefined,
       },
       settings: this.deps.settings,
       ...limits,
@@ -193,8 +199,10 @@ export class PolicyReconciler implements Reconciler {
     const { namespace, name } = policy.metadata;
     const { rendered } = assessment;
     const traefikServed = this.deps.middlewaresServed();
+    const gatewayServed = this.deps.envoyGatewayServed();
+    const served = (r: OwnedResource): boolean => (r === Resources.middleware ? traefikServed : r.group === Resources.securityPolicy.group ? gatewayServed : true);
     const existing = new Map<OwnedResource, KubeObject[]>();
-    for (const r of OWNED) if (r !== Resources.middleware || traefikServed) existing.set(r, this.owned(r, namespace, { name, uid: policy.metadata.uid }));
+    for (const r of OWNED) if (served(r)) existing.set(r, this.owned(r, namespace, { name, uid: policy.metadata.uid }));
     return planWrites({
       policy: name,
       namespace,
@@ -202,7 +210,7 @@ export class PolicyReconciler implements Reconciler {
       rendered,
       won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
       ingresses: this.deps.caches.ingresses.list(namespace),
-      desiredOwned: mode === 'Enforce' ? ([...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares] as unknown as KubeObject[]) : [],
+      desiredOwned: mode === 'Enforce' ? ([...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares, ...rendered.envoyGateway] as unknown as KubeObject[]) : [],
       existing,
       traefikServed,
       behind: (k, cached) => this.deps.pending.behind(k, cached),

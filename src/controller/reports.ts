@@ -33,7 +33,8 @@ export interface ReportsOptions {
   client: KubeClient;
   actions: ReportActions;
   log: Logger;
-  sources: { policies: Source; ingresses: Source; services: Source };
+  /** httpRoutes: the Gateway API's routes (an informer that runs once the API is served). */
+  sources: { policies: Source; ingresses: Source; services: Source; httpRoutes?: Source };
   /** The baseline (ClusterApiSecurityPolicy) that selects a namespace, if any. */
   baselineFor?: (namespace: string) => string | undefined;
   /** Limit to one namespace (undefined: all namespaces), as the policy controller. */
@@ -102,6 +103,7 @@ export class ReportsController {
     opts.sources.policies.on(touch);
     opts.sources.ingresses.on(touch);
     opts.sources.services.on(touch);
+    opts.sources.httpRoutes?.on(touch);
   }
 
   get state(): ReportsState {

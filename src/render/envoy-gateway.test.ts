@@ -68,7 +68,7 @@ describe('renderEnvoyGateway', () => {
       authorization: { rules: [{ methods: ['GET'], paths: ['/*'], requireScopes: ['read'] }] },
     });
     const sp = of(objects, 'SecurityPolicy')!;
-    expect(sp.extAuth).toEqual({ http: { backendRefs: [guard], path: '/check/shop/api', headersToBackend: ['X-Auth-Subject', 'X-Auth-Scopes', 'X-Auth-Client', 'X-Auth-Email'] } });
+    expect(sp.extAuth).toEqual({ http: { backendRefs: [guard], path: '/check/shop/api', headersToBackend: ['X-Auth-Subject', 'X-Auth-Scopes', 'X-Auth-Client', 'X-Auth-Email'] }, headersToExtAuth: ['X-Forwarded-For'] });
     expect(sp.authorization).toBeUndefined();
     expect(fidelity.Authorization?.fidelity).toBe('Exact');
     expect(render({ authentication: { oidc: { issuerURL: 'https://id.example.com' } } }, false).fidelity.Authentication?.fidelity).toBe('Unsupported');

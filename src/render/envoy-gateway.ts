@@ -106,7 +106,9 @@ function guardExtAuth(spec: ApiSecurityPolicySpec, b: Built, { policy, path }: {
   const g = path.guard;
   b.security.extAuth = {
     http: { backendRefs: [{ name: g.name, namespace: g.namespace, port: g.port }], path: `/check/${policy.namespace}/${policy.name}`, headersToBackend: guardResponseHeaders(auth) },
-    ...(auth.apiKey ? { headersToExtAuth: [auth.apiKey.header] } : {}),
+    // Envoy sends only Host, Method, Path, Content-Length and Authorization by default: the API key, and
+    // the client address for the guard's brute-force reports, are asked for.
+    headersToExtAuth: [...(auth.apiKey ? [auth.apiKey.header] : []), 'X-Forwarded-For'],
   };
   b.guardAuthorizes = true;
   b.fidelity.Authentication = { fidelity: 'Exact', reason: `by the apisec guard (extAuth to ${g.namespace}/${g.name}; a cross-namespace reference needs a ReferenceGrant in ${g.namespace})` };

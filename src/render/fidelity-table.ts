@@ -5,6 +5,7 @@ import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { sidecarFidelity } from './sidecar-nginx.ts';
 import { renderTraefik } from './traefik.ts';
+import { renderEnvoyGateway, serviceOfURL } from './envoy-gateway.ts';
 import type { FidelityReport } from './types.ts';
 
 const FULL: ApiSecurityPolicySpecInput = {
@@ -33,6 +34,10 @@ export const COLUMNS: Column[] = [
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
   { name: 'Traefik', report: (s, g) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [] }).fidelity },
   { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, { guard: g, trusted: [] }) },
+  {
+    name: 'Envoy Gateway (HTTPRoute; schema-proven, no traffic test)',
+    report: (s, g) => renderEnvoyGateway({ name: 'api', namespace: 'ns', uid: 'u' }, s, [{ name: 'api' }], { guard: g === undefined ? undefined : serviceOfURL(g)?.service }).fidelity,
+  },
 ];
 
 const CONTROLS: ControlName[] = ['HTTPSOnly', 'Authentication', 'Authorization', 'RateLimit', 'IPAccess', 'CORS', 'RequestLimits', 'WAF', 'Logging'];

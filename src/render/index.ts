@@ -11,11 +11,13 @@ import { renderSidecarConfigMap, sidecarFidelity, UnsafeValueError, type Sidecar
 import { guardCheckURL } from './delegation.ts';
 import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
+import { renderEnvoyGateway, serviceOfURL, type EnvoyGatewayObject, type RouteRef } from './envoy-gateway.ts';
+import { resolveRouteProvider } from './gateway-api.ts';
 
 export { backendServices } from './network-policy.ts';
-import type { DataPath, FidelityNote, FidelityReport, IngressLike, IngressPlan, OperatorSettings, Provider, RenderInput, ServiceLike } from './types.ts';
+import type { DataPath, FidelityNote, FidelityReport, IngressLike, IngressPlan, IngressProvider, OperatorSettings, Provider, RenderInput, ServiceLike } from './types.ts';
 
-export type ProviderChoice = { ok: true; provider: Provider } | { ok: false; reason: string; message: string };
+export type ProviderChoice<P extends Provider = IngressProvider> = { ok: true; provider: P } | { ok: false; reason: string; message: string };
 
 /** `path`: the guard's check URL for the policy (when the operator knows a guard) and the trusted proxies. */
 type ProviderRenderer = (
@@ -24,7 +26,7 @@ type ProviderRenderer = (
   path: DataPath,
 ) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
 
-const RENDERERS: Record<Provider, ProviderRenderer> = {
+const RENDERERS: Record<IngressProvider, ProviderRenderer> = {
   'ingress-nginx': (spec, policy, path) => renderIngressNginx(spec, policy.namespace, path.guard),
   haproxy: (spec) => renderHaproxy(spec),
   traefik: (spec, policy, path) => renderTraefik(policy, spec, '', path),
@@ -39,7 +41,7 @@ export function ingressClassOf(ing: IngressLike): string | undefined {
  * provider that the class maps to another data plane is refused: that controller would ignore what is
  * written for the other one. `allowed` (from baselines) limits the data planes.
  */
-export function resolveProvider(provider: 'auto' | Provider, ing: IngressLike, settings: OperatorSettings, allowed?: readonly Provider[]): ProviderChoice {
+export function resolveProvider(provider: 'auto' | IngressProvider, ing: IngressLike, settings: OperatorSettings, allowed?: readonly Provider[]): ProviderChoice {
   const choice = chooseProvider(provider, ing, settings);
   if (choice.ok && allowed && !allowed.includes(choice.provider)) {
     return { ok: false, reason: 'ProviderNotAllowed', message: `Ingress ${ing.metadata.name} is served by ${choice.provider}, which the baselines do not allow (allowed: ${allowed.join(', ')})` };
@@ -47,7 +49,7 @@ export function resolveProvider(provider: 'auto' | Provider, ing: IngressLike, s
   return choice;
 }
 
-function chooseProvider(provider: 'auto' | Provider, ing: IngressLike, settings: OperatorSettings): ProviderChoice {
+function chooseProvider(provider: 'auto' | IngressProvider, ing: IngressLike, settings: OperatorSettings): ProviderChoice {
   const cls = ingressClassOf(ing);
   if (provider !== 'auto') {
     const served = cls === undefined ? undefined : settings.ingressClasses[cls];
@@ -72,8 +74,19 @@ export interface IngressResult {
   problem?: { reason: string; message: string };
 }
 
+/** What became of one HTTPRoute target: its data plane, or why none is written for it. */
+export interface RouteResult {
+  route: string;
+  sectionName?: string | undefined;
+  provider?: 'envoy-gateway';
+  problem?: { reason: string; message: string };
+}
+
 export interface RenderOutput {
   ingresses: IngressResult[];
+  routes: RouteResult[];
+  /** Envoy Gateway's SecurityPolicy and BackendTrafficPolicy for the HTTPRoute targets, owned by the policy. */
+  envoyGateway: EnvoyGatewayObject[];
   networkPolicies: NetworkPolicyObject[];
   /** The sidecar's nginx.conf, when spec.sidecar is enabled. */
   configMaps: SidecarConfigMap[];
@@ -161,6 +174,35 @@ function assertBounds(spec: RenderInput['spec']): void {
   if ((spec.rateLimit?.maxConnections ?? 0) > MAX_CONNECTIONS) throw new UnsafeValueError(`rateLimit.maxConnections is above ${MAX_CONNECTIONS}`);
 }
 
+/** Merges a data plane's notes into the policy's: the weakest note of a control wins. */
+function mergeWeakest(fidelity: FidelityReport, notes: FidelityReport): void {
+  for (const [control, note] of Object.entries(notes) as [ControlName, FidelityNote][]) {
+    const prev = fidelity[control];
+    if (!prev || weakness(note) > weakness(prev)) fidelity[control] = note;
+  }
+}
+
+/** The HTTPRoute targets: each route's data plane, and one set of Envoy Gateway objects for those it serves. */
+function renderRoutes(input: RenderInput, fidelity: FidelityReport): { results: RouteResult[]; objects: EnvoyGatewayObject[] } {
+  const results: RouteResult[] = [];
+  const served: RouteRef[] = [];
+  for (const t of input.routes ?? []) {
+    const name = t.route.metadata.name;
+    const choice = resolveRouteProvider(t.route, t.parents, input.settings, input.allowedProviders);
+    if (!choice.ok) {
+      results.push({ route: name, sectionName: t.sectionName, problem: { reason: choice.reason, message: choice.message } });
+      continue;
+    }
+    results.push({ route: name, sectionName: t.sectionName, provider: choice.provider });
+    served.push({ name, sectionName: t.sectionName });
+  }
+  if (!served.length) return { results, objects: [] };
+  const guard = input.settings.guardURL === undefined ? undefined : serviceOfURL(input.settings.guardURL)?.service;
+  const out = renderEnvoyGateway(input.policy, input.spec, served, { guard });
+  mergeWeakest(fidelity, out.fidelity);
+  return { results, objects: out.objects };
+}
+
 export function render(input: RenderInput): RenderOutput {
   const { spec, policy, settings } = input;
   assertBounds(spec);
@@ -182,11 +224,11 @@ export function render(input: RenderInput): RenderOutput {
     for (const m of out.middlewares ?? []) if (!middlewares.some((x) => x.metadata.name === m.metadata.name)) middlewares.push(m);
     const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
     results.push({ ingress: ing.metadata.name, plan: { ingress: ing.metadata.name, provider: choice.provider, annotations, fidelity: out.fidelity } });
-    for (const [control, note] of Object.entries(out.fidelity) as [ControlName, NonNullable<FidelityReport[ControlName]>][]) {
-      const prev = fidelity[control];
-      if (!prev || weakness(note) > weakness(prev)) fidelity[control] = note;
-    }
+    mergeWeakest(fidelity, out.fidelity);
   }
+
+  const routes = renderRoutes(input, fidelity);
+  if (routes.results.some((r) => r.provider)) providers.push('envoy-gateway');
 
   const net = renderNetworkPolicies(policy, spec, input.services, { providers, settings });
   if (spec.network?.defaultDeny) {
@@ -196,10 +238,13 @@ export function render(input: RenderInput): RenderOutput {
   }
   const path = sidecarInPath(spec, input.services);
   mergeSidecar(fidelity, spec, path, dataPath);
-  if (input.ingresses.length === 0 && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
+  // Service targets with neither an Ingress nor a served HTTPRoute in front: only the sidecar is in the path.
+  if (input.ingresses.length === 0 && !providers.includes('envoy-gateway') && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
   const sidecar = renderSidecarConfigMap(policy, spec, dataPath);
   return {
     ingresses: results,
+    routes: routes.results,
+    envoyGateway: routes.objects,
     networkPolicies: net.objects,
     configMaps: sidecar ? [sidecar] : [],
     middlewares,

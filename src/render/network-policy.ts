@@ -54,8 +54,9 @@ function allowedPeers(net: Network, providers: Provider[], settings: OperatorSet
   const from: Record<string, unknown>[] = [];
   for (const peer of net.allowFrom) {
     if (peer.ingressController) {
-      // The controllers that serve this policy's Ingresses; with none resolved, every configured one.
-      const chosen = providers.length ? providers : (Object.keys(settings.ingressControllers) as Provider[]);
+      // The data planes that serve this policy's targets; with none resolved, every configured Ingress
+      // controller (Envoy Gateway's proxies only for HTTPRoutes they serve).
+      const chosen = providers.length ? providers : (Object.keys(settings.ingressControllers) as Provider[]).filter((p) => p !== 'envoy-gateway');
       for (const p of [...new Set(chosen)].sort()) {
         const c = settings.ingressControllers[p];
         if (c) from.push({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c.namespace } }, podSelector: { matchLabels: c.podLabels } });

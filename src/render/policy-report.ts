@@ -59,7 +59,7 @@ export interface PolicyReport {
 
 /** A target of a policy, with its uid when the object exists. */
 export interface ReportTarget {
-  kind: 'Ingress' | 'Service';
+  kind: 'Ingress' | 'Service' | 'HTTPRoute';
   name: string;
   uid?: string;
 }
@@ -75,7 +75,7 @@ export interface ReportPolicy {
 
 /** An API no policy covers (an entry of the inventory). */
 export interface ReportApi {
-  kind: 'Ingress' | 'Service';
+  kind: 'Ingress' | 'Service' | 'HTTPRoute';
   name: string;
   uid?: string;
   hosts?: readonly string[];
@@ -110,7 +110,7 @@ const SEVERITY_OF: Record<ControlName, Severity> = {
 const RESULT_RANK: Record<ReportResultValue, number> = { fail: 0, warn: 1, error: 2, pass: 3, skip: 4 };
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
 
-const API_VERSION_OF: Record<ReportTarget['kind'], string> = { Ingress: 'networking.k8s.io/v1', Service: 'v1' };
+const API_VERSION_OF: Record<ReportTarget['kind'], string> = { Ingress: 'networking.k8s.io/v1', Service: 'v1', HTTPRoute: 'gateway.networking.k8s.io/v1' };
 
 const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

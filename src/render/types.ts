@@ -1,8 +1,14 @@
 // Inputs and outputs of the pure render step. Plain records only: the renderers import no client and
 // do no I/O, so every artifact is a function of (policy, observed targets, operator settings).
 import type { ApiSecurityPolicySpec, ControlName } from '../api/v1alpha1.ts';
+import type { ParentInfo, RouteLike } from './gateway-api.ts';
 
-export type Provider = 'ingress-nginx' | 'traefik' | 'haproxy';
+/** The data planes: the Ingress controllers, and Envoy Gateway for HTTPRoutes. */
+export type Provider = 'ingress-nginx' | 'traefik' | 'haproxy' | 'envoy-gateway';
+/** The data planes that serve Ingresses (spec.provider, --ingress-class). */
+export type IngressProvider = Exclude<Provider, 'envoy-gateway'>;
+/** The data planes that serve HTTPRoutes (--gateway-controller). */
+export type RouteProvider = 'envoy-gateway';
 /**
  * Exact: enforced as declared by what the operator wrote. Approximated: enforced by what the operator
  * wrote, with a stated difference (per replica, 301 for 308). Delegated: the decision is made by a
@@ -75,7 +81,9 @@ export const NO_DATA_PATH: DataPath = { trusted: [] };
 
 export interface OperatorSettings {
   /** Ingress class name → data plane, for provider: auto. */
-  ingressClasses: Record<string, Provider>;
+  ingressClasses: Record<string, IngressProvider>;
+  /** GatewayClass controllerName → data plane of the HTTPRoutes whose Gateways have that class. */
+  gatewayControllers?: Record<string, RouteProvider>;
   ingressControllers: Partial<Record<Provider, ControllerPeer>>;
   /** Base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080), which decides jwt, oidc and apiKey without authURL. */
   guardURL?: string;
@@ -98,7 +106,10 @@ export const defaultSettings: OperatorSettings = {
     'ingress-nginx': { namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
     traefik: { namespace: 'traefik', podLabels: { 'app.kubernetes.io/name': 'traefik' } },
     haproxy: { namespace: 'haproxy-controller', podLabels: { 'app.kubernetes.io/name': 'kubernetes-ingress' } },
+    // Envoy Gateway's proxies (one Deployment per Gateway, in its own namespace by default).
+    'envoy-gateway': { namespace: 'envoy-gateway-system', podLabels: { 'app.kubernetes.io/component': 'proxy', 'app.kubernetes.io/managed-by': 'envoy-gateway' } },
   },
+  gatewayControllers: { 'gateway.envoyproxy.io/gatewayclass-controller': 'envoy-gateway' },
 };
 
 export interface PolicyRef {
@@ -123,4 +134,13 @@ export interface RenderInput {
   settings: OperatorSettings;
   /** The data planes the selecting baselines allow (undefined: any). */
   allowedProviders?: readonly Provider[] | undefined;
+  /** HTTPRoute targets this policy wins, each with one rule (sectionName) or all, and its parent Gateways. */
+  routes?: readonly RouteTarget[] | undefined;
+}
+
+/** An HTTPRoute target as render needs it (src/render/gateway-api.ts reads the route and its parents). */
+export interface RouteTarget {
+  route: RouteLike;
+  sectionName?: string | undefined;
+  parents: readonly ParentInfo[];
 }

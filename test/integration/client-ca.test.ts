@@ -9,7 +9,7 @@ import type { KubeClient } from '../../src/k8s/client.ts';
 import { listPages } from '../../src/k8s/list.ts';
 import { Resources, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
-import { ALL_VERBS, apply, clientAs, createNamespace, grantTenant, policyCondition, eventually, getOrUndefined, installCrds } from '../support/kube.ts';
+import { ALL_VERBS, apply, clientAs, createNamespace, grantTenant, installCrds, policyCondition, reconciledPolicy } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 
 type Policy = KubeObject & { status?: ApiSecurityPolicyStatus };
@@ -26,13 +26,7 @@ describe('mTLS client CA Secrets need their owner\'s label', () => {
     (await admin.request<KubeObject>('GET', objectPath(Resources.ingress, ns, 'api'), { verb: 'get' })).metadata.annotations ?? {};
   const secret = (name: string, labels: Record<string, string> = {}, type = 'Opaque'): KubeObject =>
     ({ apiVersion: 'v1', kind: 'Secret', type, metadata: { name, namespace: ns, labels, ...(type === 'Opaque' ? {} : { annotations: { 'kubernetes.io/service-account.name': 'default' } }) }, stringData: { 'ca.crt': 'not a real CA' } }) as KubeObject;
-  const reconciled = (name: string, check: (p: Policy) => void): Promise<Policy> =>
-    eventually(async () => {
-      const p = await getOrUndefined<Policy>(admin, objectPath(Resources.policy, ns, name));
-      if (!p || p.status?.observedGeneration !== p.metadata.generation) throw new Error(`${name} not reconciled yet`);
-      check(p);
-      return p;
-    }, 20_000);
+  const reconciled = (name: string, check: (p: Policy) => void): Promise<Policy> => reconciledPolicy<Policy>(admin, ns, name, check);
 
   beforeAll(async () => {
     admin = clientAs('admin');

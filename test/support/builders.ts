@@ -69,6 +69,11 @@ export function memoryCaches(given: Partial<Record<keyof Caches, readonly KubeOb
     middlewares: s('middlewares'),
     suspiciousEvents: s('suspiciousEvents'),
     clientCAs: s('clientCAs'),
+    httpRoutes: s('httpRoutes'),
+    gateways: s('gateways'),
+    gatewayClasses: s('gatewayClasses'),
+    securityPolicies: s('securityPolicies'),
+    backendTrafficPolicies: s('backendTrafficPolicies'),
   };
 }
 

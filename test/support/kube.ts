@@ -57,6 +57,19 @@ export async function apply<T extends KubeObject>(
 export const policyCondition = (p: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } } | undefined, type: string) =>
   p?.status?.conditions?.find((c) => c.type === type);
 
+/**
+ * The policy once the operator has reconciled its current generation and `check` holds (polled), e.g.
+ * `(p) => expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'True' })`.
+ */
+export function reconciledPolicy<P extends KubeObject & { status?: { observedGeneration?: number } }>(client: KubeClient, namespace: string, name: string, check: (p: P) => void = () => undefined, timeoutMs = 30_000): Promise<P> {
+  return eventually(async () => {
+    const p = await getOrUndefined<P>(client, objectPath(Resources.policy, namespace, name));
+    if (!p || p.status?.observedGeneration !== p.metadata.generation) throw new Error(`${name} not reconciled yet`);
+    check(p);
+    return p;
+  }, timeoutMs);
+}
+
 /** Every verb on a resource, as a platform grants a team in its own namespace. */
 export const ALL_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
 

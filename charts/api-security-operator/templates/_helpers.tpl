@@ -94,6 +94,14 @@ gets a Role in the release namespace.
 - apiGroups: [traefik.io]
   resources: [middlewares]
   verbs: [get, list, watch, create, patch, delete]
+# HTTPRoute targets and the Gateways they attach to (read only), when the Gateway API is installed.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes, gateways]
+  verbs: [get, list, watch]
+# Envoy Gateway's SecurityPolicies and BackendTrafficPolicies owned by policies, when its CRDs are installed.
+- apiGroups: [gateway.envoyproxy.io]
+  resources: [securitypolicies, backendtrafficpolicies]
+  verbs: [get, list, watch, create, patch, delete]
 # PolicyReports per namespace, when the wgpolicyk8s.io API is installed (the operator checks by discovery).
 - apiGroups: [wgpolicyk8s.io]
   resources: [policyreports]
@@ -114,6 +122,9 @@ labels baselines select by; with one watched namespace the operator lists only t
   verbs: [get, patch]
 - apiGroups: [""]
   resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gatewayclasses]
   verbs: [get, list, watch]
 {{- end }}
 
