@@ -34,6 +34,13 @@ describe('apisec import', () => {
   it('needs input', () => {
     expect(apisec(['import']).code).toBe(2);
   });
+
+  it('render --provider takes a known data plane only', () => {
+    const res = apisec(['render', '--provider', 'envoy', 'examples/']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('--provider must be one of ingress-nginx, traefik, haproxy, envoy-gateway, got "envoy"');
+    expect(apisec(['render', '--provider', 'envoy-gateway', 'examples/']).code).toBe(0);
+  });
 });
 
 describe('apisec exit codes', () => {

@@ -96,12 +96,17 @@ ${INPUT}
 
 Flags:
   -f, --filename PATH          input (repeatable; positional arguments work too)
+      --provider P             render for data plane P instead (ingress-nginx|traefik|haproxy|envoy-gateway):
+                               every Ingress class as if it mapped to P; envoy-gateway as if each target
+                               Ingress were an HTTPRoute of that name. First, as comments, each control
+                               whose fidelity differs from today's data plane, now and there
 ${SETTINGS}
       --debug                  on an error, print the stack trace too
   -h, --help                   show this help
 
 Examples:
   ${name} render -f examples/public-api.yaml
+  ${name} import legacy.yaml > p.yaml && ${name} render --provider envoy-gateway p.yaml legacy.yaml
   helm template my-release ./chart | ${name} render -f -
   ${name} render -f deploy/ | kubectl diff --server-side -f -
 

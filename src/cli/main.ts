@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, oneOf as configOneOf, parseDuration, parseGuardURL, parseIngressClasses } from '../config.ts';
-import { defaultSettings, type OperatorSettings } from '../render/types.ts';
+import { defaultSettings, type OperatorSettings, type Provider } from '../render/types.ts';
 import { assessInventory, check, judge, type FailOn, type Thresholds } from './check.ts';
 import { parseDocuments, type Source } from './documents.ts';
 import { CliError, UsageError } from './errors.ts';
@@ -16,6 +16,7 @@ import { buildInventory, type Inventory } from './inventory.ts';
 import { readSources } from './io.ts';
 import { formatImported, importIngress, NGINX_PREFIX } from './import.ts';
 import { formatYaml, writtenObjects } from './render-output.ts';
+import { formatComparisons, whatIf, WHAT_IF_PROVIDERS } from './what-if.ts';
 import { REPORT_FORMATS, type ReportFormat } from './report.ts';
 import { wantColor } from './text.ts';
 
@@ -119,12 +120,17 @@ async function runCheck(argv: string[], io: Io): Promise<number> {
 }
 
 async function runRender(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, INPUT_FLAGS);
+  const { values, positionals } = parse(argv, { ...INPUT_FLAGS, provider: { type: 'string' } });
   if (values.help) return print(io.stdout, renderHelp(io.name), 0);
   const settings = settingsFrom(values);
+  const provider = str(values.provider);
+  const target = provider === undefined ? undefined : oneOf<Provider>('--provider', provider, WHAT_IF_PROVIDERS, 'ingress-nginx');
   const inv = await readInventory(values, positionals, io, 'render');
   const { assessed, errors } = assessInventory(inv, settings);
-  const { objects, notes } = writtenObjects(assessed);
+  // --provider: the same policies on another data plane, with what changes for each control.
+  const what = target === undefined ? undefined : whatIf(inv, settings, target);
+  const { objects, notes } = what ?? writtenObjects(assessed);
+  if (what && target) io.stdout.write(formatComparisons(what.comparisons, target));
   io.stdout.write(formatYaml(objects));
   for (const n of notes) io.stderr.write(`${io.name}: note: ${n}\n`);
   for (const e of errors) io.stderr.write(`${io.name}: ${e.at.file}:${e.at.line}: ApiSecurityPolicy ${e.namespace}/${e.name}: ${e.message}\n`);

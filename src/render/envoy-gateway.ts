@@ -64,7 +64,7 @@ export interface EnvoyGatewayRender {
 }
 
 /** Where the client address comes from (the Gateway's setting, which the operator does not write). */
-const CLIENT_ADDRESS = "the client address is what the Gateway's ClientTrafficPolicy clientIPDetection makes it (behind a load balancer: X-Forwarded-For with a trusted hop count or CIDRs), which the operator does not configure";
+const CLIENT_ADDRESS = "the client address, as the Gateway's ClientTrafficPolicy clientIPDetection determines it (behind a load balancer: X-Forwarded-For with a trusted hop count or CIDRs), which the operator does not configure";
 
 /**
  * The Service a cluster-internal http URL names (`http://svc.ns[.svc[.cluster.local]][:port]/path`):
@@ -254,7 +254,7 @@ const rateLimit: Part = (spec, b) => {
   // One rule per address family: a client selector list is ANDed, so each family is its own rule.
   const rules = rl.key === 'Header' ? [{ clientSelectors: selectors, limit }] : selectors.map((s) => ({ clientSelectors: [s], limit }));
   b.traffic.rateLimit = { type: 'Local', local: { rules } };
-  const reasons = ["counted per Envoy replica and per route (Envoy's local rate limit, a token bucket)", `no separate burst: the bucket holds one period of requests${rl.burst !== undefined ? ` (burst ${rl.burst} is not expressed)` : ''}`];
+  const reasons = ["counted per Envoy replica and per route (Envoy's local rate limit, a token bucket), answering 429", `no separate burst: the bucket holds one period of requests${rl.burst !== undefined ? ` (burst ${rl.burst} is not expressed)` : ''}`];
   reasons.push(rl.key === 'Header' ? `keyed by header ${rl.header ?? ''} (requests without it are not limited)` : `keyed by ${CLIENT_ADDRESS}`);
   const unenforced = rl.maxConnections !== undefined ? [`maxConnections ${rl.maxConnections}: a route has no per-client connection limit`] : [];
   b.fidelity.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
