@@ -63,11 +63,11 @@ describe('helm install', () => {
     expect(deploy.spec.replicas).toBe(3);
     expect(deploy.spec.template.spec.containers[0]!.args).toContain(`--namespace=${team}`);
     // Watching one namespace: a Role there grants the namespaced rules; the ClusterRole keeps only the
-    // cluster-scoped ones (baselines, namespaces, and the token and access reviews of metrics.auth's
-    // default, kubernetes).
+    // cluster-scoped ones (baselines, namespaces, GatewayClasses, and the token and access reviews of
+    // metrics.auth's default, kubernetes).
     expect(await getOrUndefined(admin, `${rbac}/namespaces/${team}/rolebindings/${fullname}`)).toBeDefined();
     const clusterRole = await admin.request<{ rules: { resources: string[] }[] }>('GET', paths.clusterRole, { verb: 'get' });
-    expect(clusterRole.rules.flatMap((r) => r.resources).sort()).toEqual(['clusterapisecuritypolicies', 'clusterapisecuritypolicies/status', 'namespaces', 'subjectaccessreviews', 'tokenreviews']);
+    expect(clusterRole.rules.flatMap((r) => r.resources).sort()).toEqual(['clusterapisecuritypolicies', 'clusterapisecuritypolicies/status', 'gatewayclasses', 'namespaces', 'subjectaccessreviews', 'tokenreviews']);
     expect((await helmOk(['history', release, '--namespace', ns], { kubeconfig })).trim().split('\n')).toHaveLength(3);
   });
 
