@@ -81,7 +81,7 @@ export class BaselineReconciler implements Reconciler {
       ctx.writes.add();
       ctx.log.info({ selected: status.selectedNamespaces, policies: status.policies, violations: status.violations }, 'Updated baseline status');
     }
-    return { requeueAfterMs: this.deps.resyncMs ?? 10 * 60_000 };
+    return { requeueAfterMs: this.deps.resyncMs ?? 10 * 60_000, resync: true };
   }
 
   /** Counts what the baseline selects; fills `protecting` with the namespaces it protects, if asked. */

@@ -133,7 +133,9 @@ export class PolicyReconciler implements Reconciler {
     // Our own write is not in the cache yet: look again shortly rather than mistake it for drift.
     if (plan.waiting) return { requeueAfterMs: 1000 };
     const resync = messages.length ? Math.min(this.deps.resyncMs, 5 * 60_000) : this.deps.resyncMs;
-    return { requeueAfterMs: Math.min(resync, suspicious.recheckInMs ?? resync) };
+    const next = Math.min(resync, suspicious.recheckInMs ?? resync);
+    // The plain periodic re-check is a resync (spread, behind real changes); an earlier one is not.
+    return next === this.deps.resyncMs ? { requeueAfterMs: next, resync: true } : { requeueAfterMs: next };
   }
 
   /**

@@ -9,7 +9,7 @@ const flush = async (): Promise<void> => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 };
 
-function setup(behaviour: (key: string, ctx: ReconcileContext, n: number) => Promise<ReconcileOutcome>) {
+function setup(behaviour: (key: string, ctx: ReconcileContext, n: number) => Promise<ReconcileOutcome>, random?: () => number) {
   const clock = new FakeClock();
   const registry = new Registry();
   const metrics = operatorMetrics(registry);
@@ -29,6 +29,7 @@ function setup(behaviour: (key: string, ctx: ReconcileContext, n: number) => Pro
       },
     },
     onReconcile: (outcome, _s, writes) => void outcomes.push(`${outcome}:${writes}`),
+    ...(random ? { random } : {}),
   });
   const metric = async (name: string): Promise<number> => {
     const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(`${name}{controller="test"`) || l.startsWith(`${name}{name="test"`));
@@ -136,6 +137,24 @@ describe('Controller (runtime)', () => {
     t.clock.advance(100);
     await flush();
     expect(t.outcomes).toEqual(['error:0', 'success:0']);
+    await t.controller.stop();
+  });
+
+  it('a resync is spread by up to 10% of its period; a plain requeueAfter is exact', async () => {
+    const t = setup(async (key) => (key === 'resync' ? { requeueAfterMs: 10_000, resync: true } : { requeueAfterMs: 10_000 }), () => 0.5);
+    t.controller.enqueue('resync');
+    t.controller.enqueue('exact');
+    t.controller.start();
+    await flush();
+    const t0 = t.clock.now();
+    const at = (key: string): number[] => t.seen.filter((s) => s.key === key).map((s) => s.at - t0);
+    t.clock.advance(10_000);
+    await flush();
+    expect(at('exact')).toEqual([0, 10_000]);
+    expect(at('resync')).toEqual([0]);
+    t.clock.advance(500);
+    await flush();
+    expect(at('resync')).toEqual([0, 10_500]);
     await t.controller.stop();
   });
 });

@@ -36,7 +36,15 @@ export interface ReconcileContext {
 }
 
 /** What a reconcile may ask of the runtime; nothing means "converged, wait for the next event". */
-export type ReconcileOutcome = { requeueAfterMs?: number } | undefined;
+/**
+ * `requeueAfterMs`: look again then. `resync`: that re-check is the periodic resync, not a wait for
+ * something: it is spread by up to 10% (so keys reconciled together do not all come due together) and
+ * queued behind real changes.
+ */
+export type ReconcileOutcome = { requeueAfterMs?: number; resync?: boolean } | undefined;
+
+/** The resync spread: up to this fraction of the period later. */
+export const RESYNC_JITTER = 0.1;
 
 export interface Reconciler {
   reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileOutcome>;
@@ -58,6 +66,8 @@ export interface ControllerOptions {
   /** The informers this controller's reconciles read; they count for /readyz and apisec_informer_healthy. */
   health?: () => InformerHealth[];
   onReconcile?: (outcome: ReconcileResult, seconds: number, writes: number) => void;
+  /** A number in [0, 1) for the resync spread (tests pass a fixed one). */
+  random?: () => number;
 }
 
 /** A retry no sooner than the server asked (429/503 Retry-After). */
@@ -73,9 +83,11 @@ export class Controller {
   private readonly clock: Clock;
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
+  private readonly random: () => number;
 
   constructor(opts: ControllerOptions) {
     this.opts = opts;
+    this.random = opts.random ?? Math.random;
     this.name = opts.name;
     this.clock = opts.clock ?? systemClock;
     this.queue = new Workqueue({ ...opts.backoff, clock: this.clock, ...(opts.metrics ? { metrics: opts.metrics.queue } : {}) });
@@ -126,7 +138,10 @@ export class Controller {
     try {
       const outcome = await reconciler.reconcile(key, ctx);
       this.queue.forget(key);
-      if (outcome?.requeueAfterMs !== undefined) this.queue.addAfter(key, outcome.requeueAfterMs);
+      if (outcome?.requeueAfterMs !== undefined) {
+        const ms = outcome.resync ? outcome.requeueAfterMs * (1 + RESYNC_JITTER * this.random()) : outcome.requeueAfterMs;
+        this.queue.addAfter(key, Math.round(ms), { low: outcome.resync === true });
+      }
       if (ctx.writes.count > 0) log.debug({ writes: ctx.writes.count, seconds: (performance.now() - started) / 1000 }, 'Reconciled');
     } catch (err) {
       result = this.failed(key, err, log);

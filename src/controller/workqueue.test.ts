@@ -275,4 +275,35 @@ describe('Workqueue', () => {
       expect(await q.get()).toBeUndefined();
     });
   });
+
+  describe('resyncs wait behind real changes', () => {
+    it('serves every key of the front lane before a resync, and dedupes across the lanes', async () => {
+      const q = newQueue();
+      q.add('r1', { low: true });
+      q.add('r2', { low: true });
+      q.add('a');
+      q.add('r1', { low: true });
+      expect(q.depth).toBe(3);
+      expect([await q.get(), await q.get(), await q.get()]).toEqual(['a', 'r1', 'r2']);
+    });
+
+    it('a real change of a key that waits for its resync moves it to the front', async () => {
+      const q = newQueue();
+      q.add('r1', { low: true });
+      q.add('r2', { low: true });
+      q.add('b');
+      q.add('r2');
+      expect(q.depth).toBe(3);
+      expect([await q.get(), await q.get(), await q.get()]).toEqual(['b', 'r2', 'r1']);
+    });
+
+    it('a scheduled resync lands in the low lane', async () => {
+      const clock = new FakeClock();
+      const q = new Workqueue({ clock });
+      q.addAfter('r', 100, { low: true });
+      q.add('a');
+      clock.advance(100);
+      expect([await q.get(), await q.get()]).toEqual(['a', 'r']);
+    });
+  });
 });

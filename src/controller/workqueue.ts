@@ -3,6 +3,8 @@
 // failures back off per key exponentially up to a cap, and addAfter schedules a re-check. Per-key state
 // is pruned by forget() and done(), so the maps never grow beyond the keys in flight. Metrics are a
 // collaborator told of each add and retry, as in client-go, not counters polled from outside.
+// Periodic resyncs wait in a second, low-priority lane: a resync of every key never queues ahead of a
+// real change (a key waiting there moves to the front lane when an event adds it).
 import type { QueueMetrics } from '../observability/metrics.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 
@@ -16,6 +18,8 @@ export interface WorkqueueOptions {
 
 export class Workqueue {
   private readonly queue: string[] = [];
+  /** Keys due for a periodic resync, served only when `queue` is empty. */
+  private readonly low: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -47,7 +51,7 @@ export class Workqueue {
   }
 
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.low.length;
   }
 
   get inFlight(): number {
@@ -59,8 +63,18 @@ export class Workqueue {
     return this.timers.size;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  /** Adds a key; `low`: a periodic resync, served after every other waiting key. */
+  add(key: string, { low = false }: { low?: boolean } = {}): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      // A real change of a key that waits only for its resync goes to the front lane.
+      const i = low ? -1 : this.low.indexOf(key);
+      if (i >= 0) {
+        this.low.splice(i, 1);
+        this.queue.push(key);
+      }
+      return;
+    }
     this.added++;
     this.metrics?.added();
     this.dirty.add(key);
@@ -71,21 +85,21 @@ export class Workqueue {
       this.processing.add(key);
       waiter(key);
     } else {
-      this.queue.push(key);
+      (low ? this.low : this.queue).push(key);
     }
   }
 
-  /** Adds the key after ms; an earlier pending schedule for the same key wins. */
-  addAfter(key: string, ms: number): void {
+  /** Adds the key after ms (`low`: as a resync); an earlier pending schedule for the same key wins. */
+  addAfter(key: string, ms: number, { low = false }: { low?: boolean } = {}): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) return this.add(key, { low });
     const at = this.clock.now() + ms;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) this.clock.clearTimer(existing.handle);
     const handle = this.clock.setTimer(() => {
       this.timers.delete(key);
-      this.add(key);
+      this.add(key, { low });
     }, ms);
     this.timers.set(key, { at, handle });
   }
@@ -112,7 +126,7 @@ export class Workqueue {
 
   /** Waits for the next key; undefined once the queue is shut down and empty. */
   get(): Promise<string | undefined> {
-    const key = this.queue.shift();
+    const key = this.queue.shift() ?? this.low.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
@@ -141,6 +155,7 @@ export class Workqueue {
     for (const t of this.timers.values()) this.clock.clearTimer(t.handle);
     this.timers.clear();
     this.queue.length = 0;
+    this.low.length = 0;
     this.dirty.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
