@@ -4,8 +4,9 @@
 // rendered as if every Ingress class mapped to it; envoy-gateway as if each target Ingress were an HTTPRoute
 // of the same name on an Envoy Gateway Gateway. Pure, on top of assessInventory.
 import type { ControlName } from '../api/v1alpha1.ts';
-import { renderEnvoyGateway, serviceOfURL } from '../render/envoy-gateway.ts';
-import { backendServices, ingressClassOf } from '../render/index.ts';
+import { guardServiceOf, renderEnvoyGateway } from '../render/envoy-gateway.ts';
+import { servicesBehind } from '../compliance/assess.ts';
+import { ingressClassOf } from '../render/index.ts';
 import { renderNetworkPolicies } from '../render/network-policy.ts';
 import { inert } from '../render/text.ts';
 import type { FidelityNote, FidelityReport, IngressProvider, OperatorSettings, Provider } from '../render/types.ts';
@@ -68,7 +69,7 @@ function onEnvoyGateway(inv: Inventory, base: Assessed[], { settings, fromOf }: 
   const objects: WrittenObject[] = [];
   const comparisons: Comparison[] = [];
   const notes: string[] = [];
-  const guard = settings.guardURL === undefined ? undefined : serviceOfURL(settings.guardURL)?.service;
+  const guard = guardServiceOf(settings.guardURL);
   for (const a of base) {
     const { name, namespace, uid } = a.policy.object.metadata;
     const routes = a.assessment.ingresses.map((i) => ({ name: i.metadata.name }));
@@ -79,8 +80,9 @@ function onEnvoyGateway(inv: Inventory, base: Assessed[], { settings, fromOf }: 
     const out = renderEnvoyGateway({ name, namespace, uid: uid ?? '' }, a.spec, routes, { guard });
     for (const o of out.objects) objects.push({ policy: key(a), object: o as unknown as Record<string, unknown> });
     // The pods behind stay isolated, admitting Envoy Gateway's proxies instead of the ingress controller.
-    const names = new Set([...backendServices(a.assessment.ingresses), ...a.assessment.targets.filter((t) => t.ref.kind === 'Service').map((t) => t.ref.name)]);
-    const services = inv.services.map((s) => s.object).filter((s) => s.metadata.namespace === namespace && names.has(s.metadata.name));
+    const mine = inv.services.map((s) => s.object).filter((s) => s.metadata.namespace === namespace);
+    const won = a.assessment.targets.filter((t) => t.object && t.state !== 'Conflicted');
+    const services = servicesBehind(won, a.assessment.ingresses, { ingress: () => undefined, service: (n) => mine.find((s) => s.metadata.name === n) });
     const net = renderNetworkPolicies({ name, namespace, uid: uid ?? '' }, a.spec, services, { providers: ['envoy-gateway'], settings });
     for (const np of net.objects) objects.push({ policy: key(a), object: np as unknown as Record<string, unknown> });
     const ingressOnly: FidelityReport = { ...a.assessment.rendered.fidelity };

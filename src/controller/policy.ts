@@ -10,7 +10,7 @@ import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { CLIENT_CA_REFUSED, clientCARefusal } from '../compliance/client-ca.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
-import { converged, driftCondition, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
+import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
@@ -212,7 +212,7 @@ export class PolicyReconciler implements Reconciler {
       rendered,
       won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
       ingresses: this.deps.caches.ingresses.list(namespace),
-      desiredOwned: mode === 'Enforce' ? ([...rendered.networkPolicies, ...rendered.configMaps, ...rendered.middlewares, ...rendered.envoyGateway] as unknown as KubeObject[]) : [],
+      desiredOwned: mode === 'Enforce' ? (generatedObjects(rendered) as KubeObject[]) : [],
       existing,
       traefikServed,
       behind: (k, cached) => this.deps.pending.behind(k, cached),

@@ -78,6 +78,9 @@ export function serviceOfURL(url: string): { service: ServiceRef; path: string }
   return { service: { name: m[1]!, namespace: m[3]!, port }, path: m[9] ?? '/' };
 }
 
+/** The guard's Service from --guard-url (or its check URL), when it names one; undefined without a guard. */
+export const guardServiceOf = (guardURL: string | undefined): ServiceRef | undefined => (guardURL === undefined ? undefined : serviceOfURL(guardURL)?.service);
+
 interface Built {
   security: Omit<SecurityPolicySpec, 'targetRefs'>;
   traffic: Omit<BackendTrafficPolicySpec, 'targetRefs'>;

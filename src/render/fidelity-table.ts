@@ -5,7 +5,7 @@ import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { sidecarFidelity } from './sidecar-nginx.ts';
 import { renderTraefik } from './traefik.ts';
-import { renderEnvoyGateway, serviceOfURL } from './envoy-gateway.ts';
+import { guardServiceOf, renderEnvoyGateway } from './envoy-gateway.ts';
 import type { FidelityReport } from './types.ts';
 
 const FULL: ApiSecurityPolicySpecInput = {
@@ -36,7 +36,7 @@ export const COLUMNS: Column[] = [
   { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, { guard: g, trusted: [] }) },
   {
     name: 'Envoy Gateway (HTTPRoute; schema-proven, no traffic test)',
-    report: (s, g) => renderEnvoyGateway({ name: 'api', namespace: 'ns', uid: 'u' }, s, [{ name: 'api' }], { guard: g === undefined ? undefined : serviceOfURL(g)?.service }).fidelity,
+    report: (s, g) => renderEnvoyGateway({ name: 'api', namespace: 'ns', uid: 'u' }, s, [{ name: 'api' }], { guard: guardServiceOf(g) }).fidelity,
   },
 ];
 

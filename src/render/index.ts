@@ -11,7 +11,7 @@ import { renderSidecarConfigMap, sidecarFidelity, UnsafeValueError, type Sidecar
 import { guardCheckURL } from './delegation.ts';
 import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
-import { renderEnvoyGateway, serviceOfURL, type EnvoyGatewayObject, type RouteRef } from './envoy-gateway.ts';
+import { guardServiceOf, renderEnvoyGateway, type EnvoyGatewayObject, type RouteRef } from './envoy-gateway.ts';
 import { resolveRouteProvider } from './gateway-api.ts';
 
 export { backendServices } from './network-policy.ts';
@@ -197,8 +197,7 @@ function renderRoutes(input: RenderInput, fidelity: FidelityReport): { results: 
     served.push({ name, sectionName: t.sectionName });
   }
   if (!served.length) return { results, objects: [] };
-  const guard = input.settings.guardURL === undefined ? undefined : serviceOfURL(input.settings.guardURL)?.service;
-  const out = renderEnvoyGateway(input.policy, input.spec, served, { guard });
+  const out = renderEnvoyGateway(input.policy, input.spec, served, { guard: guardServiceOf(input.settings.guardURL) });
   mergeWeakest(fidelity, out.fidelity);
   return { results, objects: out.objects };
 }
