@@ -6,6 +6,7 @@
 // one call, and at most maxInFlight different keys are checked at once: past that, get() throws
 // ReviewBusyError at once (the caller answers 503) instead of queueing API requests without bound.
 import { systemClock, type Clock } from '../util/clock.ts';
+import { ExpiringMap } from '../util/expiring-map.ts';
 
 export interface ReviewCacheOptions<T> {
   /** How long an answer is remembered, in ms (0: not at all). */
@@ -25,25 +26,23 @@ export class ReviewBusyError extends Error {
 }
 
 export class ReviewCache<T> {
-  private readonly entries = new Map<string, { value: T; until: number }>();
+  private readonly entries: ExpiringMap<T>;
   private readonly inFlight = new Map<string, Promise<T>>();
   private readonly ttlOf: (value: T) => number;
-  private readonly maxEntries: number;
   private readonly maxInFlight: number;
   private readonly clock: Pick<Clock, 'now'>;
 
   constructor(opts: ReviewCacheOptions<T>) {
     this.ttlOf = opts.ttlOf;
-    this.maxEntries = opts.maxEntries ?? 1_000;
+    this.entries = new ExpiringMap(opts.maxEntries ?? 1_000);
     this.maxInFlight = opts.maxInFlight ?? 64;
     this.clock = opts.clock ?? systemClock;
   }
 
   /** The remembered answer for key, else the one check shares with every concurrent caller. */
   get(key: string, check: () => Promise<T>): Promise<T> {
-    const hit = this.entries.get(key);
-    if (hit && this.clock.now() < hit.until) return Promise.resolve(hit.value);
-    if (hit) this.entries.delete(key);
+    const hit = this.entries.get(key, this.clock.now());
+    if (hit !== undefined) return Promise.resolve(hit);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     if (this.inFlight.size >= this.maxInFlight) return Promise.reject(new ReviewBusyError(this.inFlight.size));
@@ -65,9 +64,7 @@ export class ReviewCache<T> {
   private remember(key: string, value: T): void {
     const ttl = this.ttlOf(value);
     if (ttl <= 0) return;
-    this.entries.delete(key); // re-inserted last: the oldest is always first in the map
-    this.entries.set(key, { value, until: this.clock.now() + ttl });
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, value, this.clock.now() + ttl);
   }
 
   get size(): number {
