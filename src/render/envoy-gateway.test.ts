@@ -70,7 +70,11 @@ describe('renderEnvoyGateway', () => {
     const sp = of(objects, 'SecurityPolicy')!;
     expect(sp.extAuth).toEqual({ http: { backendRefs: [guard], path: '/check/shop/api', headersToBackend: ['X-Auth-Subject', 'X-Auth-Scopes', 'X-Auth-Client', 'X-Auth-Email'] }, headersToExtAuth: ['X-Forwarded-For'] });
     expect(sp.authorization).toBeUndefined();
-    expect(fidelity.Authorization?.fidelity).toBe('Exact');
+    // The guard is in another namespace: only a ReferenceGrant there, which the operator does not check, lets it be called.
+    expect(fidelity.Authorization).toMatchObject({ fidelity: 'Delegated', reason: expect.stringContaining('ReferenceGrant in apisec-system') });
+    expect(fidelity.Authentication).toMatchObject({ fidelity: 'Delegated', reason: expect.stringContaining('neither writes nor checks') });
+    const sameNamespace = renderEnvoyGateway(policy, ApiSecurityPolicySpec.parse({ targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'x' }], authentication: { oidc: { issuerURL: 'https://id.example.com' } } }), [{ name: 'route' }], { guard: { ...guard, namespace: 'shop' } });
+    expect(sameNamespace.fidelity.Authentication?.fidelity).toBe('Exact');
     expect(render({ authentication: { oidc: { issuerURL: 'https://id.example.com' } } }, false).fidelity.Authentication?.fidelity).toBe('Unsupported');
   });
 

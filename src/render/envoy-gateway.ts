@@ -114,8 +114,13 @@ function guardExtAuth(spec: ApiSecurityPolicySpec, b: Built, { policy, path }: {
     headersToExtAuth: [...(auth.apiKey ? [auth.apiKey.header] : []), 'X-Forwarded-For'],
   };
   b.guardAuthorizes = true;
-  b.fidelity.Authentication = { fidelity: 'Exact', reason: `by the apisec guard (extAuth to ${g.namespace}/${g.name}; a cross-namespace reference needs a ReferenceGrant in ${g.namespace})` };
-  if (spec.authorization) b.fidelity.Authorization = { fidelity: 'Exact', reason: 'by the apisec guard (extAuth): method, normalised path and scopes of every rule, then defaultAction' };
+  // Envoy Gateway ignores a SecurityPolicy whose backendRef crosses namespaces without a ReferenceGrant
+  // there, which the operator neither writes (it never writes in the guard's namespace) nor checks: then
+  // the platform's grant decides, so the guard's checks are Delegated, not Exact.
+  const grant = g.namespace === policy.namespace ? undefined : `only once a ReferenceGrant in ${g.namespace} lets SecurityPolicies of ${policy.namespace} reference Service ${g.name}, which the operator neither writes nor checks`;
+  const by = (what: string): FidelityNote => (grant ? { fidelity: 'Delegated', reason: `${what}, ${grant}` } : { fidelity: 'Exact', reason: what });
+  b.fidelity.Authentication = by(`by the apisec guard (extAuth to ${g.namespace}/${g.name})`);
+  if (spec.authorization) b.fidelity.Authorization = by('by the apisec guard (extAuth): method, normalised path and scopes of every rule, then defaultAction');
 }
 
 type Auth = NonNullable<ApiSecurityPolicySpec['authentication']>;
