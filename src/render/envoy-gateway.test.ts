@@ -101,6 +101,7 @@ describe('renderEnvoyGateway', () => {
     expect(ip.fidelity.RateLimit).toMatchObject({ fidelity: 'Approximated', unenforced: ['maxConnections 5: a route has no per-client connection limit'] });
     const header = render({ rateLimit: { requestsPerSecond: 10, key: 'Header', header: 'X-Client' } });
     expect(of(header.objects, 'BackendTrafficPolicy')!.rateLimit).toMatchObject({ local: { rules: [{ clientSelectors: [{ headers: [{ name: 'X-Client', type: 'Distinct' }] }], limit: { requests: 10, unit: 'Second' } }] } });
+    expect(header.fidelity.RateLimit?.unenforced).toEqual([expect.stringContaining('requests without header X-Client')]);
   });
 
   it('bounds the request body in bytes (413), and reports what a route cannot say', () => {

@@ -263,8 +263,12 @@ const rateLimit: Part = (spec, b) => {
   const rules = rl.key === 'Header' ? [{ clientSelectors: selectors, limit }] : selectors.map((s) => ({ clientSelectors: [s], limit }));
   b.traffic.rateLimit = { type: 'Local', local: { rules } };
   const reasons = ["counted per Envoy replica and per route (Envoy's local rate limit, a token bucket), answering 429", `no separate burst: the bucket holds one period of requests${rl.burst !== undefined ? ` (burst ${rl.burst} is not expressed)` : ''}`];
-  reasons.push(rl.key === 'Header' ? `keyed by header ${rl.header ?? ''} (requests without it are not limited)` : `keyed by ${CLIENT_ADDRESS}`);
-  const unenforced = rl.maxConnections !== undefined ? [`maxConnections ${rl.maxConnections}: a route has no per-client connection limit`] : [];
+  reasons.push(rl.key === 'Header' ? `keyed by header ${rl.header ?? ''}` : `keyed by ${CLIENT_ADDRESS}`);
+  const unenforced = [
+    // A client that omits the header is not counted at all: the limit it declares does not hold for it.
+    ...(rl.key === 'Header' ? [`requests without header ${rl.header ?? ''}: Envoy Gateway counts only requests that carry it, so omitting it escapes the limit`] : []),
+    ...(rl.maxConnections !== undefined ? [`maxConnections ${rl.maxConnections}: a route has no per-client connection limit`] : []),
+  ];
   b.fidelity.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
 };
 
