@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { isCidr } from './api/patterns.ts';
 import { isAllowedHostEntry } from './compliance/outbound.ts';
-import { defaultSettings, type ControllerPeer, type IngressProvider, type OperatorSettings, type Provider, type RouteProvider } from './render/types.ts';
+import { defaultSettings, type ControllerPeer, type IngressProvider, type OperatorSettings, type Provider, type RouteProvider, ROUTE_PROVIDERS } from './render/types.ts';
 
 /** Where a server listens; no host means every interface (Go's ":8080"). */
 export interface ListenAddress {
@@ -73,7 +73,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'cache-sync-timeout', kind: 'string', value: 'DURATION', default: '2m', help: 'exit if the caches have not synced by then, e.g. RBAC or CRDs missing; 0s waits forever' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
-  { name: 'gateway-controller', kind: 'list', value: 'CONTROLLER=envoy-gateway', help: "a GatewayClass controllerName whose Gateways' HTTPRoutes get Envoy Gateway objects (repeatable); adds to gateway.envoyproxy.io/gatewayclass-controller" },
+  { name: 'gateway-controller', kind: 'list', value: 'CONTROLLER=PROVIDER', help: "a GatewayClass controllerName and the data plane (envoy-gateway or traefik) of its Gateways' HTTPRoutes (repeatable); adds to gateway.envoyproxy.io/gatewayclass-controller=envoy-gateway and traefik.io/gateway-controller=traefik" },
   { name: 'ingress-controller', kind: 'list', value: 'PROVIDER=NAMESPACE/LABEL=VALUE[,LABEL=VALUE]', help: "where that controller's pods run, for NetworkPolicy peers (repeatable)" },
   { name: 'guard-url', kind: 'string', value: 'URL', env: 'APISEC_GUARD_URL', help: 'base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080); jwt, oidc and apiKey without authURL are pointed at it, and without it they are reported Unsupported' },
   { name: 'allowed-auth-host', kind: 'list', value: 'HOST', help: 'a host that auth URLs of policies may name (repeatable): exact, or *.suffix for the names below a domain; with any, other hosts are refused; an IP address or localhost only when listed exactly' },
@@ -186,17 +186,18 @@ function controllerPeer(v: string): [Provider, ControllerPeer] {
   return [m[1] as Provider, { namespace: m[2]!, podLabels }];
 }
 
-/** --gateway-controller CONTROLLER=PROVIDER values over the built-in one (Envoy Gateway's controllerName). */
+/** --gateway-controller CONTROLLER=PROVIDER values over the built-in ones (Envoy Gateway's and Traefik's controllerNames). */
 export function parseGatewayControllers(values: readonly string[]): Record<string, RouteProvider> {
   const out: Record<string, RouteProvider> = { ...defaultSettings.gatewayControllers };
   for (const v of values) {
     const i = v.lastIndexOf('=');
     const controller = v.slice(0, i);
     // A controllerName is a domain-prefixed path (Gateway API's GatewayController type).
-    if (i <= 0 || v.slice(i + 1) !== 'envoy-gateway' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(controller) || controller.length > 253) {
-      throw new ConfigError(`--gateway-controller expects CONTROLLER=envoy-gateway, CONTROLLER a GatewayClass controllerName such as example.com/gateway-controller, got "${v}"`);
+    const provider = v.slice(i + 1) as RouteProvider;
+    if (i <= 0 || !ROUTE_PROVIDERS.includes(provider) || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(controller) || controller.length > 253) {
+      throw new ConfigError(`--gateway-controller expects CONTROLLER=${ROUTE_PROVIDERS.join('|')}, CONTROLLER a GatewayClass controllerName such as example.com/gateway-controller, got "${v}"`);
     }
-    out[controller] = 'envoy-gateway';
+    out[controller] = provider;
   }
   return out;
 }

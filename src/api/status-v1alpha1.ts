@@ -58,7 +58,7 @@ export const TargetStatus = z
     kind: z.enum(['Ingress', 'Service', 'HTTPRoute']),
     name: z.string().max(253),
     sectionName: z.string().max(253).optional().describe('The rule of an HTTPRoute the target names.'),
-    state: z.enum(['Enforced', 'Audit', 'NotFound', 'Conflicted', 'Unsupported']).describe('What happened to this target.'),
+    state: z.enum(['Enforced', 'Audit', 'NotFound', 'Conflicted', 'Unsupported', 'NotProgrammed']).describe('What happened to this target (NotProgrammed: written, but not in its request path, such as an HTTPRoute whose rules do not name the Traefik Middlewares).'),
     provider: z.string().max(63).optional().describe('The data plane chosen for an Ingress.'),
     message: z.string().max(1024).optional(),
   })
@@ -71,7 +71,7 @@ export const ApiSecurityPolicyStatus = z
       .array(Condition)
       .max(16)
       .optional()
-      .describe('Accepted, Enforced, Compliant, Conflicted.')
+      .describe('Accepted, Enforced, Programmed, Compliant, Conflicted.')
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
     score: z.number().int().min(0).max(100).optional().describe('Compliance score 0-100 of what is protected now (see docs for weights); 0 in Audit mode.'),
     auditScore: z.number().int().min(0).max(100).optional().describe('Audit mode: the score the policy would have if it were enforced.'),

@@ -8,8 +8,10 @@ import type { IngressLike, OperatorSettings, PolicyRef, Provider, RouteTarget, S
 import { governor, type PolicyClaim } from './claims.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
 import { assertOutboundURLs } from './outbound.ts';
+import { FILTER_MISSING } from '../render/traefik-routes.ts';
 
-export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported';
+/** NotProgrammed: written, but not in the target's request path (a Traefik HTTPRoute without the filters). */
+export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported' | 'NotProgrammed';
 
 export interface TargetOutcome {
   ref: TargetRef;
@@ -105,7 +107,7 @@ function annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): voi
       t.ref.kind === 'Ingress'
         ? rendered.ingresses.find((i) => i.ingress === t.ref.name)
         : rendered.routes.find((i) => i.route === t.ref.name && i.sectionName === t.ref.sectionName);
-    if (r?.problem) Object.assign(t, { state: 'Unsupported', message: r.problem.message });
+    if (r?.problem) Object.assign(t, { state: r.problem.reason === FILTER_MISSING ? 'NotProgrammed' : 'Unsupported', message: r.problem.message });
     else if (r && 'plan' in r && r.plan) t.provider = r.plan.provider;
     else if (r && 'provider' in r && r.provider) t.provider = r.provider;
     if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';

@@ -3,7 +3,7 @@
 import type { Condition } from '../api/v1alpha1.ts';
 import { policySpec } from '../../test/support/builders.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
-import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, recordedDigest, refusedStatus, suspiciousCondition } from './status.ts';
+import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, recordedDigest, refusedStatus, suspiciousCondition } from './status.ts';
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
@@ -59,6 +59,23 @@ describe('enforcedCondition', () => {
   });
 });
 
+describe('programmedCondition (GEP-713)', () => {
+  const route = (state: TargetOutcome['state'], name: string): TargetOutcome => ({ ref: { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name }, state, message: `${state} ${name}` });
+  it.each<[string, TargetOutcome[], string[], Partial<Condition>]>([
+    ['every target programmed', [target('Enforced'), route('Enforced', 'r')], [], { status: 'True', reason: 'Programmed', message: 'Programmed on Ingress x, HTTPRoute r' }],
+    ['some targets', [target('Enforced'), route('NotProgrammed', 'r')], [], { status: 'True', reason: 'PartiallyProgrammed', message: 'Programmed on Ingress x; not on HTTPRoute r: NotProgrammed r' }],
+    ['a route without the filters only', [route('NotProgrammed', 'r')], [], { status: 'False', reason: 'FilterMissing' }],
+    ['no target found', [target('NotFound')], [], { status: 'False', reason: 'TargetNotFound' }],
+    ['a failed write', [target('Enforced')], ['boom'], { status: 'False', reason: 'ApplyFailed', message: 'boom' }],
+  ])('%s', (_n, targets, errors, want) => {
+    expect(programmedCondition(policySpec(), targets, errors)).toMatchObject(want);
+  });
+
+  it('is False in Audit mode', () => {
+    expect(programmedCondition(policySpec({ mode: 'Audit' }), [target('Audit')], [])).toMatchObject({ status: 'False', reason: 'AuditMode' });
+  });
+});
+
 describe('policyStatus', () => {
   const compliance = { controls: [], score: 80, violations: 1 };
   const input = (targets: TargetOutcome[], over: Partial<Parameters<typeof policyStatus>[0]> = {}): Parameters<typeof policyStatus>[0] => ({
@@ -93,7 +110,7 @@ describe('policyStatus', () => {
     const before = policyStatus(input([target('Enforced')]));
     const s = refusedStatus(before, { generation: 5, reason: 'InvalidSpec', message: 'spec.rateLimit: bad', now: LATER });
     expect(s.score).toBe(before.score);
-    expect(s.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=False/InvalidSpec', 'Enforced=False/InvalidSpec', 'Compliant=Unknown/InvalidSpec']);
+    expect(s.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=False/Invalid', 'Enforced=False/InvalidSpec', 'Programmed=False/Invalid', 'Compliant=Unknown/InvalidSpec']);
   });
 });
 

@@ -41,11 +41,11 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
   const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
   const conflicted = by('Conflicted');
   const loosened = baseline.violations.map((v) => `${v.field} (${v.baseline}: ${v.message})`);
+  const missing = by('NotFound');
   const conds: ConditionInput[] = [
-    conflicted.length === targets.length && !conflicted.some((t) => t.ownedElsewhere)
-      ? { type: 'Accepted', status: 'False', reason: 'Conflicted', message: conflicted.map((t) => t.message).join('; ') }
-      : { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'The policy is valid' },
-    enforcedCondition({ spec, live, missing: by('NotFound'), unsupported: by('Unsupported'), conflicted, errors: input.errors, rendered }),
+    acceptedCondition(targets, conflicted, missing),
+    enforcedCondition({ spec, live, missing, unsupported: [...by('Unsupported'), ...by('NotProgrammed')], conflicted, errors: input.errors, rendered }),
+    programmedCondition(spec, targets, input.errors),
     compliantCondition(spec.mode, compliance, live.length > 0, loosened),
   ];
   if (conflicted.length) {
@@ -91,6 +91,41 @@ export const generatedObjects = (rendered: RenderOutput): { apiVersion: string; 
   ...rendered.envoyGateway,
 ];
 
+/**
+ * Accepted, with the reasons of Gateway API's policy attachment (GEP-713): False only when no target can
+ * take the policy (every one governed by an older policy, or none exists); refused specs are `Invalid`
+ * (refusedStatus).
+ */
+function acceptedCondition(targets: readonly TargetOutcome[], conflicted: readonly TargetOutcome[], missing: readonly TargetOutcome[]): ConditionInput {
+  const no = (reason: string, of: readonly TargetOutcome[]): ConditionInput => ({ type: 'Accepted', status: 'False', reason, message: of.map((t) => t.message).join('; ') });
+  if (targets.length && conflicted.length === targets.length && !conflicted.some((t) => t.ownedElsewhere)) return no('Conflicted', conflicted);
+  if (targets.length && missing.length === targets.length) return no('TargetNotFound', missing);
+  return { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'The policy is valid' };
+}
+
+const targetName = (t: TargetOutcome): string => `${t.ref.kind} ${t.ref.name}${t.ref.sectionName ? `#${t.ref.sectionName}` : ''}`;
+
+/**
+ * Programmed (GEP-713), per target: True/Programmed when what the operator wrote is in the request path
+ * of every target, True/PartiallyProgrammed when of some (naming the others), False when of none, with
+ * the first cause as reason (FilterMissing for a Traefik route that does not chain the Middlewares).
+ */
+export function programmedCondition(spec: ApiSecurityPolicySpec, targets: readonly TargetOutcome[], errors: readonly string[]): ConditionInput {
+  const no = (reason: string, message: string): ConditionInput => ({ type: 'Programmed', status: 'False', reason, message });
+  if (spec.mode === 'Audit') return no('AuditMode', 'Audit mode: nothing is written');
+  if (errors.length) return no('ApplyFailed', errors.map((e) => e.slice(0, 300)).join('; '));
+  const done = targets.filter((t) => t.state === 'Enforced');
+  const rest = targets.filter((t) => t.state !== 'Enforced');
+  const why = (t: TargetOutcome): string => `${targetName(t)}: ${t.message ?? t.state}`;
+  if (!done.length) {
+    const first = rest[0];
+    const reason = first?.state === 'NotProgrammed' ? 'FilterMissing' : first?.state === 'NotFound' ? 'TargetNotFound' : (first?.state ?? 'NoTarget');
+    return no(reason, rest.map(why).join('; ') || 'No target');
+  }
+  if (!rest.length) return { type: 'Programmed', status: 'True', reason: 'Programmed', message: `Programmed on ${done.map(targetName).join(', ')}` };
+  return { type: 'Programmed', status: 'True', reason: 'PartiallyProgrammed', message: `Programmed on ${done.map(targetName).join(', ')}; not on ${rest.map(why).join('; ')}` };
+}
+
 interface EnforcedInput {
   spec: ApiSecurityPolicySpec;
   live: readonly TargetOutcome[];
@@ -134,8 +169,10 @@ export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, { g
     conditions: mergeConditions(
       previous?.conditions,
       [
-        { type: 'Accepted', status: 'False', reason, message },
-        { type: 'Enforced', status: 'False', reason, message: 'Not enforced: the policy is not accepted' },
+        // Invalid is the policy-attachment reason (GEP-713); Enforced carries the precise one.
+        { type: 'Accepted', status: 'False', reason: 'Invalid', message },
+        { type: 'Enforced', status: 'False', reason, message: `Not enforced: ${message}` },
+        { type: 'Programmed', status: 'False', reason: 'Invalid', message: 'Not programmed: the policy is not accepted' },
         { type: 'Compliant', status: 'Unknown', reason, message: 'Not evaluated: the policy is not accepted' },
       ],
       generation,

@@ -98,8 +98,10 @@ function planOwned(plan: Plan, input: PlanInput): void {
   const ns = input.namespace;
   // A generated kind whose API is not served (Envoy Gateway's CRDs not installed) cannot be written: say so.
   const served = new Set<string>([...input.existing.keys()].map((r) => r.kind));
+  // Traefik Ingresses already said so (desiredAnnotations); Middlewares for HTTPRoutes say it here.
+  const traefikSaid = plan.blocked.some((b) => b.includes("Traefik's Middleware CRD"));
   for (const d of input.desiredOwned) {
-    if (d.kind && d.kind !== 'Middleware' && !served.has(d.kind)) plan.blocked.push(`${d.kind} ${d.metadata.name}: its API (${d.apiVersion ?? ''}) is not served by this cluster`);
+    if (d.kind && !(d.kind === 'Middleware' && traefikSaid) && !served.has(d.kind)) plan.blocked.push(`${d.kind} ${d.metadata.name}: its API (${d.apiVersion ?? ''}) is not served by this cluster`);
   }
   for (const [r, existing] of input.existing) {
     const mine = input.desiredOwned.filter((d) => d.kind === r.kind);

@@ -59,7 +59,8 @@ describe('PolicyReconciler', () => {
     expect(err).toBeInstanceOf(TerminalError);
     expect((err as TerminalError).reason).toBe('InvalidSpec');
     expect(calls).toEqual(['applyStatus']);
-    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'InvalidSpec', lastTransitionTime: '2026-11-28T00:00:00Z' });
+    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid', lastTransitionTime: '2026-11-28T00:00:00Z' });
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
     expect(String(conditionOf(statuses[0], 'Accepted')?.message)).toContain('spec.rateLimit');
   });
 
@@ -68,7 +69,8 @@ describe('PolicyReconciler', () => {
     const err = await reconciler.reconcile('ns/p', reconcileContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TerminalError);
     expect(calls).toEqual(['applyStatus']);
-    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
+    expect(conditionOf(statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
     expect(String(conditionOf(statuses[0], 'Accepted')?.message)).toContain('loopback address 127.0.0.1');
   });
 
@@ -174,7 +176,8 @@ describe('PolicyReconciler', () => {
     const unlabelled = setup(policyObject(mtls));
     await expect(unlabelled.reconciler.reconcile('ns/p', reconcileContext())).rejects.toBeInstanceOf(TerminalError);
     expect(unlabelled.calls).toEqual(['applyStatus']);
-    expect(conditionOf(unlabelled.statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' });
+    expect(conditionOf(unlabelled.statuses[0], 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(conditionOf(unlabelled.statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' });
     expect(String(conditionOf(unlabelled.statuses[0], 'Accepted')?.message)).toContain('kubectl label secret client-ca -n ns apisec.dev/client-ca=true');
     expect(conditionOf(unlabelled.statuses[0], 'Enforced')).toMatchObject({ status: 'False' });
 

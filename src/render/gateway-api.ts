@@ -23,9 +23,20 @@ export interface BackendRef {
   port?: number;
 }
 
+export interface RouteFilter {
+  type: string;
+  extensionRef?: { group: string; kind: string; name: string };
+}
+
+export interface RouteRule {
+  name?: string;
+  filters?: RouteFilter[];
+  backendRefs?: BackendRef[];
+}
+
 export interface RouteLike {
   metadata: ObjectMeta;
-  spec?: { parentRefs?: ParentRef[]; hostnames?: string[]; rules?: { name?: string; backendRefs?: BackendRef[] }[] };
+  spec?: { parentRefs?: ParentRef[]; hostnames?: string[]; rules?: RouteRule[] };
 }
 
 export interface GatewayLike {
@@ -88,6 +99,9 @@ export function resolveRouteProvider(route: RouteLike, parents: readonly ParentI
       return { ok: false, reason: 'UnknownGatewayController', message: `HTTPRoute ${name}: Gateway ${p.gateway} has class "${cls}" of controller "${controller}", which maps to no data plane (known: ${Object.keys(mapping).sort().join(', ') || 'none'}); set --gateway-controller` };
     }
     providers.add(provider);
+  }
+  if (providers.size > 1) {
+    return { ok: false, reason: 'MixedDataPlanes', message: `HTTPRoute ${name} attaches to Gateways of different data planes (${[...providers].sort().join(', ')}); what is written for one is ignored by the other, so target one data plane per route` };
   }
   const [provider] = [...providers];
   if (allowed && provider && !allowed.includes(provider)) {

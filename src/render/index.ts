@@ -13,9 +13,10 @@ import { inert } from './text.ts';
 import { renderTraefik, type TraefikMiddleware } from './traefik.ts';
 import { guardServiceOf, renderEnvoyGateway, type EnvoyGatewayObject, type RouteRef } from './envoy-gateway.ts';
 import { resolveRouteProvider } from './gateway-api.ts';
+import { FILTER_MISSING, missingFilters, routeFidelity } from './traefik-routes.ts';
 
 export { backendServices } from './network-policy.ts';
-import type { DataPath, FidelityNote, FidelityReport, IngressLike, IngressPlan, IngressProvider, OperatorSettings, Provider, RenderInput, ServiceLike } from './types.ts';
+import type { DataPath, FidelityNote, FidelityReport, IngressLike, IngressPlan, IngressProvider, OperatorSettings, Provider, RenderInput, RouteProvider, ServiceLike } from './types.ts';
 
 export type ProviderChoice<P extends Provider = IngressProvider> = { ok: true; provider: P } | { ok: false; reason: string; message: string };
 
@@ -78,7 +79,8 @@ export interface IngressResult {
 export interface RouteResult {
   route: string;
   sectionName?: string | undefined;
-  provider?: 'envoy-gateway';
+  provider?: RouteProvider;
+  /** FilterMissing comes with a provider: the route is Traefik's, but its rules do not chain the Middlewares. */
   problem?: { reason: string; message: string };
 }
 
@@ -90,7 +92,7 @@ export interface RenderOutput {
   networkPolicies: NetworkPolicyObject[];
   /** The sidecar's nginx.conf, when spec.sidecar is enabled. */
   configMaps: SidecarConfigMap[];
-  /** Traefik Middlewares the policy's Traefik Ingresses chain, owned by the policy. */
+  /** Traefik Middlewares the policy's Traefik Ingresses and HTTPRoutes chain, owned by the policy. */
   middlewares: TraefikMiddleware[];
   /** The Services given (targets and Ingress backends) that could not be isolated. */
   networkSkipped: { service: string; reason: string }[];
@@ -182,10 +184,20 @@ function mergeWeakest(fidelity: FidelityReport, notes: FidelityReport): void {
   }
 }
 
-/** The HTTPRoute targets: each route's data plane, and one set of Envoy Gateway objects for those it serves. */
-function renderRoutes(input: RenderInput, fidelity: FidelityReport): { results: RouteResult[]; objects: EnvoyGatewayObject[] } {
+/** Adds Middlewares to the policy's list, once each (they are per policy, not per target). */
+function addMiddlewares(into: TraefikMiddleware[], from: readonly TraefikMiddleware[]): void {
+  for (const m of from) if (!into.some((x) => x.metadata.name === m.metadata.name)) into.push(m);
+}
+
+/**
+ * The HTTPRoute targets: each route's data plane; one set of Envoy Gateway objects for those Envoy
+ * Gateway serves; the policy's Traefik Middlewares for those Traefik serves, which their rules must
+ * chain by ExtensionRef filters (FilterMissing until they do; the Middlewares are written anyway, so
+ * that the filter can be added).
+ */
+function renderRoutes(input: RenderInput, fidelity: FidelityReport, dataPath: DataPath, middlewares: TraefikMiddleware[]): { results: RouteResult[]; objects: EnvoyGatewayObject[] } {
   const results: RouteResult[] = [];
-  const served: RouteRef[] = [];
+  const envoy: RouteRef[] = [];
   for (const t of input.routes ?? []) {
     const name = t.route.metadata.name;
     const choice = resolveRouteProvider(t.route, t.parents, input.settings, input.allowedProviders);
@@ -193,11 +205,20 @@ function renderRoutes(input: RenderInput, fidelity: FidelityReport): { results: 
       results.push({ route: name, sectionName: t.sectionName, problem: { reason: choice.reason, message: choice.message } });
       continue;
     }
-    results.push({ route: name, sectionName: t.sectionName, provider: choice.provider });
-    served.push({ name, sectionName: t.sectionName });
+    if (choice.provider === 'envoy-gateway') {
+      results.push({ route: name, sectionName: t.sectionName, provider: choice.provider });
+      envoy.push({ name, sectionName: t.sectionName });
+      continue;
+    }
+    const out = renderTraefik(input.policy, input.spec, name, dataPath);
+    addMiddlewares(middlewares, out.middlewares);
+    const missing = missingFilters(input.policy, t.route, t.sectionName, out.middlewares);
+    // A route that does not chain the Middlewares is not in their path: its notes would vouch for nothing.
+    if (!missing) mergeWeakest(fidelity, { ...out.fidelity, ...routeFidelity(input.spec) });
+    results.push({ route: name, sectionName: t.sectionName, provider: choice.provider, ...(missing ? { problem: { reason: FILTER_MISSING, message: missing } } : {}) });
   }
-  if (!served.length) return { results, objects: [] };
-  const out = renderEnvoyGateway(input.policy, input.spec, served, { guard: guardServiceOf(input.settings.guardURL) });
+  if (!envoy.length) return { results, objects: [] };
+  const out = renderEnvoyGateway(input.policy, input.spec, envoy, { guard: guardServiceOf(input.settings.guardURL) });
   mergeWeakest(fidelity, out.fidelity);
   return { results, objects: out.objects };
 }
@@ -220,14 +241,15 @@ export function render(input: RenderInput): RenderOutput {
     providers.push(choice.provider);
     const out = RENDERERS[choice.provider](spec, policy, dataPath);
     // Traefik's Middlewares are per policy, the same for every Ingress that uses them.
-    for (const m of out.middlewares ?? []) if (!middlewares.some((x) => x.metadata.name === m.metadata.name)) middlewares.push(m);
+    addMiddlewares(middlewares, out.middlewares ?? []);
     const annotations = { ...out.annotations, [ANNOTATION_POLICY]: policy.name };
     results.push({ ingress: ing.metadata.name, plan: { ingress: ing.metadata.name, provider: choice.provider, annotations, fidelity: out.fidelity } });
     mergeWeakest(fidelity, out.fidelity);
   }
 
-  const routes = renderRoutes(input, fidelity);
-  if (routes.results.some((r) => r.provider)) providers.push('envoy-gateway');
+  const routes = renderRoutes(input, fidelity, dataPath, middlewares);
+  for (const r of routes.results) if (r.provider && !providers.includes(r.provider)) providers.push(r.provider);
+  const servedRoute = routes.results.some((r) => r.provider && !r.problem);
 
   const net = renderNetworkPolicies(policy, spec, input.services, { providers, settings });
   if (spec.network?.defaultDeny) {
@@ -238,7 +260,7 @@ export function render(input: RenderInput): RenderOutput {
   const path = sidecarInPath(spec, input.services);
   mergeSidecar(fidelity, spec, path, dataPath);
   // Service targets with neither an Ingress nor a served HTTPRoute in front: only the sidecar is in the path.
-  if (input.ingresses.length === 0 && !providers.includes('envoy-gateway') && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
+  if (input.ingresses.length === 0 && !servedRoute && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);
   const sidecar = renderSidecarConfigMap(policy, spec, dataPath);
   return {
     ingresses: results,

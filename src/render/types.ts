@@ -8,7 +8,8 @@ export type Provider = 'ingress-nginx' | 'traefik' | 'haproxy' | 'envoy-gateway'
 /** The data planes that serve Ingresses (spec.provider, --ingress-class). */
 export type IngressProvider = Exclude<Provider, 'envoy-gateway'>;
 /** The data planes that serve HTTPRoutes (--gateway-controller). */
-export type RouteProvider = 'envoy-gateway';
+export type RouteProvider = 'envoy-gateway' | 'traefik';
+export const ROUTE_PROVIDERS: readonly RouteProvider[] = ['envoy-gateway', 'traefik'];
 /**
  * Exact: enforced as declared by what the operator wrote. Approximated: enforced by what the operator
  * wrote, with a stated difference (per replica, 301 for 308). Delegated: the decision is made by a
@@ -109,7 +110,7 @@ export const defaultSettings: OperatorSettings = {
     // Envoy Gateway's proxies (one Deployment per Gateway, in its own namespace by default).
     'envoy-gateway': { namespace: 'envoy-gateway-system', podLabels: { 'app.kubernetes.io/component': 'proxy', 'app.kubernetes.io/managed-by': 'envoy-gateway' } },
   },
-  gatewayControllers: { 'gateway.envoyproxy.io/gatewayclass-controller': 'envoy-gateway' },
+  gatewayControllers: { 'gateway.envoyproxy.io/gatewayclass-controller': 'envoy-gateway', 'traefik.io/gateway-controller': 'traefik' },
 };
 
 export interface PolicyRef {

@@ -2,7 +2,7 @@
 // Secret in the namespace, e.g. a ServiceAccount token Secret, whose ca.crt is the cluster CA, so every
 // client holding a cluster-issued certificate would pass the ingress controller's client check. Now a
 // Secret must carry its owner's consent (apisec.dev/client-ca: "true"): an unlabelled one leaves the
-// policy Accepted=False (ClientCANotLabelled) with nothing written; labelling it enforces the policy, and
+// policy Accepted=False (Invalid; Enforced=False, ClientCANotLabelled) with nothing written; labelling it enforces the policy, and
 // removing the label refuses it again, through the operator's metadata-only watch of labelled Secrets.
 import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
@@ -53,7 +53,7 @@ describe('mTLS client CA Secrets need their owner\'s label', () => {
 
   it('a policy naming an unlabelled Secret (a ServiceAccount token) is refused, and the Ingress gets no client CA', async () => {
     await apply(tenant, policy(ns, 'token-ca', { ...target, authentication: { mtls: { caSecretRef: 'default-token' } } }));
-    const p = await reconciled('token-ca', (current) => expect(policyCondition(current, 'Accepted')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' }));
+    const p = await reconciled('token-ca', (current) => expect(policyCondition(current, 'Enforced')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' }));
     expect(policyCondition(p, 'Accepted')?.message).toContain(`kubectl label secret default-token -n ${ns} ${LABEL}=true`);
     expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'False' });
     await op.idle();
@@ -68,7 +68,7 @@ describe('mTLS client CA Secrets need their owner\'s label', () => {
     expect((await annotations())[AUTH_TLS]).toBe(`${ns}/partner-ca`);
 
     await apply(admin, secret('partner-ca', { [LABEL]: 'false' }));
-    await reconciled('partner', (p) => expect(policyCondition(p, 'Accepted')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' }));
+    await reconciled('partner', (p) => expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' }));
     await apply(admin, secret('partner-ca', { [LABEL]: 'true' }));
     await reconciled('partner', (p) => expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'True' }));
   });

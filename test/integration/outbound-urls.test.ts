@@ -96,7 +96,8 @@ describe('outbound URLs of policies', () => {
   ])('%s is admitted by the API server but refused by the operator: Accepted=False, nothing written', async (_what, url, message) => {
     const name = `ssrf-${url.length}`;
     const { policy: p, annotations: a } = await verdict(name, external(url));
-    expect(accepted(p)).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
+    expect(accepted(p)).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(p?.status?.conditions?.find((c) => c.type === 'Enforced')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
     expect(accepted(p)?.message).toContain(message);
     expect(a[AUTH_URL]).toBeUndefined();
   });
@@ -118,7 +119,8 @@ describe('outbound URLs of policies', () => {
       authentication: { oidc: { issuerURL: 'https://id.example.com', authURL: 'http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth', signinURL } },
     });
     const bad = await verdict('signin-elsewhere', oidc('https://evil.example.org/login'));
-    expect(accepted(bad.policy)).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
+    expect(accepted(bad.policy)).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(bad.policy?.status?.conditions?.find((c) => c.type === 'Enforced')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
     expect(bad.annotations[AUTH_SIGNIN]).toBeUndefined();
     const good = await verdict('signin-allowed', oidc('https://login.example.com/start'));
     expect(accepted(good.policy)).toMatchObject({ status: 'True' });

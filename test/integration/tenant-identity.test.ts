@@ -91,7 +91,8 @@ describe('a tenant with rights in one namespace, through the operator', () => {
     await apply(tenant, ingress(a, name, 'api'));
     await apply(tenant, policy(a, name, { ...target(name), authentication }));
     const p = await reconciled(a, name);
-    expect(cond(p, 'Accepted')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
+    expect(cond(p, 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(cond(p, 'Enforced')).toMatchObject({ status: 'False', reason: 'OutboundURLRefused' });
     const ing = await admin.request<KubeObject>('GET', objectPath(Resources.ingress, a, name), { verb: 'get' });
     expect(ing.metadata.annotations?.[AUTH_URL]).toBeUndefined();
   });
