@@ -208,7 +208,7 @@ export const defaultThresholds: Thresholds = { failOn: 'fail', minScore: 0, allo
 export type Outcome = 'pass' | 'warn' | 'fail';
 
 /** Targets the operator would not protect as written: a warning, like a Warn control. */
-export const targetProblems = (p: PolicyReport): TargetReport[] => p.targets.filter((t) => t.state === 'NotFound' || t.state === 'Conflicted' || t.state === 'Unsupported');
+export const targetProblems = (p: PolicyReport): TargetReport[] => p.targets.filter((t) => t.state !== 'Enforced' && t.state !== 'Audit');
 
 /** The fact, whatever the thresholds: fail on a failing control or a score below the minimum. */
 export function outcomeOf(p: PolicyReport, t: Thresholds): Outcome {

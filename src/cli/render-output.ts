@@ -25,7 +25,7 @@ export function writtenObjects(assessed: Assessed[]): { objects: WrittenObject[]
     const { name, namespace } = policy.object.metadata;
     const ref = `${namespace}/${name}`;
     for (const t of assessment.targets) {
-      if (t.state === 'NotFound' || t.state === 'Conflicted' || t.state === 'Unsupported') notes.push(`${ref}: ${t.ref.kind} ${t.ref.name} is ${t.state}: ${t.message ?? ''}`.trim());
+      if (t.state !== 'Enforced' && t.state !== 'Audit') notes.push(`${ref}: ${t.ref.kind} ${t.ref.name} is ${t.state}: ${t.message ?? ''}`.trim());
     }
     if (spec.mode === 'Audit') {
       notes.push(`${ref}: Audit mode, the operator writes nothing (${at(policy.at)})`);

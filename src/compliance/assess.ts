@@ -108,7 +108,8 @@ function annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): voi
         ? rendered.ingresses.find((i) => i.ingress === t.ref.name)
         : rendered.routes.find((i) => i.route === t.ref.name && i.sectionName === t.ref.sectionName);
     if (r?.problem) Object.assign(t, { state: r.problem.reason === FILTER_MISSING ? 'NotProgrammed' : 'Unsupported', message: r.problem.message });
-    else if (r && 'plan' in r && r.plan) t.provider = r.plan.provider;
+    if (r && 'plan' in r && r.plan) t.provider = r.plan.provider;
+    // A route that does not chain the Middlewares still has its data plane.
     else if (r && 'provider' in r && r.provider) t.provider = r.provider;
     if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';
   }

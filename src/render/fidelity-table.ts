@@ -5,6 +5,7 @@ import { renderHaproxy } from './haproxy.ts';
 import { renderIngressNginx } from './ingress-nginx.ts';
 import { sidecarFidelity } from './sidecar-nginx.ts';
 import { renderTraefik } from './traefik.ts';
+import { routeFidelity } from './traefik-routes.ts';
 import { guardServiceOf, renderEnvoyGateway } from './envoy-gateway.ts';
 import type { FidelityReport } from './types.ts';
 
@@ -33,6 +34,10 @@ export const COLUMNS: Column[] = [
   { name: 'ingress-nginx', report: (s, g) => renderIngressNginx(s, 'ns', g).fidelity },
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
   { name: 'Traefik', report: (s, g) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [] }).fidelity },
+  {
+    name: 'Traefik (HTTPRoute, ExtensionRef filters)',
+    report: (s, g) => ({ ...renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [] }).fidelity, ...routeFidelity(s) }),
+  },
   { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, { guard: g, trusted: [] }) },
   {
     name: 'Envoy Gateway (HTTPRoute; schema-proven, no traffic test)',

@@ -15,10 +15,13 @@ export function gatewayCrdDirs(): { gatewayApi: string; envoyGateway: string } {
   return { gatewayApi, envoyGateway };
 }
 
-/** Installs both sets of CRDs (only the CustomResourceDefinitions of each file) and waits until each is Established. */
-export async function installGatewayCrds(client: KubeClient): Promise<string[]> {
+/**
+ * Installs the Gateway API CRDs and, unless `envoy` is false, Envoy Gateway's (only the
+ * CustomResourceDefinitions of each file), and waits until each is Established.
+ */
+export async function installGatewayCrds(client: KubeClient, { envoy = true } = {}): Promise<string[]> {
   const { gatewayApi, envoyGateway } = gatewayCrdDirs();
-  const files = [gatewayApi, envoyGateway].flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f)));
+  const files = (envoy ? [gatewayApi, envoyGateway] : [gatewayApi]).flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f)));
   const crds = files.flatMap((f) => loadYamlFile(f)).filter((o) => o.kind === 'CustomResourceDefinition');
   for (const crd of crds) await apply(client, crd);
   for (const crd of crds) await waitEstablished(client, crd.metadata.name);

@@ -2,7 +2,9 @@
 // the Traefik provider's traffic tests. Everything listens on 127.0.0.1; Traefik watches only the
 // namespaces it is given, with the admin identity, and never dials out (no version check, no usage
 // statistics). Backends are ExternalName Services pointing at 127.0.0.1: kube-apiserver refuses
-// loopback addresses in Endpoints and EndpointSlices ("may not be in the loopback range").
+// loopback addresses in Endpoints and EndpointSlices ("may not be in the loopback range"). Traefik's
+// Gateway provider refuses ExternalName Services, so an HTTPRoute reaches them through a TraefikService
+// of its CRD provider (loopbackTraefikService).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
@@ -98,8 +100,13 @@ export interface RunningTraefik {
 }
 
 export interface TraefikOptions {
-  /** Namespaces Traefik watches (both providers). */
+  /** Namespaces Traefik watches (every provider). */
   namespaces: string[];
+  /**
+   * Also run the kubernetesGateway provider (controllerName traefik.io/gateway-controller): the Gateway
+   * API CRDs must be installed. Its listeners map to the entry points by port (web, websecure).
+   */
+  gateway?: boolean;
 }
 
 /** Starts Traefik against the control plane with the admin identity; resolves once /ping answers. */
@@ -153,6 +160,7 @@ async function startOnce(bin: string, cp: ControlPlaneInfo, opts: TraefikOptions
       providersThrottleDuration: '500ms',
       kubernetesIngress: { ...conn.static, namespaces: opts.namespaces, allowExternalNameServices: true },
       kubernetesCRD: { ...conn.static, namespaces: opts.namespaces, allowExternalNameServices: true },
+      ...(opts.gateway ? { kubernetesGateway: { ...conn.static, namespaces: opts.namespaces } } : {}),
     },
     api: { insecure: true, dashboard: false },
     ping: { entryPoint: 'traefik' },
@@ -381,6 +389,11 @@ export function loopbackService(ns: string, name: string, port: number): KubeObj
     metadata: { name, namespace: ns },
     spec: { type: 'ExternalName', externalName: '127.0.0.1', ports: [{ name: 'http', port, protocol: 'TCP' }] },
   };
+}
+
+/** A TraefikService (CRD provider) in front of a loopbackService, for HTTPRoute backendRefs. */
+export function loopbackTraefikService(ns: string, name: string, service: string, port: number): KubeObject {
+  return { apiVersion: 'traefik.io/v1alpha1', kind: 'TraefikService', metadata: { name, namespace: ns }, spec: { weighted: { services: [{ name: service, port }] } } };
 }
 
 // ---- requests ----
