@@ -45,7 +45,7 @@ export type RecordEvent = (regarding: Regarding, event: EventNote) => Promise<Er
 /** The writes a reconcile may make; implemented by src/k8s/apply.ts. */
 export interface Actions {
   applyOwned(r: OwnedResource, obj: KubeObject): Promise<unknown>;
-  applyAnnotations(r: (typeof Resources)['ingress'], ref: ObjectRef, annotations: Record<string, string>, opts: { force: boolean }): Promise<unknown>;
+  applyAnnotations(r: (typeof Resources)['ingress' | 'httpRoute'], ref: ObjectRef, annotations: Record<string, string>, opts: { force: boolean }): Promise<unknown>;
   recordEvent: RecordEvent;
   applyFinalizers(r: (typeof Resources)['policy'], object: ObjectRef, finalizers: string[]): Promise<void>;
   applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;

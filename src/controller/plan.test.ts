@@ -42,6 +42,35 @@ const summary = (i: PlanInput) => {
   };
 };
 
+describe('HTTPRoute markers', () => {
+  const route = (annotations?: Record<string, string>, owner = 'api-security-operator'): KubeObject => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: {
+      name: 'r',
+      namespace: 'ns',
+      ...(annotations ? { annotations, managedFields: [{ manager: owner, operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': Object.fromEntries(Object.keys(annotations).map((k) => [`f:${k}`, {}])) } } }] } : {}),
+    },
+  });
+  const markers = (over: Partial<PlanInput>): string[] => planWrites(input({ won: new Set(), rendered: { ingresses: [] } as unknown as PlanInput['rendered'], ingresses: [], ...over })).route.map((r) => `${r.name}:${JSON.stringify(r.want)}`);
+
+  it.each<[string, Partial<PlanInput>, string[]]>([
+    ['a won route gets the marker', { routes: [route()], wonRoutes: new Set(['r']) }, ['r:{"apisec.dev/policy":"p"}']],
+    ['a route that already carries it: nothing', { routes: [route({ 'apisec.dev/policy': 'p' })], wonRoutes: new Set(['r']) }, []],
+    ['a route no longer won is released', { routes: [route({ 'apisec.dev/policy': 'p' })], wonRoutes: new Set() }, ['r:{}']],
+    ['Audit mode releases it', { mode: 'Audit', routes: [route({ 'apisec.dev/policy': 'p' })], wonRoutes: new Set(['r']) }, ['r:{}']],
+    ['another manager’s marker is never taken over', { routes: [route({ 'apisec.dev/policy': 'other' }, 'kubectl')], wonRoutes: new Set(['r']) }, []],
+    ['another policy’s marker is not released', { routes: [route({ 'apisec.dev/policy': 'other' })], wonRoutes: new Set() }, []],
+  ])('%s', (_n, over, want) => {
+    expect(markers(over)).toEqual(want);
+  });
+
+  it('changes the digest only for policies with route targets', () => {
+    expect(planWrites(input()).digest).toBe(planWrites(input({ routes: [route()], wonRoutes: new Set() })).digest);
+    expect(planWrites(input()).digest).not.toBe(planWrites(input({ routes: [route()], wonRoutes: new Set(['r']) })).digest);
+  });
+});
+
 describe('planWrites', () => {
   it.each<[string, Partial<PlanInput>, ReturnType<typeof summary>]>([
     ['a fresh Ingress gets the annotation set', {}, { ingress: ['web:2'], apply: [], remove: [], drift: ['Ingress/web annotation apisec.dev/policy (removed)', 'Ingress/web annotation nginx.ingress.kubernetes.io/limit-rps (removed)'], waiting: false, blocked: 0 }],

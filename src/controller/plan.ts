@@ -20,6 +20,8 @@ export interface Plan {
   digest: string;
   /** `conflicts`: keys of `want` another manager owns with another value (an unforced apply is refused). */
   ingress: { name: string; want: Record<string, string>; conflicts: AnnotationConflict[] }[];
+  /** The marker on HTTPRoute targets (apisec.dev/policy; {} releases it): nothing else of a route is written. */
+  route: { name: string; want: Record<string, string> }[];
   apply: { r: OwnedResource; obj: KubeObject; existed: boolean }[];
   remove: { r: OwnedResource; obj: KubeObject }[];
   /** What differs, named, in case the policy had converged (then it is drift). */
@@ -37,6 +39,9 @@ export interface PlanInput {
   rendered: Pick<RenderOutput, 'ingresses'>;
   /** Names of the Ingresses this policy wins. */
   won: ReadonlySet<string>;
+  /** The namespace's HTTPRoutes (the cache), and the names of those this policy wins. */
+  routes?: readonly KubeObject[];
+  wonRoutes?: ReadonlySet<string>;
   /** Every Ingress of the namespace (the cache). */
   ingresses: readonly KubeObject[];
   /** Owned objects wanted (empty in Audit mode). */
@@ -51,11 +56,37 @@ export interface PlanInput {
 }
 
 export function planWrites(input: PlanInput): Plan {
-  const plan: Plan = { digest: '', ingress: [], apply: [], remove: [], drift: [], waiting: false, blocked: [] };
+  const plan: Plan = { digest: '', ingress: [], route: [], apply: [], remove: [], drift: [], waiting: false, blocked: [] };
   const desiredIngress = planIngresses(plan, input);
+  const marked = planRouteMarkers(plan, input);
   planOwned(plan, input);
-  plan.digest = digestOf({ ingresses: desiredIngress.sort(), owned: input.desiredOwned });
+  plan.digest = digestOf({ ingresses: desiredIngress.sort(), owned: input.desiredOwned, ...(marked.length ? { routes: marked.sort() } : {}) });
   return plan;
+}
+
+/**
+ * The marker apisec.dev/policy on every HTTPRoute the policy wins (Enforce mode), so that a user looking
+ * at the route sees which policy governs it (HTTPRoute has no status.conditions for GEP-713's Affected
+ * condition); released where it no longer wins. Only a marker: never taken from another manager.
+ */
+function planRouteMarkers(plan: Plan, input: PlanInput): string[] {
+  const desired: string[] = [];
+  for (const route of input.routes ?? []) {
+    const name = route.metadata.name;
+    const mine = input.mode === 'Enforce' && (input.wonRoutes?.has(name) ?? false);
+    const marked = route.metadata.annotations?.[ANNOTATION_POLICY] === input.policy && ownedAnnotationKeys(route, FIELD_MANAGER).length > 0;
+    if (!mine && !marked) continue;
+    const want: Record<string, string> = mine ? { [ANNOTATION_POLICY]: input.policy } : {};
+    if (mine) desired.push(name);
+    if (input.behind(`HTTPRoute/${input.namespace}/${name}`, route)) {
+      plan.waiting = true;
+      continue;
+    }
+    if (!annotationsNeedApply(route, FIELD_MANAGER, want) || annotationConflicts(route, want, FIELD_MANAGER).length) continue;
+    plan.route.push({ name, want });
+    plan.drift.push(...annotationDrift(route, want));
+  }
+  return desired;
 }
 
 /** The annotation set each rendered Ingress should carry (Enforce mode only). */

@@ -212,6 +212,8 @@ export class PolicyReconciler implements Reconciler {
       rendered,
       won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
       ingresses: this.deps.caches.ingresses.list(namespace),
+      routes: this.deps.caches.httpRoutes.list(namespace),
+      wonRoutes: new Set(assessment.targets.filter((t) => t.ref.kind === 'HTTPRoute' && t.object && t.state !== 'Conflicted').map((t) => t.ref.name)),
       desiredOwned: mode === 'Enforce' ? (generatedObjects(rendered) as KubeObject[]) : [],
       existing,
       traefikServed,
@@ -229,7 +231,7 @@ export class PolicyReconciler implements Reconciler {
     const foreign = await foreignObjects(plan.apply.map((a) => a.obj), policy.metadata.uid ?? '', this.ownershipLookup(policy.metadata.namespace));
     if (foreign.length === 0) return foreign;
     ctx.log.warn({ foreign: foreign.map((f) => `${f.kind}/${f.name}`) }, 'Refused to take over objects this policy does not own');
-    Object.assign(plan, { apply: [], ingress: [], remove: [], drift: [], waiting: false });
+    Object.assign(plan, { apply: [], ingress: [], route: [], remove: [], drift: [], waiting: false });
     plan.blocked.push(foreignConditions(foreign)[1]?.message ?? 'generated names are taken');
     return foreign;
   }
@@ -305,6 +307,14 @@ export class PolicyReconciler implements Reconciler {
         ctx.log.info({ ingress: name, keys: Object.keys(want).length }, Object.keys(want).length ? 'Applied Ingress annotations' : 'Released Ingress annotations');
       });
     }
+    for (const { name, want } of plan.route) {
+      await attempt({ httproute: name }, async () => {
+        const before = caches.httpRoutes.get(`${ns}/${name}`)?.metadata.resourceVersion;
+        const after = await actions.applyAnnotations(Resources.httpRoute, { namespace: ns, name }, want, { force: false });
+        pending.wrote(`HTTPRoute/${ns}/${name}`, before, (after as KubeObject | undefined)?.metadata?.resourceVersion);
+        ctx.log.info({ httproute: name }, Object.keys(want).length ? 'Marked HTTPRoute' : 'Released HTTPRoute marker');
+      });
+    }
     for (const { r, obj } of plan.remove) {
       await attempt({ [r.kind]: obj.metadata.name }, async () => {
         await actions.delete(r, ns, obj.metadata.name, obj.metadata.uid);
@@ -350,6 +360,12 @@ export class PolicyReconciler implements Reconciler {
       await this.deps.actions.applyAnnotations(Resources.ingress, { namespace, name: ing.metadata.name }, {}, { force: false });
       ctx.writes.add();
       ctx.log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
+    }
+    for (const route of this.deps.caches.httpRoutes.list(namespace)) {
+      if (route.metadata.annotations?.[ANNOTATION_POLICY] !== name || ownedAnnotationKeys(route, FIELD_MANAGER).length === 0) continue;
+      await this.deps.actions.applyAnnotations(Resources.httpRoute, { namespace, name: route.metadata.name }, {}, { force: false });
+      ctx.writes.add();
+      ctx.log.info({ httproute: route.metadata.name }, 'Released HTTPRoute marker');
     }
     for (const r of OWNED) {
       for (const o of this.owned(r, namespace, policy)) {

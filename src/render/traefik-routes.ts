@@ -1,6 +1,6 @@
 // Traefik through Gateway API (its kubernetesGateway provider): the policy's Middlewares are the same
 // as for an Ingress, but an HTTPRoute chains them only through ExtensionRef filters in its own rules.
-// The route belongs to the user (and their GitOps tool), so the operator never edits it: it checks
+// The route belongs to the user (and their GitOps tool), so the operator never edits its rules: it checks
 // that every rule it governs names the Middlewares, in chain order, and says exactly which filters to
 // add (or remove) when it does not. Pure.
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
@@ -44,7 +44,7 @@ export function missingFilters(policy: PolicyRef, route: RouteLike, sectionName:
   }
   if (!wrong.length) return undefined;
   const more = wrong.length > 1 ? ` (also ${wrong.slice(1).join(', ')})` : '';
-  return `HTTPRoute ${route.metadata.name} does not chain the policy's Traefik Middlewares, so Traefik does not apply them; the operator does not edit routes. In ${first}${more}`;
+  return `HTTPRoute ${route.metadata.name} does not chain the policy's Traefik Middlewares, so Traefik does not apply them; the operator does not edit a route's rules. In ${first}${more}`;
 }
 
 /** What changes for a control when Traefik serves an HTTPRoute rather than an Ingress. */

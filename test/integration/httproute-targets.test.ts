@@ -1,7 +1,7 @@
 // HTTPRoute targets on the real API server, with the Gateway API and Envoy Gateway CRDs from their Go
 // modules and the operator running in the test process: a route whose Gateway is of an Envoy Gateway class
 // gets a SecurityPolicy and a BackendTrafficPolicy owned by the policy (and the NetworkPolicy for its
-// backends), the route itself untouched; a route of another controller is Unsupported, naming it; a
+// backends), the route itself only marked (apisec.dev/policy, no change to its spec); a route of another controller is Unsupported, naming it; a
 // missing route is NotFound; converged, nothing is written; deleting the policy removes what it wrote.
 import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
@@ -47,7 +47,7 @@ describe('HTTPRoute targets served by Envoy Gateway', () => {
   });
 
   it('writes a SecurityPolicy and a BackendTrafficPolicy attached to the route, and the route is Enforced', async () => {
-    const before = (await admin.request<KubeObject>('GET', objectPath(Resources.httpRoute, ns, 'shop'), { verb: 'get' })).metadata.resourceVersion;
+    const routeGeneration = (await admin.request<KubeObject>('GET', objectPath(Resources.httpRoute, ns, 'shop'), { verb: 'get' })).metadata.generation;
     await apply(admin, policy(ns, 'shop-api', {
       targetRefs: [{ ...ROUTE, name: 'shop', sectionName: 'api' }],
       authentication: { jwt: { issuer: 'https://id.example.com', jwksURI: 'https://id.example.com/jwks', audiences: ['shop'] } },
@@ -66,8 +66,11 @@ describe('HTTPRoute targets served by Envoy Gateway', () => {
     // The route's backend is isolated, admitting Envoy Gateway's proxies.
     const [np] = await list(Resources.networkPolicy);
     expect(JSON.stringify(np?.spec)).toContain('envoy-gateway-system');
-    // The route is the user's: never written.
-    expect((await admin.request<KubeObject>('GET', objectPath(Resources.httpRoute, ns, 'shop'), { verb: 'get' })).metadata.resourceVersion).toBe(before);
+    // The route is the user's: only marked (apisec.dev/policy), with nothing else of it owned by the operator.
+    const marked = await admin.request<KubeObject>('GET', objectPath(Resources.httpRoute, ns, 'shop'), { verb: 'get' });
+    expect(marked.metadata.annotations?.['apisec.dev/policy']).toBe('shop-api');
+    expect(marked.metadata.managedFields?.filter((m) => m.manager === 'api-security-operator').map((m) => m.fieldsV1)).toEqual([{ 'f:metadata': { 'f:annotations': { 'f:apisec.dev/policy': {} } } }]);
+    expect(marked.metadata.generation).toBe(routeGeneration);
     const controls = (p.status as { controls?: { control: string; result: string; fidelity?: string }[] }).controls ?? [];
     expect(controls.find((c) => c.control === 'Authentication')).toMatchObject({ result: 'Pass', fidelity: 'Exact' });
   });

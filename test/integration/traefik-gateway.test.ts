@@ -2,7 +2,8 @@
 // kubernetesGateway provider (with the CRD provider for Middlewares) against the real API server, with
 // the Gateway API CRDs from their Go module. The operator reconciles ApiSecurityPolicies that target
 // HTTPRoutes of a Gateway of class controller traefik.io/gateway-controller. The route is the user's:
-// the operator writes the Middlewares and says which ExtensionRef filters the route lacks (FilterMissing)
+// the operator only marks it (apisec.dev/policy), writes the Middlewares and says which ExtensionRef
+// filters the route lacks (FilterMissing)
 // until the user adds them; then each control shows its status code. Each test acts from its own
 // loopback source address, so per-client limits do not leak between tests.
 import type { KubeClient } from '../../src/k8s/client.ts';
@@ -19,6 +20,7 @@ import {
   startAuthServer,
   startEchoUpstream,
   startTraefik,
+  StatusLog,
   type Call,
   type LocalServer,
   type Reply,
@@ -41,11 +43,8 @@ interface Policy extends KubeObject {
   status?: { observedGeneration?: number; conditions?: Condition[]; targets?: { kind: string; name: string; state: string; message?: string }[]; generated?: { kind: string; name: string }[] };
 }
 
-const seen: { control: string; request: string; status: number }[] = [];
-const record = (control: string, request: string, r: Reply): Reply => {
-  seen.push({ control, request, status: r.status });
-  return r;
-};
+const log = new StatusLog();
+const record = (control: string, request: string, r: Reply): Reply => log.record(control, request, r);
 
 describe('Traefik through Gateway API, real traffic', () => {
   let admin: KubeClient;
@@ -117,10 +116,7 @@ describe('Traefik through Gateway API, real traffic', () => {
   }, 60 * 60_000);
 
   afterAll(async () => {
-    if (seen.length) {
-      const width = Math.max(...seen.map((s) => s.control.length));
-      console.log(`Traefik (Gateway API) control → status code seen:\n${seen.map((s) => `  ${s.control.padEnd(width)}  ${s.status}  ${s.request}`).join('\n')}`);
-    }
+    log.print('Traefik (Gateway API) control → status code seen');
     await operator?.stop();
     await traefik?.stop();
     await upstream?.close();
@@ -129,16 +125,18 @@ describe('Traefik through Gateway API, real traffic', () => {
   });
 
   let filters: unknown[] = [];
+  /** The shop's controls; only the allowed client ranges change between tests. */
+  const shopSpec = (allow: string[]): Record<string, unknown> => ({
+    authentication: { apiKey: { header: 'X-Api-Key', authURL: `http://127.0.0.1:${auth.port}/check` } },
+    rateLimit: { requestsPerMinute: 60, burst: 5 },
+    ipAccess: { allow },
+    cors: { allowOrigins: [ORIGIN], allowMethods: ['GET', 'POST'] },
+    requestLimits: { maxBodySize: '1Ki' },
+  });
 
   it('a route that does not chain the Middlewares: written, FilterMissing with the exact filters, and traffic is not protected', async () => {
     await applyRoute('shop', SHOP);
-    await applyPolicy('shop', {
-      authentication: { apiKey: { header: 'X-Api-Key', authURL: `http://127.0.0.1:${auth.port}/check` } },
-      rateLimit: { requestsPerMinute: 60, burst: 5 },
-      ipAccess: { allow: ['127.0.0.0/8'] },
-      cors: { allowOrigins: [ORIGIN], allowMethods: ['GET', 'POST'] },
-      requestLimits: { maxBodySize: '1Ki' },
-    });
+    await applyPolicy('shop', shopSpec(['127.0.0.0/8']));
     const p = await settled('shop', (q) => {
       expect(cond(q, 'Programmed')).toMatchObject({ status: 'False', reason: 'FilterMissing' });
       expect(cond(q, 'Enforced')).toMatchObject({ status: 'False', reason: 'FilterMissing' });
@@ -192,13 +190,7 @@ describe('Traefik through Gateway API, real traffic', () => {
   });
 
   it('ipAllowList: 403 from an address outside the list', async () => {
-    await applyPolicy('shop', {
-      authentication: { apiKey: { header: 'X-Api-Key', authURL: `http://127.0.0.1:${auth.port}/check` } },
-      rateLimit: { requestsPerMinute: 60, burst: 5 },
-      ipAccess: { allow: ['127.0.0.26/32'] },
-      cors: { allowOrigins: [ORIGIN], allowMethods: ['GET', 'POST'] },
-      requestLimits: { maxBodySize: '1Ki' },
-    });
+    await applyPolicy('shop', shopSpec(['127.0.0.26/32']));
     // Same controls, same Middleware names: the route's filters still match.
     await settled('shop', (q) => expect(cond(q, 'Programmed')).toMatchObject({ status: 'True', reason: 'Programmed' }));
     await eventually(async () => expect((await http({ host: SHOP, headers: { 'X-Api-Key': KEY }, localAddress: '127.0.0.27' })).status).toBe(403), 30_000);
@@ -222,14 +214,22 @@ describe('Traefik through Gateway API, real traffic', () => {
     expect(record('HTTPSOnly (redirect)', 'POST http://…/v1/items', await http({ host: PLAIN, method: 'POST', path: '/v1/items', body: '{}', localAddress: '127.0.0.28' })).status).toBe(308);
   });
 
-  it('never edits the route, and deleting the policy removes its Middlewares', async () => {
-    const route = await admin.request<KubeObject & { metadata: { managedFields?: { manager?: string }[] } }>('GET', `/apis/${GW}/v1/namespaces/${ns}/httproutes/shop`, { verb: 'get' });
-    expect((route.metadata.managedFields ?? []).map((m) => m.manager).filter((m) => m === 'api-security-operator')).toEqual([]);
+  it('marks the route (its only write there), and deleting the policy removes its Middlewares and the marker', async () => {
+    type Route = KubeObject & { metadata: { managedFields?: { manager?: string; fieldsV1?: unknown }[] } };
+    const getRoute = (): Promise<Route> => admin.request<Route>('GET', `/apis/${GW}/v1/namespaces/${ns}/httproutes/shop`, { verb: 'get' });
+    const ours = (r: Route) => (r.metadata.managedFields ?? []).filter((m) => m.manager === 'api-security-operator');
+    const route = await getRoute();
+    expect(route.metadata.annotations?.['apisec.dev/policy']).toBe('shop');
+    expect(ours(route).map((m) => m.fieldsV1)).toEqual([{ 'f:metadata': { 'f:annotations': { 'f:apisec.dev/policy': {} } } }]);
     const names = filtersOf(await getPolicy('shop')).map((f) => (f as { extensionRef: { name: string } }).extensionRef.name);
     await admin.request('DELETE', `/apis/apisec.dev/v1alpha1/namespaces/${ns}/apisecuritypolicies/shop`, { verb: 'delete' });
     await eventually(async () => {
       const list = await admin.request<{ items: KubeObject[] }>('GET', `/apis/traefik.io/v1alpha1/namespaces/${ns}/middlewares`, { verb: 'list' });
       expect(list.items.map((m) => m.metadata.name).filter((n) => names.includes(n))).toEqual([]);
+      const after = await getRoute();
+      expect(after.metadata.annotations?.['apisec.dev/policy']).toBeUndefined();
+      // Released: the apply with no annotation leaves at most an empty managedFields entry.
+      expect(JSON.stringify(ours(after).map((m) => m.fieldsV1))).not.toContain('apisec.dev/policy');
     }, 30_000);
   });
 });

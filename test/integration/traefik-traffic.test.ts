@@ -20,6 +20,7 @@ import {
   startAuthServer,
   startEchoUpstream,
   startTraefik,
+  StatusLog,
   waitForRouters,
   type Call,
   type LocalServer,
@@ -33,12 +34,8 @@ const SHOP = 'shop.example.test';
 const PARTNER = 'partner.example.test';
 const ORIGIN = 'https://shop.example.com';
 
-/** control → what was sent → status seen, printed at the end. */
-const seen: { control: string; request: string; status: number }[] = [];
-const record = (control: string, request: string, r: Reply): Reply => {
-  seen.push({ control, request, status: r.status });
-  return r;
-};
+const log = new StatusLog();
+const record = (control: string, request: string, r: Reply): Reply => log.record(control, request, r);
 
 describe('Traefik data plane, real traffic', () => {
   let admin: KubeClient;
@@ -135,10 +132,7 @@ describe('Traefik data plane, real traffic', () => {
   }, 60 * 60_000);
 
   afterAll(async () => {
-    if (seen.length) {
-      const width = Math.max(...seen.map((s) => s.control.length));
-      console.log(`Traefik control → status code seen:\n${seen.map((s) => `  ${s.control.padEnd(width)}  ${s.status}  ${s.request}`).join('\n')}`);
-    }
+    log.print('Traefik control → status code seen');
     await operator?.stop();
     await traefik?.stop();
     await upstream?.close();

@@ -398,6 +398,22 @@ export function loopbackTraefikService(ns: string, name: string, service: string
 
 // ---- requests ----
 
+/** control → what was sent → status seen, for the table a traffic test prints at the end. */
+export class StatusLog {
+  private readonly seen: { control: string; request: string; status: number }[] = [];
+
+  record(control: string, request: string, r: Reply): Reply {
+    this.seen.push({ control, request, status: r.status });
+    return r;
+  }
+
+  print(title: string): void {
+    if (!this.seen.length) return;
+    const width = Math.max(...this.seen.map((s) => s.control.length));
+    console.log(`${title}:\n${this.seen.map((s) => `  ${s.control.padEnd(width)}  ${s.status}  ${s.request}`).join('\n')}`);
+  }
+}
+
 export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;

@@ -94,9 +94,13 @@ gets a Role in the release namespace.
 - apiGroups: [traefik.io]
   resources: [middlewares]
   verbs: [get, list, watch, create, patch, delete]
-# HTTPRoute targets and the Gateways they attach to (read only), when the Gateway API is installed.
+# HTTPRoute targets (patch: only the marker annotation apisec.dev/policy, by server-side apply) and the
+# Gateways they attach to (read only), when the Gateway API is installed.
 - apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes, gateways]
+  resources: [httproutes]
+  verbs: [get, list, watch, patch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gateways]
   verbs: [get, list, watch]
 # Envoy Gateway's SecurityPolicies and BackendTrafficPolicies owned by policies, when its CRDs are installed.
 - apiGroups: [gateway.envoyproxy.io]
