@@ -9,6 +9,7 @@ import { governor, type PolicyClaim } from './claims.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
 import { assertOutboundURLs } from './outbound.ts';
 import { FILTER_MISSING } from '../render/traefik-routes.ts';
+import { DATA_PLANE_REJECTED, type DataPlaneRefusal } from './data-plane-status.ts';
 
 /** NotProgrammed: written, but not in the target's request path (a Traefik HTTPRoute without the filters). */
 export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Unsupported' | 'NotProgrammed';
@@ -16,6 +17,8 @@ export type TargetState = 'Enforced' | 'Audit' | 'NotFound' | 'Conflicted' | 'Un
 export interface TargetOutcome {
   ref: TargetRef;
   state: TargetState;
+  /** Why a target is NotProgrammed (FilterMissing, DataPlaneRejected). */
+  reason?: string;
   object?: IngressLike | ServiceLike | RouteLike;
   message?: string;
   provider?: string;
@@ -46,6 +49,8 @@ export interface AssessInput {
   authHosts?: readonly string[] | undefined;
   /** Ingresses the operator must leave as they are, with why: another manager owns keys it would write. */
   held?: ReadonlyMap<string, string> | undefined;
+  /** Gateways on which the data plane refused one of the policy's objects (data-plane-status.ts). */
+  refusals?: readonly DataPlaneRefusal[] | undefined;
 }
 
 export interface Assessment {
@@ -107,11 +112,22 @@ function annotateOutcomes(targets: TargetOutcome[], rendered: RenderOutput): voi
       t.ref.kind === 'Ingress'
         ? rendered.ingresses.find((i) => i.ingress === t.ref.name)
         : rendered.routes.find((i) => i.route === t.ref.name && i.sectionName === t.ref.sectionName);
-    if (r?.problem) Object.assign(t, { state: r.problem.reason === FILTER_MISSING ? 'NotProgrammed' : 'Unsupported', message: r.problem.message });
+    if (r?.problem) Object.assign(t, r.problem.reason === FILTER_MISSING ? { state: 'NotProgrammed', reason: FILTER_MISSING, message: r.problem.message } : { state: 'Unsupported', message: r.problem.message });
     if (r && 'plan' in r && r.plan) t.provider = r.plan.provider;
     // A route that does not chain the Middlewares still has its data plane.
     else if (r && 'provider' in r && r.provider) t.provider = r.provider;
     if (t.state === 'Audit') t.message = 'Audit mode: evaluated, nothing written';
+  }
+}
+
+/** A route whose Gateway refused the policy's objects is not programmed, whatever was written for it. */
+function applyRefusals(targets: TargetOutcome[], routes: readonly RouteTarget[], refusals: readonly DataPlaneRefusal[]): void {
+  if (!refusals.length) return;
+  for (const t of targets) {
+    if (t.ref.kind !== 'HTTPRoute' || t.state !== 'Enforced' || t.provider !== 'envoy-gateway') continue;
+    const parents = routes.find((r) => r.route.metadata.name === t.ref.name && r.sectionName === t.ref.sectionName)?.parents ?? [];
+    const refused = refusals.filter((f) => parents.some((p) => p.gateway === f.gateway));
+    if (refused.length) Object.assign(t, { state: 'NotProgrammed', reason: DATA_PLANE_REJECTED, message: refused.map((f) => f.message).join('; ') });
   }
 }
 
@@ -133,6 +149,7 @@ export function assessPolicy(input: AssessInput): Assessment {
   const policy = { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid };
   const rendered = render({ policy, spec: input.spec, ingresses, services, settings: input.settings, allowedProviders: input.allowedProviders, routes });
   annotateOutcomes(targets, rendered);
+  applyRefusals(targets, routes, input.refusals ?? []);
   const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');
   const compliance = evaluate({
     spec: input.spec,

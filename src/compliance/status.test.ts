@@ -64,7 +64,8 @@ describe('programmedCondition (GEP-713)', () => {
   it.each<[string, TargetOutcome[], string[], Partial<Condition>]>([
     ['every target programmed', [target('Enforced'), route('Enforced', 'r')], [], { status: 'True', reason: 'Programmed', message: 'Programmed on Ingress x, HTTPRoute r' }],
     ['some targets', [target('Enforced'), route('NotProgrammed', 'r')], [], { status: 'True', reason: 'PartiallyProgrammed', message: 'Programmed on Ingress x; not on HTTPRoute r: NotProgrammed r' }],
-    ['a route without the filters only', [route('NotProgrammed', 'r')], [], { status: 'False', reason: 'FilterMissing' }],
+    ['a route without the filters only', [{ ...route('NotProgrammed', 'r'), reason: 'FilterMissing' }], [], { status: 'False', reason: 'FilterMissing' }],
+    ['a route whose Gateway refused the objects', [{ ...route('NotProgrammed', 'r'), reason: 'DataPlaneRejected' }, target('NotFound')], [], { status: 'False', reason: 'DataPlaneRejected' }],
     ['no target found', [target('NotFound')], [], { status: 'False', reason: 'TargetNotFound' }],
     ['a failed write', [target('Enforced')], ['boom'], { status: 'False', reason: 'ApplyFailed', message: 'boom' }],
   ])('%s', (_n, targets, errors, want) => {

@@ -119,7 +119,7 @@ export function programmedCondition(spec: ApiSecurityPolicySpec, targets: readon
   const why = (t: TargetOutcome): string => `${targetName(t)}: ${t.message ?? t.state}`;
   if (!done.length) {
     const first = rest[0];
-    const reason = first?.state === 'NotProgrammed' ? 'FilterMissing' : first?.state === 'NotFound' ? 'TargetNotFound' : (first?.state ?? 'NoTarget');
+    const reason = first?.reason ?? (first?.state === 'NotFound' ? 'TargetNotFound' : (first?.state ?? 'NoTarget'));
     return no(reason, rest.map(why).join('; ') || 'No target');
   }
   if (!rest.length) return { type: 'Programmed', status: 'True', reason: 'Programmed', message: `Programmed on ${done.map(targetName).join(', ')}` };
@@ -143,7 +143,7 @@ export function enforcedCondition(i: EnforcedInput): ConditionInput {
   if (i.spec.mode === 'Audit') return no('AuditMode', 'Audit mode: controls are evaluated and reported, nothing is written');
   if (i.missing.length) return no('TargetNotFound', i.missing.map((t) => t.message).join('; '));
   if (i.unsupported.length) {
-    const reason = [...i.rendered.ingresses, ...i.rendered.routes].find((r) => r.problem)?.problem?.reason ?? 'Unsupported';
+    const reason = i.unsupported.find((t) => t.reason)?.reason ?? [...i.rendered.ingresses, ...i.rendered.routes].find((r) => r.problem)?.problem?.reason ?? 'Unsupported';
     return no(reason, i.unsupported.map((t) => t.message).join('; '));
   }
   const held = i.conflicted.filter((t) => t.ownedElsewhere);

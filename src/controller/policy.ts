@@ -9,6 +9,7 @@ import { assessPolicy, type AssessInput, type Assessment } from '../compliance/a
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { CLIENT_CA_REFUSED, clientCARefusal } from '../compliance/client-ca.ts';
+import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-plane-status.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -193,8 +194,15 @@ export class PolicyReconciler implements Reconciler {
         gatewayClass: (n) => caches.gatewayClasses.get(n) as (KubeObject & GatewayClassLike) | undefined,
       },
       settings: this.deps.settings,
+      refusals: this.refusals(ref),
       ...limits,
     });
+  }
+
+  /** What Envoy Gateway said of this policy's objects (status.ancestors): the Gateways that refused them. */
+  private refusals(policy: PolicyRef): DataPlaneRefusal[] {
+    if (!this.deps.envoyGatewayServed()) return [];
+    return dataPlaneRefusals([Resources.securityPolicy, Resources.backendTrafficPolicy].flatMap((r) => this.owned(r, policy.namespace, policy)));
   }
 
   private plan(policy: Policy, mode: 'Enforce' | 'Audit', { assessment, held }: { assessment: Assessment; held?: ReadonlySet<string> }): Plan {

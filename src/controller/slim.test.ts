@@ -37,6 +37,22 @@ describe('slimObject (what the caches keep)', () => {
     expect(slimOwned(own).metadata.labels).toEqual({ 'apisec.dev/policy': 'p' });
   });
 
+  it("keeps of a data plane's status only whether it accepted the object per Gateway, bounded", () => {
+    const condition = { type: 'Accepted', status: 'False', reason: 'Conflicted', message: 'm'.repeat(100_000), observedGeneration: 3, lastTransitionTime: '2026-12-01T00:00:00Z' };
+    const ancestor = { ancestorRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'eg', namespace: 'shop' }, controllerName: 'gateway.envoyproxy.io/gatewayclass-controller', conditions: [{ type: 'ResolvedRefs', status: 'True' }, condition] };
+    const sp = { kind: 'SecurityPolicy', metadata: { name: 'sp', generation: 3 }, spec: {}, status: { ancestors: Array.from({ length: 100 }, () => ancestor) } } as KubeObject;
+    const slim = slimOwned(sp) as KubeObject & { status: { ancestors: unknown[] } };
+    expect(slim.metadata.generation).toBe(3);
+    expect(slim.status.ancestors).toHaveLength(16);
+    expect(slim.status.ancestors[0]).toEqual({
+      ancestorRef: { kind: 'Gateway', name: 'eg', namespace: 'shop' },
+      controllerName: 'gateway.envoyproxy.io/gatewayclass-controller',
+      conditions: [{ type: 'Accepted', status: 'False', reason: 'Conflicted', message: 'm'.repeat(512), observedGeneration: 3 }],
+    });
+    expect(JSON.stringify(slim).length).toBeLessThan(16 * 1024);
+    expect(slimOwned({ kind: 'ConfigMap', metadata: { name: 'c' }, status: { x: 1 } } as KubeObject)).not.toHaveProperty('status');
+  });
+
   it("keeps of the guard's Event whom it is about, when (the series' last time first) and a clipped note", () => {
     const e: KubeObject = {
       kind: 'Event',

@@ -10,10 +10,13 @@
 //     any other content above 64 KiB as a digest. The plan compares what it wants in the same form.
 //   - The guard's SuspiciousActivity Events keep whom they are about, when, and a clipped note.
 //   - Client-CA Secrets are listed as metadata only, and of that only the name is kept.
+//   - Of a data plane's status on generated objects (Envoy Gateway's status.ancestors), only whether it
+//     accepted each, per Gateway, clipped.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
 import { LABEL_MANAGED_BY, LABEL_POLICY } from '../render/labels.ts';
 import { canonical } from './state.ts';
+import type { AncestorStatus } from '../compliance/data-plane-status.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -58,7 +61,7 @@ function defined<T extends Record<string, unknown>>(o: T): T {
  * it: a tenant can give a 1 MiB ConfigMap the operator's labels, and every replica caches it.
  */
 export function slimOwned(o: KubeObject): KubeObject {
-  const { name, namespace, uid, resourceVersion, creationTimestamp, deletionTimestamp, ownerReferences, labels, managedFields } = o.metadata;
+  const { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, ownerReferences, labels, managedFields } = o.metadata;
   const kept = Object.entries(labels ?? {}).filter(([k]) => OWNED_LABELS.includes(k));
   const slim = defined({
     apiVersion: o.apiVersion,
@@ -68,6 +71,7 @@ export function slimOwned(o: KubeObject): KubeObject {
       namespace,
       uid,
       resourceVersion,
+      generation,
       creationTimestamp,
       deletionTimestamp,
       ownerReferences: ownerReferences?.slice(0, MAX_REFS),
@@ -80,7 +84,31 @@ export function slimOwned(o: KubeObject): KubeObject {
     if (k === 'apiVersion' || k === 'kind' || k === 'metadata' || k === 'status' || v === undefined) continue;
     slim[k] = k === 'data' || k === 'binaryData' || canonical(v).length > CONTENT_LIMIT ? digest(v) : v;
   }
+  const ancestors = slimAncestors(o);
+  if (ancestors.length) slim.status = { ancestors };
   return slim;
+}
+
+const clip = (v: unknown, max: number): string | undefined => (typeof v === 'string' ? v.slice(0, max) : undefined);
+
+/**
+ * Of a data plane's status (Envoy Gateway's status.ancestors), only whether it accepted the object per
+ * Gateway, bounded: at most 16 ancestors, the Accepted condition with its message clipped.
+ */
+function slimAncestors(o: KubeObject): AncestorStatus[] {
+  const raw = (o as { status?: { ancestors?: unknown } }).status?.ancestors;
+  if (!Array.isArray(raw)) return [];
+  return raw.slice(0, 16).map((a: Partial<AncestorStatus>) => {
+    const ref = a.ancestorRef ?? { name: '' };
+    const accepted = (Array.isArray(a.conditions) ? a.conditions : []).find((c) => c?.type === 'Accepted');
+    return defined({
+      ancestorRef: defined({ name: clip(ref.name, 253) ?? '', namespace: clip(ref.namespace, 253), kind: clip(ref.kind, 63), sectionName: clip(ref.sectionName, 253) }),
+      controllerName: clip(a.controllerName, 253),
+      conditions: accepted
+        ? [defined({ type: 'Accepted', status: clip(accepted.status, 16) ?? '', reason: clip(accepted.reason, 64), message: clip(accepted.message, 512), observedGeneration: typeof accepted.observedGeneration === 'number' ? accepted.observedGeneration : undefined })]
+        : undefined,
+    }) as AncestorStatus;
+  });
 }
 
 /** A labelled client-CA Secret: the operator needs to know that it exists, nothing of its content. */

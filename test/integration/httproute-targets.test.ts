@@ -2,7 +2,8 @@
 // modules and the operator running in the test process: a route whose Gateway is of an Envoy Gateway class
 // gets a SecurityPolicy and a BackendTrafficPolicy owned by the policy (and the NetworkPolicy for its
 // backends), the route itself only marked (apisec.dev/policy, no change to its spec); a route of another controller is Unsupported, naming it; a
-// missing route is NotFound; converged, nothing is written; deleting the policy removes what it wrote.
+// missing route is NotFound; converged, nothing is written; a refusal in Envoy Gateway's status (written
+// here as Envoy Gateway would) makes the route NotProgrammed; deleting the policy removes what it wrote.
 import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
@@ -95,6 +96,36 @@ describe('HTTPRoute targets served by Envoy Gateway', () => {
     await apply(admin, policy(ns, 'ghost-api', { targetRefs: [{ ...ROUTE, name: 'ghost' }], rateLimit: { requestsPerSecond: 5 } }));
     await reconciled('ghost-api', (current) => expect(policyCondition(current, 'Enforced')).toMatchObject({ status: 'False', reason: 'TargetNotFound' }));
     expect((await list(Resources.securityPolicy)).map((o) => o.metadata.ownerReferences?.[0]?.name)).toEqual(['shop-api']);
+  });
+
+  it('a SecurityPolicy that Envoy Gateway refuses (status.ancestors) makes the route NotProgrammed until it accepts it', async () => {
+    const [sp] = await list(Resources.securityPolicy);
+    // What Envoy Gateway writes when another SecurityPolicy already targets the route (its CRD's status schema).
+    const ancestorStatus = (status: 'True' | 'False', reason: string, message: string) => ({
+      apiVersion: sp!.apiVersion,
+      kind: sp!.kind,
+      metadata: { name: sp!.metadata.name, namespace: ns },
+      status: {
+        ancestors: [
+          {
+            ancestorRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'eg', namespace: ns },
+            controllerName: 'gateway.envoyproxy.io/gatewayclass-controller',
+            conditions: [{ type: 'Accepted', status, reason, message, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), observedGeneration: sp!.metadata.generation }],
+          },
+        ],
+      },
+    });
+    const writeStatus = (body: unknown) =>
+      admin.request('PATCH', `${objectPath(Resources.securityPolicy, ns, sp!.metadata.name)}/status`, { verb: 'patch', query: { fieldManager: 'envoy-gateway', force: true }, body, contentType: 'application/apply-patch+yaml' });
+    await writeStatus(ancestorStatus('False', 'Conflicted', 'Unable to target HTTPRoute shop, another SecurityPolicy has already attached to it\u001b[31m'));
+    const p = await reconciled('shop-api', (current) => expect(policyCondition(current, 'Programmed')).toMatchObject({ status: 'False', reason: 'DataPlaneRejected' }));
+    expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'False', reason: 'DataPlaneRejected' });
+    expect(p.status?.targets?.[0]).toMatchObject({ state: 'NotProgrammed', provider: 'envoy-gateway' });
+    const message = p.status?.targets?.[0]?.message ?? '';
+    expect(message).toContain(`did not accept SecurityPolicy ${sp!.metadata.name} for Gateway ${ns}/eg (Conflicted: Unable to target HTTPRoute shop, another SecurityPolicy has already attached to it`);
+    expect(message).not.toContain('\u001b');
+    await writeStatus(ancestorStatus('True', 'Accepted', 'Policy has been accepted.'));
+    await reconciled('shop-api', (current) => expect(policyCondition(current, 'Programmed')).toMatchObject({ status: 'True', reason: 'Programmed' }));
   });
 
   it('deleting the policy removes its Envoy Gateway objects', async () => {
