@@ -7,7 +7,7 @@ import { parseBaselineSpec } from '../api/cluster-v1alpha1.ts';
 import { assessPolicy, type Assessment, type TargetState } from '../compliance/assess.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { applyBaselines, matchesSelector, type Baseline, type Violation } from '../compliance/baseline.ts';
-import { CLIENT_CA_REFUSED, clientCARefusal, consentsToClientCA, type ClientCAState } from '../compliance/client-ca.ts';
+import { consents, secretRefusal, type ConsentState, type SecretUse } from '../compliance/secret-consent.ts';
 import { wouldProtect } from '../compliance/protect.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { RouteLike } from '../render/gateway-api.ts';
@@ -113,10 +113,10 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
     const { name, namespace, uid, creationTimestamp } = p.object.metadata;
     const { effective: spec, violations: baselineViolations, providers, authHosts } = applyBaselines(own, name, selecting(namespace));
     // Refused like the operator when the files hold the Secret without the label; not knowable without it.
-    const ca = clientCARefusal(namespace, spec, (secret) => clientCAState(inv, namespace, secret));
-    if (ca) {
-      const line = p.lineOf?.(['spec', 'authentication', 'mtls', 'caSecretRef']) ?? p.at.line;
-      errors.push({ namespace, name, at: { file: p.at.file, line }, reason: CLIENT_CA_REFUSED, message: ca });
+    const refused = secretRefusal(namespace, spec, (use, secret) => consentState(inv, { namespace, name: secret }, use));
+    if (refused) {
+      const path = refused.reason === 'ClientCANotLabelled' ? ['spec', 'authentication', 'mtls', 'caSecretRef'] : ['spec', 'authentication', 'apiKey', 'secretRef'];
+      errors.push({ namespace, name, at: { file: p.at.file, line: p.lineOf?.(path) ?? p.at.line }, ...refused });
       continue;
     }
     const ingresses = byName<IngressLike>(inv.ingresses, namespace);
@@ -151,10 +151,10 @@ export function assessInventory(inv: Inventory, settings: OperatorSettings): { a
   return { assessed, errors, selecting };
 }
 
-function clientCAState(inv: Inventory, namespace: string, name: string): ClientCAState {
+function consentState(inv: Inventory, { namespace, name }: { namespace: string; name: string }, use: SecretUse): ConsentState {
   const secret = inv.secrets.find((s) => s.object.metadata.namespace === namespace && s.object.metadata.name === name);
   if (!secret) return 'unknown';
-  return consentsToClientCA(secret.object.metadata.labels) ? 'labelled' : 'unlabelled';
+  return consents(use, secret.object.metadata.labels) ? 'labelled' : 'unlabelled';
 }
 
 export function check(inv: Inventory, settings: OperatorSettings): CheckResult {

@@ -1,6 +1,6 @@
 // `apisec check` and `apisec render` say what the operator does: the same inputs through the real
 // PolicyReconciler (in-memory caches, recorded writes) give the same status results and the same writes.
-import { consentsToClientCA } from '../compliance/client-ca.ts';
+import { API_KEYS_USE, CLIENT_CA_USE, consents, type SecretUse } from '../compliance/secret-consent.ts';
 import type { ApiSecurityPolicyStatus } from '../api/v1alpha1.ts';
 import type { Actions, Caches, Store } from '../controller/deps.ts';
 import { BaselineReconciler, selectBaselines } from '../controller/baseline.ts';
@@ -52,6 +52,7 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
     ingresses: store(inv.ingresses.map((i) => i.object as KubeObject)),
     services: store(inv.services.map((s) => s.object as KubeObject)),
     clientCAs: store(labelledSecrets(inv)),
+    apiKeySecrets: store(labelledSecrets(inv, API_KEYS_USE)),
   };
   // Every other cache the reconciler reads (generated objects, namespaces, baselines, ...) starts empty.
   const caches = new Proxy(known, { get: (t, prop: string) => t[prop] ?? store([]) }) as unknown as Caches;
@@ -65,8 +66,20 @@ async function operatorOn(inv: Inventory): Promise<Recorded> {
   return rec;
 }
 
-/** The Secrets of the files that consent to be client CAs, as the operator's label-selected watch sees them. */
-const labelledSecrets = (inv: Inventory): KubeObject[] => inv.secrets.filter((s) => consentsToClientCA(s.object.metadata.labels)).map((s) => s.object as KubeObject);
+/**
+ * The Secrets that consent to `use`, as the operator's label-selected watch sees them: those of the files
+ * with the label, and those the policies name but the files do not hold (apisec check cannot know them,
+ * so it assesses such a policy; the cluster here is taken to agree).
+ */
+function labelledSecrets(inv: Inventory, use: SecretUse = CLIENT_CA_USE): KubeObject[] {
+  const held = inv.secrets.map((s) => s.object as KubeObject);
+  const named = inv.policies.flatMap((p) => {
+    const name = use.secret((p.object.spec ?? {}) as Parameters<SecretUse['secret']>[0]);
+    const ns = p.object.metadata.namespace ?? 'default';
+    return name && !held.some((s) => s.metadata.name === name && s.metadata.namespace === ns) ? [{ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns } } as KubeObject] : [];
+  });
+  return [...held.filter((s) => consents(use, s.metadata.labels)), ...named];
+}
 
 async function readInventory(paths: string[], extra = ''): Promise<Inventory> {
   const sources = await readSources(paths, { cwd: repoRoot, readStdin: async () => '', stdinName: 'stdin' });
@@ -223,6 +236,7 @@ async function operatorState(inv: Inventory): Promise<{ caches: Caches; policies
     middlewares: store([]),
     suspiciousEvents: store([]),
     clientCAs: store(labelledSecrets(inv)),
+    apiKeySecrets: store(labelledSecrets(inv, API_KEYS_USE)),
     httpRoutes: store([]),
     gateways: store([]),
     gatewayClasses: store([]),

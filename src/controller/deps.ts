@@ -35,6 +35,8 @@ export interface Caches {
   suspiciousEvents: Store<KubeObject>;
   /** Secrets labelled apisec.dev/client-ca=true, by name only (metadata-only watch, slimmed). */
   clientCAs: Store<KubeObject>;
+  /** Secrets labelled apisec.dev/api-keys=true, by name only (metadata-only watch, slimmed). */
+  apiKeySecrets: Store<KubeObject>;
 }
 
 export type { EventNote, Regarding } from '../k8s/apply.ts';

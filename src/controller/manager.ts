@@ -10,7 +10,7 @@ import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
 import { backendServices } from '../render/index.ts';
-import { ANNOTATION_POLICY, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { ANNOTATION_POLICY, LABEL_API_KEYS, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
 import { slimEvent, slimObject, slimOwned, slimSecret } from './slim.ts';
@@ -55,6 +55,7 @@ export class Manager {
     middlewares: Informer;
     suspiciousEvents: Informer;
     clientCAs: Informer;
+    apiKeySecrets: Informer;
     /** Started once the Gateway API is served. */
     httpRoutes: Informer;
     gateways: Informer;
@@ -135,6 +136,7 @@ export class Manager {
       suspiciousEvents: new Informer(client, Resources.event, log.child({ informer: 'events' }), { namespace, labelSelector: `${LABEL_EVENT}=${SUSPICIOUS_ACTIVITY}`, transform: slimEvent }),
       // Whether a Secret consents to be a client CA: its name, from a metadata-only watch (never its data).
       clientCAs: new Informer(client, Resources.secret, log.child({ informer: 'secrets' }), { namespace, labelSelector: `${LABEL_CLIENT_CA}=true`, metadataOnly: true, transform: slimSecret }),
+      apiKeySecrets: new Informer(client, Resources.secret, log.child({ informer: 'api-key-secrets' }), { namespace, labelSelector: `${LABEL_API_KEYS}=true`, metadataOnly: true, transform: slimSecret }),
       httpRoutes: inf(Resources.httpRoute),
       // A route's parent Gateway may live in another namespace (all of them, unless one is watched).
       gateways: inf(Resources.gateway),
@@ -246,7 +248,8 @@ export class Manager {
     this.informers.gateways.on(() => this.onGatewayChange());
     this.informers.gatewayClasses.on(() => this.onGatewayChange());
     this.informers.suspiciousEvents.on((e) => this.onSuspicious(e));
-    this.informers.clientCAs.on((s) => this.onClientCA(s));
+    this.informers.clientCAs.on((s) => this.onConsent(s));
+    this.informers.apiKeySecrets.on((s) => this.onConsent(s));
   }
 
   private enqueueAllPolicies(namespace?: string): void {
@@ -318,10 +321,11 @@ export class Manager {
     if (regarding?.kind === 'ApiSecurityPolicy' && regarding.name && e.metadata.namespace) this.policies.enqueue(`${e.metadata.namespace}/${regarding.name}`);
   }
 
-  /** A Secret gained or lost the client-CA label (or came or went): the policies naming it decide again. */
-  private onClientCA(s: KubeObject): void {
+  /** A Secret gained or lost a consent label (or came or went): the policies naming it decide again. */
+  private onConsent(s: KubeObject): void {
     for (const p of this.informers.policies.list(s.metadata.namespace)) {
-      if (p.spec?.authentication?.mtls?.caSecretRef === s.metadata.name) this.policies.enqueue(keyOf(p));
+      const auth = p.spec?.authentication;
+      if (auth?.mtls?.caSecretRef === s.metadata.name || auth?.apiKey?.secretRef?.name === s.metadata.name) this.policies.enqueue(keyOf(p));
     }
   }
 

@@ -8,7 +8,7 @@ import { applyBaselines } from '../compliance/baseline.ts';
 import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
-import { CLIENT_CA_REFUSED, clientCARefusal } from '../compliance/client-ca.ts';
+import { CLIENT_CA_USE, secretRefusal, type SecretUse } from '../compliance/secret-consent.ts';
 import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-plane-status.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
@@ -104,8 +104,9 @@ export class PolicyReconciler implements Reconciler {
     const baseline = applyBaselines(parsed.spec, name, selecting);
     const spec = baseline.effective;
     // The Secret watch re-queues the policy when the label comes or goes: refusing is terminal until then.
-    const ca = clientCARefusal(namespace, spec, (secret) => (this.deps.caches.clientCAs.get(`${namespace}/${secret}`) ? 'labelled' : 'unlabelled'));
-    if (ca) return this.refuse(policy, CLIENT_CA_REFUSED, ca, ctx);
+    const store = (use: SecretUse): Caches['clientCAs'] => (use === CLIENT_CA_USE ? this.deps.caches.clientCAs : this.deps.caches.apiKeySecrets);
+    const refused = secretRefusal(namespace, spec, (use, secret) => (store(use).get(`${namespace}/${secret}`) ? 'labelled' : 'unlabelled'));
+    if (refused) return this.refuse(policy, refused.reason, refused.message, ctx);
     let decided: Decided;
     try {
       decided = this.decide(policy, spec, { allowedProviders: baseline.providers, authHosts: baseline.authHosts });

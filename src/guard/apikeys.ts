@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Label a Secret must carry before the guard reads it: its owner's consent, and a bound on the cache. */
-export const LABEL_API_KEYS = 'apisec.dev/api-keys';
+export { LABEL_API_KEYS } from '../render/labels.ts';
 export const MAX_CLIENTS = 256;
 export const MIN_KEY_BYTES = 16;
 export const MAX_KEY_BYTES = 1024;

@@ -15,6 +15,8 @@ export const SUSPICIOUS_ACTIVITY = 'suspicious-activity';
  * name only such a Secret, so no policy makes, say, a ServiceAccount token's ca.crt (the cluster CA) one.
  */
 export const LABEL_CLIENT_CA = 'apisec.dev/client-ca';
+/** The owner's consent that a Secret's entries be API keys (the guard lists only such Secrets; src/compliance/secret-consent.ts). */
+export const LABEL_API_KEYS = 'apisec.dev/api-keys';
 
 export function ownedLabels(policy: PolicyRef): Record<string, string> {
   return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_POLICY]: labelValue(policy.name) };

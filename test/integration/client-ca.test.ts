@@ -16,7 +16,7 @@ type Policy = KubeObject & { status?: ApiSecurityPolicyStatus };
 const LABEL = 'apisec.dev/client-ca';
 const AUTH_TLS = 'nginx.ingress.kubernetes.io/auth-tls-secret';
 
-describe('mTLS client CA Secrets need their owner\'s label', () => {
+describe('Secrets a policy uses (mTLS client CA, API keys) need their owner\'s label', () => {
   let admin: KubeClient;
   let tenant: KubeClient;
   let ns: string;
@@ -71,6 +71,17 @@ describe('mTLS client CA Secrets need their owner\'s label', () => {
     await reconciled('partner', (p) => expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'False', reason: 'ClientCANotLabelled' }));
     await apply(admin, secret('partner-ca', { [LABEL]: 'true' }));
     await reconciled('partner', (p) => expect(policyCondition(p, 'Enforced')).toMatchObject({ status: 'True' }));
+  });
+
+  it('API keys too: a Secret not labelled apisec.dev/api-keys is refused (not an oracle on its entries), labelling it accepts the policy', async () => {
+    const keys = { targetRefs: [{ group: '', kind: 'Service', name: 'api' }], authentication: { apiKey: { header: 'X-Api-Key', secretRef: { name: 'default-token' } } } };
+    await apply(tenant, policy(ns, 'token-keys', keys));
+    const p = await reconciled('token-keys', (current) => expect(policyCondition(current, 'Enforced')).toMatchObject({ status: 'False', reason: 'ApiKeysNotLabelled' }));
+    expect(policyCondition(p, 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(policyCondition(p, 'Accepted')?.message).toContain(`kubectl label secret default-token -n ${ns} apisec.dev/api-keys=true`);
+    await apply(admin, { ...secret('default-token', { 'apisec.dev/api-keys': 'true' }, 'kubernetes.io/service-account-token') });
+    await reconciled('token-keys', (current) => expect(policyCondition(current, 'Accepted')).toMatchObject({ status: 'True' }));
+    await tenant.request('DELETE', objectPath(Resources.policy, ns, 'token-keys'), { verb: 'delete' });
   });
 
   it('the operator\'s Secret cache holds names only, listed as metadata by the API server', async () => {

@@ -69,6 +69,7 @@ export function memoryCaches(given: Partial<Record<keyof Caches, readonly KubeOb
     middlewares: s('middlewares'),
     suspiciousEvents: s('suspiciousEvents'),
     clientCAs: s('clientCAs'),
+    apiKeySecrets: s('apiKeySecrets'),
     httpRoutes: s('httpRoutes'),
     gateways: s('gateways'),
     gatewayClasses: s('gatewayClasses'),

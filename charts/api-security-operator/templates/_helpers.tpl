@@ -80,8 +80,8 @@ gets a Role in the release namespace.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
-# Secrets labelled apisec.dev/client-ca=true, as metadata only (PartialObjectMetadata, selected by label):
-# whether a policy's mTLS caSecretRef consents to be a client CA. No get: the operator reads no Secret's
+# Secrets labelled apisec.dev/client-ca=true or apisec.dev/api-keys=true, as metadata only
+# (PartialObjectMetadata, selected by label): whether the Secret a policy names consents to that use. No get: the operator reads no Secret's
 # data. RBAC cannot narrow list and watch to metadata or to a label; docs/helm.md says what this grants.
 - apiGroups: [""]
   resources: [secrets]

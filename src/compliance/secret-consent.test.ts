@@ -1,23 +1,36 @@
-// A client CA Secret needs its owner's label: the rule, and apisec check applying it to the files it reads.
+// A Secret a policy uses (client CA, API keys) needs its owner's label: the rule, and apisec check applying it
+// to the files it reads.
 import { check } from '../cli/check.ts';
 import { parseDocuments } from '../cli/documents.ts';
 import { buildInventory } from '../cli/inventory.ts';
 import { defaultSettings } from '../render/types.ts';
-import { clientCARefusal, consentsToClientCA } from './client-ca.ts';
+import { API_KEYS_USE, CLIENT_CA_USE, consentRefusal, consents, secretRefusal } from './secret-consent.ts';
 
 const mtls = { authentication: { mtls: { caSecretRef: 'ca', verifyDepth: 1, passCertificateToUpstream: false } } };
 
-describe('clientCARefusal', () => {
+const apiKeys = { authentication: { apiKey: { header: 'X-Api-Key', secretRef: { name: 'keys' } } } };
+
+describe('consentRefusal', () => {
   it('refuses only a Secret known to lack the label, and says how to consent', () => {
-    expect(clientCARefusal('ns', mtls, () => 'labelled')).toBeUndefined();
-    expect(clientCARefusal('ns', mtls, () => 'unknown')).toBeUndefined();
-    expect(clientCARefusal('ns', {}, () => 'unlabelled')).toBeUndefined();
-    expect(clientCARefusal('ns', mtls, () => 'unlabelled')).toContain('kubectl label secret ca -n ns apisec.dev/client-ca=true');
+    expect(consentRefusal(CLIENT_CA_USE, 'ns', mtls, () => 'labelled')).toBeUndefined();
+    expect(consentRefusal(CLIENT_CA_USE, 'ns', mtls, () => 'unknown')).toBeUndefined();
+    expect(consentRefusal(CLIENT_CA_USE, 'ns', {}, () => 'unlabelled')).toBeUndefined();
+    expect(consentRefusal(CLIENT_CA_USE, 'ns', mtls, () => 'unlabelled')).toContain('kubectl label secret ca -n ns apisec.dev/client-ca=true');
+    expect(consentRefusal(API_KEYS_USE, 'ns', apiKeys, () => 'unlabelled')).toBe(
+      'spec.authentication.apiKey.secretRef: Secret keys does not exist or is not labelled apisec.dev/api-keys: "true"; its owner consents to make it a set of API keys with: kubectl label secret keys -n ns apisec.dev/api-keys=true',
+    );
+  });
+
+  it('secretRefusal names the use whose label is missing', () => {
+    expect(secretRefusal('ns', apiKeys, (use) => (use === API_KEYS_USE ? 'unlabelled' : 'labelled'))).toMatchObject({ reason: 'ApiKeysNotLabelled' });
+    expect(secretRefusal('ns', mtls, () => 'unlabelled')).toMatchObject({ reason: 'ClientCANotLabelled' });
+    expect(secretRefusal('ns', apiKeys, () => 'labelled')).toBeUndefined();
   });
 
   it('consent is the label with the value "true", nothing else', () => {
-    expect(consentsToClientCA({ 'apisec.dev/client-ca': 'true' })).toBe(true);
-    for (const labels of [undefined, {}, { 'apisec.dev/client-ca': 'false' }, { 'apisec.dev/client-ca': 'True' }] as (Record<string, string> | undefined)[]) expect(consentsToClientCA(labels)).toBe(false);
+    expect(consents(CLIENT_CA_USE, { 'apisec.dev/client-ca': 'true' })).toBe(true);
+    expect(consents(API_KEYS_USE, { 'apisec.dev/client-ca': 'true' })).toBe(false);
+    for (const labels of [undefined, {}, { 'apisec.dev/client-ca': 'false' }, { 'apisec.dev/client-ca': 'True' }] as (Record<string, string> | undefined)[]) expect(consents(CLIENT_CA_USE, labels)).toBe(false);
   });
 });
 
