@@ -29,6 +29,7 @@ beforeAll(async () => {
   server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert, keepAliveTimeout: 60_000 }, (req, res) => {
     authSeen.push(req.headers.authorization ?? '');
     res.setHeader('content-type', 'application/json');
+    if (req.url?.includes('/stall')) return; // never answers: a stalled server or connection
     if (req.url?.includes('watch=1')) {
       // A watch: the stream stays open until the client aborts it.
       openWatches.add(res);
@@ -88,6 +89,31 @@ describe('KubeClient connections', () => {
     await expect(patch(client)).resolves.toEqual({ metadata: { resourceVersion: '1' } });
     abort.abort();
     await Promise.all(watches.map((w) => w.body?.cancel().catch(() => undefined)));
+    await client.close();
+  });
+});
+
+describe('KubeClient timeouts', () => {
+  it('ends an ordinary request that gets no answer, as a retryable network error', async () => {
+    const client = new KubeClient(kubeconfig({ token: 't' }), { requestTimeoutMs: 300 });
+    const started = Date.now();
+    await expect(client.request('GET', '/stall', { verb: 'get' })).rejects.toMatchObject({ status: 0, reason: 'NetworkError' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The client still works afterwards.
+    await expect(patch(client)).resolves.toEqual({ metadata: { resourceVersion: '1' } });
+    await client.close();
+  });
+
+  it('never ends a watch by that timeout (the informer’s watchdog does)', async () => {
+    const client = new KubeClient(kubeconfig({ token: 't' }), { requestTimeoutMs: 200 });
+    const abort = new AbortController();
+    const res = await client.stream('/api/v1/namespaces', { verb: 'watch', query: { watch: 1 }, signal: abort.signal });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(openWatches.size).toBeGreaterThanOrEqual(1);
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
     await client.close();
   });
 });

@@ -31,7 +31,15 @@ export interface RequestOptions {
 export interface KubeClientOptions {
   /** Most pooled connections for ordinary (non-watch) requests. */
   maxConnections?: number;
+  /** Bound on an ordinary request, answer included (watches have their informer's watchdog). */
+  requestTimeoutMs?: number;
 }
+
+/**
+ * The API server ends an ordinary request after 60 s itself (--request-timeout); past that a request is
+ * stuck on a dead or stalled connection, and the worker waiting for it would wait forever.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 70_000;
 
 /** Default cap on connections for ordinary requests: well above the workers that issue them. */
 export const DEFAULT_MAX_CONNECTIONS = 32;
@@ -57,6 +65,7 @@ export class KubeClient {
   private socks: Promise<Dispatcher | undefined> | undefined;
   /** Headers that do not change per request (basic auth, impersonation). */
   private readonly fixedHeaders: Record<string, string> = {};
+  private readonly requestTimeoutMs: number;
 
   constructor(config: KubeConfig, opts: KubeClientOptions = {}) {
     this.config = config;
@@ -69,6 +78,7 @@ export class KubeClient {
     const user = config.getCurrentUser();
     if (user?.username) this.fixedHeaders.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
     if (user?.impersonateUser) this.fixedHeaders['Impersonate-User'] = user.impersonateUser;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.requests = buildDispatcher(config, { connections: max });
     this.streams = buildDispatcher(config, { connections: null });
@@ -116,14 +126,21 @@ export class KubeClient {
     const dispatcher = await this.dispatcher(streaming);
     const started = performance.now();
     const resource = resourceOf(path);
+    const signal = streaming ? opts.signal : this.bounded(opts.signal);
     try {
-      const res = await fetch(url, { method, headers, body, signal: opts.signal, ...(dispatcher ? { dispatcher } : {}) });
+      const res = await fetch(url, { method, headers, body, signal, ...(dispatcher ? { dispatcher } : {}) });
       this.observe(opts.verb, resource, res.status, started);
       return res;
     } catch (err) {
       this.observe(opts.verb, resource, 0, started);
       throw ApiError.fromNetwork(method, path, err);
     }
+  }
+
+  /** The caller's signal, or the request timeout, whichever fires first. */
+  private bounded(signal: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+    return signal ? AbortSignal.any([signal, timeout]) : timeout;
   }
 
   private observe(verb: Verb, resource: string, status: number, started: number): void {
