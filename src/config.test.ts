@@ -134,6 +134,12 @@ describe('parseConfig', () => {
     expect(() => parse(['--trusted-proxy', '10.0.0.1'])).toThrow(/--trusted-proxy expects a CIDR/);
   });
 
+  it('takes --watch-timeout in whole seconds from 1s to 1h (5m by default)', () => {
+    expect(parse([]).watchTimeoutSeconds).toBe(300);
+    expect(parse(['--watch-timeout', '5s']).watchTimeoutSeconds).toBe(5);
+    for (const bad of ['500ms', '0s', '2h', '1500ms']) expect(() => parse(['--watch-timeout', bad])).toThrow(/--watch-timeout must be whole seconds/);
+  });
+
   it('serves /metrics unauthenticated by default, and with --metrics-auth=kubernetes checks tokens over HTTPS', () => {
     expect(parse([])).toMatchObject({ metricsAuth: 'none' });
     expect(parse([]).metricsCertDir).toBeUndefined();

@@ -35,6 +35,8 @@ export interface OperatorConfig {
   resyncMs: number;
   /** Caches not synced by then end the process (0: wait forever), like controller-runtime's CacheSyncTimeout. */
   cacheSyncTimeoutMs: number;
+  /** Seconds one watch request lasts; a stream silent longer (plus up to 30 s) is restarted. */
+  watchTimeoutSeconds: number;
   logLevel: string;
   settings: OperatorSettings;
   /** One line per deprecated flag used, for the log at start. */
@@ -71,6 +73,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'leader-election-id', kind: 'string', value: 'NAME', default: 'api-security-operator', help: 'name of the Lease' },
   { name: 'resync', kind: 'string', value: 'DURATION', default: '10m', help: 'periodic re-check of each policy, e.g. 10m, 30s' },
   { name: 'cache-sync-timeout', kind: 'string', value: 'DURATION', default: '2m', help: 'exit if the caches have not synced by then, e.g. RBAC or CRDs missing; 0s waits forever' },
+  { name: 'watch-timeout', kind: 'string', value: 'DURATION', default: '5m', help: 'how long one watch request lasts before it is renewed (1s-1h); a watch silent for longer (plus up to 30 s) is taken as a dead connection and restarted' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'gateway-controller', kind: 'list', value: 'CONTROLLER=PROVIDER', help: "a GatewayClass controllerName and the data plane (envoy-gateway or traefik) of its Gateways' HTTPRoutes (repeatable); adds to gateway.envoyproxy.io/gatewayclass-controller=envoy-gateway and traefik.io/gateway-controller=traefik" },
@@ -127,6 +130,13 @@ export function parseDuration(s: string): number {
   if (!m) throw new ConfigError(`invalid duration "${s}" (use e.g. 30s, 10m, 1h)`);
   const n = Number(m[1]);
   return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+/** --watch-timeout in whole seconds, 1 s to 1 h (the API server's own watch limit is in that range). */
+function watchTimeout(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < 1000 || ms > 3_600_000 || ms % 1000 !== 0) throw new ConfigError(`--watch-timeout must be whole seconds from 1s to 1h, got "${v}"`);
+  return ms / 1000;
 }
 
 function int(name: string, v: string, min: number, max: number): number {
@@ -353,6 +363,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     identity: env.POD_NAME ?? `${env.HOSTNAME ?? 'local'}-${process.pid}`,
     resyncMs: parseDuration(get('resync')),
     cacheSyncTimeoutMs: parseDuration(get('cache-sync-timeout')),
+    watchTimeoutSeconds: watchTimeout(get('watch-timeout')),
     logLevel: oneOf('log-level', get('log-level'), LEVELS),
     settings,
     warnings,

@@ -33,7 +33,11 @@ export interface KubeClientOptions {
   maxConnections?: number;
   /** Bound on an ordinary request, answer included (watches have their informer's watchdog). */
   requestTimeoutMs?: number;
+  /** How long one watch request lasts before the informer renews it (the default of its informers). */
+  watchTimeoutSeconds?: number;
 }
+
+export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 
 /**
  * The API server ends an ordinary request after 60 s itself (--request-timeout); past that a request is
@@ -66,6 +70,7 @@ export class KubeClient {
   /** Headers that do not change per request (basic auth, impersonation). */
   private readonly fixedHeaders: Record<string, string> = {};
   private readonly requestTimeoutMs: number;
+  readonly watchTimeoutSeconds: number;
 
   constructor(config: KubeConfig, opts: KubeClientOptions = {}) {
     this.config = config;
@@ -79,6 +84,7 @@ export class KubeClient {
     if (user?.username) this.fixedHeaders.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
     if (user?.impersonateUser) this.fixedHeaders['Impersonate-User'] = user.impersonateUser;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.watchTimeoutSeconds = opts.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS;
     const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.requests = buildDispatcher(config, { connections: max });
     this.streams = buildDispatcher(config, { connections: null });

@@ -171,15 +171,17 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** Watches from rv until the server ends the stream; returns the last resourceVersion seen. */
   private async watch(rv: string): Promise<string> {
-    const timeout = this.opts.watchTimeoutSeconds ?? 300;
+    const timeout = this.opts.watchTimeoutSeconds ?? this.client.watchTimeoutSeconds;
     const local = new AbortController();
     const onStop = (): void => local.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
-    // Watchdog: a stream silent for longer than the server-side timeout is dead.
-    let idle = setTimeout(() => local.abort(), (timeout + 30) * 1000);
+    // Watchdog: a stream silent for longer than the server-side timeout (plus some slack) is dead, e.g. a
+    // connection that a middlebox stopped forwarding without closing it.
+    const bound = (timeout + Math.min(30, Math.max(5, timeout))) * 1000;
+    let idle = setTimeout(() => local.abort(), bound);
     const touch = (): void => {
       clearTimeout(idle);
-      idle = setTimeout(() => local.abort(), (timeout + 30) * 1000);
+      idle = setTimeout(() => local.abort(), bound);
     };
     try {
       const res = await this.client.stream(collectionPath(this.resource, this.opts.namespace), {
