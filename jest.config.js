@@ -21,6 +21,15 @@ export default {
       globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
       slowTestThreshold: 30,
     },
+    {
+      // Real faults (a killed API server, a cut or stalled connection): each file starts its own control
+      // plane, which it breaks; the setup only prepares the tools. npm run test:faults.
+      ...shared,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/faults-setup.mjs',
+      slowTestThreshold: 60,
+    },
   ],
   testTimeout: 60_000,
   // Integration files share one API server and some run a cluster-wide operator: one file at a time.

@@ -138,6 +138,9 @@ describe('parseConfig', () => {
     expect(parse([]).watchTimeoutSeconds).toBe(300);
     expect(parse(['--watch-timeout', '5s']).watchTimeoutSeconds).toBe(5);
     for (const bad of ['500ms', '0s', '2h', '1500ms']) expect(() => parse(['--watch-timeout', bad])).toThrow(/--watch-timeout must be whole seconds/);
+    expect(parse([]).requestTimeoutMs).toBe(70_000);
+    expect(parse(['--request-timeout=5s']).requestTimeoutMs).toBe(5000);
+    expect(() => parse(['--request-timeout', '1h'])).toThrow(/--request-timeout must be from 1s to 10m/);
   });
 
   it('serves /metrics unauthenticated by default, and with --metrics-auth=kubernetes checks tokens over HTTPS', () => {

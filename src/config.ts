@@ -37,6 +37,8 @@ export interface OperatorConfig {
   cacheSyncTimeoutMs: number;
   /** Seconds one watch request lasts; a stream silent longer (plus up to 30 s) is restarted. */
   watchTimeoutSeconds: number;
+  /** Bound on every other API request, answer included. */
+  requestTimeoutMs: number;
   logLevel: string;
   settings: OperatorSettings;
   /** One line per deprecated flag used, for the log at start. */
@@ -74,6 +76,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'resync', kind: 'string', value: 'DURATION', default: '10m', help: 'periodic re-check of each policy, e.g. 10m, 30s' },
   { name: 'cache-sync-timeout', kind: 'string', value: 'DURATION', default: '2m', help: 'exit if the caches have not synced by then, e.g. RBAC or CRDs missing; 0s waits forever' },
   { name: 'watch-timeout', kind: 'string', value: 'DURATION', default: '5m', help: 'how long one watch request lasts before it is renewed (1s-1h); a watch silent for longer (plus up to 30 s) is taken as a dead connection and restarted' },
+  { name: 'request-timeout', kind: 'string', value: 'DURATION', default: '70s', help: 'bound on every API request but watches, answer included (1s-10m); a request past it (a stalled connection) fails and is retried' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'gateway-controller', kind: 'list', value: 'CONTROLLER=PROVIDER', help: "a GatewayClass controllerName and the data plane (envoy-gateway or traefik) of its Gateways' HTTPRoutes (repeatable); adds to gateway.envoyproxy.io/gatewayclass-controller=envoy-gateway and traefik.io/gateway-controller=traefik" },
@@ -137,6 +140,12 @@ function watchTimeout(v: string): number {
   const ms = parseDuration(v);
   if (ms < 1000 || ms > 3_600_000 || ms % 1000 !== 0) throw new ConfigError(`--watch-timeout must be whole seconds from 1s to 1h, got "${v}"`);
   return ms / 1000;
+}
+
+function requestTimeout(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < 1000 || ms > 600_000) throw new ConfigError(`--request-timeout must be from 1s to 10m, got "${v}"`);
+  return ms;
 }
 
 function int(name: string, v: string, min: number, max: number): number {
@@ -364,6 +373,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     resyncMs: parseDuration(get('resync')),
     cacheSyncTimeoutMs: parseDuration(get('cache-sync-timeout')),
     watchTimeoutSeconds: watchTimeout(get('watch-timeout')),
+    requestTimeoutMs: requestTimeout(get('request-timeout')),
     logLevel: oneOf('log-level', get('log-level'), LEVELS),
     settings,
     warnings,

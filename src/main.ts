@@ -57,7 +57,7 @@ interface Components {
 function components(config: OperatorConfig, log: Logger): Components {
   let client: KubeClient;
   try {
-    client = connect({ kubeconfig: config.kubeconfig, context: config.context }, { watchTimeoutSeconds: config.watchTimeoutSeconds });
+    client = connect({ kubeconfig: config.kubeconfig, context: config.context }, { watchTimeoutSeconds: config.watchTimeoutSeconds, requestTimeoutMs: config.requestTimeoutMs });
   } catch (err) {
     throw new StartError(`${message(err)}: set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
   }

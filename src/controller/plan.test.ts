@@ -108,6 +108,15 @@ describe('planWrites', () => {
       { ingress: [], apply: ['create a', 'update b'], remove: ['c'], drift: ['NetworkPolicy/a deleted', 'NetworkPolicy/b spec', 'NetworkPolicy/c created outside the operator with its labels'], waiting: false, blocked: 0 },
     ],
     [
+      'an unwanted object we already deleted, still in the cache: wait, neither a second delete nor drift',
+      {
+        ingresses: [applied(WANT)],
+        existing: new Map<OwnedResource, KubeObject[]>([[Resources.networkPolicy, [np('c', {})]]]),
+        behind: (key) => key === 'NetworkPolicy/ns/c',
+      },
+      { ingress: [], apply: [], remove: [], drift: [], waiting: true, blocked: 0 },
+    ],
+    [
       'an owned object the server added defaults to is still a subset: nothing',
       {
         ingresses: [applied(WANT)],

@@ -150,6 +150,11 @@ function planOwned(plan: Plan, input: PlanInput): void {
     }
     for (const e of existing) {
       if (mine.some((d) => d.metadata.name === e.metadata.name)) continue;
+      // Our own delete that the cache has not seen yet: neither another delete nor drift.
+      if (input.behind(`${r.kind}/${ns}/${e.metadata.name}`, e)) {
+        plan.waiting = true;
+        continue;
+      }
       plan.remove.push({ r, obj: e });
       plan.drift.push({ object: `${r.kind}/${e.metadata.name}`, field: 'created outside the operator with its labels' });
     }

@@ -327,6 +327,7 @@ export class PolicyReconciler implements Reconciler {
     for (const { r, obj } of plan.remove) {
       await attempt({ [r.kind]: obj.metadata.name }, async () => {
         await actions.delete(r, ns, obj.metadata.name, obj.metadata.uid);
+        pending.wrote(`${r.kind}/${ns}/${obj.metadata.name}`, obj.metadata.resourceVersion, undefined);
         ctx.log.info({ [r.kind]: obj.metadata.name }, `Deleted ${r.kind}`);
       });
     }

@@ -94,13 +94,17 @@ describe('KubeClient connections', () => {
 });
 
 describe('KubeClient timeouts', () => {
-  it('ends an ordinary request that gets no answer, as a retryable network error', async () => {
+  it('ends an ordinary request that gets no answer, as a retryable network error, and leaves the pool it used', async () => {
     const client = new KubeClient(kubeconfig({ token: 't' }), { requestTimeoutMs: 300 });
+    // Idle keep-alive connections in the pool.
+    await Promise.all([patch(client), patch(client), patch(client)]);
     const started = Date.now();
     await expect(client.request('GET', '/stall', { verb: 'get' })).rejects.toMatchObject({ status: 0, reason: 'NetworkError' });
     expect(Date.now() - started).toBeLessThan(10_000);
-    // The client still works afterwards.
+    // Works afterwards, on a new connection: the idle ones may be as dead as the one that stalled.
+    const before = tlsConnections;
     await expect(patch(client)).resolves.toEqual({ metadata: { resourceVersion: '1' } });
+    expect(tlsConnections - before).toBe(1);
     await client.close();
   });
 

@@ -58,8 +58,9 @@ export class KubeClient {
   private readonly observers: RequestObserver[] = [];
 
   readonly config: KubeConfig;
-  /** Ordinary requests: a bounded keep-alive pool. */
-  private readonly requests: Dispatcher | 'socks';
+  /** Ordinary requests: a bounded keep-alive pool (replaced after a request timed out). */
+  private requests: Dispatcher | 'socks';
+  private readonly maxConnections: number;
   /**
    * Watches: each holds its connection for minutes, so they get their own pool. Sharing the capped
    * pool, N informers would pin N of its connections and leave requests waiting behind them.
@@ -85,8 +86,8 @@ export class KubeClient {
     if (user?.impersonateUser) this.fixedHeaders['Impersonate-User'] = user.impersonateUser;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.watchTimeoutSeconds = opts.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS;
-    const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    this.requests = buildDispatcher(config, { connections: max });
+    this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.requests = buildDispatcher(config, { connections: this.maxConnections });
     this.streams = buildDispatcher(config, { connections: null });
   }
 
@@ -139,8 +140,22 @@ export class KubeClient {
       return res;
     } catch (err) {
       this.observe(opts.verb, resource, 0, started);
+      if (!streaming && (err as Error).name === 'TimeoutError') this.replaceRequestPool(dispatcher);
       throw ApiError.fromNetwork(method, path, err);
     }
+  }
+
+  /**
+   * A request that timed out went over a connection that stopped answering, and the pool's other
+   * connections most likely share its fate (a stalled middlebox, a dead peer): the next requests get a
+   * fresh pool; the old one takes no new request and closes once those in flight end (each has its
+   * own timeout).
+   */
+  private replaceRequestPool(used: Dispatcher | undefined): void {
+    if (this.requests === 'socks' || used !== this.requests) return;
+    const old = this.requests;
+    this.requests = buildDispatcher(this.config, { connections: this.maxConnections });
+    void old.close().catch(() => undefined);
   }
 
   /** The caller's signal, or the request timeout, whichever fires first. */
@@ -157,7 +172,14 @@ export class KubeClient {
   /** A request whose JSON answer is returned; any non-2xx status throws an ApiError. */
   async request<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
     const res = await this.send(method, path, opts);
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      // The answer stopped mid-body (the request timeout fired while reading it).
+      if ((err as Error).name === 'TimeoutError' && this.requests !== 'socks') this.replaceRequestPool(this.requests);
+      throw ApiError.fromNetwork(method, path, err);
+    }
     if (!res.ok) throw ApiError.fromResponse({ method, path }, { status: res.status, body: text, retryAfter: res.headers.get('retry-after') });
     return (text ? JSON.parse(text) : {}) as T;
   }

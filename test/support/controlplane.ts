@@ -43,6 +43,8 @@ export interface ControlPlaneInfo {
   kubeconfigs: Record<IdentityName, string>;
   /** kube-apiserver audit log (JSON lines); only on a local control plane. */
   auditLogPath?: string;
+  /** etcd's client URL; only on a local control plane. */
+  etcdURL?: string;
   workDir?: string;
   pids: number[];
 }
@@ -276,9 +278,7 @@ async function startLocal(bins: Binaries, opts: StartOptions): Promise<ControlPl
     const auditLogPath = join(workDir, 'audit.log');
     const apiLog = join(workDir, 'kube-apiserver.log');
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = startGuarded(
-      bins.apiserver,
-      [
+    const apiserverArgs = [
         `--etcd-servers=${etcdUrl}`,
         `--cert-dir=${certDir}`,
         `--secure-port=${apiPort}`,
@@ -298,10 +298,8 @@ async function startLocal(bins: Binaries, opts: StartOptions): Promise<ControlPl
         '--audit-log-format=json',
         '--audit-log-mode=blocking',
         '--v=1',
-      ],
-      apiLog,
-      guard,
-    );
+      ];
+    const apiserver = startGuarded(bins.apiserver, apiserverArgs, apiLog, guard);
     procs.push({ child: apiserver, log: apiLog, name: 'kube-apiserver' });
 
     await waitFor(
@@ -327,9 +325,27 @@ async function startLocal(bins: Binaries, opts: StartOptions): Promise<ControlPl
       kubeconfigPath: kubeconfigs.admin,
       kubeconfigs,
       auditLogPath,
+      etcdURL: etcdUrl,
       workDir,
       pids: procs.map((p) => p.child.pid ?? 0),
     };
+    // The fault suite kills and restarts the API server (same port, certificates and etcd).
+    const ready = (): Promise<void> => waitFor('kube-apiserver became ready', async () => (await insecureGet(`${server}/readyz`, tokens.admin)) === 200, opts.readyTimeoutMs ?? 90_000, []);
+    let current = apiserver;
+    apiServers.set(workDir, {
+      kill: async () => {
+        const pid = childOf(current.pid ?? 0) ?? current.pid;
+        const exited = new Promise((r) => current.once('exit', r));
+        if (pid) signal(pid, 'SIGKILL');
+        await exited;
+      },
+      start: async () => {
+        current = startGuarded(bins.apiserver, apiserverArgs, apiLog, guard);
+        current.unref();
+        info.pids[info.pids.indexOf(apiserver.pid ?? 0)] = current.pid ?? 0;
+        await ready();
+      },
+    });
     writeFileSync(join(workDir, 'controlplane.json'), JSON.stringify(info, null, 2));
     for (const p of procs) p.child.unref();
     return info;
@@ -352,6 +368,30 @@ async function insecureGet(url: string, token: string): Promise<number> {
     req.on('error', () => res(0));
     req.on('timeout', () => req.destroy());
   });
+}
+
+/** Kills (SIGKILL, the server itself, not its guard) and restarts the API server of a local control plane started by this process. */
+export interface ApiServerControl {
+  kill(): Promise<void>;
+  start(): Promise<void>;
+}
+
+const apiServers = new Map<string, ApiServerControl>();
+
+export function apiServerControl(info: ControlPlaneInfo): ApiServerControl {
+  const control = info.workDir ? apiServers.get(info.workDir) : undefined;
+  if (!control) throw new Error('the API server can be restarted only on a local control plane this process started');
+  return control;
+}
+
+/** The first child of a process (Linux /proc): the server under its bash guard. */
+export function childOf(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stops the servers of a local control plane and removes its state. Safe to call twice. */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import type { KubeObject } from '../../src/k8s/resources.ts';
-import { freePort, repoRoot, startGuarded, type ControlPlaneInfo } from './controlplane.ts';
+import { childOf, freePort, repoRoot, startGuarded, type ControlPlaneInfo } from './controlplane.ts';
 import { apply, eventually, loadYamlFile, waitEstablished } from './kube.ts';
 
 const moduleDir = join(repoRoot, 'test/traefik');
@@ -215,7 +215,7 @@ async function startOnce(bin: string, cp: ControlPlaneInfo, opts: TraefikOptions
 
   return {
     guardPid,
-    pid: () => childPid(guardPid),
+    pid: () => childOf(guardPid),
     dir,
     web,
     websecure,
@@ -308,14 +308,6 @@ export function nonLoopbackSockets(pid: number): string[] {
   return found;
 }
 
-function childPid(parent: number): number | undefined {
-  try {
-    const first = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/)[0];
-    return first ? Number(first) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 // ---- backends ----
 
