@@ -17,6 +17,7 @@ let server: Server;
 let url: string;
 let caData: string;
 let tlsConnections = 0;
+let throttled = 0;
 const authSeen: string[] = [];
 const openWatches = new Set<ServerResponse>();
 
@@ -30,6 +31,15 @@ beforeAll(async () => {
     authSeen.push(req.headers.authorization ?? '');
     res.setHeader('content-type', 'application/json');
     if (req.url?.includes('/stall')) return; // never answers: a stalled server or connection
+    if (req.url?.includes('/throttle')) {
+      // The first two answers 429 with Retry-After 1; /throttle-long asks for an hour.
+      throttled++;
+      if (req.url.includes('long') || throttled <= 2) {
+        res.writeHead(429, { 'Retry-After': req.url.includes('long') ? '3600' : '1' });
+        res.end('{"kind":"Status","code":429}');
+        return;
+      }
+    }
     if (req.url?.includes('watch=1')) {
       // A watch: the stream stays open until the client aborts it.
       openWatches.add(res);
@@ -105,6 +115,17 @@ describe('KubeClient timeouts', () => {
     const before = tlsConnections;
     await expect(patch(client)).resolves.toEqual({ metadata: { resourceVersion: '1' } });
     expect(tlsConnections - before).toBe(1);
+    await client.close();
+  });
+
+  it('retries a 429 after its short Retry-After, as client-go does, and leaves a long one to the caller', async () => {
+    const client = new KubeClient(kubeconfig({ token: 't' }));
+    const started = Date.now();
+    await expect(client.request('PATCH', '/throttle', { verb: 'patch', body: {} })).resolves.toEqual({ metadata: { resourceVersion: '1' } });
+    expect(throttled).toBe(3);
+    // Not before the server asked (twice 1 s); lateness is the machine's.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    await expect(client.request('PATCH', '/throttle-long', { verb: 'patch', body: {} })).rejects.toMatchObject({ status: 429, retryAfterSeconds: 3600 });
     await client.close();
   });
 

@@ -169,9 +169,22 @@ export class KubeClient {
     for (const o of this.observers) o(verb, resource, status, seconds);
   }
 
-  /** A request whose JSON answer is returned; any non-2xx status throws an ApiError. */
+  /**
+   * A request whose JSON answer is returned; any non-2xx status throws an ApiError. An answer of 429 or
+   * 5xx with a short Retry-After (the API server's priority and fairness, a server shutting down) is
+   * retried after that wait, up to MAX_RETRY_AFTER times, as client-go does; the server did not act on it.
+   */
   async request<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
-    const res = await this.send(method, path, opts);
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.send(method, path, opts);
+      const wait = attempt <= MAX_RETRY_AFTER ? retryAfterMs(res) : undefined;
+      if (wait === undefined) return this.answer<T>(res, method, path);
+      await res.body?.cancel().catch(() => undefined);
+      await sleep(wait, opts.signal);
+    }
+  }
+
+  private async answer<T>(res: Response, method: string, path: string): Promise<T> {
     let text: string;
     try {
       text = await res.text();
@@ -193,6 +206,35 @@ export class KubeClient {
     }
     return res;
   }
+}
+
+/** How often one request is retried after a Retry-After, and the longest wait the client itself takes. */
+export const MAX_RETRY_AFTER = 10;
+const MAX_RETRY_AFTER_MS = 10_000;
+
+/** The Retry-After of a 429 or 5xx answer in ms, when it is a short number of seconds; else undefined. */
+function retryAfterMs(res: Response): number | undefined {
+  if (res.status !== 429 && res.status < 500) return undefined;
+  const v = res.headers.get('retry-after');
+  if (!v || !/^[0-9]{1,4}$/.test(v)) return undefined;
+  const ms = Number(v) * 1000;
+  return ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
+}
+
+/** Waits, or stops waiting when the signal fires (the request then fails as aborted). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(ApiError.fromNetwork('WAIT', '', signal.reason));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(ApiError.fromNetwork('WAIT', '', signal?.reason));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /**

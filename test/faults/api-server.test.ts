@@ -3,17 +3,13 @@
 // through a TCP proxy on 127.0.0.1 that can cut or stall connections. Each case counts lost updates: a
 // change whose final state never shows in the owned objects and the policy's status (goal 0), and
 // prints what it saw. Every wait is bounded.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
-import { connect } from '../../src/k8s/connect.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
-import { apiServerControl, startControlPlane, stopControlPlane, type ControlPlaneInfo } from '../support/controlplane.ts';
+import { apiServerControl, stopControlPlane, type ControlPlaneInfo } from '../support/controlplane.ts';
+import { startFaultCluster } from '../support/fault-cluster.ts';
 import { policy, service } from '../support/fixtures.ts';
-import { apply, createNamespace, eventually, installCrds } from '../support/kube.ts';
-import { grantOperatorRbac } from '../support/operator.ts';
+import { apply, eventually } from '../support/kube.ts';
 import { spawnOperator, type OperatorProcess } from '../support/operator-process.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
@@ -51,18 +47,11 @@ describe('faults of the API server and the connection to it', () => {
   };
 
   beforeAll(async () => {
-    cp = await startControlPlane({ tieToThisProcess: true });
-    admin = connect({ kubeconfig: cp.kubeconfigs.admin });
-    await installCrds(admin);
-    await grantOperatorRbac(admin);
-    ns = await createNamespace(admin, 'faults');
-    const apiPort = Number(new URL(cp.server).port);
-    proxy = await startTcpProxy({ host: '127.0.0.1', port: apiPort });
+    const cluster = await startFaultCluster('faults');
+    ({ cp, admin, ns } = cluster);
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: cluster.apiPort });
     // The operator's identity, through the proxy (TLS end to end: the certificate names 127.0.0.1).
-    const kc = parse(readFileSync(cp.kubeconfigs.operator, 'utf8')) as { clusters: { cluster: { server: string } }[] };
-    for (const c of kc.clusters) c.cluster.server = `https://127.0.0.1:${proxy.port}`;
-    const kubeconfig = join(cp.workDir ?? '', 'operator-via-proxy.kubeconfig');
-    writeFileSync(kubeconfig, stringify(kc), { mode: 0o600 });
+    const kubeconfig = cluster.operatorKubeconfig(proxy.port);
     op = await spawnOperator(['--namespace', ns, '--leader-elect=false', '--watch-timeout=5s', '--request-timeout=5s'], kubeconfig);
     await op.waitForLine(/Caches synced, starting workers/, 60_000);
   }, 180_000);

@@ -1,0 +1,47 @@
+// What every fault file starts with: its own control plane (which it may break), the CRDs and the
+// operator's RBAC, a namespace, and a kubeconfig of the operator's identity that reaches the API server
+// through a proxy of the test's choice.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { KubeClient } from '../../src/k8s/client.ts';
+import { connect } from '../../src/k8s/connect.ts';
+import { startControlPlane, type ControlPlaneInfo } from './controlplane.ts';
+import { createNamespace, installCrds } from './kube.ts';
+import { grantOperatorRbac } from './operator.ts';
+
+export interface FaultCluster {
+  cp: ControlPlaneInfo;
+  admin: KubeClient;
+  ns: string;
+  apiPort: number;
+  /** The API server's serving certificate (for a proxy that connects to it). */
+  caFile: string;
+  /** Writes a kubeconfig of the operator's identity for https://127.0.0.1:port (with `ca`, a proxy's own certificate). */
+  operatorKubeconfig(port: number, ca?: string): string;
+}
+
+export async function startFaultCluster(prefix: string): Promise<FaultCluster> {
+  const cp = await startControlPlane({ tieToThisProcess: true });
+  const admin = connect({ kubeconfig: cp.kubeconfigs.admin });
+  await installCrds(admin);
+  await grantOperatorRbac(admin);
+  const ns = await createNamespace(admin, prefix);
+  return {
+    cp,
+    admin,
+    ns,
+    apiPort: Number(new URL(cp.server).port),
+    caFile: join(cp.workDir ?? '', 'certs', 'apiserver.crt'),
+    operatorKubeconfig: (port, ca) => {
+      const kc = parse(readFileSync(cp.kubeconfigs.operator, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
+      for (const c of kc.clusters) {
+        c.cluster.server = `https://127.0.0.1:${port}`;
+        if (ca) c.cluster['certificate-authority-data'] = Buffer.from(ca).toString('base64');
+      }
+      const path = join(cp.workDir ?? '', `operator-via-${port}.kubeconfig`);
+      writeFileSync(path, stringify(kc), { mode: 0o600 });
+      return path;
+    },
+  };
+}
