@@ -141,6 +141,9 @@ describe('parseConfig', () => {
     expect(parse([]).requestTimeoutMs).toBe(70_000);
     expect(parse(['--request-timeout=5s']).requestTimeoutMs).toBe(5000);
     expect(() => parse(['--request-timeout', '1h'])).toThrow(/--request-timeout must be from 1s to 10m/);
+    expect(parse([]).discoveryIntervalMs).toBe(300_000);
+    expect(parse(['--discovery-interval=2s']).discoveryIntervalMs).toBe(2000);
+    expect(() => parse(['--discovery-interval', '0s'])).toThrow(/--discovery-interval must be from 1s to 1h/);
   });
 
   it('serves /metrics unauthenticated by default, and with --metrics-auth=kubernetes checks tokens over HTTPS', () => {

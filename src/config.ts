@@ -39,6 +39,8 @@ export interface OperatorConfig {
   watchTimeoutSeconds: number;
   /** Bound on every other API request, answer included. */
   requestTimeoutMs: number;
+  /** How often the optional APIs (Traefik, Gateway API, Envoy Gateway, PolicyReport CRDs) are looked for again. */
+  discoveryIntervalMs: number;
   logLevel: string;
   settings: OperatorSettings;
   /** One line per deprecated flag used, for the log at start. */
@@ -77,6 +79,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'cache-sync-timeout', kind: 'string', value: 'DURATION', default: '2m', help: 'exit if the caches have not synced by then, e.g. RBAC or CRDs missing; 0s waits forever' },
   { name: 'watch-timeout', kind: 'string', value: 'DURATION', default: '5m', help: 'how long one watch request lasts before it is renewed (1s-1h); a watch silent for longer (plus up to 30 s) is taken as a dead connection and restarted' },
   { name: 'request-timeout', kind: 'string', value: 'DURATION', default: '70s', help: 'bound on every API request but watches, answer included (1s-10m); a request past it (a stalled connection) fails and is retried' },
+  { name: 'discovery-interval', kind: 'string', value: 'DURATION', default: '5m', help: 'how often the optional APIs (Traefik, Gateway API, Envoy Gateway, PolicyReport CRDs) are looked for again, 1s-1h' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   { name: 'ingress-class', kind: 'list', value: 'CLASS=PROVIDER', help: 'data plane of an ingress class (repeatable), PROVIDER one of ingress-nginx|traefik|haproxy; adds to nginx, ingress-nginx, traefik, haproxy' },
   { name: 'gateway-controller', kind: 'list', value: 'CONTROLLER=PROVIDER', help: "a GatewayClass controllerName and the data plane (envoy-gateway or traefik) of its Gateways' HTTPRoutes (repeatable); adds to gateway.envoyproxy.io/gatewayclass-controller=envoy-gateway and traefik.io/gateway-controller=traefik" },
@@ -140,6 +143,12 @@ function watchTimeout(v: string): number {
   const ms = parseDuration(v);
   if (ms < 1000 || ms > 3_600_000 || ms % 1000 !== 0) throw new ConfigError(`--watch-timeout must be whole seconds from 1s to 1h, got "${v}"`);
   return ms / 1000;
+}
+
+function discoveryInterval(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < 1000 || ms > 3_600_000) throw new ConfigError(`--discovery-interval must be from 1s to 1h, got "${v}"`);
+  return ms;
 }
 
 function requestTimeout(v: string): number {
@@ -374,6 +383,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     cacheSyncTimeoutMs: parseDuration(get('cache-sync-timeout')),
     watchTimeoutSeconds: watchTimeout(get('watch-timeout')),
     requestTimeoutMs: requestTimeout(get('request-timeout')),
+    discoveryIntervalMs: discoveryInterval(get('discovery-interval')),
     logLevel: oneOf('log-level', get('log-level'), LEVELS),
     settings,
     warnings,

@@ -73,6 +73,7 @@ function components(config: OperatorConfig, log: Logger): Components {
     log,
     workers: config.workers,
     resyncMs: config.resyncMs,
+    discoveryIntervalMs: config.discoveryIntervalMs,
     ...namespace,
     onDrift: (kinds, fight) => {
       for (const kind of kinds) metrics.driftTotal.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
@@ -87,6 +88,7 @@ function components(config: OperatorConfig, log: Logger): Components {
     log,
     sources: { policies, ingresses, services, httpRoutes },
     baselineFor: (ns) => controller.baselineFor(ns),
+    rediscoverMs: config.discoveryIntervalMs,
     ...namespace,
     metrics: (name) => metrics.controller(name),
   });

@@ -27,6 +27,8 @@ export interface ManagerOptions {
   /** Workers of the policy controller (the baseline controller has one). */
   workers?: number;
   resyncMs?: number;
+  /** How often optional APIs (Traefik, Gateway API, Envoy Gateway CRDs) are looked for again (5 min). */
+  discoveryIntervalMs?: number;
   /** Limit to one namespace (undefined: all namespaces). */
   namespace?: string;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
@@ -190,7 +192,7 @@ export class Manager {
     const optional = new Set(this.optional.flatMap((o) => o.informers));
     for (const i of Object.values(this.informers) as AnyInformer[]) if (!optional.has(i)) i.start();
     this.discovery = this.discoverOptional();
-    this.rediscover = setInterval(() => void this.discoverOptional(), 5 * 60_000);
+    this.rediscover = setInterval(() => void this.discoverOptional(), this.opts.discoveryIntervalMs ?? 5 * 60_000);
     this.rediscover.unref();
   }
 

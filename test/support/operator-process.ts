@@ -12,11 +12,14 @@ export interface OperatorProcess {
   alive(): boolean;
   /** Resolves with the first log line matching `re` (also one already logged). */
   waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** GET /metrics (the operator runs with --metrics-auth=none): the text exposition. */
+  metrics(): Promise<string>;
   /** SIGTERM, then SIGKILL after 10 s. */
   stop(): Promise<void>;
 }
 
 const PORT_LINE = /"port":(\d+),"serves":\[[^\]]*"\/readyz"[^\]]*\],"msg":"Started HTTP server"/;
+const METRICS_LINE = /"port":(\d+),"serves":\[[^\]]*"\/metrics"[^\]]*\],"msg":"Started HTTP server"/;
 
 export async function spawnOperator(args: string[], kubeconfig: string, name = `faults-${process.pid}`): Promise<OperatorProcess> {
   const child = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', ...args], {
@@ -26,12 +29,15 @@ export async function spawnOperator(args: string[], kubeconfig: string, name = `
   const lines: string[] = [];
   const readyz: OperatorProcess['readyz'] = [];
   let port: number | undefined;
+  let metricsPort: number | undefined;
   let running = true;
   const onData = (chunk: Buffer): void => {
     for (const line of chunk.toString().split('\n').filter(Boolean)) {
       lines.push(line);
       const m = PORT_LINE.exec(line);
       if (m) port = Number(m[1]);
+      const mm = METRICS_LINE.exec(line);
+      if (mm) metricsPort = Number(mm[1]);
     }
   };
   child.stdout.on('data', onData);
@@ -65,6 +71,11 @@ export async function spawnOperator(args: string[], kubeconfig: string, name = `
         if (Date.now() > deadline) throw new Error(`no log line ${re} within ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+    metrics: async () => {
+      if (metricsPort === undefined) throw new Error('the operator has not said where /metrics is');
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+      return res.text();
     },
     stop: async () => {
       if (!running) return;
