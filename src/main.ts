@@ -57,7 +57,12 @@ interface Components {
 function components(config: OperatorConfig, log: Logger): Components {
   let client: KubeClient;
   try {
-    client = connect({ kubeconfig: config.kubeconfig, context: config.context }, { watchTimeoutSeconds: config.watchTimeoutSeconds, requestTimeoutMs: config.requestTimeoutMs });
+    client = connect({ kubeconfig: config.kubeconfig, context: config.context }, {
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+      requestTimeoutMs: config.requestTimeoutMs,
+      // The identity is the pod's name; anything a header cannot carry becomes _.
+      userAgent: `api-security-operator/${version()} (${config.identity.replace(/[^\x21-\x7e]/g, '_').slice(0, 253)})`,
+    });
   } catch (err) {
     throw new StartError(`${message(err)}: set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
   }
