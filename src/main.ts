@@ -267,9 +267,11 @@ class OperatorProcess {
     log.info({ lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}`, identity: config.identity }, 'Waiting for leader lease');
     if (!(await elector.acquire(this.abort.signal))) return false;
     metrics.isLeader.set(1);
+    metrics.leaderTransitions.inc({ event: 'acquired' });
     elector.keepRenewing(() => {
       log.error('Lost leader lease');
       metrics.isLeader.set(0);
+      metrics.leaderTransitions.inc({ event: 'lost' });
       void this.shutdown(1, 'lost leader lease', SIGNAL_EXIT_DEADLINE_MS);
     });
     return true;

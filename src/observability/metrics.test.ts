@@ -25,6 +25,7 @@ describe('operatorMetrics', () => {
       'apisec_informer_healthy gauge',
       'apisec_informer_restarts_total counter',
       'apisec_leader gauge',
+      'apisec_leader_transitions_total counter',
       'apisec_writes_total counter',
       'apisec_drift_total counter',
     ]);

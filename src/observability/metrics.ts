@@ -66,6 +66,7 @@ export interface OperatorMetrics {
   informerHealthy: Gauge<'resource'>;
   informerRestarts: Counter<'resource'>;
   isLeader: Gauge;
+  leaderTransitions: Counter<'event'>;
   writesTotal: Counter<'kind' | 'operation'>;
   driftTotal: Counter<'kind' | 'outcome'>;
   /** Registers a controller by name (the `controller` and queue `name` label); once per name. */
@@ -121,6 +122,7 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
       },
     }),
     isLeader: new Gauge({ name: 'apisec_leader', help: 'Whether this replica holds the leader lease (1) or not (0).', registers }),
+    leaderTransitions: new Counter({ name: 'apisec_leader_transitions_total', help: 'Leader lease acquired or lost by this replica.', labelNames: ['event'], registers }),
     writesTotal: new Counter({ name: 'apisec_writes_total', help: "The operator's own mutating API requests, by kind and operation.", labelNames: ['kind', 'operation'], registers }),
     driftTotal: new Counter({
       name: 'apisec_drift_total',
