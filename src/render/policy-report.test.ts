@@ -72,6 +72,11 @@ describe('renderPolicyReport', () => {
     expect(render([policy('ok', [control('HTTPSOnly', 'Pass')], { accepted: { status: 'True', reason: 'Accepted', message: '' } })]).results).toHaveLength(1);
   });
 
+  it('keeps the (failing) controls of a policy whose targets are all missing: they are evaluated', () => {
+    const r = render([policy('lost', [control('HTTPSOnly', 'Fail')], { accepted: { status: 'False', reason: 'TargetNotFound', message: 'Ingress/web not found' } })]);
+    expect(r.results.map((x) => [x.rule, x.result])).toEqual([['HTTPSOnly', 'fail']]);
+  });
+
   it('adds one fail per uncovered API, under the apisec-inventory policy', () => {
     const r = render([], [
       { kind: 'Service', name: 'lb', serviceType: 'LoadBalancer' },

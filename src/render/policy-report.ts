@@ -134,8 +134,9 @@ function result({ resources, properties = {}, message, ...rest }: ResultInput): 
 
 function policyResults(namespace: string, p: ReportPolicy): PolicyReportResult[] {
   const all = p.targets.map((t) => ref(namespace, t));
-  if (p.accepted?.status === 'False') {
-    // Not evaluated as written (invalid spec, every target conflicted): controls in status may be stale.
+  // Not evaluated as written (invalid spec, every target conflicted): controls in status may be stale.
+  // With every target missing (TargetNotFound) the controls are evaluated, and fail: they are the report.
+  if (p.accepted?.status === 'False' && p.accepted.reason !== 'TargetNotFound') {
     return [result({ policy: p.name, rule: 'Accepted', result: 'error', severity: 'medium', category: 'API Security', message: `${p.accepted.reason}: ${p.accepted.message}`, resources: all })];
   }
   return (p.controls ?? []).map((c) => {
