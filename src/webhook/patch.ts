@@ -1,0 +1,149 @@
+// The change the webhook makes to a pod (pure): the JSON Patch (RFC 6902) that adds the sidecar of
+// src/render/sidecar-container.ts as a native sidecar (an init container with restartPolicy Always, so
+// it starts before the app and stops after it), its two volumes, and the injected-by annotation; and,
+// when the Services that select the pod send traffic to a port NAME, that name moved from the app's
+// container to the sidecar's port (the app's port keeps its number under another name), so traffic
+// passes the sidecar without editing the user's Service. A pod the patch would break (the sidecar's
+// port or a volume name already in use, or the moved port not the policy's appPort) gets no patch and
+// a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
+import { SIDECAR_CONTAINER_NAME, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
+import type { ServiceLike } from '../render/types.ts';
+
+/** Set on every injected pod: the policy whose sidecar it carries. */
+export const ANNOTATION_INJECTED = 'apisec.dev/sidecar-injected';
+/** The sidecar's port name when it takes none of the app's (15 characters at most, IANA_SVC_NAME). */
+export const SIDECAR_PORT_NAME = 'apisec-proxy';
+
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: string;
+}
+
+export interface ContainerLike {
+  name: string;
+  ports?: ContainerPort[];
+}
+
+export interface PodLike {
+  metadata?: { name?: string; generateName?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: { containers?: ContainerLike[]; initContainers?: ContainerLike[]; volumes?: { name: string }[] };
+}
+
+export type JsonPatchOp = { op: 'add' | 'replace'; path: string; value: unknown };
+
+export interface InjectOptions {
+  policy: string;
+  image: string;
+  /** spec.sidecar.port and spec.sidecar.appPort. */
+  port: number;
+  appPort: number;
+  /** The Services behind the policy that select this pod. */
+  services: readonly ServiceLike[];
+}
+
+export type Injection =
+  | { changed: false; reason: string; alreadyInjected?: boolean }
+  | { changed: true; patch: JsonPatchOp[]; container: SidecarContainer; movedPort?: { name: string; container: string; renamedTo: string }; manual: string[] };
+
+/** A JSON Pointer token (RFC 6901): `~` and `/` escaped. */
+export const pointerToken = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+const isTcp = (protocol: string | undefined): boolean => protocol === undefined || protocol === 'TCP';
+
+/** Why the patch would break the pod, if it would: a port or volume name the sidecar brings is taken. */
+function conflict(pod: PodLike, port: number): string | undefined {
+  const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  const taken = all.find((c) => c.ports?.some((p) => p.containerPort === port && isTcp(p.protocol)));
+  if (taken) return `container ${taken.name} already uses port ${port}, the sidecar's port (spec.sidecar.port): the pod was admitted without the sidecar`;
+  const ours = new Set(SIDECAR_VOLUME_MOUNTS.map((m) => m.name));
+  const volume = pod.spec?.volumes?.find((v) => ours.has(v.name));
+  if (volume) return `the pod already has a volume named ${volume.name}, a name the sidecar needs: the pod was admitted without the sidecar`;
+  return undefined;
+}
+
+/** The TCP targetPorts of the Services, by name and by number, with the Service port each comes from. */
+function targets(services: readonly ServiceLike[]): { names: Map<string, string>; numbers: { service: string; index: number; port: number; target: number }[] } {
+  const names = new Map<string, string>();
+  const numbers: { service: string; index: number; port: number; target: number }[] = [];
+  for (const svc of services) {
+    (svc.spec?.ports ?? []).forEach((p, index) => {
+      if (!isTcp(p.protocol)) return;
+      const target = p.targetPort ?? p.port;
+      if (typeof target === 'string') {
+        if (!names.has(target)) names.set(target, svc.metadata.name);
+      } else numbers.push({ service: svc.metadata.name, index, port: p.port, target });
+    });
+  }
+  return { names, numbers };
+}
+
+/** `app-<name>`, unique among the container's port names, at most 15 characters and not ending in `-`. */
+export function renamedPort(name: string, taken: ReadonlySet<string>): string {
+  // One more candidate than names taken: one of them is free.
+  for (let i = 1; i <= taken.size; i++) {
+    const candidate = `${i === 1 ? 'app-' : `app${i}-`}${name}`.slice(0, 15).replace(/-+$/, '');
+    if (!taken.has(candidate)) return candidate;
+  }
+  return `app${taken.size + 1}-${name}`.slice(0, 15).replace(/-+$/, '');
+}
+
+/** The exact change a numeric targetPort needs for traffic to pass the sidecar. */
+export function manualWiring(service: string, index: number, port: number, sidecarPort: number): string {
+  return `Service ${service} port ${port} targets a port number, past the sidecar: set its targetPort to ${sidecarPort} (kubectl patch service ${service} --type=json -p '[{"op":"replace","path":"/spec/ports/${index}/targetPort","value":${sidecarPort}}]')`;
+}
+
+type PortMove = { ok: true; move?: { name: string; containerIndex: number; portIndex: number; container: string; renamedTo: string }; manual: string[] } | { ok: false; reason: string };
+
+/** Which port name moves to the sidecar, and what is left for the user to wire. */
+function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
+  const { names, numbers } = targets(opts.services);
+  const manual = numbers.filter((n) => n.target !== opts.port).map((n) => manualWiring(n.service, n.index, n.port, opts.port));
+  if (names.size === 0) return { ok: true, manual };
+  if (names.size > 1) {
+    return { ok: true, manual: [...manual, `the Services target several port names (${[...names.keys()].join(', ')}); the sidecar takes none: point them at port ${opts.port}`] };
+  }
+  const [name, service] = [...names][0]!;
+  const containers = pod.spec?.containers ?? [];
+  for (const [containerIndex, c] of containers.entries()) {
+    const portIndex = (c.ports ?? []).findIndex((p) => p.name === name && isTcp(p.protocol));
+    if (portIndex < 0) continue;
+    const found = c.ports![portIndex]!;
+    if (found.containerPort !== opts.appPort) {
+      return { ok: false, reason: `Service ${service} targets port ${name}, which is ${found.containerPort} on container ${c.name}, but the sidecar would forward to spec.sidecar.appPort ${opts.appPort}: set appPort to ${found.containerPort}; the pod was admitted without the sidecar` };
+    }
+    const taken = new Set((c.ports ?? []).map((p) => p.name).filter((n): n is string => n !== undefined));
+    return { ok: true, move: { name, containerIndex, portIndex, container: c.name, renamedTo: renamedPort(name, taken) }, manual };
+  }
+  return { ok: true, manual: [...manual, `Service ${service} targets port ${name}, which no container of the pod names: name the sidecar's port ${opts.port} ${name}`] };
+}
+
+const hasSidecar = (pod: PodLike): boolean => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === SIDECAR_CONTAINER_NAME);
+
+/** The patch for one pod, or why there is none. */
+export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
+  if (hasSidecar(pod)) return { changed: false, alreadyInjected: true, reason: `the pod already has a container named ${SIDECAR_CONTAINER_NAME}` };
+  const broken = conflict(pod, opts.port);
+  if (broken) return { changed: false, reason: broken };
+  const ports = planPorts(pod, opts);
+  if (!ports.ok) return { changed: false, reason: ports.reason };
+  const base = sidecarContainer({ image: opts.image, port: opts.port });
+  const container = { ...base, ports: [{ name: ports.move?.name ?? SIDECAR_PORT_NAME, containerPort: opts.port, protocol: 'TCP' }], restartPolicy: 'Always' as const };
+  const patch: JsonPatchOp[] = [];
+  if (ports.move) {
+    const { containerIndex, portIndex, renamedTo } = ports.move;
+    patch.push({ op: 'replace', path: `/spec/containers/${containerIndex}/ports/${portIndex}/name`, value: renamedTo });
+  }
+  // First of the init containers: the other init containers can already reach the network through it.
+  patch.push(pod.spec?.initContainers?.length ? { op: 'add', path: '/spec/initContainers/0', value: container } : { op: 'add', path: '/spec/initContainers', value: [container] });
+  const volumes = sidecarVolumes({ name: opts.policy });
+  if (pod.spec?.volumes?.length) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
+  else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
+  patch.push(
+    pod.metadata?.annotations
+      ? { op: 'add', path: `/metadata/annotations/${pointerToken(ANNOTATION_INJECTED)}`, value: opts.policy }
+      : { op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: opts.policy } },
+  );
+  const movedPort = ports.move ? { name: ports.move.name, container: ports.move.container, renamedTo: ports.move.renamedTo } : undefined;
+  return { changed: true, patch, container, ...(movedPort ? { movedPort } : {}), manual: ports.manual };
+}

@@ -1,0 +1,149 @@
+// The sidecar injection webhook on the real API server: the test's kube-apiserver calls the operator's
+// webhook (a MutatingWebhookConfiguration with a URL on 127.0.0.1 and the test's CA) for every pod
+// created, and what it stores is checked: the sidecar, its volumes and the moved port name in pods
+// behind a protected Service of an opted-in namespace or pod; nothing anywhere else; nothing for a pod
+// the sidecar would break (the reason in the audit log); and pods still admitted with the webhook down.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { KubeClient } from '../../src/k8s/client.ts';
+import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
+import { selfSignedCertificate } from '../../src/observability/self-signed.ts';
+import { servingTls } from '../../src/observability/tls.ts';
+import { SIDECAR_IMAGE, sidecarContainer, sidecarVolumes } from '../../src/render/sidecar-container.ts';
+import { webhookConfiguration } from '../../src/webhook/configuration.ts';
+import { cacheContext } from '../../src/webhook/context.ts';
+import { ANNOTATION_INJECTED } from '../../src/webhook/patch.ts';
+import { MUTATE_PATH } from '../../src/webhook/review.ts';
+import { LABEL_INJECT } from '../../src/webhook/select.ts';
+import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
+import { policy } from '../support/fixtures.ts';
+import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds } from '../support/kube.ts';
+import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
+
+type Container = { name: string; image?: string; restartPolicy?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] };
+type Pod = {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: { name?: string; generateName?: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { containers: Container[]; initContainers?: Container[]; volumes?: { name: string }[] };
+};
+
+const LABEL = LABEL_INJECT;
+
+describe('sidecar injection webhook', () => {
+  let admin: KubeClient;
+  let op: RunningOperator;
+  let server: WebhookServer;
+  let certDir: string;
+  let optedIn: string;
+  let other: string;
+  const configName = `apisec-sidecar-test-${process.pid}`;
+
+  const pod = (ns: string, opts: { labels?: Record<string, string>; ports?: Container['ports']; extra?: Partial<Pod['spec']> } = {}): Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: 'orders-', namespace: ns, labels: { app: 'orders', ...opts.labels } },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/orders:1.0', ports: opts.ports ?? [{ name: 'http', containerPort: 3000 }] }], ...opts.extra },
+  });
+  const create = (p: Pod, dryRun = false): Promise<Pod> =>
+    admin.request<Pod>('POST', collectionPath(Resources.pod, p.metadata.namespace), { verb: 'create', body: p, ...(dryRun ? { query: { dryRun: 'All' } } : {}) });
+  /** What the API server stored, read back. */
+  const stored = async (p: Pod): Promise<Pod> => admin.request<Pod>('GET', objectPath(Resources.pod, p.metadata.namespace, p.metadata.name ?? ''), { verb: 'get' });
+  const sidecarOf = (p: Pod): Container | undefined => p.spec.initContainers?.find((c) => c.name === 'apisec-sidecar');
+
+  beforeAll(async () => {
+    admin = clientAs('admin');
+    await installCrds(admin);
+    await grantOperatorRbac(admin);
+    optedIn = await createNamespace(admin, 'inject', { [LABEL]: 'enabled' });
+    other = await createNamespace(admin, 'inject-off');
+    for (const ns of [optedIn, other]) {
+      await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: ns }, spec: { selector: { app: 'orders' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] } } as KubeObject);
+      await apply(admin, policy(ns, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
+    }
+    op = await startOperator();
+    certDir = mkdtempSync(join(tmpdir(), 'apisec-webhook-'));
+    const pair = selfSignedCertificate(['127.0.0.1']);
+    writeFileSync(join(certDir, 'tls.crt'), pair.cert);
+    writeFileSync(join(certDir, 'tls.key'), pair.key);
+    const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+    server = await startWebhookServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: servingTls({ certDir, log, serves: 'webhook' }),
+      context: cacheContext(op.controller.informers, { operatorNamespace: 'apisec-system', image: SIDECAR_IMAGE }),
+      ready: () => op.controller.synced,
+      log,
+    });
+    const clientConfig = { url: `https://127.0.0.1:${server.port}${MUTATE_PATH}`, caBundle: Buffer.from(pair.cert).toString('base64') };
+    await apply(admin, webhookConfiguration({ name: configName, operatorNamespace: 'apisec-system', clientConfig }) as KubeObject);
+    // The API server picks the new configuration up from its own informer: dry runs until it calls us.
+    await eventually(async () => expect(sidecarOf(await create(pod(optedIn), true))).toBeDefined(), 30_000, 250);
+  }, 120_000);
+
+  afterAll(async () => {
+    await admin?.request('DELETE', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${configName}`, { verb: 'delete' }).catch(() => undefined);
+    await server?.close();
+    await op?.stop();
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
+  });
+
+  it('a pod behind the protected Service is stored with the native sidecar, its volumes and the moved port name', async () => {
+    const p = await stored(await create(pod(optedIn)));
+    expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBe('orders');
+    expect(p.spec.initContainers?.map((c) => c.name)).toEqual(['apisec-sidecar']);
+    const sidecar = sidecarOf(p)!;
+    const expected = sidecarContainer({ image: SIDECAR_IMAGE, port: 8080 });
+    expect(sidecar).toMatchObject({ ...expected, restartPolicy: 'Always', ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] });
+    // The Service's targetPort "http" is now the sidecar's; the app keeps its port under another name.
+    expect(p.spec.containers[0]?.ports).toEqual([{ name: 'app-http', containerPort: 3000, protocol: 'TCP' }]);
+    expect(p.spec.volumes).toMatchObject(sidecarVolumes({ name: 'orders' })); // the server adds defaultMode
+  });
+
+  it('a pod that already carries the sidecar is stored as it was sent (idempotent)', async () => {
+    const first = await stored(await create(pod(optedIn)));
+    const again = pod(optedIn, { ports: first.spec.containers[0]?.ports, extra: { initContainers: first.spec.initContainers, volumes: first.spec.volumes } });
+    const p = await stored(await create(again));
+    expect(p.spec.initContainers?.map((c) => c.name)).toEqual(['apisec-sidecar']);
+    expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['app-http']);
+    expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBeUndefined();
+  });
+
+  it('pods without the opt-in, not behind the Service, or opted out are stored untouched', async () => {
+    for (const p of [pod(other), pod(optedIn, { labels: { app: 'billing' } }), pod(optedIn, { labels: { [LABEL]: 'disabled' } })]) {
+      const s = await stored(await create(p));
+      expect([p.metadata.namespace, p.metadata.labels, s.spec.initContainers, s.spec.containers[0]?.ports?.[0]?.name]).toEqual([p.metadata.namespace, p.metadata.labels, undefined, 'http']);
+    }
+  });
+
+  it('a pod label opts in where its namespace did not', async () => {
+    const p = await stored(await create(pod(other, { labels: { [LABEL]: 'enabled' } })));
+    expect(sidecarOf(p)).toBeDefined();
+    expect(p.spec.containers[0]?.ports?.[0]?.name).toBe('app-http');
+  });
+
+  it("a pod already using the sidecar's port is admitted unchanged, the reason in the audit log", async () => {
+    const p = await stored(await create(pod(optedIn, { ports: [{ name: 'http', containerPort: 3000 }, { name: 'admin', containerPort: 8080 }] })));
+    expect(p.spec.initContainers).toBeUndefined();
+    expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['http', 'admin']);
+    const log = controlPlane().auditLogPath;
+    if (!log) return; // an existing cluster: no audit log to read
+    // The only pod of this namespace the webhook refused: its creation carries the reason.
+    const reasons = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(optedIn) && l.includes('sidecar-refused'))
+      .map((l) => JSON.parse(l) as { stage: string; verb: string; objectRef?: { resource?: string; namespace?: string }; annotations?: Record<string, string> })
+      .filter((e) => e.stage === 'ResponseComplete' && e.verb === 'create' && e.objectRef?.resource === 'pods' && e.objectRef.namespace === optedIn)
+      .flatMap((e) => Object.entries(e.annotations ?? {}).filter(([k]) => k.endsWith('/sidecar-refused')).map(([, v]) => v));
+    expect(reasons).toEqual([expect.stringMatching(/^container app already uses port 8080, the sidecar's port/)]);
+  });
+
+  it('with the webhook down, pods are still admitted (failurePolicy Ignore), without the sidecar', async () => {
+    await server.close();
+    const s = await stored(await create(pod(optedIn)));
+    expect(s.spec.initContainers).toBeUndefined();
+    expect(s.spec.containers[0]?.ports?.[0]?.name).toBe('http');
+  });
+});
