@@ -7,6 +7,7 @@
 // port or a volume name already in use, or the moved port not the policy's appPort) gets no patch and
 // a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
 import { SIDECAR_CONTAINER_NAME, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
+import { manualWiring } from '../render/index.ts';
 import type { ServiceLike } from '../render/types.ts';
 
 /** Set on every injected pod: the policy whose sidecar it carries. */
@@ -88,17 +89,12 @@ export function renamedPort(name: string, taken: ReadonlySet<string>): string {
   return `app${taken.size + 1}-${name}`.slice(0, 15).replace(/-+$/, '');
 }
 
-/** The exact change a numeric targetPort needs for traffic to pass the sidecar. */
-export function manualWiring(service: string, index: number, port: number, sidecarPort: number): string {
-  return `Service ${service} port ${port} targets a port number, past the sidecar: set its targetPort to ${sidecarPort} (kubectl patch service ${service} --type=json -p '[{"op":"replace","path":"/spec/ports/${index}/targetPort","value":${sidecarPort}}]')`;
-}
-
 type PortMove = { ok: true; move?: { name: string; containerIndex: number; portIndex: number; container: string; renamedTo: string }; manual: string[] } | { ok: false; reason: string };
 
 /** Which port name moves to the sidecar, and what is left for the user to wire. */
 function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
   const { names, numbers } = targets(opts.services);
-  const manual = numbers.filter((n) => n.target !== opts.port).map((n) => manualWiring(n.service, n.index, n.port, opts.port));
+  const manual = numbers.filter((n) => n.target !== opts.port).map((n) => `Service ${n.service} port ${n.port} sends traffic to ${n.target}, past the sidecar: ${manualWiring(n.service, n.index, opts.port)}`);
   if (names.size === 0) return { ok: true, manual };
   if (names.size > 1) {
     return { ok: true, manual: [...manual, `the Services target several port names (${[...names.keys()].join(', ')}); the sidecar takes none: point them at port ${opts.port}`] };

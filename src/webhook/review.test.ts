@@ -1,6 +1,7 @@
 import { SIDECAR_CONTAINER_NAME, sidecarContainer, sidecarVolumes } from '../render/sidecar-container.ts';
 import type { ServiceLike } from '../render/types.ts';
-import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, injectSidecar, manualWiring, renamedPort, type JsonPatchOp, type PodLike } from './patch.ts';
+import { manualWiring } from '../render/index.ts';
+import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, injectSidecar, renamedPort, type JsonPatchOp, type PodLike } from './patch.ts';
 import { BadReview, admissionRequest, review, type ReviewContext } from './review.ts';
 import { selectPolicy, type SelectInput } from './select.ts';
 
@@ -116,8 +117,8 @@ describe('the patch', () => {
   it('a numeric target past the sidecar: injected, no port changed, the exact change named', () => {
     const r = injectSidecar(pod(), { ...opts, services: [service('orders', 3000)] });
     expect(r.changed && r.patch.some((op) => op.path.includes('/ports/'))).toBe(false);
-    expect(r.changed && r.manual).toEqual([manualWiring('orders', 0, 80, 8080)]);
-    expect(manualWiring('orders', 0, 80, 8080)).toContain(`kubectl patch service orders --type=json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'`);
+    expect(r.changed && r.manual).toEqual([`Service orders port 80 sends traffic to 3000, past the sidecar: ${manualWiring('orders', 0, 8080)}`]);
+    expect(manualWiring('orders', 0, 8080)).toContain(`kubectl patch service orders --type=json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'`);
   });
 
   it.each<[string, PodLike, RegExp]>([

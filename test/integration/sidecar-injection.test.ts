@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
 import { selfSignedCertificate } from '../../src/observability/self-signed.ts';
@@ -19,7 +20,7 @@ import { MUTATE_PATH } from '../../src/webhook/review.ts';
 import { LABEL_INJECT } from '../../src/webhook/select.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
 import { policy } from '../support/fixtures.ts';
-import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds } from '../support/kube.ts';
+import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, reconciledPolicy } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 
 type Container = { name: string; image?: string; restartPolicy?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] };
@@ -63,6 +64,9 @@ describe('sidecar injection webhook', () => {
       await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: ns }, spec: { selector: { app: 'orders' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] } } as KubeObject);
       await apply(admin, policy(ns, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
     }
+    // A Service that targets a port number: the sidecar is injected, the Service needs wiring by hand.
+    await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: optedIn }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80, targetPort: 3000 }] } } as KubeObject);
+    await apply(admin, policy(optedIn, 'legacy', { targetRefs: [{ group: '', kind: 'Service', name: 'legacy' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
     op = await startOperator();
     certDir = mkdtempSync(join(tmpdir(), 'apisec-webhook-'));
     const pair = selfSignedCertificate(['127.0.0.1']);
@@ -109,6 +113,17 @@ describe('sidecar injection webhook', () => {
     expect(p.spec.initContainers?.map((c) => c.name)).toEqual(['apisec-sidecar']);
     expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['app-http']);
     expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBeUndefined();
+  });
+
+  it("a Service targeting a port number: sidecar injected, no port renamed, the policy's status names the exact change", async () => {
+    const p = await stored(await create(pod(optedIn, { labels: { app: 'legacy' } })));
+    expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBe('legacy');
+    expect(sidecarOf(p)?.ports).toEqual([{ name: 'apisec-proxy', containerPort: 8080, protocol: 'TCP' }]);
+    expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['http']);
+    const change = `kubectl patch service legacy --type=json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'`;
+    await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'legacy', (current) => {
+      expect(current.status?.controls?.find((c) => c.control === 'RateLimit')?.message).toContain(`manual wiring needed, set its targetPort to 8080: ${change}`);
+    });
   });
 
   it('pods without the opt-in, not behind the Service, or opted out are stored untouched', async () => {
