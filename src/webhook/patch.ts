@@ -23,6 +23,7 @@ export interface ContainerPort {
 
 export interface ContainerLike {
   name: string;
+  image?: string;
   ports?: ContainerPort[];
 }
 
@@ -49,6 +50,20 @@ export type Injection =
 
 /** A JSON Pointer token (RFC 6901): `~` and `/` escaped. */
 export const pointerToken = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** A copy of doc with the ops this webhook makes applied (add, replace; `-` appends): for docs and tests. */
+export function applyJsonPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
+  const out = structuredClone(doc) as Record<string, unknown>;
+  for (const op of ops) {
+    const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = parts.pop()!;
+    let at: Record<string, unknown> | unknown[] = out;
+    for (const p of parts) at = (at as Record<string, unknown>)[p] as Record<string, unknown>;
+    if (Array.isArray(at) && op.op === 'add') at.splice(last === '-' ? at.length : Number(last), 0, op.value);
+    else (at as Record<string, unknown>)[last] = op.value;
+  }
+  return out as T;
+}
 
 const isTcp = (protocol: string | undefined): boolean => protocol === undefined || protocol === 'TCP';
 

@@ -1,7 +1,7 @@
 import { SIDECAR_CONTAINER_NAME, sidecarContainer, sidecarVolumes } from '../render/sidecar-container.ts';
 import type { ServiceLike } from '../render/types.ts';
 import { manualWiring } from '../render/index.ts';
-import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, injectSidecar, renamedPort, type JsonPatchOp, type PodLike } from './patch.ts';
+import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, applyJsonPatch, injectSidecar, renamedPort, type JsonPatchOp, type PodLike } from './patch.ts';
 import { BadReview, admissionRequest, review, type ReviewContext } from './review.ts';
 import { selectPolicy, type SelectInput } from './select.ts';
 
@@ -30,20 +30,6 @@ function input(over: Partial<SelectInput> & { services?: ServiceLike[] } = {}): 
     lookup: { ingress: () => undefined, service: (n) => services.find((s) => s.metadata.name === n) },
     ...over,
   };
-}
-
-/** Applies the ops the webhook uses (add, replace; `-` appends) to a copy. */
-function applyPatch<T>(doc: T, ops: JsonPatchOp[]): T {
-  const out = structuredClone(doc) as Record<string, unknown>;
-  for (const op of ops) {
-    const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const last = parts.pop()!;
-    let at: Record<string, unknown> | unknown[] = out;
-    for (const p of parts) at = (at as Record<string, unknown>)[p] as Record<string, unknown>;
-    if (Array.isArray(at) && op.op === 'add') at.splice(last === '-' ? at.length : Number(last), 0, op.value);
-    else (at as Record<string, unknown>)[last] = op.value;
-  }
-  return out as T;
 }
 
 describe('which pods get a sidecar', () => {
@@ -92,7 +78,7 @@ describe('the patch', () => {
     const before = pod({ spec: { containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 3000 }] }], initContainers: [{ name: 'migrate' }], volumes: [{ name: 'data' }] } });
     const r = injectSidecar(before, { ...opts, services: [service('orders', 'http')] });
     if (!r.changed) throw new Error(r.reason);
-    const after = applyPatch(before, r.patch);
+    const after = applyJsonPatch(before, r.patch);
     expect(after.spec?.initContainers?.map((c) => c.name)).toEqual([SIDECAR_CONTAINER_NAME, 'migrate']);
     expect(after.spec?.initContainers?.[0]).toEqual({ ...sidecarContainer({ image: opts.image, port: 8080 }), ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }], restartPolicy: 'Always' });
     expect(after.spec?.containers?.[0]?.ports).toEqual([{ name: 'app-http', containerPort: 3000 }]);
@@ -106,7 +92,7 @@ describe('the patch', () => {
     const before: PodLike = { metadata: { annotations: { team: 'a' } }, spec: { containers: [{ name: 'app' }] } };
     const r = injectSidecar(before, { ...opts, services: [service('orders', 8080)] });
     if (!r.changed) throw new Error(r.reason);
-    const after = applyPatch(before, r.patch);
+    const after = applyJsonPatch(before, r.patch);
     expect(after.spec?.initContainers?.map((c) => c.name)).toEqual([SIDECAR_CONTAINER_NAME]);
     expect(after.spec?.initContainers?.[0]?.ports).toEqual([{ name: SIDECAR_PORT_NAME, containerPort: 8080, protocol: 'TCP' }]);
     expect(after.spec?.volumes).toEqual(sidecarVolumes({ name: 'orders' }));
@@ -134,7 +120,7 @@ describe('the patch', () => {
   it('is idempotent: a pod that carries the sidecar is left as it is', () => {
     const first = injectSidecar(pod(), { ...opts, services: [service('orders', 'http')] });
     if (!first.changed) throw new Error(first.reason);
-    const again = injectSidecar(applyPatch(pod(), first.patch), { ...opts, services: [service('orders', 'http')] });
+    const again = injectSidecar(applyJsonPatch(pod(), first.patch), { ...opts, services: [service('orders', 'http')] });
     expect(again).toMatchObject({ changed: false, alreadyInjected: true });
   });
 
