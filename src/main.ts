@@ -80,6 +80,7 @@ function components(config: OperatorConfig, log: Logger): Components {
       for (const kind of kinds) metrics.driftTotal.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
     },
     metrics: (name) => metrics.controller(name),
+    ...(config.webhook ? { sidecarInjection: { operatorNamespace: config.webhook.operatorNamespace } } : {}),
   });
   // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
   const { policies, ingresses, services, httpRoutes } = controller.informers;

@@ -20,6 +20,8 @@ export interface PolicyStatusInput {
   errors: readonly string[];
   baseline: BaselineResult & { names: readonly string[] };
   now: Date;
+  /** With sidecar injection: the opted-in pods behind the Services, and those without this policy's sidecar. */
+  sidecarPods?: { expected: number; missing: readonly string[] } | undefined;
 }
 
 /** Drift seen by this reconcile, already described (names, fields, managers). */
@@ -60,6 +62,7 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
     );
   }
   if (baseline.conflicts.length) conds.push({ type: 'BaselinesConflict', status: 'True', reason: 'ConflictingBaselines', message: baseline.conflicts.join('; ') });
+  if (input.sidecarPods && spec.sidecar?.enabled && spec.mode === 'Enforce') conds.push(sidecarCondition(input.sidecarPods));
 
   const status: ApiSecurityPolicyStatus = {
     observedGeneration: generation,
@@ -81,6 +84,21 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
   if (spec.mode === 'Enforce' && generated.length) status.generated = generated;
   if (baseline.provenance.length) status.effective = baseline.provenance;
   return status;
+}
+
+/**
+ * SidecarInjected: whether every pod that asked for the sidecar (apisec.dev/inject) behind the Services
+ * carries this policy's. False names the pods that do not: admitted while the webhook did not answer
+ * (failurePolicy Ignore), refused by it (their creation warned why), or created before the label.
+ */
+export function sidecarCondition({ expected, missing }: { expected: number; missing: readonly string[] }): ConditionInput {
+  if (missing.length === 0) return { type: 'SidecarInjected', status: 'True', reason: 'AllPodsInjected', message: `${expected} opted-in pod(s) behind the Services carry the sidecar` };
+  return {
+    type: 'SidecarInjected',
+    status: 'False',
+    reason: 'PodsWithoutSidecar',
+    message: `${missing.length} of ${expected} opted-in pod(s) behind the Services run without the sidecar, so their traffic is not limited by it: ${listSome(missing)}. Recreate them (kubectl rollout restart) once the webhook answers; a refused pod's creation warned why`,
+  };
 }
 
 /** Every owned object the renderers produced, in apply order. */

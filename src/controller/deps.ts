@@ -35,6 +35,8 @@ export interface Caches {
   suspiciousEvents: Store<KubeObject>;
   /** Secrets labelled apisec.dev/client-ca=true, by name only (metadata-only watch, slimmed). */
   clientCAs: Store<KubeObject>;
+  /** With sidecar injection: pods as metadata (labels, the injected-by annotation), for SidecarInjected. */
+  pods?: Store<KubeObject>;
 }
 
 export type { EventNote, Regarding } from '../k8s/apply.ts';

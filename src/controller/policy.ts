@@ -3,12 +3,13 @@
 //   only what differs → status (pure, compliance/status.ts; written only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
-import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
+import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
 import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { CLIENT_CA_REFUSED, clientCARefusal } from '../compliance/client-ca.ts';
+import { sidecarCoverage, type PodMeta } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -53,12 +54,14 @@ export interface PolicyReconcilerDeps {
   middlewaresServed?: () => boolean;
   /** Whether Envoy Gateway's policy CRDs (gateway.envoyproxy.io) are served. */
   envoyGatewayServed?: () => boolean;
+  /** With sidecar injection (and caches.pods): the operator's namespace, which is never injected. */
+  injection?: { operatorNamespace: string } | undefined;
 }
 
 const OWNED: readonly OwnedResource[] = [Resources.networkPolicy, Resources.configMap, Resources.middleware, Resources.securityPolicy, Resources.backendTrafficPolicy];
 
 export class PolicyReconciler implements Reconciler {
-  private readonly deps: Required<PolicyReconcilerDeps>;
+  private readonly deps: Required<Omit<PolicyReconcilerDeps, 'injection'>> & Pick<PolicyReconcilerDeps, 'injection'>;
 
   constructor(deps: PolicyReconcilerDeps) {
     this.deps = { pending: new PendingWrites(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, middlewaresServed: () => true, envoyGatewayServed: () => true, ...deps };
@@ -122,7 +125,8 @@ export class PolicyReconciler implements Reconciler {
     const messages = [...errors.map((e) => (e instanceof Error ? e.message : String(e))), ...plan.blocked];
     const now = dateOf(ctx.clock);
     const generation = policy.metadata.generation ?? 0;
-    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now });
+    const sidecarPods = this.sidecarPods(policy, spec, assessment);
+    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now, sidecarPods });
     const suspicious = this.withFindings(policy, status, { drift: drift.length ? describeDrift(drift) : '', fight, foreign }, now);
     const digest = recordedDigest(plan.digest, policy.status?.appliedDigest, messages.length > 0);
     if (digest) status.appliedDigest = digest;
@@ -150,6 +154,16 @@ export class PolicyReconciler implements Reconciler {
     const suspicious = suspiciousCondition(this.suspiciousEvents(policy), previous, now);
     if (suspicious.condition) status.conditions = [...status.conditions, ...mergeConditions(previous, [suspicious.condition], generation, now)];
     return suspicious.recheckInMs === undefined ? {} : { recheckInMs: suspicious.recheckInMs };
+  }
+
+  /** With sidecar injection: which opted-in pods behind the Services lack this policy's sidecar. */
+  private sidecarPods(policy: Policy, spec: ApiSecurityPolicySpec, assessment: Assessment): { expected: number; missing: string[] } | undefined {
+    const { pods, namespaces } = this.deps.caches;
+    const { injection } = this.deps;
+    if (!pods || !injection || !spec.sidecar?.enabled) return undefined;
+    const { namespace, name } = policy.metadata;
+    const labels = namespaces.get(namespace)?.metadata.labels;
+    return sidecarCoverage({ policy: name, namespace, namespaceLabels: labels, operatorNamespace: injection.operatorNamespace, services: assessment.services, pods: pods.list(namespace) as PodMeta[] });
   }
 
   /** Terminal: nothing on the targets changes; the status says why; retried when the policy changes. */

@@ -10,8 +10,10 @@
 //     any other content above 64 KiB as a digest. The plan compares what it wants in the same form.
 //   - The guard's SuspiciousActivity Events keep whom they are about, when, and a clipped note.
 //   - Client-CA Secrets are listed as metadata only, and of that only the name is kept.
+//   - Pods (only with sidecar injection) are listed as metadata only: name, labels, the injected-by annotation.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
+import { ANNOTATION_INJECTED } from '../compliance/injection.ts';
 import { LABEL_MANAGED_BY, LABEL_POLICY } from '../render/labels.ts';
 import { canonical } from './state.ts';
 
@@ -87,6 +89,17 @@ export function slimOwned(o: KubeObject): KubeObject {
 export function slimSecret(s: KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion } = s.metadata;
   return { apiVersion: s.apiVersion, kind: s.kind, metadata: { name, namespace, uid, resourceVersion } };
+}
+
+/** What SidecarInjected needs of a pod (metadata-only watch): its labels and the injected-by annotation. */
+export function slimPod(p: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, labels, annotations, deletionTimestamp } = p.metadata;
+  const injected = annotations?.[ANNOTATION_INJECTED];
+  return {
+    apiVersion: p.apiVersion,
+    kind: p.kind,
+    metadata: { name, namespace, uid, resourceVersion, ...(labels ? { labels } : {}), ...(injected !== undefined ? { annotations: { [ANNOTATION_INJECTED]: injected } } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+  };
 }
 
 /** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */

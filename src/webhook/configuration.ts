@@ -6,7 +6,7 @@
 // failurePolicy Ignore (an operator outage never blocks a pod; the compliance side reports what went
 // without), reinvocationPolicy IfNeeded (a later webhook's change gets another look; the patch is
 // idempotent), no side effects.
-import { ALWAYS_EXCLUDED, INJECT_DISABLED, INJECT_ENABLED, LABEL_INJECT } from './select.ts';
+import { ALWAYS_EXCLUDED, INJECT_DISABLED, INJECT_ENABLED, LABEL_INJECT } from '../compliance/injection.ts';
 
 export type ClientConfig = { url: string; caBundle: string } | { service: { name: string; namespace: string; port: number; path: string }; caBundle: string };
 

@@ -7,11 +7,11 @@
 // port or a volume name already in use, or the moved port not the policy's appPort) gets no patch and
 // a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
 import { SIDECAR_CONTAINER_NAME, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
+import { ANNOTATION_INJECTED } from '../compliance/injection.ts';
 import { manualWiring } from '../render/index.ts';
 import type { ServiceLike } from '../render/types.ts';
 
-/** Set on every injected pod: the policy whose sidecar it carries. */
-export const ANNOTATION_INJECTED = 'apisec.dev/sidecar-injected';
+export { ANNOTATION_INJECTED };
 /** The sidecar's port name when it takes none of the app's (15 characters at most, IANA_SVC_NAME). */
 export const SIDECAR_PORT_NAME = 'apisec-proxy';
 
@@ -46,6 +46,7 @@ export interface InjectOptions {
 
 export type Injection =
   | { changed: false; reason: string; alreadyInjected?: boolean }
+  | { changed: true; annotateOnly: true; patch: JsonPatchOp[]; reason: string; movedPort?: undefined; manual: [] }
   | { changed: true; patch: JsonPatchOp[]; container: SidecarContainer; movedPort?: { name: string; container: string; renamedTo: string }; manual: string[] };
 
 /** A JSON Pointer token (RFC 6901): `~` and `/` escaped. */
@@ -131,9 +132,20 @@ function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
 
 const hasSidecar = (pod: PodLike): boolean => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === SIDECAR_CONTAINER_NAME);
 
+/** Adds the injected-by annotation (the policy's status counts the pods that carry it). */
+const annotate = (pod: PodLike, policy: string): JsonPatchOp =>
+  pod.metadata?.annotations
+    ? { op: 'add', path: `/metadata/annotations/${pointerToken(ANNOTATION_INJECTED)}`, value: policy }
+    : { op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: policy } };
+
 /** The patch for one pod, or why there is none. */
 export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
-  if (hasSidecar(pod)) return { changed: false, alreadyInjected: true, reason: `the pod already has a container named ${SIDECAR_CONTAINER_NAME}` };
+  if (hasSidecar(pod)) {
+    const reason = `the pod already has a container named ${SIDECAR_CONTAINER_NAME}`;
+    // Left as it is, but counted as carrying the sidecar (a copy of an injected pod, a hand-made one).
+    if (pod.metadata?.annotations?.[ANNOTATION_INJECTED] !== opts.policy) return { changed: true, annotateOnly: true, patch: [annotate(pod, opts.policy)], reason, manual: [] };
+    return { changed: false, alreadyInjected: true, reason };
+  }
   const broken = conflict(pod, opts.port);
   if (broken) return { changed: false, reason: broken };
   const ports = planPorts(pod, opts);
@@ -150,11 +162,7 @@ export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
   const volumes = sidecarVolumes({ name: opts.policy });
   if (pod.spec?.volumes?.length) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
-  patch.push(
-    pod.metadata?.annotations
-      ? { op: 'add', path: `/metadata/annotations/${pointerToken(ANNOTATION_INJECTED)}`, value: opts.policy }
-      : { op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: opts.policy } },
-  );
+  patch.push(annotate(pod, opts.policy));
   const movedPort = ports.move ? { name: ports.move.name, container: ports.move.container, renamedTo: ports.move.renamedTo } : undefined;
   return { changed: true, patch, container, ...(movedPort ? { movedPort } : {}), manual: ports.manual };
 }

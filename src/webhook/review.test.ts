@@ -4,6 +4,7 @@ import { manualWiring } from '../render/index.ts';
 import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, applyJsonPatch, injectSidecar, renamedPort, type JsonPatchOp, type PodLike } from './patch.ts';
 import { BadReview, admissionRequest, review, type ReviewContext } from './review.ts';
 import { selectPolicy, type SelectInput } from './select.ts';
+import { sidecarCoverage } from '../compliance/injection.ts';
 
 const NS = 'shop';
 const service = (name: string, targetPort: number | string, selector: Record<string, string> = { app: 'orders' }): ServiceLike => ({
@@ -124,11 +125,39 @@ describe('the patch', () => {
     expect(again).toMatchObject({ changed: false, alreadyInjected: true });
   });
 
+  it('a pod with the sidecar but not the annotation (a copy, a hand-made one) only gets the annotation', () => {
+    const first = injectSidecar(pod(), { ...opts, services: [service('orders', 'http')] });
+    if (!first.changed) throw new Error(first.reason);
+    const copy = applyJsonPatch(pod(), first.patch);
+    delete copy.metadata!.annotations;
+    const r = injectSidecar(copy, { ...opts, services: [service('orders', 'http')] });
+    expect(r).toMatchObject({ changed: true, annotateOnly: true, patch: [{ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: 'orders' } }] });
+  });
+
   it('a renamed port stays a valid, unique port name', () => {
     expect(renamedPort('http', new Set(['http']))).toBe('app-http');
     expect(renamedPort('http', new Set(['http', 'app-http']))).toBe('app2-http');
     expect(renamedPort('very-long-name1', new Set(['very-long-name1']))).toBe('app-very-long-n');
     expect(renamedPort('abcdefghijk-xyz', new Set(['abcdefghijk-xyz']))).toBe('app-abcdefghijk');
+  });
+});
+
+describe("the pods that should carry a policy's sidecar", () => {
+  const podMeta = (name: string, labels: Record<string, string>, annotations?: Record<string, string>) => ({ metadata: { name, labels: { app: 'orders', ...labels }, ...(annotations ? { annotations } : {}) } });
+  const base = { policy: 'orders', namespace: NS, namespaceLabels: {}, operatorNamespace: 'apisec-system', services: [service('orders', 'http')] };
+
+  it('counts the opted-in pods behind the Services and names those without its annotation', () => {
+    const pods = [
+      podMeta('b-missing', { 'apisec.dev/inject': 'enabled' }),
+      podMeta('a-ok', { 'apisec.dev/inject': 'enabled' }, { [ANNOTATION_INJECTED]: 'orders' }),
+      podMeta('other-policy', { 'apisec.dev/inject': 'enabled' }, { [ANNOTATION_INJECTED]: 'billing' }),
+      podMeta('not-opted-in', {}),
+      podMeta('opted-out', { 'apisec.dev/inject': 'disabled' }),
+      { metadata: { name: 'not-selected', labels: { app: 'billing', 'apisec.dev/inject': 'enabled' } } },
+    ];
+    expect(sidecarCoverage({ ...base, pods })).toEqual({ expected: 3, missing: ['b-missing', 'other-policy'] });
+    expect(sidecarCoverage({ ...base, namespaceLabels: { 'apisec.dev/inject': 'enabled' }, pods }).expected).toBe(4);
+    expect(sidecarCoverage({ ...base, namespace: 'kube-system', pods }).expected).toBe(0);
   });
 });
 

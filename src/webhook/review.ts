@@ -95,8 +95,11 @@ export function review(request: AdmissionRequest, ctx: ReviewContext): { out: Ad
     const warning = clip(`apisec: no sidecar of policy ${policy}: ${reason}`);
     return { out: answer(request.uid, { warnings: [warning], auditAnnotations: { [`${AUDIT_KEY}-refused`]: reason } }), outcome: { ...base, result: 'refused', policy, reason } };
   }
-  const manual = injection.manual.map(clip);
   const patch = Buffer.from(JSON.stringify(injection.patch satisfies JsonPatchOp[])).toString('base64');
+  if ('annotateOnly' in injection) {
+    return { out: answer(request.uid, { patchType: 'JSONPatch', patch }), outcome: { ...base, result: 'skipped', policy, reason: clip(`${injection.reason}: annotated only`) } };
+  }
+  const manual = injection.manual.map(clip);
   const warnings = manual.map((m) => clip(`apisec: sidecar of policy ${policy} injected, but ${m}`));
   return {
     out: answer(request.uid, { patchType: 'JSONPatch', patch, ...(warnings.length ? { warnings } : {}), auditAnnotations: { [`${AUDIT_KEY}-injected`]: clip(policy) } }),

@@ -2,21 +2,16 @@
 // namespace's, never kube-system or the operator's own namespace), and a Service that selects it must be
 // behind the targets of a valid, enforcing policy with `spec.sidecar.enabled` — the same Services the
 // policy's NetworkPolicies and sidecar ConfigMap are rendered for (compliance/assess.ts), with the same
-// rule for who governs a target (compliance/claims.ts). The webhook configuration's selectors say the
-// same; this check is the second one, for a configuration that was edited or is older than the operator.
+// rule for who governs a target (compliance/claims.ts); the opt-in rule is compliance/injection.ts. The
+// webhook configuration's selectors say the same; this check is the second one, for a configuration
+// that was edited or is older than the operator.
 import { parseSpec, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { resolveTargets, servicesBehind, type TargetLookup } from '../compliance/assess.ts';
 import { claimOf, olderFirst, type ClaimingPolicy, type PolicyClaim } from '../compliance/claims.ts';
+import { optedIn, selects } from '../compliance/injection.ts';
 import type { RouteLike } from '../render/gateway-api.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import { codeUnitOrder } from '../util/order.ts';
-
-/** The opt-in label, on a namespace or on a pod (template): `enabled`; on a pod, `disabled` opts out. */
-export const LABEL_INJECT = 'apisec.dev/inject';
-export const INJECT_ENABLED = 'enabled';
-export const INJECT_DISABLED = 'disabled';
-/** Never injected, whatever their labels say. */
-export const ALWAYS_EXCLUDED = ['kube-system'] as const;
 
 export interface PodLabels {
   labels?: Record<string, string> | undefined;
@@ -38,23 +33,6 @@ export interface SelectInput {
 export type Selection =
   | { inject: false; reason: string }
   | { inject: true; policy: { name: string; namespace: string; uid?: string | undefined }; spec: ApiSecurityPolicySpec; sidecar: NonNullable<ApiSecurityPolicySpec['sidecar']>; services: ServiceLike[] };
-
-/** Whether the pod (or its namespace) asked for the sidecar; the reason when it did not. */
-export function optedIn(input: Pick<SelectInput, 'namespace' | 'namespaceLabels' | 'operatorNamespace' | 'pod'>): { ok: true } | { ok: false; reason: string } {
-  const { namespace } = input;
-  if ((ALWAYS_EXCLUDED as readonly string[]).includes(namespace)) return { ok: false, reason: `namespace ${namespace} is never injected` };
-  if (namespace === input.operatorNamespace) return { ok: false, reason: `namespace ${namespace} is the operator's own and never injected` };
-  const own = input.pod.labels?.[LABEL_INJECT];
-  if (own === INJECT_DISABLED) return { ok: false, reason: `the pod opted out (${LABEL_INJECT}=${INJECT_DISABLED})` };
-  if (own === INJECT_ENABLED || input.namespaceLabels?.[LABEL_INJECT] === INJECT_ENABLED) return { ok: true };
-  return { ok: false, reason: `neither the pod nor namespace ${namespace} has ${LABEL_INJECT}=${INJECT_ENABLED}` };
-}
-
-/** A Service selects the pod when its selector is not empty and every pair matches the pod's labels. */
-export function selects(svc: ServiceLike, labels: Record<string, string> | undefined): boolean {
-  const selector = Object.entries(svc.spec?.selector ?? {});
-  return selector.length > 0 && selector.every(([k, v]) => labels?.[k] === v);
-}
 
 interface Candidate {
   claim: PolicyClaim;

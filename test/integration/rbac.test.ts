@@ -475,9 +475,12 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     const baseline = { apiVersion: 'apisec.dev/v1alpha1', kind: 'ClusterApiSecurityPolicy', metadata: { name: `rbac-${suffix}` }, spec: {} };
     expect(await status(asOperator.request('POST', collectionPath(Resources.baseline), { verb: 'create', body: baseline }))).toBe(403);
 
-    // Nor pods (the webhook gets them in the AdmissionReview), nor tokens of other accounts.
-    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${NS}/pods`, { verb: 'list' }))).toBe(403);
-    expect(await status(asOperator.request('GET', '/api/v1/pods', { verb: 'list' }))).toBe(403);
+    // Pods: with sidecarInjection only list and watch (the SidecarInjected count, as metadata); no get, no
+    // write (the webhook gets each new pod in its AdmissionReview). Nor tokens of other accounts.
+    expect(await status(asOperator.request('GET', '/api/v1/pods', { verb: 'list', query: { limit: '1' } }))).toBe(200);
+    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${NS}/pods/any`, { verb: 'get' }))).toBe(403);
+    expect(await status(asOperator.request('POST', `/api/v1/namespaces/${NS}/pods`, { verb: 'create', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `rbac-${suffix}` }, spec: { containers: [{ name: 'c', image: 'x' }] } } }))).toBe(403);
+    expect(await status(asOperator.request('DELETE', `/api/v1/namespaces/${NS}/pods/any`, { verb: 'delete' }))).toBe(403);
     // Nor the webhook's configuration or its certificate's Secret: it never registers or rotates itself.
     const injector = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${RELEASE}-sidecar-injector`;
     expect(await status(asOperator.request('GET', injector, { verb: 'get' }))).toBe(403);

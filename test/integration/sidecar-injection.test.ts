@@ -17,11 +17,11 @@ import { webhookConfiguration } from '../../src/webhook/configuration.ts';
 import { cacheContext } from '../../src/webhook/context.ts';
 import { ANNOTATION_INJECTED } from '../../src/webhook/patch.ts';
 import { MUTATE_PATH } from '../../src/webhook/review.ts';
-import { LABEL_INJECT } from '../../src/webhook/select.ts';
+import { LABEL_INJECT } from '../../src/compliance/injection.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
 import { policy } from '../support/fixtures.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, reconciledPolicy } from '../support/kube.ts';
-import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
+import { bindOperatorRole, grantOperatorRbac, sidecarInjectionRules, startOperator, type RunningOperator } from '../support/operator.ts';
 
 type Container = { name: string; image?: string; restartPolicy?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] };
 type Pod = {
@@ -67,7 +67,8 @@ describe('sidecar injection webhook', () => {
     // A Service that targets a port number: the sidecar is injected, the Service needs wiring by hand.
     await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: optedIn }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80, targetPort: 3000 }] } } as KubeObject);
     await apply(admin, policy(optedIn, 'legacy', { targetRefs: [{ group: '', kind: 'Service', name: 'legacy' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
-    op = await startOperator();
+    await bindOperatorRole(admin, 'apisec-test-sidecar-injection', sidecarInjectionRules);
+    op = await startOperator({ sidecarInjection: { operatorNamespace: 'apisec-system' } });
     certDir = mkdtempSync(join(tmpdir(), 'apisec-webhook-'));
     const pair = selfSignedCertificate(['127.0.0.1']);
     writeFileSync(join(certDir, 'tls.crt'), pair.cert);
@@ -106,13 +107,14 @@ describe('sidecar injection webhook', () => {
     expect(p.spec.volumes).toMatchObject(sidecarVolumes({ name: 'orders' })); // the server adds defaultMode
   });
 
-  it('a pod that already carries the sidecar is stored as it was sent (idempotent)', async () => {
+  it('a pod that already carries the sidecar keeps it, once (idempotent)', async () => {
     const first = await stored(await create(pod(optedIn)));
     const again = pod(optedIn, { ports: first.spec.containers[0]?.ports, extra: { initContainers: first.spec.initContainers, volumes: first.spec.volumes } });
     const p = await stored(await create(again));
     expect(p.spec.initContainers?.map((c) => c.name)).toEqual(['apisec-sidecar']);
     expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['app-http']);
-    expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBeUndefined();
+    // Counted as carrying the sidecar: the only change is the annotation.
+    expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBe('orders');
   });
 
   it("a Service targeting a port number: sidecar injected, no port renamed, the policy's status names the exact change", async () => {
@@ -155,10 +157,23 @@ describe('sidecar injection webhook', () => {
     expect(reasons).toEqual([expect.stringMatching(/^container app already uses port 8080, the sidecar's port/)]);
   });
 
-  it('with the webhook down, pods are still admitted (failurePolicy Ignore), without the sidecar', async () => {
+  it('with the webhook down, pods are still admitted (failurePolicy Ignore), without the sidecar, and the policy says which', async () => {
     await server.close();
     const s = await stored(await create(pod(optedIn)));
     expect(s.spec.initContainers).toBeUndefined();
     expect(s.spec.containers[0]?.ports?.[0]?.name).toBe('http');
+    // Failing open is visible: the policy names the pods behind its Service that run without its sidecar —
+    // this one, and the one the webhook refused (its port was taken) — and only those.
+    const refused = await eventually(async () => {
+      const names = (await admin.request<{ items: Pod[] }>('GET', collectionPath(Resources.pod, optedIn), { verb: 'list' })).items.filter((p) => p.metadata.labels?.app === 'orders' && !p.metadata.annotations?.[ANNOTATION_INJECTED] && p.metadata.labels[LABEL] !== 'disabled');
+      expect(names.length).toBe(2);
+      return names.map((p) => p.metadata.name!).sort();
+    });
+    expect(refused).toContain(s.metadata.name);
+    const p = await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'orders', (current) => {
+      expect(current.status?.conditions?.find((c) => c.type === 'SidecarInjected')).toMatchObject({ status: 'False', reason: 'PodsWithoutSidecar' });
+      expect(current.status?.conditions?.find((c) => c.type === 'SidecarInjected')?.message).toContain(refused.join('; '));
+    });
+    expect(p.status?.conditions?.find((c) => c.type === 'SidecarInjected')?.message).toMatch(/^2 of \d+ opted-in pod\(s\) behind the Services run without the sidecar/);
   });
 });

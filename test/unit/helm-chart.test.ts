@@ -10,7 +10,7 @@ import { Resources } from '../../src/k8s/resources.ts';
 import { repoRoot } from '../support/controlplane.ts';
 import { KUBE_VERSION, chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { guardRules } from '../support/guard.ts';
-import { metricsAuthRules, operatorRules } from '../support/operator.ts';
+import { metricsAuthRules, operatorRules, sidecarInjectionRules } from '../support/operator.ts';
 import { webhookConfiguration } from '../../src/webhook/configuration.ts';
 
 interface Obj {
@@ -402,6 +402,12 @@ describe('the Helm chart', () => {
       expect(one(objs, 'Service', WEBHOOK)).toMatchObject({ spec: { selector: { 'app.kubernetes.io/name': 'api-security-operator' }, ports: [{ port: 443, targetPort: 'webhook' }] } });
       const np = one(objs, 'NetworkPolicy') as unknown as { spec: { ingress: { ports: { port: number }[] }[] } };
       expect(np.spec.ingress[0]!.ports.map((p) => p.port)).toEqual([8081, 9443]);
+    });
+
+    it('grants list and watch on pods (for SidecarInjected) and nothing else more, in the ClusterRole or the watched namespace\'s Role', async () => {
+      expect(sorted(rulesOf(one(rendered['sidecar-injection']!, 'ClusterRole', RELEASE)))).toEqual(sorted([...namespacedRules, ...sidecarInjectionRules, ...clusterRules, ...metricsAuthRules]));
+      const one_ = objects(await render('one-namespace', ['--set', 'sidecarInjection.enabled=true'])).filter((o) => !isGuard(o));
+      expect(sorted(rulesOf(one(one_, 'Role', RELEASE)))).toEqual(sorted([...namespacedRules, ...sidecarInjectionRules]));
     });
 
     it('registers exactly the webhooks of src/webhook/configuration.ts, on the Service, with the given caBundle', () => {

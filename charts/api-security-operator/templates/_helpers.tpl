@@ -106,6 +106,14 @@ gets a Role in the release namespace.
 - apiGroups: [wgpolicyk8s.io]
   resources: [policyreports]
   verbs: [get, list, watch, create, patch, delete]
+{{- if .Values.sidecarInjection.enabled }}
+# With sidecarInjection: pods, listed and watched as metadata only (labels and the injected-by annotation),
+# so each sidecar policy names the pods behind its Services that run without the sidecar. No get; RBAC
+# cannot narrow list and watch to metadata (docs/helm.md says what this grants).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+{{- end }}
 {{- end }}
 
 {{/*
