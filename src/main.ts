@@ -19,6 +19,7 @@ import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics, webhookMet
 import { startHttpServer, type HttpServer, type HttpServerOptions } from './observability/server.ts';
 import { servingTls } from './observability/tls.ts';
 import { cacheContext } from './webhook/context.ts';
+import { RefusalEvents } from './webhook/events.ts';
 import { startWebhookServer, type WebhookServer } from './webhook/server.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
@@ -125,7 +126,7 @@ export function metricsProtection(config: Pick<OperatorConfig, 'metricsAuth' | '
  * The sidecar injection webhook, on every replica (the webhook Service picks any): answered from the
  * caches, so only once they have synced. A certificate that does not load or a port in use is fatal.
  */
-export async function serveWebhook(config: OperatorConfig, c: Pick<Components, 'controller' | 'registry'>, log: Logger): Promise<WebhookServer | undefined> {
+export async function serveWebhook(config: OperatorConfig, c: Pick<Components, 'client' | 'controller' | 'registry'>, log: Logger): Promise<WebhookServer | undefined> {
   const { webhook } = config;
   if (!webhook) return undefined;
   let tls;
@@ -136,6 +137,8 @@ export async function serveWebhook(config: OperatorConfig, c: Pick<Components, '
   }
   const admissions = webhookMetrics(c.registry);
   const { controller } = c;
+  const writer = new Writer(c.client, config.identity);
+  const refusals = new RefusalEvents({ record: (regarding, event) => writer.recordEvent(regarding, event), log });
   return startWebhookServer({
     ...webhook.address,
     tls,
@@ -145,7 +148,10 @@ export async function serveWebhook(config: OperatorConfig, c: Pick<Components, '
     onOutcome: (o) => {
       admissions.inc({ result: o.result });
       if (o.result === 'injected') log.info({ namespace: o.namespace, pod: o.pod, policy: o.policy, manualWiring: o.manual }, 'Injected the sidecar');
-      else if (o.result === 'refused') log.warn({ namespace: o.namespace, pod: o.pod, policy: o.policy, reason: o.reason }, 'Admitted a pod without the sidecar');
+      else if (o.result === 'refused') {
+        log.warn({ namespace: o.namespace, pod: o.pod, policy: o.policy, reason: o.reason }, 'Admitted a pod without the sidecar');
+        void refusals.note(o);
+      }
     },
   }).catch((err: unknown) => {
     throw new StartError(explainListen(err as NodeJS.ErrnoException, '--webhook-bind-address', webhook.address), { cause: err });

@@ -14,6 +14,10 @@ export const INJECT_DISABLED = 'disabled';
 export const ALWAYS_EXCLUDED = ['kube-system'] as const;
 /** Set by the webhook on every pod it injected (or found injected): the policy whose sidecar it carries. */
 export const ANNOTATION_INJECTED = 'apisec.dev/sidecar-injected';
+/** Set by the webhook on a pod it admitted without the sidecar because the sidecar would break it: why. */
+export const ANNOTATION_REFUSED = 'apisec.dev/sidecar-refused';
+/** The longest reason the annotation keeps. */
+export const REFUSED_MAX = 256;
 
 export interface OptInInput {
   namespace: string;
@@ -54,7 +58,7 @@ export interface CoverageInput extends Omit<OptInInput, 'pod'> {
   pods: readonly PodMeta[];
 }
 
-/** The opted-in pods behind the Services, and those of them without this policy's sidecar, by name. */
+/** The opted-in pods behind the Services, and those of them without this policy's sidecar: the name, and why when the webhook refused it. */
 export function sidecarCoverage(input: CoverageInput): { expected: number; missing: string[] } {
   let expected = 0;
   const missing: string[] = [];
@@ -62,7 +66,10 @@ export function sidecarCoverage(input: CoverageInput): { expected: number; missi
     if (pod.metadata.deletionTimestamp || !input.services.some((s) => selects(s, pod.metadata.labels))) continue;
     if (!optedIn({ ...input, pod: pod.metadata }).ok) continue;
     expected++;
-    if (pod.metadata.annotations?.[ANNOTATION_INJECTED] !== input.policy) missing.push(pod.metadata.name);
+    const annotations = pod.metadata.annotations;
+    if (annotations?.[ANNOTATION_INJECTED] === input.policy) continue;
+    const refused = annotations?.[ANNOTATION_REFUSED];
+    missing.push(refused ? `${pod.metadata.name} (refused: ${refused.slice(0, REFUSED_MAX)})` : pod.metadata.name);
   }
   return { expected, missing: missing.sort(codeUnitOrder) };
 }

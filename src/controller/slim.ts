@@ -10,10 +10,10 @@
 //     any other content above 64 KiB as a digest. The plan compares what it wants in the same form.
 //   - The guard's SuspiciousActivity Events keep whom they are about, when, and a clipped note.
 //   - Client-CA Secrets are listed as metadata only, and of that only the name is kept.
-//   - Pods (only with sidecar injection) are listed as metadata only: name, labels, the injected-by annotation.
+//   - Pods (only with sidecar injection) are listed as metadata only: name, labels, the webhook's annotations.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
-import { ANNOTATION_INJECTED } from '../compliance/injection.ts';
+import { ANNOTATION_INJECTED, ANNOTATION_REFUSED, REFUSED_MAX } from '../compliance/injection.ts';
 import { LABEL_MANAGED_BY, LABEL_POLICY } from '../render/labels.ts';
 import { canonical } from './state.ts';
 
@@ -91,14 +91,16 @@ export function slimSecret(s: KubeObject): KubeObject {
   return { apiVersion: s.apiVersion, kind: s.kind, metadata: { name, namespace, uid, resourceVersion } };
 }
 
-/** What SidecarInjected needs of a pod (metadata-only watch): its labels and the injected-by annotation. */
+/** What SidecarInjected needs of a pod (metadata-only watch): its labels and the webhook's two annotations (clipped). */
 export function slimPod(p: KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion, labels, annotations, deletionTimestamp } = p.metadata;
-  const injected = annotations?.[ANNOTATION_INJECTED];
+  const kept = Object.fromEntries(
+    [ANNOTATION_INJECTED, ANNOTATION_REFUSED].flatMap((k) => (annotations?.[k] === undefined ? [] : [[k, annotations[k]!.slice(0, REFUSED_MAX)]])),
+  );
   return {
     apiVersion: p.apiVersion,
     kind: p.kind,
-    metadata: { name, namespace, uid, resourceVersion, ...(labels ? { labels } : {}), ...(injected !== undefined ? { annotations: { [ANNOTATION_INJECTED]: injected } } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+    metadata: { name, namespace, uid, resourceVersion, ...(labels ? { labels } : {}), ...(Object.keys(kept).length ? { annotations: kept } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
   };
 }
 

@@ -72,10 +72,10 @@ const isTcp = (protocol: string | undefined): boolean => protocol === undefined 
 function conflict(pod: PodLike, port: number): string | undefined {
   const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
   const taken = all.find((c) => c.ports?.some((p) => p.containerPort === port && isTcp(p.protocol)));
-  if (taken) return `container ${taken.name} already uses port ${port}, the sidecar's port (spec.sidecar.port): the pod was admitted without the sidecar`;
+  if (taken) return `container ${taken.name} already uses port ${port}, the sidecar's port (spec.sidecar.port)`;
   const ours = new Set(SIDECAR_VOLUME_MOUNTS.map((m) => m.name));
   const volume = pod.spec?.volumes?.find((v) => ours.has(v.name));
-  if (volume) return `the pod already has a volume named ${volume.name}, a name the sidecar needs: the pod was admitted without the sidecar`;
+  if (volume) return `the pod already has a volume named ${volume.name}, a name the sidecar needs`;
   return undefined;
 }
 
@@ -122,7 +122,7 @@ function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
     if (portIndex < 0) continue;
     const found = c.ports![portIndex]!;
     if (found.containerPort !== opts.appPort) {
-      return { ok: false, reason: `Service ${service} targets port ${name}, which is ${found.containerPort} on container ${c.name}, but the sidecar would forward to spec.sidecar.appPort ${opts.appPort}: set appPort to ${found.containerPort}; the pod was admitted without the sidecar` };
+      return { ok: false, reason: `Service ${service} targets port ${name}, which is ${found.containerPort} on container ${c.name}, but the sidecar would forward to spec.sidecar.appPort ${opts.appPort}: set appPort to ${found.containerPort}` };
     }
     const taken = new Set((c.ports ?? []).map((p) => p.name).filter((n): n is string => n !== undefined));
     return { ok: true, move: { name, containerIndex, portIndex, container: c.name, renamedTo: renamedPort(name, taken) }, manual };
@@ -132,11 +132,12 @@ function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
 
 const hasSidecar = (pod: PodLike): boolean => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === SIDECAR_CONTAINER_NAME);
 
+/** Adds one annotation to the pod (creating its annotations when it has none). */
+export const annotationOp = (pod: PodLike, key: string, value: string): JsonPatchOp =>
+  pod.metadata?.annotations ? { op: 'add', path: `/metadata/annotations/${pointerToken(key)}`, value } : { op: 'add', path: '/metadata/annotations', value: { [key]: value } };
+
 /** Adds the injected-by annotation (the policy's status counts the pods that carry it). */
-const annotate = (pod: PodLike, policy: string): JsonPatchOp =>
-  pod.metadata?.annotations
-    ? { op: 'add', path: `/metadata/annotations/${pointerToken(ANNOTATION_INJECTED)}`, value: policy }
-    : { op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: policy } };
+const annotate = (pod: PodLike, policy: string): JsonPatchOp => annotationOp(pod, ANNOTATION_INJECTED, policy);
 
 /** The patch for one pod, or why there is none. */
 export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {

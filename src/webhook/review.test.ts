@@ -156,6 +156,8 @@ describe("the pods that should carry a policy's sidecar", () => {
       { metadata: { name: 'not-selected', labels: { app: 'billing', 'apisec.dev/inject': 'enabled' } } },
     ];
     expect(sidecarCoverage({ ...base, pods })).toEqual({ expected: 3, missing: ['b-missing', 'other-policy'] });
+    const refused = podMeta('c-refused', { 'apisec.dev/inject': 'enabled' }, { 'apisec.dev/sidecar-refused': 'container app already uses port 8080' });
+    expect(sidecarCoverage({ ...base, pods: [refused] }).missing).toEqual(['c-refused (refused: container app already uses port 8080)']);
     expect(sidecarCoverage({ ...base, namespaceLabels: { 'apisec.dev/inject': 'enabled' }, pods }).expected).toBe(4);
     expect(sidecarCoverage({ ...base, namespace: 'kube-system', pods }).expected).toBe(0);
   });
@@ -176,9 +178,13 @@ describe('the AdmissionReview', () => {
     expect(outcome).toMatchObject({ result: 'injected', policy: 'orders', namespace: NS, pod: 'orders-*' });
   });
 
-  it('a pod it would break: allowed unchanged, with the reason in a warning and the audit log', () => {
-    const { out, outcome } = review(request(pod({ ports: [{ name: 'http', containerPort: 3000 }, { containerPort: 8080 }] })), ctx());
-    expect(out.response.patch).toBeUndefined();
+  it('a pod it would break: allowed with its spec unchanged, the reason in an annotation, a warning and the audit log', () => {
+    const before = pod({ ports: [{ name: 'http', containerPort: 3000 }, { containerPort: 8080 }] });
+    const { out, outcome } = review(request(before), ctx());
+    const ops = JSON.parse(Buffer.from(out.response.patch!, 'base64').toString('utf8')) as JsonPatchOp[];
+    const after = applyJsonPatch(before, ops);
+    expect(after.spec).toEqual(before.spec);
+    expect(after.metadata?.annotations?.['apisec.dev/sidecar-refused']).toMatch(/^container app already uses port 8080/);
     expect(out.response.warnings).toEqual([expect.stringMatching(/^apisec: no sidecar of policy orders: container app already uses port 8080/)]);
     expect(out.response.auditAnnotations?.['sidecar-refused']).toMatch(/already uses port 8080/);
     expect(outcome.result).toBe('refused');

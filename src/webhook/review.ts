@@ -3,7 +3,8 @@
 // refuses a pod; a pod it leaves alone carries the reason in a warning (shown by kubectl) and an audit
 // annotation. Every name in those texts comes from the cluster and is made inert first.
 import { inert } from '../render/text.ts';
-import { injectSidecar, type Injection, type JsonPatchOp, type PodLike } from './patch.ts';
+import { ANNOTATION_REFUSED, REFUSED_MAX } from '../compliance/injection.ts';
+import { annotationOp, injectSidecar, type Injection, type JsonPatchOp, type PodLike } from './patch.ts';
 import { selectPolicy, type SelectInput, type Selection } from './select.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -49,6 +50,7 @@ export interface ReviewOutcome {
   /** injected, skipped (not for this pod), refused (would break the pod: admitted without), not-ready (caches not synced). */
   result: 'injected' | 'skipped' | 'refused' | 'not-ready';
   policy?: string;
+  policyUid?: string | undefined;
   reason?: string;
   manual?: string[];
 }
@@ -93,7 +95,12 @@ export function review(request: AdmissionRequest, ctx: ReviewContext): { out: Ad
     const reason = clip(injection?.reason ?? 'no change');
     if (injection?.alreadyInjected) return { out: answer(request.uid, {}), outcome: { ...base, result: 'skipped', policy, reason } };
     const warning = clip(`apisec: no sidecar of policy ${policy}: ${reason}`);
-    return { out: answer(request.uid, { warnings: [warning], auditAnnotations: { [`${AUDIT_KEY}-refused`]: reason } }), outcome: { ...base, result: 'refused', policy, reason } };
+    // The spec is left as it is; the reason goes on the pod, where the policy's SidecarInjected reads it.
+    const note = annotationOp(pod, ANNOTATION_REFUSED, reason.slice(0, REFUSED_MAX));
+    return {
+      out: answer(request.uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify([note])).toString('base64'), warnings: [warning], auditAnnotations: { [`${AUDIT_KEY}-refused`]: reason } }),
+      outcome: { ...base, result: 'refused', policy, policyUid: selection.policy.uid, reason },
+    };
   }
   const patch = Buffer.from(JSON.stringify(injection.patch satisfies JsonPatchOp[])).toString('base64');
   if ('annotateOnly' in injection) {

@@ -19,6 +19,8 @@ import { ANNOTATION_INJECTED } from '../../src/webhook/patch.ts';
 import { MUTATE_PATH } from '../../src/webhook/review.ts';
 import { LABEL_INJECT } from '../../src/compliance/injection.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
+import { RefusalEvents } from '../../src/webhook/events.ts';
+import { Writer } from '../../src/k8s/apply.ts';
 import { policy } from '../support/fixtures.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, reconciledPolicy } from '../support/kube.ts';
 import { bindOperatorRole, grantOperatorRbac, sidecarInjectionRules, startOperator, type RunningOperator } from '../support/operator.ts';
@@ -74,6 +76,8 @@ describe('sidecar injection webhook', () => {
     writeFileSync(join(certDir, 'tls.crt'), pair.cert);
     writeFileSync(join(certDir, 'tls.key'), pair.key);
     const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+    const writer = new Writer(op.client);
+    const refusals = new RefusalEvents({ record: (regarding, event) => writer.recordEvent(regarding, event), log });
     server = await startWebhookServer({
       host: '127.0.0.1',
       port: 0,
@@ -81,6 +85,8 @@ describe('sidecar injection webhook', () => {
       context: cacheContext(op.controller.informers, { operatorNamespace: 'apisec-system', image: SIDECAR_IMAGE }),
       ready: () => op.controller.synced,
       log,
+      // As main.ts wires it: a refusal becomes a Warning Event regarding the policy, as the operator.
+      onOutcome: (o) => void refusals.note(o),
     });
     const clientConfig = { url: `https://127.0.0.1:${server.port}${MUTATE_PATH}`, caBundle: Buffer.from(pair.cert).toString('base64') };
     await apply(admin, webhookConfiguration({ name: configName, operatorNamespace: 'apisec-system', clientConfig }) as KubeObject);
@@ -141,7 +147,7 @@ describe('sidecar injection webhook', () => {
     expect(p.spec.containers[0]?.ports?.[0]?.name).toBe('app-http');
   });
 
-  it("a pod already using the sidecar's port is admitted unchanged, the reason in the audit log", async () => {
+  it("a pod already using the sidecar's port is admitted with its spec unchanged, the reason on the pod, in the audit log and a Warning Event", async () => {
     const p = await stored(await create(pod(optedIn, { ports: [{ name: 'http', containerPort: 3000 }, { name: 'admin', containerPort: 8080 }] })));
     expect(p.spec.initContainers).toBeUndefined();
     expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['http', 'admin']);
@@ -155,6 +161,15 @@ describe('sidecar injection webhook', () => {
       .filter((e) => e.stage === 'ResponseComplete' && e.verb === 'create' && e.objectRef?.resource === 'pods' && e.objectRef.namespace === optedIn)
       .flatMap((e) => Object.entries(e.annotations ?? {}).filter(([k]) => k.endsWith('/sidecar-refused')).map(([, v]) => v));
     expect(reasons).toEqual([expect.stringMatching(/^container app already uses port 8080, the sidecar's port/)]);
+    // The pod carries the reason (its spec is as it was sent), and the policy has a Warning Event saying it.
+    expect(p.metadata.annotations?.['apisec.dev/sidecar-refused']).toMatch(/^container app already uses port 8080/);
+    const events = await eventually(async () => {
+      const list = await admin.request<{ items: { reason: string; note: string; type: string; regarding: { kind: string; name: string } }[] }>('GET', `/apis/events.k8s.io/v1/namespaces/${optedIn}/events`, { verb: 'list' });
+      const found = list.items.filter((e) => e.reason === 'SidecarRefused');
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(events[0]).toMatchObject({ type: 'Warning', regarding: { kind: 'ApiSecurityPolicy', name: 'orders' }, note: expect.stringMatching(/^A pod \(orders-\*\) was admitted without the sidecar: container app already uses port 8080/) });
   });
 
   it('with the webhook down, pods are still admitted (failurePolicy Ignore), without the sidecar, and the policy says which', async () => {
@@ -165,14 +180,17 @@ describe('sidecar injection webhook', () => {
     // Failing open is visible: the policy names the pods behind its Service that run without its sidecar —
     // this one, and the one the webhook refused (its port was taken) — and only those.
     const refused = await eventually(async () => {
-      const names = (await admin.request<{ items: Pod[] }>('GET', collectionPath(Resources.pod, optedIn), { verb: 'list' })).items.filter((p) => p.metadata.labels?.app === 'orders' && !p.metadata.annotations?.[ANNOTATION_INJECTED] && p.metadata.labels[LABEL] !== 'disabled');
+      const names = (await admin.request<{ items: Pod[] }>('GET', collectionPath(Resources.pod, optedIn), { verb: 'list' })).items.filter((x) => x.metadata.labels?.app === 'orders' && !x.metadata.annotations?.[ANNOTATION_INJECTED] && x.metadata.labels[LABEL] !== 'disabled');
       expect(names.length).toBe(2);
       return names.map((p) => p.metadata.name!).sort();
     });
     expect(refused).toContain(s.metadata.name);
     const p = await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'orders', (current) => {
       expect(current.status?.conditions?.find((c) => c.type === 'SidecarInjected')).toMatchObject({ status: 'False', reason: 'PodsWithoutSidecar' });
-      expect(current.status?.conditions?.find((c) => c.type === 'SidecarInjected')?.message).toContain(refused.join('; '));
+      const message = current.status?.conditions?.find((c) => c.type === 'SidecarInjected')?.message ?? '';
+      for (const name of refused) expect(message).toContain(name);
+      // The refused one with its reason.
+      expect(message).toMatch(/\(refused: container app already uses port 8080, the sidecar's port/);
     });
     expect(p.status?.conditions?.find((c) => c.type === 'SidecarInjected')?.message).toMatch(/^2 of \d+ opted-in pod\(s\) behind the Services run without the sidecar/);
   });
