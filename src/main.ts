@@ -20,6 +20,7 @@ import { startHttpServer, type HttpServer, type HttpServerOptions } from './obse
 import { servingTls } from './observability/tls.ts';
 import { cacheContext } from './webhook/context.ts';
 import { RefusalEvents } from './webhook/events.ts';
+import { supportsNativeSidecars } from './webhook/patch.ts';
 import { startWebhookServer, type WebhookServer } from './webhook/server.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
@@ -122,6 +123,19 @@ export function metricsProtection(config: Pick<OperatorConfig, 'metricsAuth' | '
   }
 }
 
+/** Whether the API server's version runs native sidecars (1.29+); a version that cannot be read counts as current. */
+async function nativeSidecars(client: KubeClient, log: Logger): Promise<boolean> {
+  try {
+    const { gitVersion } = await client.request<{ gitVersion: string }>('GET', '/version', { verb: 'get' });
+    const native = supportsNativeSidecars(gitVersion);
+    if (!native) log.warn({ version: gitVersion }, 'Kubernetes before 1.29: the sidecar is injected as a container, not a native sidecar');
+    return native;
+  } catch (err) {
+    log.warn({ err: message(err) }, 'Cannot read the API server version: injecting native sidecars');
+    return true;
+  }
+}
+
 /**
  * The sidecar injection webhook, on every replica (the webhook Service picks any): answered from the
  * caches, so only once they have synced. A certificate that does not load or a port in use is fatal.
@@ -135,6 +149,7 @@ export async function serveWebhook(config: OperatorConfig, c: Pick<Components, '
   } catch (err) {
     throw new StartError(`the webhook certificate in --webhook-cert-dir=${webhook.certDir} does not load (${message(err)}): it needs tls.crt and tls.key, a matching PEM pair`, { cause: err });
   }
+  const native = await nativeSidecars(c.client, log);
   const admissions = webhookMetrics(c.registry);
   const { controller } = c;
   const writer = new Writer(c.client, config.identity);
@@ -143,7 +158,7 @@ export async function serveWebhook(config: OperatorConfig, c: Pick<Components, '
     ...webhook.address,
     tls,
     log,
-    context: cacheContext(controller.informers, { operatorNamespace: webhook.operatorNamespace, image: webhook.image }),
+    context: cacheContext(controller.informers, { operatorNamespace: webhook.operatorNamespace, image: webhook.image, native }),
     ready: () => controller.synced,
     onOutcome: (o) => {
       admissions.inc({ result: o.result });

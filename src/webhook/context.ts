@@ -5,7 +5,7 @@ import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway
 import type { IngressLike, ServiceLike } from '../render/types.ts';
 import type { ReviewContext } from './review.ts';
 
-export function cacheContext(informers: Manager['informers'], opts: { operatorNamespace: string; image: string }): ReviewContext {
+export function cacheContext(informers: Manager['informers'], opts: { operatorNamespace: string; image: string; native?: boolean }): ReviewContext {
   const { namespaces, policies, ingresses, services, httpRoutes, gateways, gatewayClasses } = informers;
   return {
     ...opts,

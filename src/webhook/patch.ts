@@ -42,6 +42,8 @@ export interface InjectOptions {
   appPort: number;
   /** The Services behind the policy that select this pod. */
   services: readonly ServiceLike[];
+  /** Native sidecars (Kubernetes 1.29+; default): else the sidecar is appended to the containers. */
+  native?: boolean;
 }
 
 export type Injection =
@@ -139,6 +141,35 @@ export const annotationOp = (pod: PodLike, key: string, value: string): JsonPatc
 /** Adds the injected-by annotation (the policy's status counts the pods that carry it). */
 const annotate = (pod: PodLike, policy: string): JsonPatchOp => annotationOp(pod, ANNOTATION_INJECTED, policy);
 
+/** Whether a cluster of this version (/version gitVersion, e.g. v1.35.4) runs native sidecars by default: 1.29 or later. */
+export function supportsNativeSidecars(gitVersion: string): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(gitVersion);
+  if (!m) return true; // unknown: assume a current cluster
+  return Number(m[1]) > 1 || Number(m[2]) >= 29;
+}
+
+type Move = Extract<PortMove, { ok: true }>['move'];
+
+/** The ops that add the sidecar (native, or next to the app), its volumes and the annotation, and move the port name. */
+function sidecarOps(pod: PodLike, opts: InjectOptions, move: Move): { patch: JsonPatchOp[]; container: SidecarContainer } {
+  const native = opts.native ?? true;
+  const base = sidecarContainer({ image: opts.image, port: opts.port });
+  const ports = [{ name: move?.name ?? SIDECAR_PORT_NAME, containerPort: opts.port, protocol: 'TCP' }];
+  const container = native ? { ...base, ports, restartPolicy: 'Always' as const } : { ...base, ports };
+  const patch: JsonPatchOp[] = [];
+  if (move) patch.push({ op: 'replace', path: `/spec/containers/${move.containerIndex}/ports/${move.portIndex}/name`, value: move.renamedTo });
+  const inits = pod.spec?.initContainers?.length;
+  // First of the init containers: the other init containers can already reach the network through it.
+  if (native) patch.push(inits ? { op: 'add', path: '/spec/initContainers/0', value: container } : { op: 'add', path: '/spec/initContainers', value: [container] });
+  // Before 1.29: next to the app (it starts with it, not before; Services still find its port by name).
+  else patch.push({ op: 'add', path: '/spec/containers/-', value: container });
+  const volumes = sidecarVolumes({ name: opts.policy });
+  if (pod.spec?.volumes?.length) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
+  else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
+  patch.push(annotate(pod, opts.policy));
+  return { patch, container };
+}
+
 /** The patch for one pod, or why there is none. */
 export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
   if (hasSidecar(pod)) {
@@ -151,19 +182,7 @@ export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
   if (broken) return { changed: false, reason: broken };
   const ports = planPorts(pod, opts);
   if (!ports.ok) return { changed: false, reason: ports.reason };
-  const base = sidecarContainer({ image: opts.image, port: opts.port });
-  const container = { ...base, ports: [{ name: ports.move?.name ?? SIDECAR_PORT_NAME, containerPort: opts.port, protocol: 'TCP' }], restartPolicy: 'Always' as const };
-  const patch: JsonPatchOp[] = [];
-  if (ports.move) {
-    const { containerIndex, portIndex, renamedTo } = ports.move;
-    patch.push({ op: 'replace', path: `/spec/containers/${containerIndex}/ports/${portIndex}/name`, value: renamedTo });
-  }
-  // First of the init containers: the other init containers can already reach the network through it.
-  patch.push(pod.spec?.initContainers?.length ? { op: 'add', path: '/spec/initContainers/0', value: container } : { op: 'add', path: '/spec/initContainers', value: [container] });
-  const volumes = sidecarVolumes({ name: opts.policy });
-  if (pod.spec?.volumes?.length) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
-  else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
-  patch.push(annotate(pod, opts.policy));
+  const { patch, container } = sidecarOps(pod, opts, ports.move);
   const movedPort = ports.move ? { name: ports.move.name, container: ports.move.container, renamedTo: ports.move.renamedTo } : undefined;
   return { changed: true, patch, container, ...(movedPort ? { movedPort } : {}), manual: ports.manual };
 }

@@ -1,7 +1,7 @@
 import { SIDECAR_CONTAINER_NAME, sidecarContainer, sidecarVolumes } from '../render/sidecar-container.ts';
 import type { ServiceLike } from '../render/types.ts';
 import { manualWiring } from '../render/index.ts';
-import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, applyJsonPatch, injectSidecar, renamedPort, type JsonPatchOp, type PodLike } from './patch.ts';
+import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, applyJsonPatch, injectSidecar, renamedPort, supportsNativeSidecars, type JsonPatchOp, type PodLike } from './patch.ts';
 import { BadReview, admissionRequest, review, type ReviewContext } from './review.ts';
 import { selectPolicy, type SelectInput } from './select.ts';
 import { sidecarCoverage } from '../compliance/injection.ts';
@@ -132,6 +132,17 @@ describe('the patch', () => {
     delete copy.metadata!.annotations;
     const r = injectSidecar(copy, { ...opts, services: [service('orders', 'http')] });
     expect(r).toMatchObject({ changed: true, annotateOnly: true, patch: [{ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_INJECTED]: 'orders' } }] });
+  });
+
+  it('before Kubernetes 1.29: the sidecar next to the app, with the same port name moved to it', () => {
+    const r = injectSidecar(pod(), { ...opts, services: [service('orders', 'http')], native: false });
+    if (!r.changed) throw new Error(r.reason);
+    const after = applyJsonPatch(pod(), r.patch);
+    expect(after.spec?.initContainers).toBeUndefined();
+    expect(after.spec?.containers?.map((c) => c.name)).toEqual(['app', SIDECAR_CONTAINER_NAME]);
+    expect(after.spec?.containers?.[1]).not.toHaveProperty('restartPolicy');
+    expect(after.spec?.containers?.map((c) => c.ports?.[0]?.name)).toEqual(['app-http', 'http']);
+    expect([supportsNativeSidecars('v1.35.4'), supportsNativeSidecars('v1.29.0-gke.1'), supportsNativeSidecars('v1.28.9'), supportsNativeSidecars('v2.0.0'), supportsNativeSidecars('weird')]).toEqual([true, true, false, true, true]);
   });
 
   it('a renamed port stays a valid, unique port name', () => {

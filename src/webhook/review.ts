@@ -40,6 +40,8 @@ export interface AdmissionReviewOut {
 export interface ReviewContext {
   operatorNamespace: string;
   image: string;
+  /** Native sidecars (an init container with restartPolicy Always); false before Kubernetes 1.29. */
+  native?: boolean;
   namespace(name: string): Pick<SelectInput, 'namespaceLabels' | 'policies' | 'lookup'>;
 }
 
@@ -81,7 +83,7 @@ function decide(request: AdmissionRequest, ctx: ReviewContext): { selection: Sel
   const selection = selectPolicy({ namespace, operatorNamespace: ctx.operatorNamespace, pod: { labels: pod.metadata?.labels }, ...ctx.namespace(namespace) });
   if (!selection.inject) return { pod, namespace, selection };
   const { sidecar } = selection;
-  const injection = injectSidecar(pod, { policy: selection.policy.name, image: ctx.image, port: sidecar.port, appPort: sidecar.appPort, services: selection.services });
+  const injection = injectSidecar(pod, { policy: selection.policy.name, image: ctx.image, port: sidecar.port, appPort: sidecar.appPort, services: selection.services, native: ctx.native ?? true });
   return { pod, namespace, selection, injection };
 }
 
