@@ -16,6 +16,8 @@ export const ALWAYS_EXCLUDED = ['kube-system'] as const;
 export const ANNOTATION_INJECTED = 'apisec.dev/sidecar-injected';
 /** Set by the webhook on a pod it admitted without the sidecar because the sidecar would break it: why. */
 export const ANNOTATION_REFUSED = 'apisec.dev/sidecar-refused';
+/** Set by the webhook on a pod it injected: the digest of the policy's sidecar ConfigMap nginx started with. */
+export const ANNOTATION_CONFIG = 'apisec.dev/sidecar-config';
 /** The longest reason the annotation keeps. */
 export const REFUSED_MAX = 256;
 
@@ -56,20 +58,35 @@ export interface CoverageInput extends Omit<OptInInput, 'pod'> {
   services: readonly ServiceLike[];
   /** The pods of the namespace. */
   pods: readonly PodMeta[];
+  /** The digest of the policy's sidecar ConfigMap now (ANNOTATION_CONFIG), when it is known. */
+  configDigest?: string | undefined;
 }
 
 /** The opted-in pods behind the Services, and those of them without this policy's sidecar: the name, and why when the webhook refused it. */
-export function sidecarCoverage(input: CoverageInput): { expected: number; missing: string[] } {
+export function sidecarCoverage(input: CoverageInput): SidecarCoverage {
   let expected = 0;
   const missing: string[] = [];
+  const stale: string[] = [];
   for (const pod of input.pods) {
     if (pod.metadata.deletionTimestamp || !input.services.some((s) => selects(s, pod.metadata.labels))) continue;
     if (!optedIn({ ...input, pod: pod.metadata }).ok) continue;
     expected++;
     const annotations = pod.metadata.annotations;
-    if (annotations?.[ANNOTATION_INJECTED] === input.policy) continue;
+    if (annotations?.[ANNOTATION_INJECTED] === input.policy) {
+      // Started with another nginx.conf than the one now in the ConfigMap (nginx reads it only at start).
+      const started = annotations[ANNOTATION_CONFIG];
+      if (started !== undefined && input.configDigest !== undefined && started !== input.configDigest) stale.push(pod.metadata.name);
+      continue;
+    }
     const refused = annotations?.[ANNOTATION_REFUSED];
     missing.push(refused ? `${pod.metadata.name} (refused: ${refused.slice(0, REFUSED_MAX)})` : pod.metadata.name);
   }
-  return { expected, missing: missing.sort(codeUnitOrder) };
+  return { expected, missing: missing.sort(codeUnitOrder), stale: stale.sort(codeUnitOrder) };
+}
+
+export interface SidecarCoverage {
+  expected: number;
+  missing: string[];
+  /** Pods with the sidecar whose nginx started with an older config than the ConfigMap holds now. */
+  stale: string[];
 }

@@ -3,7 +3,7 @@
 import type { Condition } from '../api/v1alpha1.ts';
 import { policySpec } from '../../test/support/builders.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
-import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, recordedDigest, refusedStatus, sidecarCondition, suspiciousCondition } from './status.ts';
+import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, recordedDigest, refusedStatus, sidecarCondition, sidecarConfigCondition, suspiciousCondition } from './status.ts';
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
@@ -140,5 +140,10 @@ describe('SidecarInjected', () => {
     expect(sidecarCondition({ expected: 3, missing: ['orders-a', 'orders-b'] })).toMatchObject({ type: 'SidecarInjected', status: 'False', reason: 'PodsWithoutSidecar' });
     expect(sidecarCondition({ expected: 3, missing: ['orders-a', 'orders-b'] }).message).toMatch(/^2 of 3 opted-in pod\(s\) behind the Services run without the sidecar, so their traffic is not limited by it: orders-a; orders-b\./);
     expect(sidecarCondition({ expected: 0, missing: [] })).toMatchObject({ status: 'True', reason: 'AllPodsInjected' });
+  });
+
+  it('SidecarConfigCurrent names the pods to roll after a config change', () => {
+    expect(sidecarConfigCondition(['orders-a'])).toMatchObject({ type: 'SidecarConfigCurrent', status: 'False', reason: 'RolloutNeeded', message: expect.stringMatching(/^1 injected pod\(s\) run the sidecar with an older nginx.conf .*: orders-a\. Roll their workloads/) });
+    expect(sidecarConfigCondition([])).toMatchObject({ status: 'True', reason: 'ConfigCurrent' });
   });
 });

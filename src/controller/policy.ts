@@ -9,13 +9,14 @@ import { assessPolicy, type AssessInput, type Assessment } from '../compliance/a
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { CLIENT_CA_REFUSED, clientCARefusal } from '../compliance/client-ca.ts';
-import { sidecarCoverage, type PodMeta } from '../compliance/injection.ts';
+import { sidecarCoverage, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
+import { sidecarConfigMapName } from '../render/sidecar-container.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { dateOf } from '../util/clock.ts';
@@ -26,6 +27,7 @@ import { foreignConditions, foreignObjects, overrideConditions, type ForeignObje
 import { PendingWrites } from './pending.ts';
 import { planWrites, type Plan } from './plan.ts';
 import type { ReconcileContext, ReconcileOutcome, Reconciler } from './runtime.ts';
+import { sidecarConfigDigest } from './slim.ts';
 import { canonical, ownedAnnotationKeys } from './state.ts';
 
 export const FINALIZER = 'apisec.dev/cleanup';
@@ -157,13 +159,14 @@ export class PolicyReconciler implements Reconciler {
   }
 
   /** With sidecar injection: which opted-in pods behind the Services lack this policy's sidecar. */
-  private sidecarPods(policy: Policy, spec: ApiSecurityPolicySpec, assessment: Assessment): { expected: number; missing: string[] } | undefined {
-    const { pods, namespaces } = this.deps.caches;
+  private sidecarPods(policy: Policy, spec: ApiSecurityPolicySpec, assessment: Assessment): SidecarCoverage | undefined {
+    const { pods, namespaces, configMaps } = this.deps.caches;
     const { injection } = this.deps;
     if (!pods || !injection || !spec.sidecar?.enabled) return undefined;
-    const { namespace, name } = policy.metadata;
+    const { namespace, name, uid } = policy.metadata;
     const labels = namespaces.get(namespace)?.metadata.labels;
-    return sidecarCoverage({ policy: name, namespace, namespaceLabels: labels, operatorNamespace: injection.operatorNamespace, services: assessment.services, pods: pods.list(namespace) as PodMeta[] });
+    const configDigest = sidecarConfigDigest(configMaps.get(`${namespace}/${sidecarConfigMapName({ name })}`), uid);
+    return sidecarCoverage({ policy: name, namespace, namespaceLabels: labels, operatorNamespace: injection.operatorNamespace, services: assessment.services, pods: pods.list(namespace) as PodMeta[], configDigest });
   }
 
   /** Terminal: nothing on the targets changes; the status says why; retried when the policy changes. */

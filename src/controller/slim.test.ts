@@ -57,13 +57,13 @@ describe('slimObject (what the caches keep)', () => {
 });
 
 describe('slimPod (sidecar injection)', () => {
-  it("keeps the name, labels and the webhook's two annotations (clipped), nothing else", () => {
+  it("keeps the name, labels and the webhook's three annotations (clipped), nothing else", () => {
     const pod = {
       apiVersion: 'meta.k8s.io/v1',
       kind: 'PartialObjectMetadata',
-      metadata: { name: 'orders-1', namespace: 'shop', uid: 'u', resourceVersion: '7', labels: { app: 'orders' }, annotations: { 'apisec.dev/sidecar-injected': 'orders', 'apisec.dev/sidecar-refused': 'r'.repeat(1000), big: 'x'.repeat(10_000) }, managedFields: [{ manager: 'kubelet' }] },
+      metadata: { name: 'orders-1', namespace: 'shop', uid: 'u', resourceVersion: '7', labels: { app: 'orders' }, annotations: { 'apisec.dev/sidecar-injected': 'orders', 'apisec.dev/sidecar-refused': 'r'.repeat(1000), 'apisec.dev/sidecar-config': 'c0ffee', big: 'x'.repeat(10_000) }, managedFields: [{ manager: 'kubelet' }] },
     } as KubeObject;
-    expect(slimPod(pod).metadata).toEqual({ name: 'orders-1', namespace: 'shop', uid: 'u', resourceVersion: '7', labels: { app: 'orders' }, annotations: { 'apisec.dev/sidecar-injected': 'orders', 'apisec.dev/sidecar-refused': 'r'.repeat(256) } });
+    expect(slimPod(pod).metadata).toEqual({ name: 'orders-1', namespace: 'shop', uid: 'u', resourceVersion: '7', labels: { app: 'orders' }, annotations: { 'apisec.dev/sidecar-injected': 'orders', 'apisec.dev/sidecar-refused': 'r'.repeat(256), 'apisec.dev/sidecar-config': 'c0ffee' } });
     expect(slimPod({ metadata: { name: 'p', deletionTimestamp: '2026-01-01T00:00:00Z' } } as KubeObject).metadata).toEqual({ name: 'p', namespace: undefined, uid: undefined, resourceVersion: undefined, deletionTimestamp: '2026-01-01T00:00:00Z' });
   });
 });

@@ -3,12 +3,15 @@
 import type { Manager } from '../controller/manager.ts';
 import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
 import type { IngressLike, ServiceLike } from '../render/types.ts';
+import { sidecarConfigDigest } from '../controller/slim.ts';
+import { sidecarConfigMapName } from '../render/sidecar-container.ts';
 import type { ReviewContext } from './review.ts';
 
 export function cacheContext(informers: Manager['informers'], opts: { operatorNamespace: string; image: string; native?: boolean }): ReviewContext {
-  const { namespaces, policies, ingresses, services, httpRoutes, gateways, gatewayClasses } = informers;
+  const { namespaces, policies, ingresses, services, httpRoutes, gateways, gatewayClasses, configMaps } = informers;
   return {
     ...opts,
+    configDigest: (ns, policy) => sidecarConfigDigest(configMaps.get(`${ns}/${sidecarConfigMapName(policy)}`), policy.uid),
     namespace: (ns) => ({
       namespaceLabels: namespaces.get(ns)?.metadata.labels,
       policies: policies.list(ns),

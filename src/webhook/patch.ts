@@ -7,7 +7,7 @@
 // port or a volume name already in use, or the moved port not the policy's appPort) gets no patch and
 // a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
 import { SIDECAR_CONTAINER_NAME, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
-import { ANNOTATION_INJECTED } from '../compliance/injection.ts';
+import { ANNOTATION_CONFIG, ANNOTATION_INJECTED } from '../compliance/injection.ts';
 import { manualWiring } from '../render/index.ts';
 import type { ServiceLike } from '../render/types.ts';
 
@@ -44,6 +44,8 @@ export interface InjectOptions {
   services: readonly ServiceLike[];
   /** Native sidecars (Kubernetes 1.29+; default): else the sidecar is appended to the containers. */
   native?: boolean;
+  /** The digest of the policy's sidecar ConfigMap now, stamped on the pod (ANNOTATION_CONFIG). */
+  configDigest?: string | undefined;
 }
 
 export type Injection =
@@ -134,12 +136,15 @@ function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
 
 const hasSidecar = (pod: PodLike): boolean => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === SIDECAR_CONTAINER_NAME);
 
-/** Adds one annotation to the pod (creating its annotations when it has none). */
-export const annotationOp = (pod: PodLike, key: string, value: string): JsonPatchOp =>
-  pod.metadata?.annotations ? { op: 'add', path: `/metadata/annotations/${pointerToken(key)}`, value } : { op: 'add', path: '/metadata/annotations', value: { [key]: value } };
+/** Adds these annotations to the pod (creating its annotations when it has none), in one op or one per key. */
+export function annotationOps(pod: PodLike, values: Record<string, string>): JsonPatchOp[] {
+  if (!pod.metadata?.annotations) return [{ op: 'add', path: '/metadata/annotations', value: values }];
+  return Object.entries(values).map(([k, v]) => ({ op: 'add' as const, path: `/metadata/annotations/${pointerToken(k)}`, value: v }));
+}
 
-/** Adds the injected-by annotation (the policy's status counts the pods that carry it). */
-const annotate = (pod: PodLike, policy: string): JsonPatchOp => annotationOp(pod, ANNOTATION_INJECTED, policy);
+/** The injected-by annotation (the policy's status counts the pods that carry it) and the config nginx starts with. */
+const annotate = (pod: PodLike, opts: Pick<InjectOptions, 'policy' | 'configDigest'>): JsonPatchOp[] =>
+  annotationOps(pod, { [ANNOTATION_INJECTED]: opts.policy, ...(opts.configDigest ? { [ANNOTATION_CONFIG]: opts.configDigest } : {}) });
 
 /** Whether a cluster of this version (/version gitVersion, e.g. v1.35.4) runs native sidecars by default: 1.29 or later. */
 export function supportsNativeSidecars(gitVersion: string): boolean {
@@ -166,7 +171,7 @@ function sidecarOps(pod: PodLike, opts: InjectOptions, move: Move): { patch: Jso
   const volumes = sidecarVolumes({ name: opts.policy });
   if (pod.spec?.volumes?.length) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
-  patch.push(annotate(pod, opts.policy));
+  patch.push(...annotate(pod, opts));
   return { patch, container };
 }
 
@@ -175,7 +180,7 @@ export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
   if (hasSidecar(pod)) {
     const reason = `the pod already has a container named ${SIDECAR_CONTAINER_NAME}`;
     // Left as it is, but counted as carrying the sidecar (a copy of an injected pod, a hand-made one).
-    if (pod.metadata?.annotations?.[ANNOTATION_INJECTED] !== opts.policy) return { changed: true, annotateOnly: true, patch: [annotate(pod, opts.policy)], reason, manual: [] };
+    if (pod.metadata?.annotations?.[ANNOTATION_INJECTED] !== opts.policy) return { changed: true, annotateOnly: true, patch: annotationOps(pod, { [ANNOTATION_INJECTED]: opts.policy }), reason, manual: [] };
     return { changed: false, alreadyInjected: true, reason };
   }
   const broken = conflict(pod, opts.port);

@@ -85,6 +85,8 @@ describe('the patch', () => {
     expect(after.spec?.containers?.[0]?.ports).toEqual([{ name: 'app-http', containerPort: 3000 }]);
     expect(after.spec?.volumes).toEqual([{ name: 'data' }, ...sidecarVolumes({ name: 'orders' })]);
     expect(after.metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders' });
+    const stamped = injectSidecar(before, { ...opts, services: [service('orders', 'http')], configDigest: '0123abcd' });
+    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd' });
     expect(r.movedPort).toEqual({ name: 'http', container: 'app', renamedTo: 'app-http' });
     expect(r.manual).toEqual([]);
   });
@@ -98,6 +100,8 @@ describe('the patch', () => {
     expect(after.spec?.initContainers?.[0]?.ports).toEqual([{ name: SIDECAR_PORT_NAME, containerPort: 8080, protocol: 'TCP' }]);
     expect(after.spec?.volumes).toEqual(sidecarVolumes({ name: 'orders' }));
     expect(after.metadata?.annotations).toEqual({ team: 'a', [ANNOTATION_INJECTED]: 'orders' });
+    const stamped = injectSidecar(before, { ...opts, services: [service('orders', 8080)], configDigest: '0123abcd' });
+    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ team: 'a', [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd' });
     expect(r.manual).toEqual([]);
   });
 
@@ -166,11 +170,18 @@ describe("the pods that should carry a policy's sidecar", () => {
       podMeta('opted-out', { 'apisec.dev/inject': 'disabled' }),
       { metadata: { name: 'not-selected', labels: { app: 'billing', 'apisec.dev/inject': 'enabled' } } },
     ];
-    expect(sidecarCoverage({ ...base, pods })).toEqual({ expected: 3, missing: ['b-missing', 'other-policy'] });
+    expect(sidecarCoverage({ ...base, pods })).toEqual({ expected: 3, missing: ['b-missing', 'other-policy'], stale: [] });
     const refused = podMeta('c-refused', { 'apisec.dev/inject': 'enabled' }, { 'apisec.dev/sidecar-refused': 'container app already uses port 8080' });
     expect(sidecarCoverage({ ...base, pods: [refused] }).missing).toEqual(['c-refused (refused: container app already uses port 8080)']);
     expect(sidecarCoverage({ ...base, namespaceLabels: { 'apisec.dev/inject': 'enabled' }, pods }).expected).toBe(4);
     expect(sidecarCoverage({ ...base, namespace: 'kube-system', pods }).expected).toBe(0);
+  });
+
+  it('names the injected pods whose nginx started with another config than the ConfigMap holds now', () => {
+    const injected = (name: string, config?: string) => podMeta(name, { 'apisec.dev/inject': 'enabled' }, { [ANNOTATION_INJECTED]: 'orders', ...(config ? { 'apisec.dev/sidecar-config': config } : {}) });
+    const pods = [injected('new', 'bbbb'), injected('old', 'aaaa'), injected('unstamped')];
+    expect(sidecarCoverage({ ...base, pods, configDigest: 'bbbb' })).toEqual({ expected: 3, missing: [], stale: ['old'] });
+    expect(sidecarCoverage({ ...base, pods }).stale).toEqual([]); // the ConfigMap is not known: nothing to compare
   });
 });
 

@@ -4,7 +4,7 @@
 // annotation. Every name in those texts comes from the cluster and is made inert first.
 import { inert } from '../render/text.ts';
 import { ANNOTATION_REFUSED, REFUSED_MAX } from '../compliance/injection.ts';
-import { annotationOp, injectSidecar, type Injection, type JsonPatchOp, type PodLike } from './patch.ts';
+import { annotationOps, injectSidecar, type Injection, type JsonPatchOp, type PodLike } from './patch.ts';
 import { selectPolicy, type SelectInput, type Selection } from './select.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -42,6 +42,8 @@ export interface ReviewContext {
   image: string;
   /** Native sidecars (an init container with restartPolicy Always); false before Kubernetes 1.29. */
   native?: boolean;
+  /** The digest of a policy's sidecar ConfigMap as cached now, if it is there. */
+  configDigest?(namespace: string, policy: { name: string; uid?: string | undefined }): string | undefined;
   namespace(name: string): Pick<SelectInput, 'namespaceLabels' | 'policies' | 'lookup'>;
 }
 
@@ -83,7 +85,7 @@ function decide(request: AdmissionRequest, ctx: ReviewContext): { selection: Sel
   const selection = selectPolicy({ namespace, operatorNamespace: ctx.operatorNamespace, pod: { labels: pod.metadata?.labels }, ...ctx.namespace(namespace) });
   if (!selection.inject) return { pod, namespace, selection };
   const { sidecar } = selection;
-  const injection = injectSidecar(pod, { policy: selection.policy.name, image: ctx.image, port: sidecar.port, appPort: sidecar.appPort, services: selection.services, native: ctx.native ?? true });
+  const injection = injectSidecar(pod, { policy: selection.policy.name, image: ctx.image, port: sidecar.port, appPort: sidecar.appPort, services: selection.services, native: ctx.native ?? true, configDigest: ctx.configDigest?.(namespace, selection.policy) });
   return { pod, namespace, selection, injection };
 }
 
@@ -98,9 +100,9 @@ export function review(request: AdmissionRequest, ctx: ReviewContext): { out: Ad
     if (injection?.alreadyInjected) return { out: answer(request.uid, {}), outcome: { ...base, result: 'skipped', policy, reason } };
     const warning = clip(`apisec: no sidecar of policy ${policy}: ${reason}`);
     // The spec is left as it is; the reason goes on the pod, where the policy's SidecarInjected reads it.
-    const note = annotationOp(pod, ANNOTATION_REFUSED, reason.slice(0, REFUSED_MAX));
+    const note = annotationOps(pod, { [ANNOTATION_REFUSED]: reason.slice(0, REFUSED_MAX) });
     return {
-      out: answer(request.uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify([note])).toString('base64'), warnings: [warning], auditAnnotations: { [`${AUDIT_KEY}-refused`]: reason } }),
+      out: answer(request.uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(note)).toString('base64'), warnings: [warning], auditAnnotations: { [`${AUDIT_KEY}-refused`]: reason } }),
       outcome: { ...base, result: 'refused', policy, policyUid: selection.policy.uid, reason },
     };
   }

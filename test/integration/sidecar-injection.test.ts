@@ -88,6 +88,8 @@ describe('sidecar injection webhook', () => {
       // As main.ts wires it: a refusal becomes a Warning Event regarding the policy, as the operator.
       onOutcome: (o) => void refusals.note(o),
     });
+    // The operator has written the policy's sidecar ConfigMap: injected pods are stamped with its digest.
+    await eventually(async () => expect(op.controller.informers.configMaps.get(`${optedIn}/apisec-orders-sidecar`)).toBeDefined());
     const clientConfig = { url: `https://127.0.0.1:${server.port}${MUTATE_PATH}`, caBundle: Buffer.from(pair.cert).toString('base64') };
     await apply(admin, webhookConfiguration({ name: configName, operatorNamespace: 'apisec-system', clientConfig }) as KubeObject);
     // The API server picks the new configuration up from its own informer: dry runs until it calls us.
@@ -132,6 +134,24 @@ describe('sidecar injection webhook', () => {
     await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'legacy', (current) => {
       expect(current.status?.controls?.find((c) => c.control === 'RateLimit')?.message).toContain(`manual wiring needed, set its targetPort to 8080: ${change}`);
     });
+  });
+
+  it('a changed policy: the pods injected before are named for a rollout, a new pod starts with the new config', async () => {
+    const before = await stored(await create(pod(optedIn)));
+    const started = before.metadata.annotations?.['apisec.dev/sidecar-config'];
+    expect(started).toMatch(/^[0-9a-f]{16}$/);
+    await apply(admin, policy(optedIn, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 20 }, sidecar: { port: 8080, appPort: 3000 } }));
+    await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'orders', (current) => {
+      const c = current.status?.conditions?.find((x) => x.type === 'SidecarConfigCurrent');
+      expect(c).toMatchObject({ status: 'False', reason: 'RolloutNeeded' });
+      expect(c?.message).toContain(before.metadata.name);
+    });
+    const after = await eventually(async () => {
+      const p = await stored(await create(pod(optedIn)));
+      expect(p.metadata.annotations?.['apisec.dev/sidecar-config']).not.toBe(started);
+      return p;
+    });
+    expect(after.metadata.annotations?.['apisec.dev/sidecar-config']).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('pods without the opt-in, not behind the Service, or opted out are stored untouched', async () => {
