@@ -34,6 +34,19 @@ export type Selection =
   | { inject: false; reason: string }
   | { inject: true; policy: { name: string; namespace: string; uid?: string | undefined }; spec: ApiSecurityPolicySpec; sidecar: NonNullable<ApiSecurityPolicySpec['sidecar']>; services: ServiceLike[] };
 
+// Informers replace an object on every change, so a spec object is one version: parsed once, not once per
+// admitted pod (as compliance/claims.ts caches validity).
+const parsedSpecs = new WeakMap<object, ReturnType<typeof parseSpec>>();
+function parsedSpec(spec: unknown): ReturnType<typeof parseSpec> {
+  if (spec === null || typeof spec !== 'object') return parseSpec(spec);
+  let parsed = parsedSpecs.get(spec);
+  if (!parsed) {
+    parsed = parseSpec(spec);
+    parsedSpecs.set(spec, parsed);
+  }
+  return parsed;
+}
+
 interface Candidate {
   claim: PolicyClaim;
   policy: SelectInput['policies'][number];
@@ -48,9 +61,12 @@ function candidates(input: SelectInput): Candidate[] {
   for (const p of input.policies) {
     const claim = claimOf(p);
     if (!claim) continue;
-    const parsed = parseSpec(p.spec);
+    const parsed = parsedSpec(p.spec);
     if (!parsed.ok || !parsed.spec.sidecar?.enabled || parsed.spec.mode !== 'Enforce') continue;
     const spec = parsed.spec;
+    // Most policies of a namespace target Services that do not select this pod: skip them before resolving.
+    const mayCover = spec.targetRefs.some((r) => r.kind !== 'Service' || selects(input.lookup.service(r.name) ?? { metadata: { name: '' } }, input.pod.labels));
+    if (!mayCover) continue;
     const policy = { name: p.metadata.name, namespace: input.namespace, uid: p.metadata.uid ?? '', creationTimestamp: p.metadata.creationTimestamp };
     const won = resolveTargets({ policy, spec, rivals, lookup: input.lookup }).filter((t) => t.object && t.state !== 'Conflicted');
     const ingresses = won.filter((t) => t.ref.kind === 'Ingress').map((t) => t.object as IngressLike);
