@@ -4,7 +4,7 @@ import { RefusalEvents } from './events.ts';
 import type { ReviewOutcome } from './review.ts';
 
 describe('RefusalEvents', () => {
-  it('records one Warning per policy and reason every 10 minutes, regarding the policy', async () => {
+  it('records one Warning per policy every 10 minutes, whatever the reason, regarding the policy', async () => {
     const recorded: [Regarding, EventNote][] = [];
     let now = 0;
     const events = new RefusalEvents({ record: async (r, e) => void recorded.push([r, e]), log: pino({ level: 'silent' }), now: () => now });
@@ -15,10 +15,12 @@ describe('RefusalEvents', () => {
     await events.note({ namespace: 'shop', pod: 'orders-d', result: 'injected', policy: 'orders' });
     expect(recorded).toEqual([
       [{ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: 'orders', namespace: 'shop', uid: 'u-1' }, expect.objectContaining({ type: 'Warning', reason: 'SidecarRefused', note: expect.stringMatching(/^A pod \(orders-a\) was admitted without the sidecar: container app already uses port 8080\./) })],
-      [expect.objectContaining({ name: 'orders' }), expect.objectContaining({ note: expect.stringContaining('a volume is taken') })],
     ]);
+    await events.note({ ...refused('orders-x'), policy: 'billing' });
+    expect(recorded.map(([r]) => r.name)).toEqual(['orders', 'billing']);
     now += 10 * 60_000;
-    await events.note(refused('orders-e'));
+    await events.note(refused('orders-e', 'a volume is taken'));
     expect(recorded).toHaveLength(3);
+    expect(recorded[2]![1].note).toContain('a volume is taken');
   });
 });
