@@ -48,6 +48,7 @@ describe('helm install', () => {
     expect(out).toContain('STATUS: deployed');
     expect(out).toContain('kubectl get apisecuritypolicies -A');
     expect(out).toContain('kubectl describe asp -n <namespace> <name>');
+    expect(out).toContain('kubectl label namespace <namespace> apisec.dev/inject=enabled');
 
     await waitEstablished(admin, 'apisecuritypolicies.apisec.dev');
     for (const [what, path] of Object.entries(paths)) {
