@@ -16,7 +16,7 @@
 //
 // A second release with `watchNamespaces: [one]` shows the namespaced variant: it reconciles in its
 // namespace and is refused the namespaced resources of every other one.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,7 @@ import { Resources, collectionPath, objectPath, type KubeObject } from '../../sr
 import { identities, repoRoot } from '../support/controlplane.ts';
 import { chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
-import { apply, clientAs, controlPlane, createNamespace, eventually, getOrUndefined, installCrds, loadYamlFile, waitEstablished } from '../support/kube.ts';
+import { apply, clientAs, controlPlane, createNamespace, eventually, getOrUndefined, installCrds, installPolicyReportCrd, loadYamlFile } from '../support/kube.ts';
 
 const NS = 'apisec-rbac';
 const RELEASE = 'api-security-operator';
@@ -69,16 +69,6 @@ async function deploymentArgs(kubeconfig: string, release: string, which: 'opera
     .find((o) => o?.kind === 'Deployment' && (o.metadata?.labels?.['app.kubernetes.io/component'] === 'guard') === (which === 'guard'));
   if (!deploy?.spec) throw new Error('the release has no Deployment');
   return deploy.spec.template.spec.containers[0]!.args;
-}
-
-/** The upstream PolicyReport CRD (test/tools/policyreport-crd.sh), so the operator publishes reports too. */
-async function installPolicyReportCrd(admin: KubeClient): Promise<void> {
-  const run = spawnSync('bash', [join(repoRoot, 'test/tools/policyreport-crd.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (run.status !== 0) throw new Error(`test/tools/policyreport-crd.sh failed (exit ${run.status}); see above. Alternative: POLICYREPORT_CRD=<path>.`);
-  const [crd] = loadYamlFile(run.stdout.trim().split('\n').pop() ?? '');
-  if (!crd) throw new Error('no PolicyReport CRD');
-  await apply(admin, crd);
-  await waitEstablished(admin, crd.metadata.name);
 }
 
 const policyReport = (c: KubeClient, ns: string): Promise<KubeObject | undefined> =>

@@ -21,8 +21,9 @@ import { LABEL_INJECT } from '../../src/compliance/injection.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
 import { RefusalEvents } from '../../src/webhook/events.ts';
 import { Writer } from '../../src/k8s/apply.ts';
+import { ReportsController } from '../../src/controller/reports.ts';
 import { policy } from '../support/fixtures.ts';
-import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, reconciledPolicy } from '../support/kube.ts';
+import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, installPolicyReportCrd, reconciledPolicy } from '../support/kube.ts';
 import { bindOperatorRole, grantOperatorRbac, sidecarInjectionRules, startOperator, type RunningOperator } from '../support/operator.ts';
 
 type Container = { name: string; image?: string; restartPolicy?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] };
@@ -38,6 +39,7 @@ const LABEL = LABEL_INJECT;
 describe('sidecar injection webhook', () => {
   let admin: KubeClient;
   let op: RunningOperator;
+  let reports: ReportsController;
   let server: WebhookServer;
   let certDir: string;
   let optedIn: string;
@@ -70,7 +72,12 @@ describe('sidecar injection webhook', () => {
     await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: optedIn }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80, targetPort: 3000 }] } } as KubeObject);
     await apply(admin, policy(optedIn, 'legacy', { targetRefs: [{ group: '', kind: 'Service', name: 'legacy' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
     await bindOperatorRole(admin, 'apisec-test-sidecar-injection', sidecarInjectionRules);
+    await installPolicyReportCrd(admin);
     op = await startOperator({ sidecarInjection: { operatorNamespace: 'apisec-system' } });
+    // The opted-in namespace's PolicyReport (only that one: the API server is shared), from the same caches.
+    const i = op.controller.informers;
+    reports = new ReportsController({ client: op.client, actions: new Writer(op.client), log: pino({ level: 'silent' }), sources: { policies: i.policies, ingresses: i.ingresses, services: i.services }, namespace: optedIn, events: false });
+    reports.start();
     certDir = mkdtempSync(join(tmpdir(), 'apisec-webhook-'));
     const pair = selfSignedCertificate(['127.0.0.1']);
     writeFileSync(join(certDir, 'tls.crt'), pair.cert);
@@ -99,6 +106,7 @@ describe('sidecar injection webhook', () => {
   afterAll(async () => {
     await admin?.request('DELETE', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${configName}`, { verb: 'delete' }).catch(() => undefined);
     await server?.close();
+    await reports?.stop();
     await op?.stop();
     if (certDir) rmSync(certDir, { recursive: true, force: true });
   });
@@ -213,5 +221,11 @@ describe('sidecar injection webhook', () => {
       expect(message).toMatch(/\(refused: container app already uses port 8080, the sidecar's port/);
     });
     expect(p.status?.conditions?.find((c) => c.type === 'SidecarInjected')?.message).toMatch(/^2 of \d+ opted-in pod\(s\) behind the Services run without the sidecar/);
+    // And the namespace's PolicyReport has it as a fail of the policy.
+    await eventually(async () => {
+      const report = await admin.request<{ results: { policy: string; rule: string; result: string; message: string }[] }>('GET', objectPath(Resources.policyReport, optedIn, 'api-security-operator'), { verb: 'get' });
+      const r = report.results.find((x) => x.policy === 'orders' && x.rule === 'SidecarInjected');
+      expect(r).toMatchObject({ result: 'fail', message: expect.stringMatching(/^PodsWithoutSidecar: 2 of \d+ opted-in pod/) });
+    }, 30_000);
   });
 });
