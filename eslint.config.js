@@ -44,6 +44,8 @@ export default tseslint.config(
   },
   { files: ['src/**/*.ts'], ignores: ['src/k8s/**'], rules: { 'no-restricted-imports': ['error', apiClients] } },
   { files: ['src/render/**/*.ts', 'src/compliance/**/*.ts', 'src/api/**/*.ts', 'src/util/**/*.ts'], rules: { 'no-restricted-imports': ['error', pureOnly] } },
+  // The webhook's decisions are pure too; only its server (and the cache adapter) touch I/O.
+  { files: ['src/webhook/**/*.ts'], ignores: ['src/webhook/server.ts', 'src/webhook/*.test.ts', 'src/webhook/context.ts'], rules: { 'no-restricted-imports': ['error', pureOnly] } },
   { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/explicit-function-return-type': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', globalThis: 'readonly' } } },
 );

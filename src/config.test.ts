@@ -165,6 +165,21 @@ describe('parseConfig', () => {
     expect(() => parseConfig(argv, {})).toThrow(message);
   });
 
+  it('serves the sidecar injection webhook only with an address and a certificate directory', () => {
+    expect(parse([]).webhook).toBeUndefined();
+    expect(parseConfig(['--webhook-bind-address=:9443', '--webhook-cert-dir=/certs'], { POD_NAMESPACE: 'apisec' })).toMatchObject({
+      webhook: { address: { port: 9443 }, certDir: '/certs', image: 'nginx:1.27-alpine', operatorNamespace: 'apisec' },
+    });
+    expect(parse(['--webhook-bind-address=127.0.0.1:0', '--webhook-cert-dir=/c', '--sidecar-image=nginxinc/nginx-unprivileged:1.27']).webhook).toMatchObject({
+      address: { host: '127.0.0.1', port: 0 },
+      image: 'nginxinc/nginx-unprivileged:1.27',
+      operatorNamespace: 'apisec-system',
+    });
+    expect(() => parse(['--webhook-bind-address=:9443'])).toThrow('--webhook-bind-address needs --webhook-cert-dir');
+    expect(() => parse(['--webhook-cert-dir=/c'])).toThrow('--webhook-cert-dir needs --webhook-bind-address');
+    expect(() => parse(['--webhook-bind-address=9443', '--webhook-cert-dir=/c'])).toThrow(/--webhook-bind-address must be HOST:PORT/);
+  });
+
   it('answers --help and --version', () => {
     expect(parseConfig(['--help'], {})).toBe('help');
     expect(parseConfig(['--version'], {})).toBe('version');

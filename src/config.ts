@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { isCidr } from './api/patterns.ts';
 import { isAllowedHostEntry } from './compliance/outbound.ts';
+import { SIDECAR_IMAGE } from './render/sidecar-container.ts';
 import { defaultSettings, type ControllerPeer, type IngressProvider, type OperatorSettings, type Provider, type RouteProvider, ROUTE_PROVIDERS } from './render/types.ts';
 
 /** Where a server listens; no host means every interface (Go's ":8080"). */
@@ -28,6 +29,8 @@ export interface OperatorConfig {
   metricsAuth: MetricsAuthMode;
   /** tls.crt and tls.key of the HTTPS metrics server; without it a self-signed certificate. */
   metricsCertDir?: string;
+  /** The sidecar injection webhook (docs/sidecar.md), when --webhook-bind-address is set. */
+  webhook?: WebhookConfig;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -45,6 +48,16 @@ export interface OperatorConfig {
   settings: OperatorSettings;
   /** One line per deprecated flag used, for the log at start. */
   warnings: string[];
+}
+
+export interface WebhookConfig {
+  address: ListenAddress;
+  /** tls.crt and tls.key, the certificate the webhook configuration's caBundle trusts. */
+  certDir: string;
+  /** The sidecar's image. */
+  image: string;
+  /** The operator's own namespace: never injected. */
+  operatorNamespace: string;
 }
 
 export const METRICS_AUTH_MODES = ['none', 'kubernetes'] as const;
@@ -72,6 +85,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'health-probe-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8081', help: 'address of /healthz and /readyz; the same address as --metrics-bind-address serves all on one port' },
   { name: 'metrics-auth', kind: 'string', value: 'MODE', default: 'none', help: 'who may read /metrics: none (anyone who reaches the port) or kubernetes (a bearer token the API server authenticates, TokenReview, of a user RBAC allows get on the non-resource URL /metrics, SubjectAccessReview; served over HTTPS; /healthz and /readyz stay open)' },
   { name: 'metrics-cert-dir', kind: 'string', value: 'DIR', help: 'with --metrics-auth=kubernetes: the directory of tls.crt and tls.key for /metrics, read at start and again when they change (checked every 10 s); without it a self-signed certificate is made at start' },
+  { name: 'webhook-bind-address', kind: 'string', value: 'HOST:PORT', help: 'serve the sidecar injection webhook (HTTPS, POST /mutate-pods) at this address, e.g. :9443; default: not served' },
+  { name: 'webhook-cert-dir', kind: 'string', value: 'DIR', help: 'with --webhook-bind-address: the directory of tls.crt and tls.key (the certificate the webhook configuration\'s caBundle trusts), read at start and again when they change (checked every 10 s)' },
+  { name: 'sidecar-image', kind: 'string', value: 'IMAGE', env: 'APISEC_SIDECAR_IMAGE', default: SIDECAR_IMAGE, help: 'the image of the injected sidecar: any nginx with nginx on its PATH; it runs as uid 101, not root' },
   { name: 'leader-elect', kind: 'boolean', default: 'true', help: 'elect a leader with a Lease; --leader-elect=false runs without (one replica only)' },
   { name: 'leader-election-namespace', kind: 'string', value: 'NS', env: 'POD_NAMESPACE', default: 'apisec-system', help: 'namespace of the Lease' },
   { name: 'leader-election-id', kind: 'string', value: 'NAME', default: 'api-security-operator', help: 'name of the Lease' },
@@ -331,6 +347,18 @@ function addresses(metricsFlag: string | undefined, portFlag: string | undefined
   return { metricsAddress, healthProbeAddress: health ?? metricsAddress };
 }
 
+/** --webhook-bind-address and --webhook-cert-dir: both or neither. */
+function webhook(address: string | undefined, certDir: string | undefined, rest: Pick<WebhookConfig, 'image' | 'operatorNamespace'>): Pick<OperatorConfig, 'webhook'> {
+  if (address === undefined) {
+    if (certDir !== undefined) throw new ConfigError('--webhook-cert-dir needs --webhook-bind-address: the certificate serves the webhook');
+    return {};
+  }
+  const parsed = parseAddress('webhook-bind-address', address);
+  if (!parsed) throw new ConfigError(`--webhook-bind-address must be HOST:PORT ${ADDRESS_HINT}, got "${address}"`);
+  if (!certDir) throw new ConfigError('--webhook-bind-address needs --webhook-cert-dir: the API server calls the webhook over HTTPS and must trust its certificate');
+  return { webhook: { address: parsed, certDir, ...rest } };
+}
+
 /** --metrics-auth and --metrics-cert-dir: a certificate only serves an authenticated /metrics. */
 function metricsAuth(mode: string, certDir: string | undefined): Pick<OperatorConfig, 'metricsAuth' | 'metricsCertDir'> {
   const metricsAuth = oneOf('metrics-auth', mode, METRICS_AUTH_MODES);
@@ -375,6 +403,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     workers: int('workers', get('workers'), 1, 64),
     ...addresses(given('metrics-bind-address'), given('metrics-port'), given('health-probe-bind-address'), warnings),
     ...metricsAuth(get('metrics-auth'), given('metrics-cert-dir')),
+    ...webhook(given('webhook-bind-address'), given('webhook-cert-dir'), { image: get('sidecar-image'), operatorNamespace: env.POD_NAMESPACE ?? get('leader-election-namespace') }),
     leaderElect: bools.get('leader-elect') ?? true,
     leaderElectionNamespace: get('leader-election-namespace'),
     leaderElectionId: get('leader-election-id'),

@@ -15,9 +15,13 @@ import { connect } from './k8s/connect.ts';
 import { LeaderElector } from './k8s/leader.ts';
 import { REVIEW_RESOURCES, reviewAccess, reviewToken } from './k8s/review.ts';
 import { MetricsAuth } from './observability/metrics-auth.ts';
-import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics, type OperatorMetrics } from './observability/metrics.ts';
+import { Registry, inventoryMetrics, operatorMetrics, runtimeMetrics, webhookMetrics, type OperatorMetrics } from './observability/metrics.ts';
 import { startHttpServer, type HttpServer, type HttpServerOptions } from './observability/server.ts';
 import { servingTls } from './observability/tls.ts';
+import { cacheContext } from './webhook/context.ts';
+import { RefusalEvents } from './webhook/events.ts';
+import { supportsNativeSidecars } from './webhook/patch.ts';
+import { startWebhookServer, type WebhookServer } from './webhook/server.ts';
 
 const MUTATING = new Set(['create', 'update', 'patch', 'delete']);
 
@@ -84,6 +88,7 @@ function components(config: OperatorConfig, log: Logger): Components {
       for (const kind of kinds) metrics.driftTotal.inc({ kind, outcome: fight ? 'paused' : 'repaired' });
     },
     metrics: (name) => metrics.controller(name),
+    ...(config.webhook ? { sidecarInjection: { operatorNamespace: config.webhook.operatorNamespace } } : {}),
   });
   // PolicyReports per namespace and the inventory of uncovered APIs, from the same caches.
   const { policies, ingresses, services, httpRoutes } = controller.informers;
@@ -123,6 +128,56 @@ export function metricsProtection(config: Pick<OperatorConfig, 'metricsAuth' | '
   } catch (err) {
     throw new StartError(`the metrics certificate in --metrics-cert-dir=${config.metricsCertDir} does not load (${message(err)}): it needs tls.crt and tls.key, a matching PEM pair`, { cause: err });
   }
+}
+
+/** Whether the API server's version runs native sidecars (1.29+); a version that cannot be read counts as current. */
+async function nativeSidecars(client: KubeClient, log: Logger): Promise<boolean> {
+  try {
+    const { gitVersion } = await client.request<{ gitVersion: string }>('GET', '/version', { verb: 'get' });
+    const native = supportsNativeSidecars(gitVersion);
+    if (!native) log.warn({ version: gitVersion }, 'Kubernetes before 1.29: the sidecar is injected as a container, not a native sidecar');
+    return native;
+  } catch (err) {
+    log.warn({ err: message(err) }, 'Cannot read the API server version: injecting native sidecars');
+    return true;
+  }
+}
+
+/**
+ * The sidecar injection webhook, on every replica (the webhook Service picks any): answered from the
+ * caches, so only once they have synced. A certificate that does not load or a port in use is fatal.
+ */
+export async function serveWebhook(config: OperatorConfig, c: Pick<Components, 'client' | 'controller' | 'registry'>, log: Logger): Promise<WebhookServer | undefined> {
+  const { webhook } = config;
+  if (!webhook) return undefined;
+  let tls;
+  try {
+    tls = servingTls({ certDir: webhook.certDir, log, serves: 'webhook' });
+  } catch (err) {
+    throw new StartError(`the webhook certificate in --webhook-cert-dir=${webhook.certDir} does not load (${message(err)}): it needs tls.crt and tls.key, a matching PEM pair`, { cause: err });
+  }
+  const native = await nativeSidecars(c.client, log);
+  const admissions = webhookMetrics(c.registry);
+  const { controller } = c;
+  const writer = new Writer(c.client, config.identity);
+  const refusals = new RefusalEvents({ record: (regarding, event) => writer.recordEvent(regarding, event), log });
+  return startWebhookServer({
+    ...webhook.address,
+    tls,
+    log,
+    context: cacheContext(controller.informers, { operatorNamespace: webhook.operatorNamespace, image: webhook.image, native }),
+    ready: () => controller.synced,
+    onOutcome: (o) => {
+      admissions.inc({ result: o.result });
+      if (o.result === 'injected') log.info({ namespace: o.namespace, pod: o.pod, policy: o.policy, manualWiring: o.manual }, 'Injected the sidecar');
+      else if (o.result === 'refused') {
+        log.warn({ namespace: o.namespace, pod: o.pod, policy: o.policy, reason: o.reason }, 'Admitted a pod without the sidecar');
+        void refusals.note(o);
+      }
+    },
+  }).catch((err: unknown) => {
+    throw new StartError(explainListen(err as NodeJS.ErrnoException, '--webhook-bind-address', webhook.address), { cause: err });
+  });
 }
 
 /** One running operator process: start, readiness, and the one way it stops (signal, lost lease, fatal start). */
@@ -245,6 +300,8 @@ class OperatorProcess {
     this.servers.push(metricsServer);
     const healthServer = together ? metricsServer : await listen(config.healthProbeAddress, '--health-probe-bind-address', { checks: this.checks });
     if (!together) this.servers.push(healthServer);
+    const webhook = await serveWebhook(config, this.c, log);
+    if (webhook) this.servers.push(webhook);
     log.info({ metricsPort: metricsServer.port, healthProbePort: healthServer.port, namespace: config.namespace ?? '(all)', version: version() }, 'Started operator');
   }
 

@@ -57,6 +57,8 @@ export interface Assessment {
   targets: TargetOutcome[];
   /** The Ingresses this policy wins (rendered even when their data plane turns out unsupported). */
   ingresses: IngressLike[];
+  /** The Services behind the targets it wins (servicesBehind). */
+  services: ServiceLike[];
   rendered: RenderOutput;
   compliance: ComplianceOutput;
 }
@@ -159,5 +161,5 @@ export function assessPolicy(input: AssessInput): Assessment {
     fidelity: rendered.fidelity,
     networkSkipped: rendered.networkSkipped,
   });
-  return { targets, ingresses, rendered, compliance };
+  return { targets, ingresses, services, rendered, compliance };
 }

@@ -3,7 +3,7 @@
 import type { Condition } from '../api/v1alpha1.ts';
 import { policySpec } from '../../test/support/builders.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
-import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, recordedDigest, refusedStatus, suspiciousCondition } from './status.ts';
+import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, recordedDigest, refusedStatus, sidecarCondition, sidecarConfigCondition, suspiciousCondition } from './status.ts';
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
@@ -83,7 +83,7 @@ describe('policyStatus', () => {
     generation: 4,
     previous: undefined,
     spec: policySpec({ rateLimit: { requestsPerSecond: 5 } }),
-    assessment: { targets, ingresses: [], rendered, compliance },
+    assessment: { targets, ingresses: [], services: [], rendered, compliance },
     errors: [],
     baseline: { effective: policySpec(), violations: [], provenance: [], conflicts: [], names: [] },
     now: NOW,
@@ -150,5 +150,18 @@ describe('suspiciousCondition', () => {
   it('names the latest report and how many there were', () => {
     const out = suspiciousCondition([report('2026-11-27T23:20:00Z', 'old'), report('2026-11-27T23:55:00Z', 'new')], undefined, NOW);
     expect(out.condition?.message).toBe('The apisec guard reported at 2026-11-27T23:55:00Z: new (2 reports in the last hour)');
+  });
+});
+
+describe('SidecarInjected', () => {
+  it('names the opted-in pods without the sidecar, and says True when there are none', () => {
+    expect(sidecarCondition({ expected: 3, missing: ['orders-a', 'orders-b'] })).toMatchObject({ type: 'SidecarInjected', status: 'False', reason: 'PodsWithoutSidecar' });
+    expect(sidecarCondition({ expected: 3, missing: ['orders-a', 'orders-b'] }).message).toMatch(/^2 of 3 opted-in pod\(s\) behind the Services run without the sidecar, so their traffic is not limited by it: orders-a; orders-b\./);
+    expect(sidecarCondition({ expected: 0, missing: [] })).toMatchObject({ status: 'True', reason: 'AllPodsInjected' });
+  });
+
+  it('SidecarConfigCurrent names the pods to roll after a config change', () => {
+    expect(sidecarConfigCondition(['orders-a'])).toMatchObject({ type: 'SidecarConfigCurrent', status: 'False', reason: 'RolloutNeeded', message: expect.stringMatching(/^1 injected pod\(s\) run the sidecar with an older nginx.conf .*: orders-a\. Roll their workloads/) });
+    expect(sidecarConfigCondition([])).toMatchObject({ status: 'True', reason: 'ConfigCurrent' });
   });
 });

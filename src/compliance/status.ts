@@ -20,6 +20,8 @@ export interface PolicyStatusInput {
   errors: readonly string[];
   baseline: BaselineResult & { names: readonly string[] };
   now: Date;
+  /** With sidecar injection: the opted-in pods behind the Services, and those without this policy's sidecar. */
+  sidecarPods?: { expected: number; missing: readonly string[]; stale?: readonly string[] } | undefined;
 }
 
 /** Drift seen by this reconcile, already described (names, fields, managers). */
@@ -60,6 +62,7 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
     );
   }
   if (baseline.conflicts.length) conds.push({ type: 'BaselinesConflict', status: 'True', reason: 'ConflictingBaselines', message: baseline.conflicts.join('; ') });
+  if (input.sidecarPods && spec.sidecar?.enabled && spec.mode === 'Enforce') conds.push(sidecarCondition(input.sidecarPods), sidecarConfigCondition(input.sidecarPods.stale ?? []));
 
   const status: ApiSecurityPolicyStatus = {
     observedGeneration: generation,
@@ -81,6 +84,36 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
   if (spec.mode === 'Enforce' && generated.length) status.generated = generated;
   if (baseline.provenance.length) status.effective = baseline.provenance;
   return status;
+}
+
+/**
+ * SidecarInjected: whether every pod that asked for the sidecar (apisec.dev/inject) behind the Services
+ * carries this policy's. False names the pods that do not: admitted while the webhook did not answer
+ * (failurePolicy Ignore), refused by it (their creation warned why), or created before the label.
+ */
+export function sidecarCondition({ expected, missing }: { expected: number; missing: readonly string[] }): ConditionInput {
+  if (missing.length === 0) return { type: 'SidecarInjected', status: 'True', reason: 'AllPodsInjected', message: `${expected} opted-in pod(s) behind the Services carry the sidecar` };
+  return {
+    type: 'SidecarInjected',
+    status: 'False',
+    reason: 'PodsWithoutSidecar',
+    message: `${missing.length} of ${expected} opted-in pod(s) behind the Services run without the sidecar, so their traffic is not limited by it: ${listSome(missing)}. Recreate them (kubectl rollout restart) once the webhook answers; a refused pod's creation warned why`,
+  };
+}
+
+/**
+ * SidecarConfigCurrent: whether the injected pods' nginx started with the nginx.conf the ConfigMap holds
+ * now (the digest the webhook stamped on each pod). nginx reads a changed ConfigMap only when it starts
+ * or reloads, so a changed policy reaches the pods by a rollout, which this names.
+ */
+export function sidecarConfigCondition(stale: readonly string[]): ConditionInput {
+  if (stale.length === 0) return { type: 'SidecarConfigCurrent', status: 'True', reason: 'ConfigCurrent', message: 'The injected pods started with the sidecar configuration the ConfigMap holds now' };
+  return {
+    type: 'SidecarConfigCurrent',
+    status: 'False',
+    reason: 'RolloutNeeded',
+    message: `${stale.length} injected pod(s) run the sidecar with an older nginx.conf than the ConfigMap holds (nginx reads it at start): ${listSome(stale)}. Roll their workloads (kubectl rollout restart deployment/<name>)`,
+  };
 }
 
 /** Every owned object the renderers produced, in apply order. */

@@ -37,6 +37,8 @@ export interface Caches {
   clientCAs: Store<KubeObject>;
   /** Secrets labelled apisec.dev/api-keys=true, by name only (metadata-only watch, slimmed). */
   apiKeySecrets: Store<KubeObject>;
+  /** With sidecar injection: pods as metadata (labels, the injected-by annotation), for SidecarInjected. */
+  pods?: Store<KubeObject>;
 }
 
 export type { EventNote, Regarding } from '../k8s/apply.ts';

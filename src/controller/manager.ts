@@ -13,7 +13,7 @@ import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_API_KEYS, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { IngressLike, OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
-import { slimEvent, slimObject, slimOwned, slimSecret } from './slim.ts';
+import { slimEvent, slimObject, slimOwned, slimPod, slimSecret } from './slim.ts';
 import type { RepairBudget } from './drift.ts';
 import { PendingWrites } from './pending.ts';
 import { PolicyReconciler } from './policy.ts';
@@ -37,6 +37,8 @@ export interface ManagerOptions {
   onReconcile?: (outcome: ReconcileResult, seconds: number, writes: number) => void;
   onDrift?: (kinds: string[], fight: boolean) => void;
   repairBudget?: RepairBudget;
+  /** With the sidecar injection webhook: watch pods (metadata only) for the policies' SidecarInjected. */
+  sidecarInjection?: { operatorNamespace: string };
 }
 
 type Policy = ApiSecurityPolicy & KubeObject;
@@ -65,6 +67,8 @@ export class Manager {
     /** Started once Envoy Gateway's policy CRDs are served. */
     securityPolicies: Informer;
     backendTrafficPolicies: Informer;
+    /** Only with sidecar injection. */
+    pods?: Informer;
   };
   readonly policies: Controller;
   /** Baseline status and protection; runs only in a cluster-wide operator. */
@@ -105,6 +109,7 @@ export class Manager {
         ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
         ...(opts.onDrift ? { onDrift: opts.onDrift } : {}),
         ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
+        ...(opts.sidecarInjection ? { injection: opts.sidecarInjection } : {}),
       }),
     });
     this.baselines = new Controller({
@@ -145,7 +150,14 @@ export class Manager {
       gatewayClasses: cluster(Resources.gatewayClass),
       securityPolicies: inf(Resources.securityPolicy, owned),
       backendTrafficPolicies: inf(Resources.backendTrafficPolicy, owned),
+      // Whether the pods behind a sidecar policy's Services carry it: names, labels, one annotation.
+      ...(this.opts.sidecarInjection ? { pods: new Informer(client, Resources.pod, log.child({ informer: 'pods' }), { namespace, metadataOnly: true, transform: slimPod }) } : {}),
     };
+  }
+
+  /** Every informer there is (pods only with sidecar injection). */
+  private all(): AnyInformer[] {
+    return (Object.values(this.informers) as (AnyInformer | undefined)[]).filter((i): i is AnyInformer => i !== undefined);
   }
 
   /** Nothing waiting and nothing in flight in either controller. */
@@ -156,7 +168,7 @@ export class Manager {
   /** The informers that run (an optional one only once its API is served). */
   private running(): AnyInformer[] {
     const waiting = new Set(this.optional.filter((o) => !o.found).flatMap((o) => o.informers));
-    return (Object.values(this.informers) as AnyInformer[]).filter((i) => !waiting.has(i));
+    return this.all().filter((i) => !waiting.has(i));
   }
 
   /** Whether the optional API that `probe` belongs to was found (its informers run). */
@@ -190,7 +202,7 @@ export class Manager {
   /** Starts the caches (every replica keeps warm caches; only the leader runs workers). */
   startInformers(): void {
     const optional = new Set(this.optional.flatMap((o) => o.informers));
-    for (const i of Object.values(this.informers) as AnyInformer[]) if (!optional.has(i)) i.start();
+    for (const i of this.all()) if (!optional.has(i)) i.start();
     this.discovery = this.discoverOptional();
     this.rediscover = setInterval(() => void this.discoverOptional(), this.opts.discoveryIntervalMs ?? 5 * 60_000);
     this.rediscover.unref();
@@ -230,7 +242,7 @@ export class Manager {
   async stop(): Promise<void> {
     clearInterval(this.rediscover);
     await Promise.all([this.policies.stop(), this.baselines.stop()]);
-    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await Promise.all(this.all().map((i) => i.stop()));
   }
 
   // ---- event → keys ----
@@ -252,6 +264,14 @@ export class Manager {
     this.informers.suspiciousEvents.on((e) => this.onSuspicious(e));
     this.informers.clientCAs.on((s) => this.onConsent(s));
     this.informers.apiKeySecrets.on((s) => this.onConsent(s));
+    this.informers.pods?.on((p) => this.onPod(p));
+  }
+
+  /** A pod came, went or changed: the namespace's sidecar policies count their pods again. */
+  private onPod(p: KubeObject): void {
+    for (const policy of this.informers.policies.list(p.metadata.namespace)) {
+      if (policy.spec?.sidecar && policy.spec.sidecar.enabled !== false) this.policies.enqueue(keyOf(policy));
+    }
   }
 
   private enqueueAllPolicies(namespace?: string): void {

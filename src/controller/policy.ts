@@ -3,19 +3,21 @@
 //   only what differs → status (pure, compliance/status.ts; written only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
 import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
-import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
+import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
 import { assessPolicy, type AssessInput, type Assessment } from '../compliance/assess.ts';
 import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { CLIENT_CA_USE, secretRefusal, type SecretUse } from '../compliance/secret-consent.ts';
 import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-plane-status.ts';
+import { sidecarCoverage, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
+import { sidecarConfigMapName } from '../render/sidecar-container.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { dateOf } from '../util/clock.ts';
@@ -26,6 +28,7 @@ import { foreignConditions, foreignObjects, overrideConditions, type ForeignObje
 import { PendingWrites } from './pending.ts';
 import { planWrites, type Plan } from './plan.ts';
 import type { ReconcileContext, ReconcileOutcome, Reconciler } from './runtime.ts';
+import { sidecarConfigDigest } from './slim.ts';
 import { canonical, ownedAnnotationKeys } from './state.ts';
 
 export const FINALIZER = 'apisec.dev/cleanup';
@@ -54,12 +57,14 @@ export interface PolicyReconcilerDeps {
   middlewaresServed?: () => boolean;
   /** Whether Envoy Gateway's policy CRDs (gateway.envoyproxy.io) are served. */
   envoyGatewayServed?: () => boolean;
+  /** With sidecar injection (and caches.pods): the operator's namespace, which is never injected. */
+  injection?: { operatorNamespace: string } | undefined;
 }
 
 const OWNED: readonly OwnedResource[] = [Resources.networkPolicy, Resources.configMap, Resources.middleware, Resources.securityPolicy, Resources.backendTrafficPolicy];
 
 export class PolicyReconciler implements Reconciler {
-  private readonly deps: Required<PolicyReconcilerDeps>;
+  private readonly deps: Required<Omit<PolicyReconcilerDeps, 'injection'>> & Pick<PolicyReconcilerDeps, 'injection'>;
 
   constructor(deps: PolicyReconcilerDeps) {
     this.deps = { pending: new PendingWrites(), resyncMs: 10 * 60_000, repairBudget: new RepairBudget(), onDrift: () => undefined, middlewaresServed: () => true, envoyGatewayServed: () => true, ...deps };
@@ -124,7 +129,8 @@ export class PolicyReconciler implements Reconciler {
     const messages = [...errors.map((e) => (e instanceof Error ? e.message : String(e))), ...plan.blocked];
     const now = dateOf(ctx.clock);
     const generation = policy.metadata.generation ?? 0;
-    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now });
+    const sidecarPods = this.sidecarPods(policy, spec, assessment);
+    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now, sidecarPods });
     const suspicious = this.withFindings(policy, status, { drift: drift.length ? describeDrift(drift) : '', fight, foreign }, now);
     const digest = recordedDigest(plan.digest, policy.status?.appliedDigest, messages.length > 0);
     if (digest) status.appliedDigest = digest;
@@ -152,6 +158,17 @@ export class PolicyReconciler implements Reconciler {
     const suspicious = suspiciousCondition(this.suspiciousEvents(policy), previous, now);
     if (suspicious.condition) status.conditions = [...status.conditions, ...mergeConditions(previous, [suspicious.condition], generation, now)];
     return suspicious.recheckInMs === undefined ? {} : { recheckInMs: suspicious.recheckInMs };
+  }
+
+  /** With sidecar injection: which opted-in pods behind the Services lack this policy's sidecar. */
+  private sidecarPods(policy: Policy, spec: ApiSecurityPolicySpec, assessment: Assessment): SidecarCoverage | undefined {
+    const { pods, namespaces, configMaps } = this.deps.caches;
+    const { injection } = this.deps;
+    if (!pods || !injection || !spec.sidecar?.enabled) return undefined;
+    const { namespace, name, uid } = policy.metadata;
+    const labels = namespaces.get(namespace)?.metadata.labels;
+    const configDigest = sidecarConfigDigest(configMaps.get(`${namespace}/${sidecarConfigMapName({ name })}`), uid);
+    return sidecarCoverage({ policy: name, namespace, namespaceLabels: labels, operatorNamespace: injection.operatorNamespace, services: assessment.services, pods: pods.list(namespace) as PodMeta[], configDigest });
   }
 
   /** Terminal: nothing on the targets changes; the status says why; retried when the policy changes. */

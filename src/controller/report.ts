@@ -228,12 +228,17 @@ export class ReportReconciler implements Reconciler {
           const uid = uidOf(kind, name);
           return { kind, name, ...(uid ? { uid } : {}) };
         });
-        const accepted = p.status?.conditions?.find((c) => c.type === 'Accepted');
+        const condition = (type: string): { status: string; reason: string; message: string } | undefined => {
+          const c = p.status?.conditions?.find((x) => x.type === type);
+          return c ? { status: c.status, reason: c.reason, message: c.message } : undefined;
+        };
+        const [accepted, sidecarInjected] = [condition('Accepted'), condition('SidecarInjected')];
         return {
           name: p.metadata.name,
           targets,
           ...(p.status?.controls ? { controls: p.status.controls } : {}),
-          ...(accepted ? { accepted: { status: accepted.status, reason: accepted.reason, message: accepted.message } } : {}),
+          ...(accepted ? { accepted } : {}),
+          ...(sidecarInjected ? { sidecarInjected } : {}),
         };
       });
     const uncovered: ReportApi[] = uncoveredOf(inventoryOf(this.deps.sources, this.deps.baselineFor, namespace)).map((e) => {

@@ -1,5 +1,5 @@
 import type { KubeObject } from '../k8s/resources.ts';
-import { DIGEST_KEY, slimEvent, slimObject, slimOwned } from './slim.ts';
+import { DIGEST_KEY, slimEvent, slimObject, slimOwned, slimPod } from './slim.ts';
 
 const managed = [
   { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:a': {} }, 'f:labels': { 'f:x': {} } }, 'f:spec': { 'f:rules': {} } } },
@@ -69,5 +69,17 @@ describe('slimObject (what the caches keep)', () => {
     expect(String(slim.note)).toHaveLength(256);
     expect(slim.metadata.managedFields).toBeUndefined();
     expect(slim.reportingInstance).toBeUndefined();
+  });
+});
+
+describe('slimPod (sidecar injection)', () => {
+  it("keeps the name, labels and the webhook's three annotations (clipped), nothing else", () => {
+    const pod = {
+      apiVersion: 'meta.k8s.io/v1',
+      kind: 'PartialObjectMetadata',
+      metadata: { name: 'orders-1', namespace: 'shop', uid: 'u', resourceVersion: '7', labels: { app: 'orders' }, annotations: { 'apisec.dev/sidecar-injected': 'orders', 'apisec.dev/sidecar-refused': 'r'.repeat(1000), 'apisec.dev/sidecar-config': 'c0ffee', big: 'x'.repeat(10_000) }, managedFields: [{ manager: 'kubelet' }] },
+    } as KubeObject;
+    expect(slimPod(pod).metadata).toEqual({ name: 'orders-1', namespace: 'shop', uid: 'u', resourceVersion: '7', labels: { app: 'orders' }, annotations: { 'apisec.dev/sidecar-injected': 'orders', 'apisec.dev/sidecar-refused': 'r'.repeat(256), 'apisec.dev/sidecar-config': 'c0ffee' } });
+    expect(slimPod({ metadata: { name: 'p', deletionTimestamp: '2026-01-01T00:00:00Z' } } as KubeObject).metadata).toEqual({ name: 'p', namespace: undefined, uid: undefined, resourceVersion: undefined, deletionTimestamp: '2026-01-01T00:00:00Z' });
   });
 });

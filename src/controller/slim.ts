@@ -12,8 +12,10 @@
 //   - Client-CA Secrets are listed as metadata only, and of that only the name is kept.
 //   - Of a data plane's status on generated objects (Envoy Gateway's status.ancestors), only whether it
 //     accepted each, per Gateway, clipped.
+//   - Pods (only with sidecar injection) are listed as metadata only: name, labels, the webhook's annotations.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
+import { ANNOTATION_CONFIG, ANNOTATION_INJECTED, ANNOTATION_REFUSED, REFUSED_MAX } from '../compliance/injection.ts';
 import { LABEL_MANAGED_BY, LABEL_POLICY } from '../render/labels.ts';
 import { canonical } from './state.ts';
 import type { AncestorStatus } from '../compliance/data-plane-status.ts';
@@ -111,10 +113,30 @@ function slimAncestors(o: KubeObject): AncestorStatus[] {
   });
 }
 
+/** The digest of a cached sidecar ConfigMap's content, when it is the policy's own (its ownerReference): what ANNOTATION_CONFIG holds. */
+export function sidecarConfigDigest(cm: KubeObject | undefined, policyUid: string | undefined): string | undefined {
+  if (!cm || !policyUid || !cm.metadata.ownerReferences?.some((r) => r.uid === policyUid)) return undefined;
+  const value = (cm.data as Record<string, string> | undefined)?.[DIGEST_KEY];
+  return value?.slice(0, 16);
+}
+
 /** A labelled client-CA Secret: the operator needs to know that it exists, nothing of its content. */
 export function slimSecret(s: KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion } = s.metadata;
   return { apiVersion: s.apiVersion, kind: s.kind, metadata: { name, namespace, uid, resourceVersion } };
+}
+
+/** What SidecarInjected needs of a pod (metadata-only watch): its labels and the webhook's three annotations (clipped). */
+export function slimPod(p: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, labels, annotations, deletionTimestamp } = p.metadata;
+  const kept = Object.fromEntries(
+    [ANNOTATION_INJECTED, ANNOTATION_REFUSED, ANNOTATION_CONFIG].flatMap((k) => (annotations?.[k] === undefined ? [] : [[k, annotations[k]!.slice(0, REFUSED_MAX)]])),
+  );
+  return {
+    apiVersion: p.apiVersion,
+    kind: p.kind,
+    metadata: { name, namespace, uid, resourceVersion, ...(labels ? { labels } : {}), ...(Object.keys(kept).length ? { annotations: kept } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+  };
 }
 
 /** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */

@@ -23,6 +23,7 @@ export const Resources = {
   service: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   networkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true },
   configMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  pod: { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
   secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   middleware: { group: 'traefik.io', version: 'v1alpha1', plural: 'middlewares', kind: 'Middleware', namespaced: true },
   httpRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },

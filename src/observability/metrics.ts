@@ -178,3 +178,18 @@ export function inventoryMetrics(
 export function runtimeMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
 }
+
+/** Outcomes of the sidecar injection webhook (src/webhook/review.ts). */
+export const ADMISSION_RESULTS = ['injected', 'skipped', 'refused', 'not-ready'] as const;
+
+/** The webhook's admissions by result, every result zero from the start; only where the webhook is served. */
+export function webhookMetrics(registry: Registry): Counter<'result'> {
+  const admissions = new Counter({
+    name: 'apisec_sidecar_admissions_total',
+    help: 'Pods the sidecar injection webhook answered: injected, skipped (not for this pod), refused (admitted without: the sidecar would break it) or not-ready (caches not synced).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  for (const result of ADMISSION_RESULTS) admissions.inc({ result }, 0);
+  return admissions;
+}

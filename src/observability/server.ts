@@ -6,7 +6,7 @@
 // server speaks HTTPS (`tls`); /healthz and /readyz stay open to the kubelet, also on a shared server.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { AuthDecision, MetricsAuth } from './metrics-auth.ts';
 import type { Registry } from './metrics.ts';
@@ -49,6 +49,18 @@ function refusal(d: Exclude<AuthDecision, { status: 200 }>): { headers: Record<s
   return { headers: { 'Retry-After': '5' }, body: 'Service Unavailable\n' };
 }
 
+/** Listens on host:port (0: a free port) and resolves with the port, or rejects with the bind error. */
+export async function listenOn(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const { registry, checks, auth, tls, log } = opts;
   const host = opts.host ?? '0.0.0.0';
@@ -87,17 +99,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
   const server = tls ? createHttpsServer({ ...tls.current(), minVersion: 'TLSv1.2' }, listener) : createServer(listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const port = await listenOn(server, opts.port, host);
   server.on('error', (err) => log.error({ err }, 'Health server failed'));
   // A renewed certificate serves new connections; open ones keep theirs.
   const stopWatching = tls?.watch((pair) => (server as ReturnType<typeof createHttpsServer>).setSecureContext({ ...pair, minVersion: 'TLSv1.2' }));
-  const port = (server.address() as AddressInfo).port;
   log.info({ host, port, serves, ...(tls ? { tls: tls.source } : {}), ...(auth ? { metricsAuth: 'kubernetes' } : {}) }, tls ? 'Started HTTPS server' : 'Started HTTP server');
 
   let closing: Promise<void> | undefined;

@@ -31,6 +31,8 @@ export interface ServingTlsOptions {
   log: Logger;
   /** Default 10 s. */
   pollMs?: number;
+  /** What the certificate serves, for the log (default "metrics"). */
+  serves?: string;
 }
 
 /** tls.crt and tls.key of dir; throws if either is missing or they do not make a TLS context. */
@@ -47,6 +49,7 @@ export function servingTls(opts: ServingTlsOptions): ServingTls {
     return { source: 'self-signed', current: () => pair, watch: () => () => undefined };
   }
   let pair = readKeyPair(certDir);
+  const serves = opts.serves ?? 'metrics';
   return {
     source: certDir,
     current: () => pair,
@@ -56,12 +59,12 @@ export function servingTls(opts: ServingTlsOptions): ServingTls {
         try {
           next = readKeyPair(certDir);
         } catch (err) {
-          log.warn({ err: err instanceof Error ? err.message : String(err), certDir }, 'Cannot reload the metrics certificate: keeping the previous one');
+          log.warn({ err: err instanceof Error ? err.message : String(err), certDir }, `Cannot reload the ${serves} certificate: keeping the previous one`);
           return;
         }
         if (next.cert === pair.cert && next.key === pair.key) return;
         pair = next;
-        log.info({ certDir }, 'Reloaded the metrics certificate');
+        log.info({ certDir }, `Reloaded the ${serves} certificate`);
         fn(pair);
       }, opts.pollMs ?? 10_000);
       timer.unref();

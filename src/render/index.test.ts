@@ -241,6 +241,10 @@ describe('what the request path can vouch for', () => {
     expect(bypassed.sidecar).toMatchObject({ inPath: false });
     expect(bypassed.fidelity.RequestLimits).toMatchObject({ fidelity: 'Unsupported' });
     expect(bypassed.fidelity.RequestLimits?.reason).toContain('past the sidecar');
+    // The status names the manual wiring, exactly.
+    expect(bypassed.sidecar?.reason).toBe(
+      `Service shop port 80 sends traffic to 8080, past the sidecar's port 8443: manual wiring needed, set its targetPort to 8443: kubectl patch service shop --type=json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":8443}]'`,
+    );
     expect(bypassed.fidelity.NetworkIsolation?.fidelity).toBe('Exact');
     const svc: ServiceLike = { metadata: { name: 'shop', namespace: 'shop' }, spec: { selector: { app: 'shop' }, ports: [{ port: 80, targetPort: 8443 }] } };
     const through = render({ policy, spec: s, ingresses: [], services: [svc], settings: defaultSettings });

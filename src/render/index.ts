@@ -125,19 +125,28 @@ export function declares(spec: RenderInput['spec'], control: ControlName): boole
   return DECLARED.find(([c]) => c === control)?.[1](spec) ?? false;
 }
 
+/** The exact change a numeric targetPort past the sidecar needs (status, and the webhook's warning). */
+export function manualWiring(service: string, index: number, sidecarPort: number): string {
+  return `set its targetPort to ${sidecarPort}: kubectl patch service ${service} --type=json -p '[{"op":"replace","path":"/spec/ports/${index}/targetPort","value":${sidecarPort}}]'`;
+}
+
 /**
  * The sidecar enforces only what reaches it: every port of every Service behind the targets must send
- * traffic to the sidecar's port. A named targetPort cannot be checked from the Service alone.
+ * traffic to the sidecar's port. A named targetPort cannot be checked from the Service alone: the
+ * injection webhook moves that name to the sidecar in the pods it injects, which the Service does not show.
  */
 export function sidecarInPath(spec: RenderInput['spec'], services: readonly ServiceLike[]): { inPath: boolean; reason?: string } {
   const port = spec.sidecar?.port;
   if (!spec.sidecar?.enabled || port === undefined) return { inPath: false, reason: 'the sidecar is not enabled' };
   if (services.length === 0) return { inPath: false, reason: 'no Service behind the targets sends traffic to it' };
   for (const svc of services) {
-    for (const p of svc.spec?.ports ?? []) {
+    for (const [index, p] of (svc.spec?.ports ?? []).entries()) {
       const target = p.targetPort ?? p.port;
-      if (typeof target === 'string') return { inPath: false, reason: `Service ${svc.metadata.name} port ${p.port} targets the named port ${target}, which the operator cannot match to the sidecar's port ${port}` };
-      if (target !== port) return { inPath: false, reason: `Service ${svc.metadata.name} port ${p.port} sends traffic to ${target}, past the sidecar's port ${port}` };
+      const name = svc.metadata.name;
+      if (typeof target === 'string') {
+        return { inPath: false, reason: `Service ${name} port ${p.port} targets the named port ${target}, which the operator cannot match to the sidecar's port ${port} (the injection webhook gives that name to the sidecar in the pods it injects)` };
+      }
+      if (target !== port) return { inPath: false, reason: `Service ${name} port ${p.port} sends traffic to ${target}, past the sidecar's port ${port}: manual wiring needed, ${manualWiring(name, index, port)}` };
     }
     if (!svc.spec?.ports?.length) return { inPath: false, reason: `Service ${svc.metadata.name} has no ports` };
   }

@@ -77,6 +77,15 @@ describe('renderPolicyReport', () => {
     expect(r.results.map((x) => [x.rule, x.result])).toEqual([['HTTPSOnly', 'fail']]);
   });
 
+  it('reports pods without the sidecar (SidecarInjected=False) as one fail of the policy', () => {
+    const sidecarInjected = { status: 'False', reason: 'PodsWithoutSidecar', message: '1 of 2 opted-in pod(s) behind the Services run without the sidecar' };
+    const r = render([policy('orders', [control('RateLimit', 'Pass')], { sidecarInjected })]);
+    expect(r.results.find((x) => x.rule === 'SidecarInjected')).toMatchObject({ policy: 'orders', result: 'fail', severity: 'high', message: `PodsWithoutSidecar: ${sidecarInjected.message}` });
+    expect(r.summary).toMatchObject({ pass: 1, fail: 1 });
+    const ok = render([policy('orders', [], { sidecarInjected: { ...sidecarInjected, status: 'True', reason: 'AllPodsInjected' } })]);
+    expect(ok.results.map((x) => [x.rule, x.result])).toEqual([['SidecarInjected', 'pass']]);
+  });
+
   it('adds one fail per uncovered API, under the apisec-inventory policy', () => {
     const r = render([], [
       { kind: 'Service', name: 'lb', serviceType: 'LoadBalancer' },

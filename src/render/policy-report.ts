@@ -71,6 +71,8 @@ export interface ReportPolicy {
   controls?: readonly ControlResult[];
   /** The Accepted condition of status, if any. */
   accepted?: { status: string; reason: string; message: string };
+  /** The SidecarInjected condition of status (with sidecar injection), if any. */
+  sidecarInjected?: { status: string; reason: string; message: string };
 }
 
 /** An API no policy covers (an entry of the inventory). */
@@ -139,7 +141,12 @@ function policyResults(namespace: string, p: ReportPolicy): PolicyReportResult[]
   if (p.accepted?.status === 'False' && p.accepted.reason !== 'TargetNotFound') {
     return [result({ policy: p.name, rule: 'Accepted', result: 'error', severity: 'medium', category: 'API Security', message: `${p.accepted.reason}: ${p.accepted.message}`, resources: all })];
   }
-  return (p.controls ?? []).map((c) => {
+  const injected = p.sidecarInjected;
+  // Pods that run without the sidecar (the webhook failed open, or refused them): not silent.
+  const sidecar = injected
+    ? [result({ policy: p.name, rule: 'SidecarInjected', result: injected.status === 'True' ? 'pass' : 'fail', severity: 'high', category: 'API Security', message: `${injected.reason}: ${injected.message}`, resources: all })]
+    : [];
+  return [...sidecar, ...(p.controls ?? []).map((c) => {
     const narrowed = c.target ? all.filter((r) => `${r.kind}/${r.name}` === c.target) : [];
     const properties: Record<string, string> = { enforcement: c.enforcement };
     if (c.fidelity) properties.fidelity = c.fidelity;
@@ -154,7 +161,7 @@ function policyResults(namespace: string, p: ReportPolicy): PolicyReportResult[]
       resources: narrowed.length ? narrowed : all,
       properties,
     });
-  });
+  })];
 }
 
 function uncoveredResult(namespace: string, api: ReportApi): PolicyReportResult {

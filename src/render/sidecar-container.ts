@@ -1,6 +1,6 @@
 // How the sidecar container starts: the one definition shared by the docs, the example, the traffic
-// tests (which start nginx with these args, only in temp directories) and a future mutating webhook
-// (which will inject exactly sidecarContainer() and sidecarVolumes()).
+// tests (which start nginx with these args, only in temp directories) and the mutating webhook
+// (src/webhook/patch.ts, which injects exactly sidecarContainer() and sidecarVolumes()).
 //
 // The contract nginx needs in a read-only container: the ConfigMap mounted read-only at
 // SIDECAR_CONFIG_DIR, and an EMPTY emptyDir at SIDECAR_PREFIX; nginx creates everything else there
@@ -22,8 +22,12 @@ export const SIDECAR_COMMAND: readonly string[] = ['nginx'];
 export const SIDECAR_CONTAINER_NAME = 'apisec-sidecar';
 export const SIDECAR_CONFIG_VOLUME = 'apisec-config';
 export const SIDECAR_PREFIX_VOLUME = 'apisec-nginx-prefix';
+/** The image injected by default (--sidecar-image) and shown in the docs: any nginx with `nginx` on its PATH. */
+export const SIDECAR_IMAGE = 'nginx:1.27-alpine';
 /** The nginx user of the official nginx images; any non-root uid works. */
 export const SIDECAR_RUN_AS_USER = 101;
+/** An nginx with a few rate-limit zones: small requests, a memory limit well above what it uses. */
+export const SIDECAR_RESOURCES = { requests: { cpu: '50m', memory: '32Mi' }, limits: { memory: '128Mi' } } as const;
 
 /** nginx's arguments for a prefix and a config file: the container's, or a test's temp directories. */
 export function sidecarArgs(prefix: string, configFile: string): string[] {
@@ -50,12 +54,14 @@ export interface SidecarContainer {
   args: string[];
   ports: { name: string; containerPort: number }[];
   readinessProbe: { httpGet: { path: string; port: number } };
+  resources: { requests: { cpu: string; memory: string }; limits: { memory: string } };
   securityContext: {
     runAsNonRoot: true;
     runAsUser: number;
     readOnlyRootFilesystem: true;
     allowPrivilegeEscalation: false;
     capabilities: { drop: ['ALL'] };
+    seccompProfile: { type: 'RuntimeDefault' };
   };
   volumeMounts: SidecarVolumeMount[];
 }
@@ -72,7 +78,7 @@ export function sidecarConfigMapName(policy: Pick<PolicyRef, 'name'>): string {
   return objectName(['apisec', policy.name, 'sidecar'], 253);
 }
 
-/** The sidecar container for a pod: nginx on `port`, non-root, read-only root filesystem. */
+/** The sidecar container for a pod: nginx on `port`, non-root, read-only root filesystem (Pod Security "restricted"). */
 export function sidecarContainer(opts: { image: string; port: number }): SidecarContainer {
   return {
     name: SIDECAR_CONTAINER_NAME,
@@ -81,12 +87,14 @@ export function sidecarContainer(opts: { image: string; port: number }): Sidecar
     args: [...SIDECAR_ARGS],
     ports: [{ name: 'http', containerPort: opts.port }],
     readinessProbe: { httpGet: { path: '/.apisec/healthz', port: opts.port } },
+    resources: { requests: { ...SIDECAR_RESOURCES.requests }, limits: { ...SIDECAR_RESOURCES.limits } },
     securityContext: {
       runAsNonRoot: true,
       runAsUser: SIDECAR_RUN_AS_USER,
       readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: SIDECAR_VOLUME_MOUNTS.map((m) => ({ ...m })),
   };

@@ -24,7 +24,12 @@ describe('helm install', () => {
     viewRole: `${rbac}/clusterroles/${fullname}-view`,
     pdb: `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/${fullname}`,
     service: `/api/v1/namespaces/${ns}/services/${fullname}-metrics`,
+    webhookService: `/api/v1/namespaces/${ns}/services/${fullname}-webhook`,
+    webhookCert: `/api/v1/namespaces/${ns}/secrets/${fullname}-webhook-cert`,
+    webhookConfiguration: `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}-sidecar-injector`,
   };
+  type Secret = { data: Record<string, string> };
+  type Webhooks = { webhooks: { name: string; clientConfig: { caBundle: string } }[] };
 
   beforeAll(() => {
     helmBinary();
@@ -37,10 +42,13 @@ describe('helm install', () => {
   });
 
   it('installs the CRD, the operator and its least-privilege RBAC, and prints how to check compliance', async () => {
-    const out = await helmOk(['install', release, chartDir, '--namespace', ns, '--create-namespace'], { kubeconfig });
+    // With the sidecar injection webhook: no kubelet runs, so no replica answers it, and failurePolicy
+    // Ignore admits the pods of other tests' opted-in namespaces after one second.
+    const out = await helmOk(['install', release, chartDir, '--namespace', ns, '--create-namespace', '--set', 'sidecarInjection.enabled=true', '--set', 'sidecarInjection.timeoutSeconds=1'], { kubeconfig });
     expect(out).toContain('STATUS: deployed');
     expect(out).toContain('kubectl get apisecuritypolicies -A');
     expect(out).toContain('kubectl describe asp -n <namespace> <name>');
+    expect(out).toContain('kubectl label namespace <namespace> apisec.dev/inject=enabled');
 
     await waitEstablished(admin, 'apisecuritypolicies.apisec.dev');
     for (const [what, path] of Object.entries(paths)) {
@@ -54,10 +62,18 @@ describe('helm install', () => {
     expect(deploy.spec.template.spec.containers[0]!.args).toContain(`--leader-election-namespace=${ns}`);
     const binding = await admin.request<{ subjects: unknown }>('GET', paths.clusterRoleBinding, { verb: 'get' });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: fullname, namespace: ns }]);
+    // The API server accepted the chart's webhooks, each trusting the CA the chart made.
+    const cert = await admin.request<Secret>('GET', paths.webhookCert, { verb: 'get' });
+    const config = await admin.request<Webhooks>('GET', paths.webhookConfiguration, { verb: 'get' });
+    expect(config.webhooks.map((w) => [w.name, w.clientConfig.caBundle])).toEqual([
+      ['namespace.sidecar.apisec.dev', cert.data['ca.crt']],
+      ['pod.sidecar.apisec.dev', cert.data['ca.crt']],
+    ]);
   });
 
-  it('upgrades in place with new values', async () => {
+  it('upgrades in place with new values, keeping the webhook certificate and its caBundle', async () => {
     const team = await createNamespace(admin, 'team');
+    const before = await admin.request<Secret>('GET', paths.webhookCert, { verb: 'get' });
     await helmOk(['upgrade', release, chartDir, '--namespace', ns, '--reuse-values', '--set', 'replicaCount=3', '--set', `watchNamespaces={${team}}`], { kubeconfig });
     const deploy = await admin.request<{ spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } } }>('GET', paths.deployment, { verb: 'get' });
     expect(deploy.spec.replicas).toBe(3);
@@ -69,6 +85,10 @@ describe('helm install', () => {
     const clusterRole = await admin.request<{ rules: { resources: string[] }[] }>('GET', paths.clusterRole, { verb: 'get' });
     expect(clusterRole.rules.flatMap((r) => r.resources).sort()).toEqual(['clusterapisecuritypolicies', 'clusterapisecuritypolicies/status', 'gatewayclasses', 'namespaces', 'subjectaccessreviews', 'tokenreviews']);
     expect((await helmOk(['history', release, '--namespace', ns], { kubeconfig })).trim().split('\n')).toHaveLength(3);
+    // The chart read its certificate back (lookup) rather than making a new one the replicas do not serve yet.
+    expect((await admin.request<Secret>('GET', paths.webhookCert, { verb: 'get' })).data).toEqual(before.data);
+    const config = await admin.request<Webhooks>('GET', paths.webhookConfiguration, { verb: 'get' });
+    expect(config.webhooks.map((w) => w.clientConfig.caBundle)).toEqual([before.data['ca.crt'], before.data['ca.crt']]);
   });
 
   it('uninstalls everything but the CRD', async () => {

@@ -16,8 +16,8 @@
 //
 // A second release with `watchNamespaces: [one]` shows the namespaced variant: it reconciles in its
 // namespace and is refused the namespaced resources of every other one.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
@@ -29,7 +29,7 @@ import { Resources, collectionPath, objectPath, type KubeObject } from '../../sr
 import { identities, repoRoot } from '../support/controlplane.ts';
 import { chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { ingress, policy, service } from '../support/fixtures.ts';
-import { apply, clientAs, controlPlane, createNamespace, eventually, getOrUndefined, installCrds, loadYamlFile, waitEstablished } from '../support/kube.ts';
+import { apply, clientAs, controlPlane, createNamespace, eventually, getOrUndefined, installCrds, installPolicyReportCrd, loadYamlFile } from '../support/kube.ts';
 
 const NS = 'apisec-rbac';
 const RELEASE = 'api-security-operator';
@@ -69,16 +69,6 @@ async function deploymentArgs(kubeconfig: string, release: string, which: 'opera
     .find((o) => o?.kind === 'Deployment' && (o.metadata?.labels?.['app.kubernetes.io/component'] === 'guard') === (which === 'guard'));
   if (!deploy?.spec) throw new Error('the release has no Deployment');
   return deploy.spec.template.spec.containers[0]!.args;
-}
-
-/** The upstream PolicyReport CRD (test/tools/policyreport-crd.sh), so the operator publishes reports too. */
-async function installPolicyReportCrd(admin: KubeClient): Promise<void> {
-  const run = spawnSync('bash', [join(repoRoot, 'test/tools/policyreport-crd.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (run.status !== 0) throw new Error(`test/tools/policyreport-crd.sh failed (exit ${run.status}); see above. Alternative: POLICYREPORT_CRD=<path>.`);
-  const [crd] = loadYamlFile(run.stdout.trim().split('\n').pop() ?? '');
-  if (!crd) throw new Error('no PolicyReport CRD');
-  await apply(admin, crd);
-  await waitEstablished(admin, crd.metadata.name);
 }
 
 const policyReport = (c: KubeClient, ns: string): Promise<KubeObject | undefined> =>
@@ -136,7 +126,11 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     await installPolicyReportCrd(admin);
     // The default values, but no pods: on an existing cluster with nodes they would reconcile too.
     // upgrade --install: idempotent when an earlier run against the same cluster left the release.
-    await helmOk(['upgrade', '--install', RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', 'guard.replicaCount=0'], { kubeconfig: adminKubeconfig });
+    // With the sidecar injection webhook, whose configuration no replica answers here (1 s, then Ignore).
+    await helmOk(
+      ['upgrade', '--install', RELEASE, chartDir, '--namespace', NS, '--create-namespace', '--set', 'replicaCount=0', '--set', 'guard.replicaCount=0', '--set', 'sidecarInjection.enabled=true', '--set', 'sidecarInjection.timeoutSeconds=1'],
+      { kubeconfig: adminKubeconfig },
+    );
     tmp = mkdtempSync(join(tmpdir(), 'apisec-rbac-'));
     operatorKubeconfig = impersonatingKubeconfig(tmp, USER);
     asOperator = connect({ kubeconfig: operatorKubeconfig });
@@ -190,6 +184,13 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     // The operator with the Deployment's own flags, one process per namespace (own port, own Lease).
     const args = await deploymentArgs(adminKubeconfig, RELEASE);
     expect(args).toContain(`--leader-election-namespace=${NS}`);
+    expect(args).toContain('--webhook-bind-address=:9443');
+    // The webhook serves the chart's certificate (mounted in a pod; here copied by the admin): it needs
+    // no permission of its own, and the audit check below finds nothing refused with it running.
+    const webhookCerts = join(tmp, 'webhook-certs');
+    mkdirSync(webhookCerts);
+    const cert = await admin.request<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${NS}/secrets/${RELEASE}-webhook-cert`, { verb: 'get' });
+    for (const k of ['tls.crt', 'tls.key']) writeFileSync(join(webhookCerts, k), Buffer.from(cert.data[k]!, 'base64'));
     // The chart grants get and update on its one Lease by name; these processes each use their own, so
     // the test grants those names the same way (nothing else is added to the chart's permissions).
     const leaseNames = Object.keys(namespaces).map((example) => `rbac-${example}-${suffix}`);
@@ -204,7 +205,7 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     for (const [example, ns] of Object.entries(namespaces)) {
       operators.push(
         startOperator(
-          [...args, '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', `--namespace=${ns}`, `--leader-election-id=rbac-${example}-${suffix}`],
+          [...args, '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', '--webhook-bind-address=127.0.0.1:0', `--webhook-cert-dir=${webhookCerts}`, `--namespace=${ns}`, `--leader-election-id=rbac-${example}-${suffix}`],
           operatorKubeconfig,
           `rbac-${example}`,
         ),
@@ -285,6 +286,7 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     }, 30_000);
 
     expect(operators.flatMap((o) => o.logs).filter((l) => /forbidden/i.test(l))).toEqual([]);
+    for (const o of operators) expect(o.logs.filter((l) => l.includes('Started sidecar injection webhook'))).toHaveLength(1);
   }, 120_000);
 
   it('stops cleanly on SIGTERM and releases its Lease in the release namespace', async () => {
@@ -463,8 +465,18 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
     const baseline = { apiVersion: 'apisec.dev/v1alpha1', kind: 'ClusterApiSecurityPolicy', metadata: { name: `rbac-${suffix}` }, spec: {} };
     expect(await status(asOperator.request('POST', collectionPath(Resources.baseline), { verb: 'create', body: baseline }))).toBe(403);
 
-    // Nor pods, nor tokens of other accounts.
-    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${NS}/pods`, { verb: 'list' }))).toBe(403);
+    // Pods: with sidecarInjection only list and watch (the SidecarInjected count, as metadata); no get, no
+    // write (the webhook gets each new pod in its AdmissionReview). Nor tokens of other accounts.
+    expect(await status(asOperator.request('GET', '/api/v1/pods', { verb: 'list', query: { limit: '1' } }))).toBe(200);
+    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${NS}/pods/any`, { verb: 'get' }))).toBe(403);
+    expect(await status(asOperator.request('POST', `/api/v1/namespaces/${NS}/pods`, { verb: 'create', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `rbac-${suffix}` }, spec: { containers: [{ name: 'c', image: 'x' }] } } }))).toBe(403);
+    expect(await status(asOperator.request('DELETE', `/api/v1/namespaces/${NS}/pods/any`, { verb: 'delete' }))).toBe(403);
+    // Nor the webhook's configuration or its certificate's Secret: it never registers or rotates itself.
+    const injector = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${RELEASE}-sidecar-injector`;
+    expect(await status(asOperator.request('GET', injector, { verb: 'get' }))).toBe(403);
+    expect(await status(asOperator.request('PATCH', injector, { verb: 'patch', body: { webhooks: [] }, contentType: 'application/merge-patch+json' }))).toBe(403);
+    expect(await status(asOperator.request('DELETE', injector, { verb: 'delete' }))).toBe(403);
+    expect(await status(asOperator.request('GET', `/api/v1/namespaces/${NS}/secrets/${RELEASE}-webhook-cert`, { verb: 'get' }))).toBe(403);
     const tokenRequest = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [] } };
     expect(await status(asOperator.request('POST', `/api/v1/namespaces/${NS}/serviceaccounts/${RELEASE}/token`, { verb: 'create', body: tokenRequest }))).toBe(403);
 

@@ -1,5 +1,6 @@
 // Helpers for integration tests: clients for the test identities, unique namespaces, CRD installation
 // and polling. They talk to the real API server started by global-setup.ts.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -151,4 +152,14 @@ export async function getOrUndefined<T>(client: KubeClient, path: string): Promi
     if (err instanceof ApiError && err.status === 404) return undefined;
     throw err;
   }
+}
+
+/** The upstream PolicyReport CRD (test/tools/policyreport-crd.sh, from the Go module cache), installed and Established. */
+export async function installPolicyReportCrd(admin: KubeClient): Promise<void> {
+  const run = spawnSync('bash', [join(repoRoot, 'test/tools/policyreport-crd.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (run.status !== 0) throw new Error(`test/tools/policyreport-crd.sh failed (exit ${run.status}); see above. Alternative: POLICYREPORT_CRD=<path>.`);
+  const [crd] = loadYamlFile(run.stdout.trim().split('\n').pop() ?? '');
+  if (!crd) throw new Error('no PolicyReport CRD');
+  await apply(admin, crd);
+  await waitEstablished(admin, crd.metadata.name);
 }

@@ -41,6 +41,12 @@ export const metricsAuthRules = [
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
+/**
+ * Only with sidecar injection (the chart's sidecarInjection.enabled): pods, listed and watched as metadata,
+ * for the policies' SidecarInjected condition. Not in operatorRules: without the webhook no pod is watched.
+ */
+export const sidecarInjectionRules = [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }];
+
 /** Binds a ClusterRole with these rules to a user (cluster-wide, under `name`). */
 export async function bindClusterRole(admin: KubeClient, name: string, user: string, rules: unknown[]): Promise<void> {
   await apply(admin, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules } as never);
@@ -75,7 +81,7 @@ export interface RunningOperator {
   idle(timeoutMs?: number): Promise<void>;
 }
 
-export async function startOperator(opts: { namespace?: string; settings?: OperatorSettings; resyncMs?: number; repairBudget?: RepairBudget } = {}): Promise<RunningOperator> {
+export async function startOperator(opts: { namespace?: string; settings?: OperatorSettings; resyncMs?: number; repairBudget?: RepairBudget; sidecarInjection?: { operatorNamespace: string } } = {}): Promise<RunningOperator> {
   const client = clientAs('operator');
   const writes: string[] = [];
   client.onRequest((verb, resource, status) => {
@@ -94,6 +100,7 @@ export async function startOperator(opts: { namespace?: string; settings?: Opera
     ...(opts.namespace ? { namespace: opts.namespace } : {}),
     ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
     ...(opts.repairBudget ? { repairBudget: opts.repairBudget } : {}),
+    ...(opts.sidecarInjection ? { sidecarInjection: opts.sidecarInjection } : {}),
     onDrift: (kinds, fight) => drifts.push(...kinds.map((k) => `${fight ? 'paused' : 'repaired'} ${k}`)),
     onReconcile: () => reconciles++,
   });

@@ -1,6 +1,7 @@
 // The Helm chart, rendered offline by the real Helm CLI: `helm lint`, golden renders of three value sets
 // (UPDATE_GOLDEN=1 rewrites test/golden/helm/*.yaml), what the RBAC grants, how values become the
 // operator's flags (parsed by the operator's own parseConfig), and what values.schema.json refuses.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -9,7 +10,8 @@ import { Resources } from '../../src/k8s/resources.ts';
 import { repoRoot } from '../support/controlplane.ts';
 import { KUBE_VERSION, chartDir, helm, helmBinary, helmOk } from '../support/helm.ts';
 import { guardRules } from '../support/guard.ts';
-import { metricsAuthRules, operatorRules } from '../support/operator.ts';
+import { metricsAuthRules, operatorRules, sidecarInjectionRules } from '../support/operator.ts';
+import { webhookConfiguration } from '../../src/webhook/configuration.ts';
 
 interface Obj {
   apiVersion: string;
@@ -44,7 +46,7 @@ interface PodSpec {
 const golden = join(repoRoot, 'test/golden/helm');
 const RELEASE = 'api-security-operator';
 const NAMESPACE = 'apisec-system';
-const variants = ['default', 'one-namespace', 'single-replica'] as const;
+const variants = ['default', 'one-namespace', 'single-replica', 'sidecar-injection'] as const;
 
 function valuesArgs(variant: string): string[] {
   const file = join(golden, `${variant}.values.yaml`);
@@ -375,6 +377,66 @@ describe('the Helm chart', () => {
       const objs = objects(await render('default', ['--set', 'guard.enabled=false']));
       expect(objs.filter(isGuard)).toEqual([]);
       expect(flags(objs).settings.guardURL).toBeUndefined();
+    });
+  });
+
+  describe('sidecarInjection', () => {
+    const WEBHOOK = `${RELEASE}-webhook`;
+    type Webhooks = { webhooks: { clientConfig: { caBundle: string } }[] };
+    type Secret = { data: Record<string, string> };
+
+    it('is off by default: no webhook, no flag', () => {
+      for (const v of ['default', 'one-namespace', 'single-replica'] as const) {
+        expect(find(rendered[v]!, 'MutatingWebhookConfiguration')).toHaveLength(0);
+        expect(flags(rendered[v]!).webhook).toBeUndefined();
+      }
+    });
+
+    it('serves the webhook from every replica, with the certificate of certSecret mounted, and a Service in front', () => {
+      const objs = rendered['sidecar-injection']!;
+      expect(flags(objs).webhook).toEqual({ address: { port: 9443 }, certDir: '/etc/apisec/webhook-certs', image: 'nginxinc/nginx-unprivileged:1.27-alpine', operatorNamespace: NAMESPACE });
+      const pod = podSpec(objs) as PodSpec & { volumes: { name: string; secret?: { secretName: string } }[] };
+      expect(pod.containers[0]!.ports).toContainEqual({ name: 'webhook', containerPort: 9443, protocol: 'TCP' });
+      expect(pod.volumes.find((v) => v.name === 'webhook-certs')?.secret?.secretName).toBe('apisec-webhook-tls');
+      expect(find(objs, 'Secret')).toHaveLength(0); // the given Secret is not the chart's
+      expect(one(objs, 'Service', WEBHOOK)).toMatchObject({ spec: { selector: { 'app.kubernetes.io/name': 'api-security-operator' }, ports: [{ port: 443, targetPort: 'webhook' }] } });
+      const np = one(objs, 'NetworkPolicy') as unknown as { spec: { ingress: { ports: { port: number }[] }[] } };
+      expect(np.spec.ingress[0]!.ports.map((p) => p.port)).toEqual([8081, 9443]);
+    });
+
+    it('grants list and watch on pods (for SidecarInjected) and nothing else more, in the ClusterRole or the watched namespace\'s Role', async () => {
+      expect(sorted(rulesOf(one(rendered['sidecar-injection']!, 'ClusterRole', RELEASE)))).toEqual(sorted([...namespacedRules, ...sidecarInjectionRules, ...clusterRules, ...metricsAuthRules]));
+      const one_ = objects(await render('one-namespace', ['--set', 'sidecarInjection.enabled=true'])).filter((o) => !isGuard(o));
+      expect(sorted(rulesOf(one(one_, 'Role', RELEASE)))).toEqual(sorted([...namespacedRules, ...sidecarInjectionRules]));
+    });
+
+    it('registers exactly the webhooks of src/webhook/configuration.ts, on the Service, with the given caBundle', () => {
+      const objs = rendered['sidecar-injection']!;
+      const caBundle = (readFileSync(join(golden, 'sidecar-injection.values.yaml'), 'utf8').match(/caBundle: (\S+)/) ?? [])[1]!;
+      const expected = webhookConfiguration({ name: `${RELEASE}-sidecar-injector`, operatorNamespace: NAMESPACE, clientConfig: { service: { name: WEBHOOK, namespace: NAMESPACE, port: 443, path: '/mutate-pods' }, caBundle } });
+      const chart = one(objs, 'MutatingWebhookConfiguration');
+      expect(chart.metadata.name).toBe(`${RELEASE}-sidecar-injector`);
+      expect((chart as unknown as Webhooks).webhooks).toEqual(expected.webhooks);
+    });
+
+    it('without certSecret: a CA and a certificate for the Service, the CA in the caBundle', async () => {
+      const objs = objects(await render('default', ['--set', 'sidecarInjection.enabled=true'])).filter((o) => !isGuard(o));
+      const secret = one(objs, 'Secret', `${WEBHOOK}-cert`) as unknown as Secret;
+      const pem = (k: string): string => Buffer.from(secret.data[k]!, 'base64').toString('utf8');
+      const ca = new X509Certificate(pem('ca.crt'));
+      const cert = new X509Certificate(pem('tls.crt'));
+      expect(cert.verify(ca.publicKey)).toBe(true);
+      expect(cert.subjectAltName).toContain(`DNS:${WEBHOOK}.${NAMESPACE}.svc`);
+      expect(cert.checkPrivateKey(createPrivateKey(pem('tls.key')))).toBe(true);
+      for (const w of (one(objs, 'MutatingWebhookConfiguration') as unknown as Webhooks).webhooks) expect(w.clientConfig.caBundle).toBe(secret.data['ca.crt']);
+      expect((podSpec(objs) as PodSpec & { volumes: { name: string; secret?: { secretName: string } }[] }).volumes.find((v) => v.name === 'webhook-certs')?.secret?.secretName).toBe(`${WEBHOOK}-cert`);
+    });
+
+    it('refuses certSecret without caBundle, and the webhook port on another port', async () => {
+      const r = await helm(['template', RELEASE, chartDir, '--kube-version', KUBE_VERSION, '--set', 'sidecarInjection.enabled=true', '--set', 'sidecarInjection.certSecret=tls']);
+      expect([r.status !== 0, r.stderr]).toEqual([true, expect.stringMatching(/sidecarInjection.certSecret needs sidecarInjection.caBundle/)]);
+      const p = await helm(['template', RELEASE, chartDir, '--kube-version', KUBE_VERSION, '--set', 'sidecarInjection.enabled=true', '--set', 'sidecarInjection.port=8081']);
+      expect([p.status !== 0, p.stderr]).toEqual([true, expect.stringMatching(/sidecarInjection.port must differ/)]);
     });
   });
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { sidecarContainer, sidecarVolumes } from '../../src/render/sidecar-container.ts';
 import { withSidecarDocBlock } from '../../src/render/sidecar-doc.ts';
+import { withInjectionDocBlock } from '../../src/webhook/doc.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -10,6 +11,11 @@ describe('docs/sidecar.md', () => {
   it('shows the start contract of src/render/sidecar-container.ts (run `npm run gen:docs`)', () => {
     const doc = readFileSync(join(root, 'docs', 'sidecar.md'), 'utf8');
     expect(doc).toBe(withSidecarDocBlock(doc));
+  });
+
+  it("shows a workload before and after injection as the webhook's patch makes it (run `npm run gen:docs`)", () => {
+    const doc = readFileSync(join(root, 'docs', 'sidecar.md'), 'utf8');
+    expect(doc).toBe(withInjectionDocBlock(doc));
   });
 });
 

@@ -110,6 +110,14 @@ gets a Role in the release namespace.
 - apiGroups: [wgpolicyk8s.io]
   resources: [policyreports]
   verbs: [get, list, watch, create, patch, delete]
+{{- if .Values.sidecarInjection.enabled }}
+# With sidecarInjection: pods, listed and watched as metadata only (labels and the injected-by annotation),
+# so each sidecar policy names the pods behind its Services that run without the sidecar. No get; RBAC
+# cannot narrow list and watch to metadata (docs/helm.md says what this grants).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+{{- end }}
 {{- end }}
 
 {{/*
@@ -151,6 +159,19 @@ cluster-scoped and create-only (nothing is stored), so they are in the ClusterRo
 /etc/apisec/metrics-certs
 {{- end }}
 
+{{/* The sidecar injection webhook: its Service and Secret, and where the certificate is mounted. */}}
+{{- define "apisec.webhookName" -}}
+{{- printf "%s-webhook" (include "apisec.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "apisec.webhookCertSecret" -}}
+{{- default (printf "%s-cert" (include "apisec.webhookName" .)) .Values.sidecarInjection.certSecret }}
+{{- end }}
+
+{{- define "apisec.webhookCertDir" -}}
+/etc/apisec/webhook-certs
+{{- end }}
+
 {{/* Fails the render on combinations the schema cannot express. */}}
 {{- define "apisec.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
@@ -158,6 +179,12 @@ cluster-scoped and create-only (nothing is stored), so they are in the ClusterRo
 {{- end }}
 {{- if and .Values.metrics.certSecret (ne .Values.metrics.auth "kubernetes") }}
 {{- fail "metrics.certSecret serves HTTPS, which only metrics.auth=kubernetes does: set metrics.auth=kubernetes or drop metrics.certSecret" }}
+{{- end }}
+{{- if and .Values.sidecarInjection.certSecret (not .Values.sidecarInjection.caBundle) }}
+{{- fail "sidecarInjection.certSecret needs sidecarInjection.caBundle: the API server must trust the webhook's certificate" }}
+{{- end }}
+{{- if and .Values.sidecarInjection.enabled (has (int .Values.sidecarInjection.port) (list (int .Values.metrics.port) (int .Values.healthProbe.port))) }}
+{{- fail "sidecarInjection.port must differ from metrics.port and healthProbe.port" }}
 {{- end }}
 {{- if eq (int .Values.metrics.port) (int .Values.healthProbe.port) }}
 {{- fail "healthProbe.port must differ from metrics.port (each is its own container port)" }}
