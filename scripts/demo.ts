@@ -4,6 +4,7 @@
 // certificate as its caBundle), and one pod is created as a dry run to show the sidecar it gets. Runs
 // until Ctrl-C (or exits by itself with DEMO_EXIT_WHEN_READY=true, as the tests run it).
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { Resources, collectionPath, type KubeObject } from '../src/k8s/resources
 import { run } from '../src/main.ts';
 import { selfSignedCertificate } from '../src/observability/self-signed.ts';
 import { LABEL_INJECT } from '../src/compliance/injection.ts';
+import { LABEL_API_KEYS } from '../src/render/labels.ts';
 import { webhookConfiguration } from '../src/webhook/configuration.ts';
 import { MUTATE_PATH } from '../src/webhook/review.ts';
 import { freePort, repoRoot } from '../test/support/controlplane.ts';
@@ -32,6 +34,13 @@ for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml')).sort
   for (const obj of [...objects].sort((a, b) => Number(b.kind === 'Namespace') - Number(a.kind === 'Namespace'))) await apply(client, obj, 'apisec-demo');
   console.log(`applied examples/${file} (${objects.length} objects)`);
 }
+// What examples/sidecar-api.yaml tells its owner to create: the partners' API keys, labelled for the
+// guard (a key made here, shown nowhere).
+await apply(
+  client,
+  { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'partner-api-keys', namespace: 'partners', labels: { [LABEL_API_KEYS]: 'true' } }, stringData: { acme: randomBytes(24).toString('hex') } } as KubeObject,
+  'apisec-demo',
+);
 
 // The webhook's certificate: self-signed for 127.0.0.1, which the webhook configuration trusts.
 const certDir = mkdtempSync(join(tmpdir(), 'apisec-demo-webhook-'));

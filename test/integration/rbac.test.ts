@@ -180,6 +180,10 @@ describe('the chart RBAC, as the chart ServiceAccount', () => {
       for (const o of renamed.sort((a, b) => Number(b.kind === 'Namespace') - Number(a.kind === 'Namespace'))) await apply(admin, o);
     }
     expect(Object.keys(namespaces)).toEqual(expect.arrayContaining(['billing', 'legacy', 'shop']));
+    // What examples/sidecar-api.yaml tells its owner to create: the API keys, labelled as the guard's.
+    if (namespaces.partners) {
+      await apply(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'partner-api-keys', namespace: namespaces.partners, labels: { 'apisec.dev/api-keys': 'true' } }, stringData: { acme: 'rbac-test-key-0123456789' } } as KubeObject);
+    }
 
     // The operator with the Deployment's own flags, one process per namespace (own port, own Lease).
     const args = await deploymentArgs(adminKubeconfig, RELEASE);
