@@ -33,6 +33,21 @@ describe('Workqueue', () => {
     }
     return out;
   }
+  it('knows how long the key that waits longest has waited, across both lanes', async () => {
+    const q = newQueue();
+    expect(q.oldestWaitingMs).toBe(0);
+    q.add('a', { low: true });
+    clock.advance(1000);
+    q.add('b');
+    q.add('a'); // moves to the front lane, keeps its age
+    clock.advance(500);
+    expect(q.oldestWaitingMs).toBe(1500);
+    expect(await q.get()).toBe('b');
+    expect(q.oldestWaitingMs).toBe(1500);
+    expect(await q.get()).toBe('a');
+    expect(q.oldestWaitingMs).toBe(0);
+  });
+
 
   describe('dedupe and order', () => {
     it.each([

@@ -23,6 +23,8 @@ export class Workqueue {
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
+  /** When each waiting key was added (insertion order: the first entry waited longest). */
+  private readonly since = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; handle: unknown }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private shuttingDown = false;
@@ -54,6 +56,12 @@ export class Workqueue {
     return this.queue.length + this.low.length;
   }
 
+  /** How long the key that waits longest has waited (0 when none waits): a queue that is stuck shows here. */
+  get oldestWaitingMs(): number {
+    const first = this.since.values().next();
+    return first.done ? 0 : Math.max(0, this.clock.now() - first.value);
+  }
+
   get inFlight(): number {
     return this.processing.size;
   }
@@ -78,10 +86,12 @@ export class Workqueue {
     this.added++;
     this.metrics?.added();
     this.dirty.add(key);
+    if (!this.since.has(key)) this.since.set(key, this.clock.now());
     if (this.processing.has(key)) return; // requeued by done()
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
+      this.since.delete(key);
       this.processing.add(key);
       waiter(key);
     } else {
@@ -129,6 +139,7 @@ export class Workqueue {
     const key = this.queue.shift() ?? this.low.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
+      this.since.delete(key);
       this.processing.add(key);
       return Promise.resolve(key);
     }
@@ -157,6 +168,7 @@ export class Workqueue {
     this.queue.length = 0;
     this.low.length = 0;
     this.dirty.clear();
+    this.since.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 

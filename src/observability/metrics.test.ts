@@ -19,6 +19,7 @@ describe('operatorMetrics', () => {
       'apisec_reconcile_terminal_errors_total counter',
       'apisec_reconcile_duration_seconds histogram',
       'apisec_workqueue_depth gauge',
+      'apisec_workqueue_oldest_waiting_seconds gauge',
       'apisec_workqueue_adds_total counter',
       'apisec_workqueue_retries_total counter',
       'apisec_api_requests_total counter',

@@ -40,7 +40,7 @@ export interface QueueMetrics {
 
 /** What a registered controller shows at scrape time: its queue depth and the informers it owns. */
 export interface ObservedController {
-  readonly queue: { readonly depth: number };
+  readonly queue: { readonly depth: number; readonly oldestWaitingMs?: number };
   health(): InformerHealth[];
 }
 
@@ -60,6 +60,7 @@ export interface OperatorMetrics {
   reconcileTerminalErrors: Counter<'controller'>;
   reconcileDuration: Histogram<'controller'>;
   queueDepth: Gauge<'name'>;
+  queueOldest: Gauge<'name'>;
   queueAdds: Counter<'name'>;
   queueRetries: Counter<'name'>;
   apiRequests: Counter<'verb' | 'resource' | 'code'>;
@@ -74,6 +75,19 @@ export interface OperatorMetrics {
 }
 
 /** The operator's metrics, registered on registry. */
+/** A gauge per registered controller's queue, read at scrape time. */
+function queueGauge(observed: ReadonlyMap<string, ObservedController>, registers: Registry[], { name, help }: { name: string; help: string }, value: (q: ObservedController['queue']) => number): Gauge<'name'> {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['name'],
+    registers,
+    collect(this: Gauge<'name'>) {
+      for (const [n, c] of observed) this.set({ name: n }, value(c.queue));
+    },
+  });
+}
+
 export function operatorMetrics(registry: Registry): OperatorMetrics {
   const registers = [registry];
   const observed = new Map<string, ObservedController>();
@@ -89,15 +103,13 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
       registers,
     }),
     reconcileDuration: new Histogram({ name: 'apisec_reconcile_duration_seconds', help: 'Time spent in one reconciliation.', labelNames: ['controller'], buckets: [...DEFAULT_BUCKETS], registers }),
-    queueDepth: new Gauge({
-      name: 'apisec_workqueue_depth',
-      help: 'Keys waiting in the work queue.',
-      labelNames: ['name'],
+    queueDepth: queueGauge(observed, registers, { name: 'apisec_workqueue_depth', help: 'Keys waiting in the work queue.' }, (q) => q.depth),
+    queueOldest: queueGauge(
+      observed,
       registers,
-      collect(this: Gauge<'name'>) {
-        for (const [name, c] of observed) this.set({ name }, c.queue.depth);
-      },
-    }),
+      { name: 'apisec_workqueue_oldest_waiting_seconds', help: 'How long the key that has waited longest in the work queue has waited (0: none waits).' },
+      (q) => (q.oldestWaitingMs ?? 0) / 1000,
+    ),
     queueAdds: new Counter({ name: 'apisec_workqueue_adds_total', help: 'Keys added to the work queue.', labelNames: ['name'], registers }),
     queueRetries: new Counter({ name: 'apisec_workqueue_retries_total', help: 'Keys requeued with backoff after a failure.', labelNames: ['name'], registers }),
     apiRequests: new Counter({ name: 'apisec_api_requests_total', help: 'Requests to the Kubernetes API by verb, resource and status code (0: network error).', labelNames: ['verb', 'resource', 'code'], registers }),
