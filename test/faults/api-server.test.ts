@@ -6,7 +6,7 @@
 import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
-import { apiServerControl, stopControlPlane, type ControlPlaneInfo } from '../support/controlplane.ts';
+import { apiServerControl, serverControl, stopControlPlane, type ControlPlaneInfo } from '../support/controlplane.ts';
 import { startFaultCluster } from '../support/fault-cluster.ts';
 import { policy, service } from '../support/fixtures.ts';
 import { apply, eventually } from '../support/kube.ts';
@@ -118,6 +118,26 @@ describe('faults of the API server and the connection to it', () => {
     expect(deletes).toHaveLength(1);
     expect(op.lines.filter((l) => l.includes('"name":"p-0"') && l.includes('Repaired drift'))).toEqual([]);
     report.compactedWhileCutOff = { cutOffMs: resumed - cutAt, convergedAfterMs: Date.now() - resumed, lostUpdates: 0 };
+  }, 180_000);
+
+  it('etcd SIGKILLed and restarted while the watches are open: changes made around it converge, a deletion included', async () => {
+    const etcd = serverControl(cp, 'etcd');
+    await etcd.kill();
+    const down = Date.now();
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(op.alive()).toBe(true);
+    await etcd.start();
+    const up = Date.now();
+    // The API server may answer 5xx until it has reconnected: keep trying, as a user would.
+    await eventually(() => apply(admin, service(ns, 'svc-etcd')), 60_000, 500);
+    await eventually(() => apply(admin, policy(ns, 'p-etcd', spec('svc-etcd'))), 60_000, 500);
+    await eventually(() => admin.request('DELETE', objectPath(Resources.service, ns, 'svc-3'), { verb: 'delete' }), 60_000, 500);
+    await eventually(async () => {
+      const all = await policies();
+      expect(isEnforced(all, 'p-etcd')).toBe(true);
+      expect(all.find((x) => x.metadata.name === 'p-3')?.status?.conditions?.find((c) => c.type === 'Enforced')).toMatchObject({ status: 'False', reason: 'TargetNotFound' });
+    }, 90_000, 500);
+    report.etcdKilled = { outageMs: up - down, convergedAfterRestartMs: Date.now() - up, lostUpdates: 0 };
   }, 180_000);
 
   it('a stalled connection (forwarding stops, nothing closes): the watchdog and the request timeout get the operator going within their bounds', async () => {

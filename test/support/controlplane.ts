@@ -240,21 +240,17 @@ async function startLocal(bins: Binaries, opts: StartOptions): Promise<ControlPl
     const etcdLog = join(workDir, 'etcd.log');
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const etcd = startGuarded(
-      bins.etcd,
-      [
-        `--data-dir=${join(workDir, 'etcd')}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=default=${peerUrl}`,
-        '--unsafe-no-fsync',
-        '--log-level=warn',
-      ],
-      etcdLog,
-      guard,
-    );
+    const etcdArgs = [
+      `--data-dir=${join(workDir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ];
+    const etcd = startGuarded(bins.etcd, etcdArgs, etcdLog, guard);
     procs.push({ child: etcd, log: etcdLog, name: 'etcd' });
     await waitFor('etcd became healthy', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000, procs);
 
@@ -329,22 +325,14 @@ async function startLocal(bins: Binaries, opts: StartOptions): Promise<ControlPl
       workDir,
       pids: procs.map((p) => p.child.pid ?? 0),
     };
-    // The fault suite kills and restarts the API server (same port, certificates and etcd).
-    const ready = (): Promise<void> => waitFor('kube-apiserver became ready', async () => (await insecureGet(`${server}/readyz`, tokens.admin)) === 200, opts.readyTimeoutMs ?? 90_000, []);
-    let current = apiserver;
-    apiServers.set(workDir, {
-      kill: async () => {
-        const pid = childOf(current.pid ?? 0) ?? current.pid;
-        const exited = new Promise((r) => current.once('exit', r));
-        if (pid) signal(pid, 'SIGKILL');
-        await exited;
-      },
-      start: async () => {
-        current = startGuarded(bins.apiserver, apiserverArgs, apiLog, guard);
-        current.unref();
-        info.pids[info.pids.indexOf(apiserver.pid ?? 0)] = current.pid ?? 0;
-        await ready();
-      },
+    // The fault suite kills and restarts the servers (same ports, data, certificates).
+    servers.set(workDir, {
+      etcd: restartable(info, 0, { first: etcd, spawn: () => startGuarded(bins.etcd, etcdArgs, etcdLog, guard), ready: () => waitFor('etcd became healthy', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000, []) }),
+      'kube-apiserver': restartable(info, 1, {
+        first: apiserver,
+        spawn: () => startGuarded(bins.apiserver, apiserverArgs, apiLog, guard),
+        ready: () => waitFor('kube-apiserver became ready', async () => (await insecureGet(`${server}/readyz`, tokens.admin)) === 200, opts.readyTimeoutMs ?? 90_000, []),
+      }),
     });
     writeFileSync(join(workDir, 'controlplane.json'), JSON.stringify(info, null, 2));
     for (const p of procs) p.child.unref();
@@ -370,19 +358,41 @@ async function insecureGet(url: string, token: string): Promise<number> {
   });
 }
 
-/** Kills (SIGKILL, the server itself, not its guard) and restarts the API server of a local control plane started by this process. */
-export interface ApiServerControl {
+/** Kills (SIGKILL, the server itself, not its guard) and restarts a server of a local control plane started by this process. */
+export interface ServerControl {
   kill(): Promise<void>;
   start(): Promise<void>;
 }
 
-const apiServers = new Map<string, ApiServerControl>();
+type ServerName = 'etcd' | 'kube-apiserver';
+const servers = new Map<string, Record<ServerName, ServerControl>>();
 
-export function apiServerControl(info: ControlPlaneInfo): ApiServerControl {
-  const control = info.workDir ? apiServers.get(info.workDir) : undefined;
-  if (!control) throw new Error('the API server can be restarted only on a local control plane this process started');
+/** `index`: the server's place in info.pids, kept current across restarts for stopControlPlane. */
+function restartable(info: ControlPlaneInfo, index: number, how: { first: ChildProcess; spawn: () => ChildProcess; ready: () => Promise<void> }): ServerControl {
+  let current = how.first;
+  return {
+    kill: async () => {
+      const pid = childOf(current.pid ?? 0) ?? current.pid;
+      const exited = new Promise((r) => current.once('exit', r));
+      if (pid) signal(pid, 'SIGKILL');
+      await exited;
+    },
+    start: async () => {
+      current = how.spawn();
+      current.unref();
+      info.pids[index] = current.pid ?? 0;
+      await how.ready();
+    },
+  };
+}
+
+export function serverControl(info: ControlPlaneInfo, name: ServerName): ServerControl {
+  const control = info.workDir ? servers.get(info.workDir)?.[name] : undefined;
+  if (!control) throw new Error('servers can be restarted only on a local control plane this process started');
   return control;
 }
+
+export const apiServerControl = (info: ControlPlaneInfo): ServerControl => serverControl(info, 'kube-apiserver');
 
 /** The first child of a process (Linux /proc): the server under its bash guard. */
 export function childOf(pid: number): number | undefined {
