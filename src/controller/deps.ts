@@ -11,6 +11,8 @@ export type { OwnedResource };
 export interface Store<T> {
   get(key: string): T | undefined;
   list(namespace?: string): T[];
+  /** The objects an index files under a value (src/controller/indexes.ts); stores without it are scanned. */
+  byIndex?(index: string, value: string): T[];
 }
 
 export interface Caches {

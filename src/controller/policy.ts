@@ -20,6 +20,7 @@ import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../r
 import { dateOf } from '../util/clock.ts';
 import { selectBaselines } from './baseline.ts';
 import { ownedCache, splitKey, type Actions, type Caches, type OwnedResource } from './deps.ts';
+import { indexed, nameKey, targetKey } from './indexes.ts';
 import { describeDrift, RepairBudget, type DriftItem } from './drift.ts';
 import { foreignConditions, foreignObjects, overrideConditions, type ForeignObject, type OwnershipLookup } from './ownership.ts';
 import { PendingWrites } from './pending.ts';
@@ -184,7 +185,7 @@ export class PolicyReconciler implements Reconciler {
     return assessPolicy({
       policy: { ...ref, ...(policy.metadata.creationTimestamp ? { creationTimestamp: policy.metadata.creationTimestamp } : {}) },
       spec,
-      rivals: caches.policies.list(namespace).map(claimOf).filter((c): c is PolicyClaim => c !== undefined),
+      rivals: this.rivals(namespace, spec.targetRefs),
       lookup: {
         ingress: (n) => caches.ingresses.get(`${namespace}/${n}`) as (KubeObject & IngressLike) | undefined,
         service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
@@ -195,6 +196,24 @@ export class PolicyReconciler implements Reconciler {
       settings: this.deps.settings,
       ...limits,
     });
+  }
+
+  /** The claims of the policies that target any of these objects (the only ones that can contend for them). */
+  private rivals(namespace: string, refs: readonly { kind: string; name: string }[]): PolicyClaim[] {
+    const seen = new Map<string, Policy>();
+    for (const ref of refs) for (const p of indexed(this.deps.caches.policies, 'target', targetKey(namespace, ref.kind, ref.name))) seen.set(p.metadata.name, p);
+    return [...seen.values()].map(claimOf).filter((c): c is PolicyClaim => c !== undefined);
+  }
+
+  /** The Ingresses a plan looks at: those the policy won, and those carrying its marker (to release). */
+  private ingressesOf(namespace: string, policy: string, assessment: Assessment): KubeObject[] {
+    const found = new Map<string, KubeObject>();
+    for (const i of assessment.ingresses) {
+      const cached = this.deps.caches.ingresses.get(`${namespace}/${i.metadata.name}`);
+      if (cached) found.set(i.metadata.name, cached);
+    }
+    for (const i of indexed(this.deps.caches.ingresses, 'marker', nameKey(namespace, policy))) found.set(i.metadata.name, i);
+    return [...found.values()];
   }
 
   private plan(policy: Policy, mode: 'Enforce' | 'Audit', { assessment, held }: { assessment: Assessment; held?: ReadonlySet<string> }): Plan {
@@ -211,7 +230,7 @@ export class PolicyReconciler implements Reconciler {
       mode,
       rendered,
       won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
-      ingresses: this.deps.caches.ingresses.list(namespace),
+      ingresses: this.ingressesOf(namespace, name, assessment),
       desiredOwned: mode === 'Enforce' ? (generatedObjects(rendered) as KubeObject[]) : [],
       existing,
       traefikServed,
@@ -336,15 +355,13 @@ export class PolicyReconciler implements Reconciler {
   private owned(r: OwnedResource, namespace: string, policy: { name: string; uid?: string | undefined }): KubeObject[] {
     const ownsIt = (o: KubeObject): boolean =>
       (o.metadata.ownerReferences ?? []).some((ref) => ref.kind === 'ApiSecurityPolicy' && ref.name === policy.name && (policy.uid === undefined || ref.uid === policy.uid));
-    return ownedCache(this.deps.caches, r)
-      .list(namespace)
-      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policy.name) && ownsIt(o) && !o.metadata.deletionTimestamp);
+    return indexed(ownedCache(this.deps.caches, r), 'owner', nameKey(namespace, policy.name)).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policy.name) && ownsIt(o) && !o.metadata.deletionTimestamp);
   }
 
   /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
   private async cleanup(namespace: string, policy: { name: string; uid?: string | undefined }, ctx: ReconcileContext): Promise<void> {
     const { name } = policy;
-    for (const ing of this.deps.caches.ingresses.list(namespace)) {
+    for (const ing of indexed(this.deps.caches.ingresses, 'marker', nameKey(namespace, name))) {
       if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
       if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
       await this.deps.actions.applyAnnotations(Resources.ingress, { namespace, name: ing.metadata.name }, {}, { force: false });
