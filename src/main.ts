@@ -57,7 +57,7 @@ interface Components {
 function components(config: OperatorConfig, log: Logger): Components {
   let client: KubeClient;
   try {
-    client = connect({ kubeconfig: config.kubeconfig, context: config.context });
+    client = connect({ kubeconfig: config.kubeconfig, context: config.context }, { qps: config.kubeApiQps, burst: config.kubeApiBurst });
   } catch (err) {
     throw new StartError(`${message(err)}: set --kubeconfig (KUBECONFIG) or --context`, { cause: err });
   }

@@ -7,6 +7,7 @@ import type { KubeConfig} from '@kubernetes/client-node';
 import { RequestContext, bufferFromFileOrString } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, fetch, type Dispatcher, type Response } from 'undici';
 import { ApiError } from './errors.ts';
+import { TokenBucket } from './rate-limit.ts';
 
 export const FIELD_MANAGER = 'api-security-operator';
 
@@ -31,6 +32,10 @@ export interface RequestOptions {
 export interface KubeClientOptions {
   /** Most pooled connections for ordinary (non-watch) requests. */
   maxConnections?: number;
+  /** Ordinary requests per second after a burst (rate-limit.ts); unset or 0: no limit. Watches are not limited. */
+  qps?: number;
+  /** Requests that may go at once before qps applies (default 2 × qps). */
+  burst?: number;
 }
 
 /** Default cap on connections for ordinary requests: well above the workers that issue them. */
@@ -57,6 +62,7 @@ export class KubeClient {
   private socks: Promise<Dispatcher | undefined> | undefined;
   /** Headers that do not change per request (basic auth, impersonation). */
   private readonly fixedHeaders: Record<string, string> = {};
+  private readonly limit: TokenBucket | undefined;
 
   constructor(config: KubeConfig, opts: KubeClientOptions = {}) {
     this.config = config;
@@ -72,6 +78,7 @@ export class KubeClient {
     const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.requests = buildDispatcher(config, { connections: max });
     this.streams = buildDispatcher(config, { connections: null });
+    if (opts.qps) this.limit = new TokenBucket(opts.qps, opts.burst || 2 * opts.qps);
   }
 
   onRequest(observer: RequestObserver): void {
@@ -114,6 +121,7 @@ export class KubeClient {
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
     const dispatcher = await this.dispatcher(streaming);
+    if (!streaming) await this.limit?.take();
     const started = performance.now();
     const resource = resourceOf(path);
     try {
