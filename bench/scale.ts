@@ -135,7 +135,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${markdown(result)}\nwrote ${out} and ${out.replace(/\.json$/, '')}.svg\n`);
   } finally {
     await admin.close();
-    await stopControlPlane(info);
+    // BENCH_KEEP=1 keeps the work directory (operator logs, audit log) for a look afterwards.
+    await stopControlPlane(info, process.env.BENCH_KEEP !== '1');
+    if (process.env.BENCH_KEEP === '1') process.stderr.write(`bench: kept ${info.workDir}\n`);
   }
 }
 

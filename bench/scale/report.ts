@@ -36,7 +36,7 @@ export interface ScaleResult {
     eventLoopMs: { p50: number; p99: number; max: number };
     connectionsOpened: number;
   };
-  latency: LatencyResult & { eventLoopMs: { p99: number; max: number } };
+  latency: LatencyResult & { eventLoopMs: { p99: number; max: number }; reconcilesPerUpdate: number; writesPerUpdate: Record<string, number> };
   quiet: {
     idleSeconds: number;
     idleWrites: number;
@@ -68,6 +68,7 @@ export function markdown(r: ScaleResult): string {
     [`update → artifacts+status p50 / p95 / p99 (ms), ${l.updates} at ${l.ratePerSecond}/s`, `${r1(l.bothMs.p50)} / ${r1(l.bothMs.p95)} / ${r1(l.bothMs.p99)} (${l.seen}/${l.updates} seen)`],
     ['… artifacts only p50 / p99; status only p50 / p99 (ms)', `${r1(l.artifactMs.p50)} / ${r1(l.artifactMs.p99)}; ${r1(l.statusMs.p50)} / ${r1(l.statusMs.p99)}`],
     ['event-loop delay during updates p99 / max (ms)', `${r1(l.eventLoopMs.p99)} / ${r1(l.eventLoopMs.max)}`],
+    ['per update: policy reconciles; writes (audit log)', `${l.reconcilesPerUpdate}; ${kv(l.writesPerUpdate)}`],
     [`writes in ${q.idleSeconds} s idle (audit log)`, `${q.idleWrites}${q.idleWrites ? ` (${kv(q.idleByRequest)})` : ''}`],
     ['writes after a restart (audit log)', `${q.restartWrites}${q.restartWrites ? ` (${kv(q.restartByRequest)})` : ''}; settled in ${r1(q.restartSettleSeconds)} s, ${q.restartReconciles} reconciles`],
     ['memory at convergence (MB)', mem(f.atConvergence)],

@@ -92,6 +92,8 @@ async function restart(o: PhaseOptions, old: OperatorChild, writes: ReturnType<t
   return { op, quiet: { restartSettleSeconds: +settleSeconds.toFixed(1), restartWrites: w.total, restartByRequest: w.byRequest, restartReconciles: reconciles } };
 }
 
+const policyReconciles = async (op: OperatorChild): Promise<number> => sumBy(await op.metrics(), 'apisec_reconcile_total', 'controller').apisecuritypolicy ?? 0;
+
 export async function runOperatorPhases(o: PhaseOptions): Promise<Phases> {
   const watches = new Watches(o.admin, o.layout.prefix);
   await watches.start();
@@ -103,9 +105,13 @@ export async function runOperatorPhases(o: PhaseOptions): Promise<Phases> {
     op = started.op;
     await op.probe(); // resets the event-loop histogram: the next probe covers the updates only
     process.stderr.write(`bench: cold ${started.cold.seconds} s; latency\n`);
+    const before = { audit: writes.mark(), reconciles: await policyReconciles(op) };
     const latency = await latencyPhase(o.admin, watches, o.layout, { ...o.latency, timeoutMs: 30_000 });
     const loop = (await op.probe()).eventLoop;
     await settled(op);
+    const updateWrites = writes.since(before.audit);
+    const perUpdate = (n: number): number => +(n / latency.updates).toFixed(2);
+    const updateReconciles = (await policyReconciles(op)) - before.reconciles;
     process.stderr.write(`bench: idle ${o.idleSeconds} s\n`);
     const from = writes.mark();
     await sleep(o.idleSeconds * 1000);
@@ -116,7 +122,12 @@ export async function runOperatorPhases(o: PhaseOptions): Promise<Phases> {
     op = again.op;
     return {
       cold: started.cold,
-      latency: { ...latency, eventLoopMs: { p99: loop.p99, max: loop.max } },
+      latency: {
+        ...latency,
+        eventLoopMs: { p99: loop.p99, max: loop.max },
+        reconcilesPerUpdate: perUpdate(updateReconciles),
+        writesPerUpdate: Object.fromEntries(Object.entries(updateWrites.byRequest).map(([k, v]) => [k, perUpdate(v)])),
+      },
       quiet: { idleSeconds: o.idleSeconds, idleWrites: idle.total, idleByRequest: idle.byRequest, ...again.quiet },
       footprint: { atConvergence: started.memory, afterIdle },
     };
