@@ -2,6 +2,7 @@
 //   gather (from caches) → baselines → assess (pure: targets, render, evaluate) → plan (pure) → apply
 //   only what differs → status (pure, compliance/status.ts; written only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
+import { createHash } from 'node:crypto';
 import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
 import { parseSpec, type ApiSecurityPolicy } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
@@ -377,9 +378,19 @@ export class PolicyReconciler implements Reconciler {
     }
   }
 
+  /**
+   * Writes the status when it differs from the cached one — unless it is the very status this reconciler
+   * last wrote and the cache has not seen that write yet (an echo reconcile, e.g. of its own Ingress
+   * write, that would send the same status twice). Remembered by content in PendingWrites (60 s at most).
+   */
   private async writeStatus(policy: Policy, status: NonNullable<Policy['status']>, ctx: ReconcileContext): Promise<void> {
-    if (canonical(policy.status ?? {}) === canonical(status)) return;
-    await this.deps.actions.applyStatus(Resources.policy, policy.metadata.namespace, policy.metadata.name, status);
+    const wanted = canonical(status);
+    if (canonical(policy.status ?? {}) === wanted) return;
+    const { namespace, name } = policy.metadata;
+    const key = `ApiSecurityPolicy/status/${namespace}/${name}/${createHash('sha256').update(wanted).digest('hex')}`;
+    if (this.deps.pending.behind(key, policy)) return;
+    const after = await this.deps.actions.applyStatus(Resources.policy, namespace, name, status);
+    this.deps.pending.wrote(key, policy.metadata.resourceVersion, (after as KubeObject | undefined)?.metadata?.resourceVersion);
     ctx.writes.add();
   }
 }
