@@ -64,7 +64,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'kubeconfig', kind: 'string', value: 'PATH', env: 'KUBECONFIG', help: 'kubeconfig to use; in a pod the in-cluster config' },
   { name: 'context', kind: 'string', value: 'NAME', help: 'kubeconfig context' },
   { name: 'namespace', kind: 'string', value: 'NS', env: 'WATCH_NAMESPACE', help: 'watch only this namespace; default: all' },
-  { name: 'workers', kind: 'string', value: 'N', env: 'APISEC_WORKERS', default: '2', help: 'concurrent reconciles, 1-64' },
+  { name: 'workers', kind: 'string', value: 'N', env: 'APISEC_WORKERS', default: '8', help: 'concurrent reconciles, 1-64 (each makes its writes one after another)' },
   { name: 'kube-api-qps', kind: 'string', value: 'N', default: '200', help: 'most requests per second to the API server (watches aside) after a burst, 0 for no limit; a cold start makes about 4 writes per policy' },
   { name: 'kube-api-burst', kind: 'string', value: 'N', default: '400', help: 'requests that may go at once before --kube-api-qps applies' },
   { name: 'metrics-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8080', help: 'address of /metrics; ":8080" is every interface, "127.0.0.1:0" a free port on loopback' },
