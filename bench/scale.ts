@@ -2,8 +2,9 @@
 //                  [--updates U] [--rate R] [--idle SECONDS] [--timeout SECONDS] [--label TEXT]
 //
 // The operator at scale against the real local control plane (test/support/controlplane.ts: etcd and
-// kube-apiserver on 127.0.0.1, or KUBEBUILDER_ASSETS, or USE_EXISTING_CLUSTER=true with KUBECONFIG), in
-// one run (docs: README, Performance):
+// kube-apiserver on 127.0.0.1, built or from KUBEBUILDER_ASSETS), in one run (docs: README, Performance).
+// USE_EXISTING_CLUSTER=true is not supported yet: the quiet phases read a local control plane's audit log
+// (they stop with a message), and both phases would share that cluster.
 //   1. baseline: on a control plane of its own, a bare client makes exactly the writes the operator's
 //      cold start makes (bench/scale/baseline.ts), at the operator's concurrency, as fast as it can;
 //   2. cold convergence: on a fresh control plane with the same objects, the operator process starts;
