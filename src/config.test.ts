@@ -114,6 +114,12 @@ describe('parseConfig', () => {
     });
   });
 
+  it('limits API requests to 200/s after a burst of 400 unless told otherwise (0: no limit)', () => {
+    expect(parse([])).toMatchObject({ kubeApiQps: 200, kubeApiBurst: 400 });
+    expect(parse(['--kube-api-qps=0', '--kube-api-burst=10'])).toMatchObject({ kubeApiQps: 0, kubeApiBurst: 10 });
+    expect(() => parse(['--kube-api-burst=0'])).toThrow('--kube-api-burst must be a whole number from 1 to 100000');
+  });
+
   it('falls back to the environment variables the table names', () => {
     const c = parse([], { KUBECONFIG: '/k', WATCH_NAMESPACE: 'shop', APISEC_WORKERS: '4', POD_NAMESPACE: 'ops', LOG_LEVEL: 'debug', POD_NAME: 'pod-0' });
     expect(c).toMatchObject({ kubeconfig: '/k', namespace: 'shop', workers: 4, leaderElectionNamespace: 'ops', logLevel: 'debug', identity: 'pod-0' });

@@ -21,6 +21,9 @@ export interface OperatorConfig {
   context?: string;
   namespace?: string;
   workers: number;
+  /** Client-side limit on API requests (watches aside): per second after a burst; 0: none. */
+  kubeApiQps: number;
+  kubeApiBurst: number;
   /** /metrics. */
   metricsAddress: ListenAddress;
   /** /healthz and /readyz; equal to metricsAddress, one server serves all. */
@@ -80,7 +83,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'kubeconfig', kind: 'string', value: 'PATH', env: 'KUBECONFIG', help: 'kubeconfig to use; in a pod the in-cluster config' },
   { name: 'context', kind: 'string', value: 'NAME', help: 'kubeconfig context' },
   { name: 'namespace', kind: 'string', value: 'NS', env: 'WATCH_NAMESPACE', help: 'watch only this namespace; default: all' },
-  { name: 'workers', kind: 'string', value: 'N', env: 'APISEC_WORKERS', default: '2', help: 'concurrent reconciles, 1-64' },
+  { name: 'workers', kind: 'string', value: 'N', env: 'APISEC_WORKERS', default: '8', help: 'concurrent reconciles, 1-64 (each makes its writes one after another)' },
+  { name: 'kube-api-qps', kind: 'string', value: 'N', default: '200', help: 'most requests per second to the API server (watches aside) after a burst, 0 for no limit; a cold start makes about 4 writes per policy' },
+  { name: 'kube-api-burst', kind: 'string', value: 'N', default: '400', help: 'requests that may go at once before --kube-api-qps applies' },
   { name: 'metrics-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8080', help: 'address of /metrics; ":8080" is every interface, "127.0.0.1:0" a free port on loopback' },
   { name: 'health-probe-bind-address', kind: 'string', value: 'HOST:PORT', default: ':8081', help: 'address of /healthz and /readyz; the same address as --metrics-bind-address serves all on one port' },
   { name: 'metrics-auth', kind: 'string', value: 'MODE', default: 'none', help: 'who may read /metrics: none (anyone who reaches the port) or kubernetes (a bearer token the API server authenticates, TokenReview, of a user RBAC allows get on the non-resource URL /metrics, SubjectAccessReview; served over HTTPS; /healthz and /readyz stay open)' },
@@ -401,6 +406,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     ...(context ? { context } : {}),
     ...(namespace ? { namespace } : {}),
     workers: int('workers', get('workers'), 1, 64),
+    kubeApiQps: int('kube-api-qps', get('kube-api-qps'), 0, 100_000),
+    kubeApiBurst: int('kube-api-burst', get('kube-api-burst'), 1, 100_000),
     ...addresses(given('metrics-bind-address'), given('metrics-port'), given('health-probe-bind-address'), warnings),
     ...metricsAuth(get('metrics-auth'), given('metrics-cert-dir')),
     ...webhook(given('webhook-bind-address'), given('webhook-cert-dir'), { image: get('sidecar-image'), operatorNamespace: env.POD_NAMESPACE ?? get('leader-election-namespace') }),

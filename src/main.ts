@@ -64,6 +64,8 @@ function components(config: OperatorConfig, log: Logger): Components {
     client = connect({ kubeconfig: config.kubeconfig, context: config.context }, {
       watchTimeoutSeconds: config.watchTimeoutSeconds,
       requestTimeoutMs: config.requestTimeoutMs,
+      qps: config.kubeApiQps,
+      burst: config.kubeApiBurst,
       // The identity is the pod's name; anything a header cannot carry becomes _.
       userAgent: `api-security-operator/${version()} (${config.identity.replace(/[^\x21-\x7e]/g, '_').slice(0, 253)})`,
     });

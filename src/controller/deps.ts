@@ -11,6 +11,8 @@ export type { OwnedResource };
 export interface Store<T> {
   get(key: string): T | undefined;
   list(namespace?: string): T[];
+  /** The objects an index files under a value (src/controller/indexes.ts); stores without it are scanned. */
+  byIndex?(index: string, value: string): T[];
 }
 
 export interface Caches {
@@ -52,7 +54,8 @@ export interface Actions {
   applyAnnotations(r: (typeof Resources)['ingress' | 'httpRoute'], ref: ObjectRef, annotations: Record<string, string>, opts: { force: boolean }): Promise<unknown>;
   recordEvent: RecordEvent;
   applyFinalizers(r: (typeof Resources)['policy'], object: ObjectRef, finalizers: string[]): Promise<void>;
-  applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void>;
+  /** Resolves to the object as written (for its resourceVersion), or nothing. */
+  applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<unknown>;
   delete(r: OwnedResource, namespace: string, name: string, uid?: string): Promise<void>;
   /** Reads one object by name (undefined when there is none), to see who owns a name before taking it. */
   get?(r: OwnedResource, namespace: string, name: string): Promise<KubeObject | undefined>;

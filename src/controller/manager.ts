@@ -2,19 +2,19 @@
 // replica keeps them warm), the policy and baseline controllers on the runtime (workers only on the
 // leader), and the mapping of each informer event to the keys it concerns. Handlers only enqueue.
 import type { Logger } from 'pino';
-import type { ApiSecurityPolicy, TargetRef } from '../api/v1alpha1.ts';
+import type { ApiSecurityPolicy } from '../api/v1alpha1.ts';
 import type { Writer } from '../k8s/apply.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import { isServed } from '../k8s/discovery.ts';
 import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
-import { backendServices } from '../render/index.ts';
 import { ANNOTATION_POLICY, LABEL_API_KEYS, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
-import type { IngressLike, OperatorSettings } from '../render/types.ts';
+import type { OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
 import { slimEvent, slimObject, slimOwned, slimPod, slimSecret } from './slim.ts';
 import type { RepairBudget } from './drift.ts';
+import { indexed, indexersFor, nameKey, targetKey, targetsOf, type IndexName } from './indexes.ts';
 import { PendingWrites } from './pending.ts';
 import { PolicyReconciler } from './policy.ts';
 import { Controller } from './runtime.ts';
@@ -43,8 +43,6 @@ export interface ManagerOptions {
 
 type Policy = ApiSecurityPolicy & KubeObject;
 type AnyInformer = Pick<Informer, 'start' | 'stop' | 'waitForSync' | 'hasSynced' | 'health'>;
-
-const targetsOf = (p: KubeObject): TargetRef[] => ((p.spec as { targetRefs?: TargetRef[] } | undefined)?.targetRefs ?? []).filter(Boolean);
 
 export class Manager {
   readonly informers: {
@@ -125,13 +123,14 @@ export class Manager {
     const { client, log, namespace } = this.opts;
     const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     // Every namespaced cache keeps only what the operator compares or names (slim.ts).
-    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string): Informer<T> =>
-      new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector, transform: labelSelector === owned ? slimOwned : slimObject });
+    // Generated objects are found by their owner policy; policies by target; Ingresses by marker and backend.
+    const inf = <T extends KubeObject>(r: (typeof Resources)[keyof typeof Resources], labelSelector?: string, indexes: IndexName[] = labelSelector === owned ? ['owner'] : []): Informer<T> =>
+      new Informer<T>(client, r, log.child({ informer: r.plural }), { namespace, labelSelector, transform: labelSelector === owned ? slimOwned : slimObject, indexers: indexersFor(...indexes) });
     const cluster = (r: (typeof Resources)[keyof typeof Resources], fieldSelector?: string): Informer =>
       new Informer(client, r, log.child({ informer: r.plural }), fieldSelector ? { fieldSelector } : {});
     return {
-      policies: inf<Policy>(Resources.policy),
-      ingresses: inf(Resources.ingress),
+      policies: inf<Policy>(Resources.policy, undefined, ['target']),
+      ingresses: inf(Resources.ingress, undefined, ['marker', 'backend']),
       services: inf(Resources.service),
       networkPolicies: inf(Resources.networkPolicy, owned),
       configMaps: inf(Resources.configMap, owned),
@@ -288,14 +287,13 @@ export class Manager {
     this.policies.enqueue(keyOf(p));
     this.enqueueBaselines(); // their policy and violation counts
     // Policies sharing a target decide a winner between them: re-check the others.
-    const mine = new Set(targetsOf(p).map((t) => `${t.kind}/${t.name}`));
-    for (const other of this.informers.policies.list(p.metadata.namespace)) {
-      if (other.metadata.name !== p.metadata.name && targetsOf(other).some((t) => mine.has(`${t.kind}/${t.name}`))) this.policies.enqueue(keyOf(other));
+    for (const t of targetsOf(p)) {
+      for (const other of this.policiesTargeting(p.metadata.namespace, t.kind, t.name)) if (other.metadata.name !== p.metadata.name) this.policies.enqueue(keyOf(other));
     }
   }
 
   private policiesTargeting(namespace: string | undefined, kind: string, name: string): Policy[] {
-    return this.informers.policies.list(namespace).filter((p) => targetsOf(p).some((t) => t.kind === kind && t.name === name));
+    return indexed(this.informers.policies, 'target', targetKey(namespace, kind, name));
   }
 
   private onIngress(o: KubeObject): void {
@@ -310,10 +308,8 @@ export class Manager {
     const ns = o.metadata.namespace;
     for (const p of this.policiesTargeting(ns, 'Service', o.metadata.name)) this.policies.enqueue(keyOf(p));
     // A Service behind a target Ingress shapes that policy's NetworkPolicy.
-    for (const ing of this.informers.ingresses.list(ns)) {
-      if (backendServices([ing as IngressLike]).includes(o.metadata.name)) {
-        for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.policies.enqueue(keyOf(p));
-      }
+    for (const ing of indexed(this.informers.ingresses, 'backend', nameKey(ns, o.metadata.name))) {
+      for (const p of this.policiesTargeting(ns, 'Ingress', ing.metadata.name)) this.policies.enqueue(keyOf(p));
     }
   }
 

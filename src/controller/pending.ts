@@ -15,6 +15,8 @@ export class PendingWrites {
 
   wrote(key: string, before: string | undefined, after: string | undefined): void {
     this.prune();
+    // Re-inserted, so the map stays in write order (prune stops at the first entry still fresh).
+    this.writes.delete(key);
     this.writes.set(key, { before, after, at: this.now() });
   }
 
@@ -30,9 +32,13 @@ export class PendingWrites {
     return false;
   }
 
+  /** Drops expired entries: the oldest first, stopping at the first one still fresh (O(expired), not O(all)). */
   private prune(): void {
     const cutoff = this.now() - TTL_MS;
-    for (const [k, w] of this.writes) if (w.at < cutoff) this.writes.delete(k);
+    for (const [k, w] of this.writes) {
+      if (w.at >= cutoff) break;
+      this.writes.delete(k);
+    }
   }
 
   get size(): number {

@@ -32,6 +32,15 @@ describe('PolicyReconciler', () => {
     expect(res?.requeueAfterMs).toBe(10 * 60_000);
   });
 
+  it('does not send the same status twice while the cache has not seen the first write (an echo reconcile)', async () => {
+    const { reconciler, calls } = setup(policyObject(spec, { finalizers: [FINALIZER] }));
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls.filter((c) => c === 'applyStatus')).toHaveLength(1);
+    // Again on the same caches (the watch has delivered nothing yet): the same status is not written again.
+    await reconciler.reconcile('ns/p', reconcileContext());
+    expect(calls.filter((c) => c === 'applyStatus')).toHaveLength(1);
+  });
+
   it.each([
     ['409 conflict', new ApiError('conflict', 409, 'Conflict')],
     ['429 throttled', new ApiError('slow down', 429, 'TooManyRequests')],

@@ -2,6 +2,7 @@
 //   gather (from caches) → baselines → assess (pure: targets, render, evaluate) → plan (pure) → apply
 //   only what differs → status (pure, compliance/status.ts; written only when it changed).
 // It never looks at which event caused it, so a coalesced or missed event cannot leave state wrong.
+import { createHash } from 'node:crypto';
 import type { GatewayClassLike, GatewayLike, RouteLike } from '../render/gateway-api.ts';
 import { parseSpec, type ApiSecurityPolicy, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { applyBaselines } from '../compliance/baseline.ts';
@@ -23,6 +24,7 @@ import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../r
 import { dateOf } from '../util/clock.ts';
 import { selectBaselines } from './baseline.ts';
 import { ownedCache, splitKey, type Actions, type Caches, type OwnedResource } from './deps.ts';
+import { indexed, nameKey, targetKey } from './indexes.ts';
 import { describeDrift, RepairBudget, type DriftItem } from './drift.ts';
 import { foreignConditions, foreignObjects, overrideConditions, type ForeignObject, type OwnershipLookup } from './ownership.ts';
 import { PendingWrites } from './pending.ts';
@@ -203,7 +205,7 @@ export class PolicyReconciler implements Reconciler {
     return assessPolicy({
       policy: { ...ref, ...(policy.metadata.creationTimestamp ? { creationTimestamp: policy.metadata.creationTimestamp } : {}) },
       spec,
-      rivals: caches.policies.list(namespace).map(claimOf).filter((c): c is PolicyClaim => c !== undefined),
+      rivals: this.rivals(namespace, spec.targetRefs),
       lookup: {
         ingress: (n) => caches.ingresses.get(`${namespace}/${n}`) as (KubeObject & IngressLike) | undefined,
         service: (n) => caches.services.get(`${namespace}/${n}`) as (KubeObject & ServiceLike) | undefined,
@@ -223,6 +225,24 @@ export class PolicyReconciler implements Reconciler {
     return dataPlaneRefusals([Resources.securityPolicy, Resources.backendTrafficPolicy].flatMap((r) => this.owned(r, policy.namespace, policy)));
   }
 
+  /** The claims of the policies that target any of these objects (the only ones that can contend for them). */
+  private rivals(namespace: string, refs: readonly { kind: string; name: string }[]): PolicyClaim[] {
+    const seen = new Map<string, Policy>();
+    for (const ref of refs) for (const p of indexed(this.deps.caches.policies, 'target', targetKey(namespace, ref.kind, ref.name))) seen.set(p.metadata.name, p);
+    return [...seen.values()].map(claimOf).filter((c): c is PolicyClaim => c !== undefined);
+  }
+
+  /** The Ingresses a plan looks at: those the policy won, and those carrying its marker (to release). */
+  private ingressesOf(namespace: string, policy: string, assessment: Assessment): KubeObject[] {
+    const found = new Map<string, KubeObject>();
+    for (const i of assessment.ingresses) {
+      const cached = this.deps.caches.ingresses.get(`${namespace}/${i.metadata.name}`);
+      if (cached) found.set(i.metadata.name, cached);
+    }
+    for (const i of indexed(this.deps.caches.ingresses, 'marker', nameKey(namespace, policy))) found.set(i.metadata.name, i);
+    return [...found.values()];
+  }
+
   private plan(policy: Policy, mode: 'Enforce' | 'Audit', { assessment, held }: { assessment: Assessment; held?: ReadonlySet<string> }): Plan {
     const { namespace, name } = policy.metadata;
     const { rendered } = assessment;
@@ -237,7 +257,7 @@ export class PolicyReconciler implements Reconciler {
       mode,
       rendered,
       won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
-      ingresses: this.deps.caches.ingresses.list(namespace),
+      ingresses: this.ingressesOf(namespace, name, assessment),
       routes: this.deps.caches.httpRoutes.list(namespace),
       wonRoutes: new Set(assessment.targets.filter((t) => t.ref.kind === 'HTTPRoute' && t.object && t.state !== 'Conflicted').map((t) => t.ref.name)),
       desiredOwned: mode === 'Enforce' ? (generatedObjects(rendered) as KubeObject[]) : [],
@@ -373,15 +393,13 @@ export class PolicyReconciler implements Reconciler {
   private owned(r: OwnedResource, namespace: string, policy: { name: string; uid?: string | undefined }): KubeObject[] {
     const ownsIt = (o: KubeObject): boolean =>
       (o.metadata.ownerReferences ?? []).some((ref) => ref.kind === 'ApiSecurityPolicy' && ref.name === policy.name && (policy.uid === undefined || ref.uid === policy.uid));
-    return ownedCache(this.deps.caches, r)
-      .list(namespace)
-      .filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policy.name) && ownsIt(o) && !o.metadata.deletionTimestamp);
+    return indexed(ownedCache(this.deps.caches, r), 'owner', nameKey(namespace, policy.name)).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policy.name) && ownsIt(o) && !o.metadata.deletionTimestamp);
   }
 
   /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
   private async cleanup(namespace: string, policy: { name: string; uid?: string | undefined }, ctx: ReconcileContext): Promise<void> {
     const { name } = policy;
-    for (const ing of this.deps.caches.ingresses.list(namespace)) {
+    for (const ing of indexed(this.deps.caches.ingresses, 'marker', nameKey(namespace, name))) {
       if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
       if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
       await this.deps.actions.applyAnnotations(Resources.ingress, { namespace, name: ing.metadata.name }, {}, { force: false });
@@ -403,9 +421,19 @@ export class PolicyReconciler implements Reconciler {
     }
   }
 
+  /**
+   * Writes the status when it differs from the cached one — unless it is the very status this reconciler
+   * last wrote and the cache has not seen that write yet (an echo reconcile, e.g. of its own Ingress
+   * write, that would send the same status twice). Remembered by content in PendingWrites (60 s at most).
+   */
   private async writeStatus(policy: Policy, status: NonNullable<Policy['status']>, ctx: ReconcileContext): Promise<void> {
-    if (canonical(policy.status ?? {}) === canonical(status)) return;
-    await this.deps.actions.applyStatus(Resources.policy, policy.metadata.namespace, policy.metadata.name, status);
+    const wanted = canonical(status);
+    if (canonical(policy.status ?? {}) === wanted) return;
+    const { namespace, name } = policy.metadata;
+    const key = `ApiSecurityPolicy/status/${namespace}/${name}/${createHash('sha256').update(wanted).digest('hex')}`;
+    if (this.deps.pending.behind(key, policy)) return;
+    const after = await this.deps.actions.applyStatus(Resources.policy, namespace, name, status);
+    this.deps.pending.wrote(key, policy.metadata.resourceVersion, (after as KubeObject | undefined)?.metadata?.resourceVersion);
     ctx.writes.add();
   }
 }

@@ -13,6 +13,26 @@ function track<T>(p: Promise<T>): { settled: boolean; value: T | undefined } {
   return state;
 }
 
+describe('Workqueue worker', () => {
+  it('gives the event loop a turn between keys, even when every reconcile resolves without I/O', async () => {
+    const q = new Workqueue({ clock: new FakeClock() });
+    for (let i = 0; i < 100; i++) q.add(`k${i}`);
+    let handled = 0;
+    let handledWhenLoopRan = -1;
+    setImmediate(() => (handledWhenLoopRan = handled));
+    const worker = q.run(async (key) => {
+      handled++;
+      q.done(key);
+      if (handled === 100) q.shutDown();
+    });
+    await worker;
+    expect(handled).toBe(100);
+    // Without the turn, all 100 keys run in one stretch of microtasks before any timer or I/O callback.
+    expect(handledWhenLoopRan).toBeGreaterThanOrEqual(0);
+    expect(handledWhenLoopRan).toBeLessThan(100);
+  });
+});
+
 describe('Workqueue', () => {
   let clock: FakeClock;
 

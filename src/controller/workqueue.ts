@@ -155,9 +155,17 @@ export class Workqueue {
     }
   }
 
-  /** A worker: hands each key to `handle` (which must call done) until the queue shuts down. */
+  /**
+   * A worker: hands each key to `handle` (which must call done) until the queue shuts down. Between keys
+   * it gives the event loop a turn: a reconcile that needs no request (all from the caches) resolves in
+   * microtasks, and a queue of such keys would otherwise hold the loop — watches, lease renewals, probes —
+   * for as long as the queue lasts (1.5 s at the end of a cold start of 3,000 policies).
+   */
   async run(handle: (key: string) => Promise<void>): Promise<void> {
-    for (let key = await this.get(); key !== undefined; key = await this.get()) await handle(key);
+    for (let key = await this.get(); key !== undefined; key = await this.get()) {
+      await handle(key);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Stops handing out keys: pending timers are cancelled, waiting workers get undefined. */

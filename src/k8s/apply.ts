@@ -86,8 +86,9 @@ export class Writer {
     }
   }
 
-  async applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<void> {
-    await this.client.request('PATCH', objectPath(r, namespace, name, 'status'), {
+  /** Applies the operator's status; returns the object as written (its resourceVersion). */
+  async applyStatus(r: ResourceType, namespace: string | undefined, name: string, status: unknown): Promise<KubeObject> {
+    return this.client.request<KubeObject>('PATCH', objectPath(r, namespace, name, 'status'), {
       verb: 'patch',
       query: { fieldManager: FIELD_MANAGER, force: true },
       body: { apiVersion: apiVersionOf(r), kind: r.kind, metadata: namespace ? { name, namespace } : { name }, status },

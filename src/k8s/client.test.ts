@@ -143,6 +143,22 @@ describe('KubeClient timeouts', () => {
   });
 });
 
+describe('KubeClient rate limit', () => {
+  it('sends a burst at once, then qps requests per second; watches are not limited', async () => {
+    const client = new KubeClient(kubeconfig({ token: 't' }), { qps: 20, burst: 5 });
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 9 }, () => patch(client)));
+    // The 4 requests past the burst wait for tokens at 20/s, the last one 200 ms: a lower bound only
+    // (a slow machine makes it longer, never shorter), that the limit holds requests back.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    const abort = new AbortController();
+    const watch = await client.stream('/api/v1/namespaces', { verb: 'watch', query: { watch: 1 }, signal: abort.signal });
+    abort.abort();
+    await watch.body?.cancel().catch(() => undefined);
+    await client.close();
+  });
+});
+
 describe('KubeClient credentials', () => {
   it('computes the Authorization header per request (a changed token is used at once)', async () => {
     const kc = kubeconfig({ token: 'first' });

@@ -7,6 +7,7 @@ import type { KubeConfig} from '@kubernetes/client-node';
 import { RequestContext, bufferFromFileOrString } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, fetch, type Dispatcher, type Response } from 'undici';
 import { ApiError } from './errors.ts';
+import { TokenBucket } from './rate-limit.ts';
 
 export const FIELD_MANAGER = 'api-security-operator';
 
@@ -37,6 +38,10 @@ export interface KubeClientOptions {
   watchTimeoutSeconds?: number;
   /** Sent as User-Agent, so the API server's audit log tells the replicas apart (as client-go does). */
   userAgent?: string;
+  /** Ordinary requests per second after a burst (rate-limit.ts); unset or 0: no limit. Watches are not limited. */
+  qps?: number;
+  /** Requests that may go at once before qps applies (default 2 × qps). */
+  burst?: number;
 }
 
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
@@ -74,6 +79,7 @@ export class KubeClient {
   private readonly fixedHeaders: Record<string, string> = {};
   private readonly requestTimeoutMs: number;
   readonly watchTimeoutSeconds: number;
+  private readonly limit: TokenBucket | undefined;
 
   constructor(config: KubeConfig, opts: KubeClientOptions = {}) {
     this.config = config;
@@ -92,6 +98,7 @@ export class KubeClient {
     this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.requests = buildDispatcher(config, { connections: this.maxConnections });
     this.streams = buildDispatcher(config, { connections: null });
+    if (opts.qps) this.limit = new TokenBucket(opts.qps, opts.burst || 2 * opts.qps);
   }
 
   onRequest(observer: RequestObserver): void {
@@ -134,6 +141,7 @@ export class KubeClient {
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
     const dispatcher = await this.dispatcher(streaming);
+    if (!streaming) await this.limit?.take();
     const started = performance.now();
     const resource = resourceOf(path);
     const signal = streaming ? opts.signal : this.bounded(opts.signal);

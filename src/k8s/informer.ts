@@ -3,7 +3,7 @@
 // error, and aborts a stream that stays silent past the server's timeout (a watchdog). Handlers only get
 // the object and must do nothing but enqueue keys: the controller is level-triggered.
 import type { Logger } from 'pino';
-import type { KubeClient } from './client.ts';
+import { DEFAULT_WATCH_TIMEOUT_SECONDS, type KubeClient } from './client.ts';
 import { ApiError, isGone } from './errors.ts';
 import { METADATA_WATCH, listPages } from './list.ts';
 import { apiVersionOf, collectionPath, keyOf, type KubeObject, type ResourceType } from './resources.ts';
@@ -21,6 +21,8 @@ export interface InformerOptions {
   backoffMs?: [number, number];
   /** Keeps only what the cache needs of each object (e.g. digests instead of a Secret's data). */
   transform?: (obj: KubeObject) => KubeObject;
+  /** Secondary indexes (client-go's Indexers): name → the values an object is found under by byIndex. */
+  indexers?: Record<string, (obj: KubeObject) => string[]>;
 }
 
 export type Handler<T> = (obj: T, kind: 'upsert' | 'delete') => void;
@@ -35,6 +37,10 @@ export interface InformerHealth {
 
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly store = new Map<string, T>();
+  /** The store by namespace ('' for cluster-scoped objects), in the store's order. */
+  private readonly byNamespace = new Map<string, Map<string, T>>();
+  /** index → value → key → object. */
+  private readonly indexes = new Map<string, Map<string, Map<string, T>>>();
   private readonly handlers: Handler<T>[] = [];
   private abort = new AbortController();
   private stopped = false;
@@ -65,9 +71,61 @@ export class Informer<T extends KubeObject = KubeObject> {
     return this.store.get(key);
   }
 
+  /** Every object, or those of one namespace (from the namespace index: no scan of the store). */
   list(namespace?: string): T[] {
-    const all = [...this.store.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    if (namespace === undefined) return [...this.store.values()];
+    return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+  }
+
+  /** The objects an indexer (InformerOptions.indexers) files under `value`. */
+  byIndex(index: string, value: string): T[] {
+    return [...(this.indexes.get(index)?.get(value)?.values() ?? [])];
+  }
+
+  private indexValues(obj: T): [string, string[]][] {
+    return Object.entries(this.opts.indexers ?? {}).map(([name, fn]) => [name, [...new Set(fn(obj))]]);
+  }
+
+  private put(key: string, obj: T): void {
+    const old = this.store.get(key);
+    if (old) this.unindex(key, old);
+    this.store.set(key, obj);
+    const ns = obj.metadata.namespace ?? '';
+    let inNs = this.byNamespace.get(ns);
+    if (!inNs) this.byNamespace.set(ns, (inNs = new Map()));
+    inNs.set(key, obj);
+    for (const [name, values] of this.indexValues(obj)) {
+      let index = this.indexes.get(name);
+      if (!index) this.indexes.set(name, (index = new Map()));
+      for (const v of values) {
+        let keys = index.get(v);
+        if (!keys) index.set(v, (keys = new Map()));
+        keys.set(key, obj);
+      }
+    }
+  }
+
+  private remove(key: string): void {
+    const old = this.store.get(key);
+    if (!old) return;
+    this.unindex(key, old);
+    this.store.delete(key);
+    const ns = old.metadata.namespace ?? '';
+    const inNs = this.byNamespace.get(ns);
+    inNs?.delete(key);
+    if (inNs?.size === 0) this.byNamespace.delete(ns);
+  }
+
+  /** Drops the index entries of an object's previous version (its namespace entry stays, in place). */
+  private unindex(key: string, old: T): void {
+    for (const [name, values] of this.indexValues(old)) {
+      const index = this.indexes.get(name);
+      for (const v of values) {
+        const keys = index?.get(v);
+        keys?.delete(key);
+        if (keys?.size === 0) index?.delete(v);
+      }
+    }
   }
 
   get hasSynced(): boolean {
@@ -158,7 +216,9 @@ export class Informer<T extends KubeObject = KubeObject> {
     // Replace the store and tell handlers what differs (a relist can hide missed deletes).
     const old = new Map(this.store);
     this.store.clear();
-    for (const [k, v] of fresh) this.store.set(k, v);
+    this.byNamespace.clear();
+    this.indexes.clear();
+    for (const [k, v] of fresh) this.put(k, v);
     for (const [k, v] of fresh) if (old.get(k)?.metadata.resourceVersion !== v.metadata.resourceVersion) this.emit(v, 'upsert');
     for (const [k, v] of old) if (!fresh.has(k)) this.emit(v, 'delete');
     this.healthy = true;
@@ -171,7 +231,7 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** Watches from rv until the server ends the stream; returns the last resourceVersion seen. */
   private async watch(rv: string): Promise<string> {
-    const timeout = this.opts.watchTimeoutSeconds ?? this.client.watchTimeoutSeconds;
+    const timeout = this.opts.watchTimeoutSeconds ?? this.client.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS;
     const local = new AbortController();
     const onStop = (): void => local.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
@@ -225,10 +285,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     const typed = this.shape({ ...obj, apiVersion: apiVersionOf(this.resource), kind: this.resource.kind });
     const key = keyOf(typed);
     if (ev.type === 'DELETED') {
-      this.store.delete(key);
+      this.remove(key);
       this.emit(typed, 'delete');
     } else {
-      this.store.set(key, typed);
+      this.put(key, typed);
       this.emit(typed, 'upsert');
     }
     return next;

@@ -148,7 +148,7 @@ describe('the Helm chart', () => {
         ['POD_NAMESPACE', 'metadata.namespace'],
       ]);
       const config = flags(objs);
-      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsAddress: { port: 8080 }, healthProbeAddress: { port: 8081 }, identity: 'pod-0', workers: 2, resyncMs: 600_000 });
+      expect(config).toMatchObject({ leaderElect: true, leaderElectionNamespace: NAMESPACE, leaderElectionId: RELEASE, metricsAddress: { port: 8080 }, healthProbeAddress: { port: 8081 }, identity: 'pod-0', workers: 8, resyncMs: 600_000 });
       expect(config.warnings).toEqual([]); // the chart uses no deprecated flag
       expect(config.namespace).toBeUndefined();
     });
