@@ -1,7 +1,8 @@
 // The caches' secondary indexes (client-go's Indexers), so that mapping an event to keys, and gathering a
 // reconcile's inputs, costs what concerns the object and not a scan of every object of its namespace:
 //   - policies by target:  "<ns>/<kind>/<name>" of each targetRef;
-//   - Ingresses by marker: "<ns>/<policy>" of the apisec.dev/policy annotation (what a policy wrote on);
+//   - Ingresses and HTTPRoutes by marker: "<ns>/<policy>" of the apisec.dev/policy annotation (what a
+//     policy wrote on);
 //   - Ingresses by backend Service: "<ns>/<service>";
 //   - generated objects by owner: "<ns>/<policy>" of each ApiSecurityPolicy ownerReference.
 // A store without byIndex (the unit tests' in-memory ones) is filtered with the same functions.

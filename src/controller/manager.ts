@@ -143,7 +143,7 @@ export class Manager {
       // Whether a Secret consents to be a client CA: its name, from a metadata-only watch (never its data).
       clientCAs: new Informer(client, Resources.secret, log.child({ informer: 'secrets' }), { namespace, labelSelector: `${LABEL_CLIENT_CA}=true`, metadataOnly: true, transform: slimSecret }),
       apiKeySecrets: new Informer(client, Resources.secret, log.child({ informer: 'api-key-secrets' }), { namespace, labelSelector: `${LABEL_API_KEYS}=true`, metadataOnly: true, transform: slimSecret }),
-      httpRoutes: inf(Resources.httpRoute),
+      httpRoutes: inf(Resources.httpRoute, undefined, ['marker']),
       // A route's parent Gateway may live in another namespace (all of them, unless one is watched).
       gateways: inf(Resources.gateway),
       gatewayClasses: cluster(Resources.gatewayClass),

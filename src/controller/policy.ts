@@ -23,7 +23,7 @@ import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
 import { dateOf } from '../util/clock.ts';
 import { selectBaselines } from './baseline.ts';
-import { ownedCache, splitKey, type Actions, type Caches, type OwnedResource } from './deps.ts';
+import { ownedCache, splitKey, type Actions, type Caches, type OwnedResource, type Store } from './deps.ts';
 import { indexed, nameKey, targetKey } from './indexes.ts';
 import { describeDrift, RepairBudget, type DriftItem } from './drift.ts';
 import { foreignConditions, foreignObjects, overrideConditions, type ForeignObject, type OwnershipLookup } from './ownership.ts';
@@ -232,14 +232,14 @@ export class PolicyReconciler implements Reconciler {
     return [...seen.values()].map(claimOf).filter((c): c is PolicyClaim => c !== undefined);
   }
 
-  /** The Ingresses a plan looks at: those the policy won, and those carrying its marker (to release). */
-  private ingressesOf(namespace: string, policy: string, assessment: Assessment): KubeObject[] {
+  /** The Ingresses or HTTPRoutes a plan looks at: those the policy won, and those carrying its marker (to release). */
+  private wonOrMarked(store: Store<KubeObject>, namespace: string, policy: string, won: Iterable<string>): KubeObject[] {
     const found = new Map<string, KubeObject>();
-    for (const i of assessment.ingresses) {
-      const cached = this.deps.caches.ingresses.get(`${namespace}/${i.metadata.name}`);
-      if (cached) found.set(i.metadata.name, cached);
+    for (const name of won) {
+      const cached = store.get(`${namespace}/${name}`);
+      if (cached) found.set(name, cached);
     }
-    for (const i of indexed(this.deps.caches.ingresses, 'marker', nameKey(namespace, policy))) found.set(i.metadata.name, i);
+    for (const o of indexed(store, 'marker', nameKey(namespace, policy))) found.set(o.metadata.name, o);
     return [...found.values()];
   }
 
@@ -251,15 +251,17 @@ export class PolicyReconciler implements Reconciler {
     const served = (r: OwnedResource): boolean => (r === Resources.middleware ? traefikServed : r.group === Resources.securityPolicy.group ? gatewayServed : true);
     const existing = new Map<OwnedResource, KubeObject[]>();
     for (const r of OWNED) if (served(r)) existing.set(r, this.owned(r, namespace, { name, uid: policy.metadata.uid }));
+    const won = new Set(assessment.ingresses.map((i) => i.metadata.name));
+    const wonRoutes = new Set(assessment.targets.filter((t) => t.ref.kind === 'HTTPRoute' && t.object && t.state !== 'Conflicted').map((t) => t.ref.name));
     return planWrites({
       policy: name,
       namespace,
       mode,
       rendered,
-      won: new Set(assessment.ingresses.map((i) => i.metadata.name)),
-      ingresses: this.ingressesOf(namespace, name, assessment),
-      routes: this.deps.caches.httpRoutes.list(namespace),
-      wonRoutes: new Set(assessment.targets.filter((t) => t.ref.kind === 'HTTPRoute' && t.object && t.state !== 'Conflicted').map((t) => t.ref.name)),
+      won,
+      ingresses: this.wonOrMarked(this.deps.caches.ingresses, namespace, name, won),
+      routes: this.wonOrMarked(this.deps.caches.httpRoutes, namespace, name, wonRoutes),
+      wonRoutes,
       desiredOwned: mode === 'Enforce' ? (generatedObjects(rendered) as KubeObject[]) : [],
       existing,
       traefikServed,
@@ -396,21 +398,21 @@ export class PolicyReconciler implements Reconciler {
     return indexed(ownedCache(this.deps.caches, r), 'owner', nameKey(namespace, policy.name)).filter((o) => o.metadata.labels?.[LABEL_POLICY] === labelValue(policy.name) && ownsIt(o) && !o.metadata.deletionTimestamp);
   }
 
-  /** Removes everything this policy wrote: its Ingress annotations and its generated objects. */
+  /** Removes everything this policy wrote: its annotations on Ingresses and HTTPRoutes, and its generated objects. */
   private async cleanup(namespace: string, policy: { name: string; uid?: string | undefined }, ctx: ReconcileContext): Promise<void> {
     const { name } = policy;
-    for (const ing of indexed(this.deps.caches.ingresses, 'marker', nameKey(namespace, name))) {
-      if (ing.metadata.annotations?.[ANNOTATION_POLICY] !== name) continue;
-      if (ownedAnnotationKeys(ing, FIELD_MANAGER).length === 0) continue;
-      await this.deps.actions.applyAnnotations(Resources.ingress, { namespace, name: ing.metadata.name }, {}, { force: false });
-      ctx.writes.add();
-      ctx.log.info({ ingress: ing.metadata.name }, 'Released Ingress annotations');
-    }
-    for (const route of this.deps.caches.httpRoutes.list(namespace)) {
-      if (route.metadata.annotations?.[ANNOTATION_POLICY] !== name || ownedAnnotationKeys(route, FIELD_MANAGER).length === 0) continue;
-      await this.deps.actions.applyAnnotations(Resources.httpRoute, { namespace, name: route.metadata.name }, {}, { force: false });
-      ctx.writes.add();
-      ctx.log.info({ httproute: route.metadata.name }, 'Released HTTPRoute marker');
+    const { caches } = this.deps;
+    const marked = [
+      { r: Resources.ingress, store: caches.ingresses, field: 'ingress', msg: 'Released Ingress annotations' },
+      { r: Resources.httpRoute, store: caches.httpRoutes, field: 'httproute', msg: 'Released HTTPRoute marker' },
+    ] as const;
+    for (const { r, store, field, msg } of marked) {
+      for (const o of indexed(store, 'marker', nameKey(namespace, name))) {
+        if (o.metadata.annotations?.[ANNOTATION_POLICY] !== name || ownedAnnotationKeys(o, FIELD_MANAGER).length === 0) continue;
+        await this.deps.actions.applyAnnotations(r, { namespace, name: o.metadata.name }, {}, { force: false });
+        ctx.writes.add();
+        ctx.log.info({ [field]: o.metadata.name }, msg);
+      }
     }
     for (const r of OWNED) {
       for (const o of this.owned(r, namespace, policy)) {
