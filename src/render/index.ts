@@ -207,6 +207,7 @@ function addMiddlewares(into: TraefikMiddleware[], from: readonly TraefikMiddlew
 function renderRoutes(input: RenderInput, fidelity: FidelityReport, dataPath: DataPath, middlewares: TraefikMiddleware[]): { results: RouteResult[]; objects: EnvoyGatewayObject[] } {
   const results: RouteResult[] = [];
   const envoy: RouteRef[] = [];
+  let traefik: ReturnType<typeof renderTraefik> | undefined;
   for (const t of input.routes ?? []) {
     const name = t.route.metadata.name;
     const choice = resolveRouteProvider(t.route, t.parents, input.settings, input.allowedProviders);
@@ -219,7 +220,9 @@ function renderRoutes(input: RenderInput, fidelity: FidelityReport, dataPath: Da
       envoy.push({ name, sectionName: t.sectionName });
       continue;
     }
-    const out = renderTraefik(input.policy, input.spec, name, dataPath);
+    // The Middlewares are per policy: rendered once, whatever the number of routes.
+    traefik ??= renderTraefik(input.policy, input.spec, name, dataPath);
+    const out = traefik;
     addMiddlewares(middlewares, out.middlewares);
     const missing = missingFilters(input.policy, t.route, t.sectionName, out.middlewares);
     // A route that does not chain the Middlewares is not in their path: its notes would vouch for nothing.
