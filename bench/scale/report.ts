@@ -19,7 +19,7 @@ export interface ScaleResult {
   command: string;
   machine: { cpus: number; cpuModel: string; memoryGB: number; kernel: string; loadAverage: number[] };
   versions: { node: string; operator: string; commit: string; kubeApiserver: string };
-  layout: { policies: number; namespaces: number; workers: number; operator: 'src' | 'dist'; quick: boolean };
+  layout: { policies: number; namespaces: number; workers: number; operator: 'src' | 'dist'; quick: boolean; memoryLimitMiB?: number; nodeFlags?: string };
   setupSeconds: number;
   baseline: BaselineResult;
   cold: {
@@ -57,6 +57,7 @@ export function markdown(r: ScaleResult): string {
   const mem = (m: Memory): string => `RSS ${r1(m.rssMB)} (peak ${r1(m.peakRssMB)}), heapUsed ${r1(m.heapUsedMB)}, external ${r1(m.externalMB)}`;
   const rows: [string, string][] = [
     ['policies / namespaces / workers', `${r.layout.policies} / ${r.layout.namespaces} / ${r.layout.workers} (${r.layout.operator})`],
+    ['Node flags (chart, memory limit)', `${r.layout.nodeFlags || 'none'} (${r.layout.memoryLimitMiB ? `${r.layout.memoryLimitMiB} MiB` : 'no limit'})`],
     ['baseline: the same writes by a bare client (s)', `${r1(r.baseline.seconds)} (${r.baseline.writes} writes, ${r1(r.baseline.writesPerSecond)}/s)`],
     ['cold convergence (s)', r1(cold.seconds)],
     ['cold / baseline', `${cold.ratioToBaseline.toFixed(2)}×`],

@@ -15,6 +15,7 @@ export interface PhaseOptions {
   layout: Layout;
   workers: number;
   build: 'src' | 'dist';
+  nodeFlags: string[];
   baselineSeconds: number;
   latency: { updates: number; rate: number };
   idleSeconds: number;
@@ -54,7 +55,7 @@ function coldFigures(m: Map<string, Sample[]>, policies: number): Pick<Phases['c
 async function coldStart(o: PhaseOptions, watches: Watches): Promise<{ op: OperatorChild; cold: Phases['cold']; memory: Memory }> {
   const n = o.layout.policies;
   const conv = watches.allConverged(n);
-  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, workDir: o.info.workDir ?? '/tmp', label: 'cold' });
+  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, nodeFlags: o.nodeFlags, workDir: o.info.workDir ?? '/tmp', label: 'cold' });
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), o.timeoutMs).unref());
   const outcome = await Promise.race([conv.done.then(() => 'converged' as const), op.exited.then(() => 'exited' as const), timeout]);
   if (outcome !== 'converged') throw new Error(`operator ${outcome} with ${watches.convergedCount}/${n} policies converged\n${op.logTail()}`);
@@ -81,7 +82,7 @@ async function coldStart(o: PhaseOptions, watches: Watches): Promise<{ op: Opera
 async function restart(o: PhaseOptions, old: OperatorChild, writes: ReturnType<typeof writeCounter>): Promise<{ op: OperatorChild; quiet: Pick<Phases['quiet'], 'restartSettleSeconds' | 'restartWrites' | 'restartByRequest' | 'restartReconciles'> }> {
   await old.stop();
   const from = writes.mark();
-  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, workDir: o.info.workDir ?? '/tmp', label: 'restart' });
+  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, nodeFlags: o.nodeFlags, workDir: o.info.workDir ?? '/tmp', label: 'restart' });
   const deadline = Date.now() + o.timeoutMs;
   while (!(await op.ready()) && op.running && Date.now() < deadline) await sleep(100);
   if (!(await settled(op, { quietMs: 3000, timeoutMs: o.timeoutMs }))) throw new Error(`the restarted operator did not settle\n${op.logTail()}`);
