@@ -22,7 +22,7 @@ export interface PhaseOptions {
   timeoutMs: number;
 }
 
-type Phases = Pick<ScaleResult, 'cold' | 'latency' | 'quiet' | 'footprint'>;
+type Phases = Pick<ScaleResult, 'cold' | 'latency' | 'quiet' | 'footprint' | 'resync'>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mb = (b: number): number => +(b / 1048576).toFixed(1);
@@ -93,6 +93,28 @@ async function restart(o: PhaseOptions, old: OperatorChild, writes: ReturnType<t
   return { op, quiet: { restartSettleSeconds: +settleSeconds.toFixed(1), restartWrites: w.total, restartByRequest: w.byRequest, restartReconciles: reconciles } };
 }
 
+/**
+ * Latency during a full resync: a third operator with a short --resync re-checks every policy once it
+ * has settled (in the low-priority lane of its queue), and updates are sent while that pass runs. The
+ * period is long enough for the start's own re-check to finish first (twice the restart's settle time,
+ * at least 30 s); the phase reports how many resync reconciles ran while the updates were measured.
+ */
+async function resyncLatency(o: PhaseOptions, old: OperatorChild, watches: Watches, restartSettleSeconds: number): Promise<{ op: OperatorChild; resync: Phases['resync'] }> {
+  await old.stop();
+  const periodSeconds = Math.max(30, Math.ceil(2 * restartSettleSeconds) + 10);
+  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, nodeFlags: o.nodeFlags, workDir: o.info.workDir ?? '/tmp', label: 'resync', extraArgs: ['--resync', `${periodSeconds}s`] });
+  if (!(await settled(op, { quietMs: 3000, timeoutMs: o.timeoutMs }))) throw new Error(`the operator did not settle before its resync\n${op.logTail()}`);
+  const wait = op.startedAt + periodSeconds * 1000 - performance.now();
+  if (wait > 0) await sleep(wait);
+  const before = await policyReconciles(op);
+  await op.probe();
+  const updates = Math.min(o.latency.updates, 100);
+  const latency = await latencyPhase(o.admin, watches, o.layout, { updates, rate: o.latency.rate, timeoutMs: 30_000, base: 5000 });
+  const loop = (await op.probe()).eventLoop;
+  const reconcilesDuring = (await policyReconciles(op)) - before - latency.updates;
+  return { op, resync: { periodSeconds, ...latency, eventLoopMs: { p99: loop.p99, max: loop.max }, resyncReconcilesDuring: Math.max(0, reconcilesDuring) } };
+}
+
 const policyReconciles = async (op: OperatorChild): Promise<number> => sumBy(await op.metrics(), 'apisec_reconcile_total', 'controller').apisecuritypolicy ?? 0;
 
 export async function runOperatorPhases(o: PhaseOptions): Promise<Phases> {
@@ -121,7 +143,11 @@ export async function runOperatorPhases(o: PhaseOptions): Promise<Phases> {
     process.stderr.write('bench: restart\n');
     const again = await restart(o, op, writes);
     op = again.op;
+    process.stderr.write('bench: latency during a full resync\n');
+    const during = await resyncLatency(o, op, watches, again.quiet.restartSettleSeconds);
+    op = during.op;
     return {
+      resync: during.resync,
       cold: started.cold,
       latency: {
         ...latency,
