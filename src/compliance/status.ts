@@ -18,6 +18,8 @@ export interface PolicyStatusInput {
   assessment: Assessment;
   /** Messages of the writes that failed or could not be made, in order. */
   errors: readonly string[];
+  /** When a write to the API failed (not only one held back): the reason naming that error. */
+  failure?: string | undefined;
   baseline: BaselineResult & { names: readonly string[] };
   now: Date;
   /** With sidecar injection: the opted-in pods behind the Services, and those without this policy's sidecar. */
@@ -46,8 +48,8 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
   const missing = by('NotFound');
   const conds: ConditionInput[] = [
     acceptedCondition(targets, conflicted, missing),
-    enforcedCondition({ spec, live, missing, unsupported: [...by('Unsupported'), ...by('NotProgrammed')], conflicted, errors: input.errors, rendered }),
-    programmedCondition(spec, targets, input.errors),
+    enforcedCondition({ spec, live, missing, unsupported: [...by('Unsupported'), ...by('NotProgrammed')], conflicted, errors: input.errors, failure: input.failure, rendered }),
+    programmedCondition(spec, targets, input.errors, input.failure),
     compliantCondition(spec.mode, compliance, live.length > 0, loosened),
   ];
   if (conflicted.length) {
@@ -143,9 +145,10 @@ const targetName = (t: TargetOutcome): string => `${t.ref.kind} ${t.ref.name}${t
  * of every target, True/PartiallyProgrammed when of some (naming the others), False when of none, with
  * the first cause as reason (FilterMissing for a Traefik route that does not chain the Middlewares).
  */
-export function programmedCondition(spec: ApiSecurityPolicySpec, targets: readonly TargetOutcome[], errors: readonly string[]): ConditionInput {
+export function programmedCondition(spec: ApiSecurityPolicySpec, targets: readonly TargetOutcome[], errors: readonly string[], failure?: string): ConditionInput {
   const no = (reason: string, message: string): ConditionInput => ({ type: 'Programmed', status: 'False', reason, message });
   if (spec.mode === 'Audit') return no('AuditMode', 'Audit mode: nothing is written');
+  if (errors.length && failure) return { type: 'Programmed', status: 'Unknown', reason: failure, message: failedWrites(errors) };
   if (errors.length) return no('ApplyFailed', errors.map((e) => e.slice(0, 300)).join('; '));
   const done = targets.filter((t) => t.state === 'Enforced');
   const rest = targets.filter((t) => t.state !== 'Enforced');
@@ -166,12 +169,22 @@ interface EnforcedInput {
   unsupported: readonly TargetOutcome[];
   conflicted: readonly TargetOutcome[];
   errors: readonly string[];
+  failure?: string | undefined;
   rendered: RenderOutput;
 }
 
-/** Enforced: True only when every write succeeded in Enforce mode and every target is live. */
+/** The messages of failed writes, each clipped, after what they mean for enforcement. */
+const failedWrites = (errors: readonly string[]): string =>
+  `Not known to be enforced: what the operator wrote before may still stand, this reconcile's writes did not all land (retried with backoff): ${errors.map((e) => e.slice(0, 300)).join('; ')}`;
+
+/**
+ * Enforced: True only when every write succeeded in Enforce mode and every target is live. A write the
+ * API refused or failed makes it Unknown, with the reason naming the error (src/k8s/errors.ts
+ * failureReason): earlier writes may still be in effect, this one is not.
+ */
 export function enforcedCondition(i: EnforcedInput): ConditionInput {
   const no = (reason: string, message: string): ConditionInput => ({ type: 'Enforced', status: 'False', reason, message });
+  if (i.errors.length && i.failure) return { type: 'Enforced', status: 'Unknown', reason: i.failure, message: failedWrites(i.errors) };
   if (i.errors.length) return no('ApplyFailed', i.errors.map((e) => e.slice(0, 300)).join('; '));
   if (i.spec.mode === 'Audit') return no('AuditMode', 'Audit mode: controls are evaluated and reported, nothing is written');
   if (i.missing.length) return no('TargetNotFound', i.missing.map((t) => t.message).join('; '));
@@ -212,6 +225,27 @@ export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, { g
       now,
     ),
   };
+}
+
+/**
+ * A reconcile that failed before it could assess the policy (its finalizer write refused, the API
+ * unreachable for a read it needs): Enforced and Programmed Unknown with the reason naming the error,
+ * the rest of the status kept as it was.
+ */
+export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { generation, reason, message, now }: { generation: number; reason: string; message: string; now: Date }): ApiSecurityPolicyStatus {
+  const failed = mergeConditions(
+    previous?.conditions,
+    [
+      { type: 'Enforced', status: 'Unknown', reason, message: `Not known to be enforced: the reconcile failed (retried with backoff): ${message.slice(0, 300)}` },
+      { type: 'Programmed', status: 'Unknown', reason, message: `Not known to be programmed: the reconcile failed: ${message.slice(0, 300)}` },
+    ],
+    generation,
+    now,
+  );
+  // In place of the previous ones (same order), or appended to a first status.
+  const conditions = (previous?.conditions ?? []).map((c) => failed.find((f) => f.type === c.type) ?? c);
+  for (const f of failed) if (!conditions.some((c) => c.type === f.type)) conditions.push(f);
+  return { ...previous, observedGeneration: generation, conditions };
 }
 
 /** Drifted stays True (naming the last drift) until the generation changes; False otherwise. */
