@@ -175,7 +175,7 @@ interface EnforcedInput {
 
 /** The messages of failed writes, each clipped, after what they mean for enforcement. */
 const failedWrites = (errors: readonly string[]): string =>
-  `Not known to be enforced: what the operator wrote before may still stand, this reconcile's writes did not all land (retried with backoff): ${errors.map((e) => e.slice(0, 300)).join('; ')}`;
+  `Not known to be enforced: what the operator wrote before may still stand, this reconcile's writes did not all land (retried with backoff): ${listSome(errors.map((e) => e.slice(0, 1024)))}`;
 
 /**
  * Enforced: True only when every write succeeded in Enforce mode and every target is live. A write the
@@ -236,8 +236,8 @@ export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { ge
   const failed = mergeConditions(
     previous?.conditions,
     [
-      { type: 'Enforced', status: 'Unknown', reason, message: `Not known to be enforced: the reconcile failed (retried with backoff): ${message.slice(0, 300)}` },
-      { type: 'Programmed', status: 'Unknown', reason, message: `Not known to be programmed: the reconcile failed: ${message.slice(0, 300)}` },
+      { type: 'Enforced', status: 'Unknown', reason, message: `Not known to be enforced: the reconcile failed (retried with backoff): ${message.slice(0, 1024)}` },
+      { type: 'Programmed', status: 'Unknown', reason, message: `Not known to be programmed: the reconcile failed: ${message.slice(0, 1024)}` },
     ],
     generation,
     now,
@@ -246,6 +246,14 @@ export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { ge
   const conditions = (previous?.conditions ?? []).map((c) => failed.find((f) => f.type === c.type) ?? c);
   for (const f of failed) if (!conditions.some((c) => c.type === f.type)) conditions.push(f);
   return { ...previous, observedGeneration: generation, conditions };
+}
+
+/**
+ * While repairs are paused in a fight, what is in effect is the other writer's, not the policy's:
+ * Enforced is False until a repair lands (after the pause) or the other writer stops.
+ */
+export function fightEnforced(description: string): ConditionInput {
+  return { type: 'Enforced', status: 'False', reason: 'FightDetected', message: `Not enforced as declared: repairs are paused while another writer keeps changing ${description}` };
 }
 
 /** Drifted stays True (naming the last drift) until the generation changes; False otherwise. */

@@ -59,3 +59,20 @@ export async function compactEtcd(etcdURL: string): Promise<number> {
   await post('/v3/kv/compaction', { revision, physical: true });
   return Number(revision);
 }
+
+export interface AuditEvent {
+  verb: string;
+  userAgent?: string;
+  requestReceivedTimestamp: string;
+  objectRef?: { resource?: string; subresource?: string; name?: string };
+  responseStatus?: { code?: number };
+}
+
+/** The operator's mutating requests in the API server's audit log (by its User-Agent), from `since` (ms) on. */
+export function operatorWrites(cp: ControlPlaneInfo, since = 0): AuditEvent[] {
+  return readFileSync(cp.auditLogPath ?? '', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEvent)
+    .filter((e) => ['create', 'update', 'patch', 'delete'].includes(e.verb) && e.userAgent?.startsWith('api-security-operator/') && Date.parse(e.requestReceivedTimestamp) >= since);
+}
