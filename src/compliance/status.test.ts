@@ -3,7 +3,7 @@
 import type { Condition } from '../api/v1alpha1.ts';
 import { policySpec } from '../../test/support/builders.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
-import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, failedStatus, recordedDigest, refusedStatus, sidecarCondition, sidecarConfigCondition, suspiciousCondition } from './status.ts';
+import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, failedStatus, fightConditions, recordedDigest, refusedStatus, sidecarCondition, sidecarConfigCondition, suspiciousCondition } from './status.ts';
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
@@ -110,6 +110,15 @@ describe('policyStatus', () => {
     const s = policyStatus(input([target('Conflicted')]));
     expect(s.conditions?.find((c) => c.type === 'Accepted')).toMatchObject({ status: 'False', reason: 'Conflicted' });
     expect(s.conditions?.find((c) => c.type === 'Conflicted')).toMatchObject({ status: 'True' });
+  });
+
+  it('a write the API refused: Enforced, Programmed and Compliant Unknown, naming the error', () => {
+    const s = policyStatus({ ...input([target('Enforced')]), errors: ['PATCH networkpolicies/x: 403 Forbidden'], failure: 'WriteForbidden' });
+    expect(s.conditions?.filter((c) => ['Enforced', 'Programmed', 'Compliant'].includes(c.type)).map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Enforced=Unknown/WriteForbidden', 'Programmed=Unknown/WriteForbidden', 'Compliant=Unknown/WriteForbidden']);
+  });
+
+  it('a fight: Enforced False and Compliant Unknown, naming what the other writer changes', () => {
+    expect(fightConditions('Ingress/web annotation a (changed by rogue)').map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Enforced=False/FightDetected', 'Compliant=Unknown/FightDetected']);
   });
 
   it('a refused spec keeps the rest of the status and says why in three conditions', () => {

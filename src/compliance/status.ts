@@ -50,7 +50,7 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
     acceptedCondition(targets, conflicted, missing),
     enforcedCondition({ spec, live, missing, unsupported: [...by('Unsupported'), ...by('NotProgrammed')], conflicted, errors: input.errors, failure: input.failure, rendered }),
     programmedCondition(spec, targets, input.errors, input.failure),
-    compliantCondition(spec.mode, compliance, live.length > 0, loosened),
+    input.errors.length && input.failure ? unevaluated(input.failure, 'writes failed, so what is in effect may not be what the policy declares') : compliantCondition(spec.mode, compliance, live.length > 0, loosened),
   ];
   if (conflicted.length) {
     const reason = conflicted.some((t) => t.ownedElsewhere) ? 'AnnotationOwned' : 'Conflicted';
@@ -248,12 +248,18 @@ export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { ge
   return { ...previous, observedGeneration: generation, conditions };
 }
 
+/** Compliant when the controls were evaluated on what the operator meant to write, not on what is in effect. */
+const unevaluated = (reason: string, why: string): ConditionInput => ({ type: 'Compliant', status: 'Unknown', reason, message: `Not evaluated against what is in effect: ${why}` });
+
 /**
  * While repairs are paused in a fight, what is in effect is the other writer's, not the policy's:
- * Enforced is False until a repair lands (after the pause) or the other writer stops.
+ * Enforced is False and Compliant Unknown until a repair lands (after the pause) or the other writer stops.
  */
-export function fightEnforced(description: string): ConditionInput {
-  return { type: 'Enforced', status: 'False', reason: 'FightDetected', message: `Not enforced as declared: repairs are paused while another writer keeps changing ${description}` };
+export function fightConditions(description: string): ConditionInput[] {
+  return [
+    { type: 'Enforced', status: 'False', reason: 'FightDetected', message: `Not enforced as declared: repairs are paused while another writer keeps changing ${description}` },
+    unevaluated('FightDetected', `another writer keeps changing ${description}`),
+  ];
 }
 
 /** Drifted stays True (naming the last drift) until the generation changes; False otherwise. */

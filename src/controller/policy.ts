@@ -13,7 +13,7 @@ import { CLIENT_CA_USE, secretRefusal, type SecretUse } from '../compliance/secr
 import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-plane-status.ts';
 import { sidecarCoverage, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
-import { converged, driftCondition, failedStatus, fightEnforced, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
+import { converged, driftCondition, failedStatus, fightConditions, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, failureReason, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
@@ -179,7 +179,7 @@ export class PolicyReconciler implements Reconciler {
     const previous = policy.status?.conditions;
     const generation = policy.metadata.generation ?? 0;
     status.conditions = [...(status.conditions ?? []), driftCondition(previous, generation, { description: found.drift, fight: found.fight }, now)];
-    if (found.fight) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, [fightEnforced(found.drift)]), generation, now);
+    if (found.fight) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, fightConditions(found.drift)), generation, now);
     if (found.foreign.length) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, foreignConditions(found.foreign)), generation, now);
     const suspicious = suspiciousCondition(this.suspiciousEvents(policy), previous, now);
     if (suspicious.condition) status.conditions = [...status.conditions, ...mergeConditions(previous, [suspicious.condition], generation, now)];

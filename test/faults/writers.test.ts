@@ -100,6 +100,7 @@ describe('other writers', () => {
     // Visible: the condition names the rival, Enforced says what is in effect is not the policy's, one Event, the metric.
     expect((await condition('fought', 'Drifted'))?.message).toContain('rogue-controller');
     expect(await condition('fought', 'Enforced')).toMatchObject({ status: 'False', reason: 'FightDetected' });
+    expect(await condition('fought', 'Compliant')).toMatchObject({ status: 'Unknown', reason: 'FightDetected' });
     expect(await events('fought', 'FightDetected')).toBe(1);
     const repairs = await events('fought', 'DriftRepaired');
     expect(repairs).toBeLessThanOrEqual(3);
@@ -140,6 +141,7 @@ describe('other writers', () => {
 
     const blocked = await conditionBecomes('blocked', 'Enforced', { status: 'Unknown', reason: 'WriteForbidden' });
     expect(blocked?.message).toContain('deny-blocked-networkpolicy: the platform refuses this write');
+    expect(await condition('blocked', 'Compliant')).toMatchObject({ status: 'Unknown', reason: 'WriteForbidden' });
     const unfinalized = await conditionBecomes('unfinalized', 'Enforced', { status: 'Unknown', reason: 'WriteInvalid' });
     expect(unfinalized?.message).toContain('deny-unfinalized-policy');
     const shownMs = Date.now() - started;
@@ -155,7 +157,8 @@ describe('other writers', () => {
     // Backoff 200 ms doubling: about 8 attempts in the first 25–30 s, never a hot loop.
     expect(refusedFinalizer).toBeGreaterThanOrEqual(1);
     expect(refusedFinalizer).toBeLessThanOrEqual(12);
-    expect(statusWrites).toBeLessThanOrEqual(4);
+    // Once per change of what status says (the first reconciles of each may still see caches catch up), not per attempt.
+    expect(statusWrites).toBeLessThanOrEqual(6);
 
     // The platform lifts the refusals: both converge by themselves (resync, backoff), no update lost.
     const lifted = Date.now();
