@@ -135,7 +135,7 @@ describe('policyStatus', () => {
     expect(s.conditions?.map((c) => c.type)).toEqual(before.conditions?.map((c) => c.type));
     expect(s.conditions?.find((c) => c.type === 'Enforced')).toMatchObject({ status: 'Unknown', reason: 'WriteInvalid', observedGeneration: 5 });
     expect(s.conditions?.find((c) => c.type === 'Enforced')?.message).toContain('422 denied');
-    expect(failedStatus(undefined, { generation: 1, reason: 'APIUnreachable', message: 'x', now: NOW }).conditions?.map((c) => `${c.type}=${c.status}`)).toEqual(['Enforced=Unknown', 'Programmed=Unknown']);
+    expect(failedStatus(undefined, { generation: 1, reason: 'APIUnreachable', message: 'x', now: NOW }).conditions?.map((c) => `${c.type}=${c.status}`)).toEqual(['Enforced=Unknown', 'Programmed=Unknown', 'Compliant=Unknown']);
   });
 });
 

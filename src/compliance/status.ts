@@ -229,7 +229,7 @@ export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, { g
 
 /**
  * A reconcile that failed before it could assess the policy (its finalizer write refused, the API
- * unreachable for a read it needs): Enforced and Programmed Unknown with the reason naming the error,
+ * unreachable for a read it needs): Enforced, Programmed and Compliant Unknown with the reason naming the error,
  * the rest of the status kept as it was.
  */
 export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { generation, reason, message, now }: { generation: number; reason: string; message: string; now: Date }): ApiSecurityPolicyStatus {
@@ -238,6 +238,7 @@ export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { ge
     [
       { type: 'Enforced', status: 'Unknown', reason, message: `Not known to be enforced: the reconcile failed (retried with backoff): ${message.slice(0, 1024)}` },
       { type: 'Programmed', status: 'Unknown', reason, message: `Not known to be programmed: the reconcile failed: ${message.slice(0, 1024)}` },
+      unevaluated(reason, 'the reconcile failed before it assessed the policy'),
     ],
     generation,
     now,

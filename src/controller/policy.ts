@@ -111,7 +111,7 @@ export class PolicyReconciler implements Reconciler {
 
   /**
    * A reconcile that failed before its status said so (the finalizer write refused, a read it needs
-   * failed): Enforced and Programmed Unknown, reason naming the error. Written only when it changes, so
+   * failed): Enforced, Programmed and Compliant Unknown, reason naming the error. Written only when it changes, so
    * the runtime's backoff retries add no status writes; a failure of that write too is only logged.
    */
   private async reportFailure(policy: Policy, err: unknown, ctx: ReconcileContext): Promise<void> {

@@ -144,6 +144,7 @@ describe('other writers', () => {
     expect(await condition('blocked', 'Compliant')).toMatchObject({ status: 'Unknown', reason: 'WriteForbidden' });
     const unfinalized = await conditionBecomes('unfinalized', 'Enforced', { status: 'Unknown', reason: 'WriteInvalid' });
     expect(unfinalized?.message).toContain('deny-unfinalized-policy');
+    expect(await condition('unfinalized', 'Compliant')).toMatchObject({ status: 'Unknown', reason: 'WriteInvalid' });
     const shownMs = Date.now() - started;
 
     // Keep it refused for 25 s (past one resync): attempts stay few, the status is written once per change.
