@@ -34,7 +34,7 @@ describe('the fatal start line', () => {
   });
 
   it('lists the caches that did not sync, with their errors', () => {
-    const line = explainCacheSync([{ resource: 'apisecuritypolicies', synced: false, healthy: false, restarts: 3, lastError: 'GET …: 403 Forbidden' }], 120_000);
+    const line = explainCacheSync([{ resource: 'apisecuritypolicies', synced: false, healthy: false, restarts: 3, relists: 0, expired: 0, lastError: 'GET …: 403 Forbidden' }], 120_000);
     expect(line).toContain('caches not synced within 120 s: apisecuritypolicies (GET …: 403 Forbidden)');
     expect(line).toContain('--cache-sync-timeout');
   });

@@ -3,7 +3,7 @@
 import type { Condition } from '../api/v1alpha1.ts';
 import { policySpec } from '../../test/support/builders.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
-import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, recordedDigest, refusedStatus, sidecarCondition, sidecarConfigCondition, suspiciousCondition } from './status.ts';
+import { baselineStatus, converged, driftCondition, enforcedCondition, policyStatus, programmedCondition, failedStatus, fightConditions, recordedDigest, refusedStatus, sidecarCondition, sidecarConfigCondition, suspiciousCondition } from './status.ts';
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const LATER = new Date('2026-11-29T00:00:00Z');
@@ -46,10 +46,11 @@ describe('driftCondition', () => {
 describe('enforcedCondition', () => {
   const spec = policySpec({ rateLimit: { requestsPerSecond: 5 } });
   const none: TargetOutcome[] = [];
-  const base = { spec, live: [target('Enforced')], missing: none, unsupported: none, conflicted: none, errors: [] as string[], rendered };
+  const base = { spec, live: [target('Enforced')], missing: none, unsupported: none, conflicted: none, errors: [] as string[], failure: undefined as string | undefined, rendered };
   it.each<[string, Partial<typeof base>, string, string]>([
     ['every target live, every write made', {}, 'True', 'Enforced'],
-    ['a write failed', { errors: ['PATCH ingresses/web: 403'] }, 'False', 'ApplyFailed'],
+    ['a write was held back (no API error)', { errors: ['generated names are taken'] }, 'False', 'ApplyFailed'],
+    ['a write the API refused', { errors: ['PATCH ingresses/web: 403'], failure: 'WriteForbidden' }, 'Unknown', 'WriteForbidden'],
     ['Audit mode', { spec: policySpec({ mode: 'Audit' }) }, 'False', 'AuditMode'],
     ['a target is missing', { missing: [target('NotFound')] }, 'False', 'TargetNotFound'],
     ['an unsupported data plane', { unsupported: [target('Unsupported')] }, 'False', 'Unsupported'],
@@ -67,9 +68,13 @@ describe('programmedCondition (GEP-713)', () => {
     ['a route without the filters only', [{ ...route('NotProgrammed', 'r'), reason: 'FilterMissing' }], [], { status: 'False', reason: 'FilterMissing' }],
     ['a route whose Gateway refused the objects', [{ ...route('NotProgrammed', 'r'), reason: 'DataPlaneRejected' }, target('NotFound')], [], { status: 'False', reason: 'DataPlaneRejected' }],
     ['no target found', [target('NotFound')], [], { status: 'False', reason: 'TargetNotFound' }],
-    ['a failed write', [target('Enforced')], ['boom'], { status: 'False', reason: 'ApplyFailed', message: 'boom' }],
+    ['a write held back', [target('Enforced')], ['boom'], { status: 'False', reason: 'ApplyFailed', message: 'boom' }],
   ])('%s', (_n, targets, errors, want) => {
     expect(programmedCondition(policySpec(), targets, errors)).toMatchObject(want);
+  });
+
+  it('is Unknown, naming the error, when a write failed', () => {
+    expect(programmedCondition(policySpec(), [target('Enforced')], ['PATCH x: 500'], 'APIServerError')).toMatchObject({ status: 'Unknown', reason: 'APIServerError' });
   });
 
   it('is False in Audit mode', () => {
@@ -107,11 +112,30 @@ describe('policyStatus', () => {
     expect(s.conditions?.find((c) => c.type === 'Conflicted')).toMatchObject({ status: 'True' });
   });
 
+  it('a write the API refused: Enforced, Programmed and Compliant Unknown, naming the error', () => {
+    const s = policyStatus({ ...input([target('Enforced')]), errors: ['PATCH networkpolicies/x: 403 Forbidden'], failure: 'WriteForbidden' });
+    expect(s.conditions?.filter((c) => ['Enforced', 'Programmed', 'Compliant'].includes(c.type)).map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Enforced=Unknown/WriteForbidden', 'Programmed=Unknown/WriteForbidden', 'Compliant=Unknown/WriteForbidden']);
+  });
+
+  it('a fight: Enforced False and Compliant Unknown, naming what the other writer changes', () => {
+    expect(fightConditions('Ingress/web annotation a (changed by rogue)').map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Enforced=False/FightDetected', 'Compliant=Unknown/FightDetected']);
+  });
+
   it('a refused spec keeps the rest of the status and says why in three conditions', () => {
     const before = policyStatus(input([target('Enforced')]));
     const s = refusedStatus(before, { generation: 5, reason: 'InvalidSpec', message: 'spec.rateLimit: bad', now: LATER });
     expect(s.score).toBe(before.score);
     expect(s.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=False/Invalid', 'Enforced=False/InvalidSpec', 'Programmed=False/Invalid', 'Compliant=Unknown/InvalidSpec']);
+  });
+
+  it('a reconcile that failed before assessing keeps the rest of the status, Enforced and Programmed Unknown in place', () => {
+    const before = policyStatus(input([target('Enforced')]));
+    const s = failedStatus(before, { generation: 5, reason: 'WriteInvalid', message: 'PATCH apisecuritypolicies/p: 422 denied', now: LATER });
+    expect(s.score).toBe(before.score);
+    expect(s.conditions?.map((c) => c.type)).toEqual(before.conditions?.map((c) => c.type));
+    expect(s.conditions?.find((c) => c.type === 'Enforced')).toMatchObject({ status: 'Unknown', reason: 'WriteInvalid', observedGeneration: 5 });
+    expect(s.conditions?.find((c) => c.type === 'Enforced')?.message).toContain('422 denied');
+    expect(failedStatus(undefined, { generation: 1, reason: 'APIUnreachable', message: 'x', now: NOW }).conditions?.map((c) => `${c.type}=${c.status}`)).toEqual(['Enforced=Unknown', 'Programmed=Unknown', 'Compliant=Unknown']);
   });
 });
 

@@ -19,6 +19,8 @@ export interface PolicyStatusInput {
   assessment: Assessment;
   /** Messages of the writes that failed or could not be made, in order. */
   errors: readonly string[];
+  /** When a write to the API failed (not only one held back): the reason naming that error. */
+  failure?: string | undefined;
   baseline: BaselineResult & { names: readonly string[] };
   now: Date;
   /** With sidecar injection: the opted-in pods behind the Services, and those without this policy's sidecar. */
@@ -47,9 +49,9 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
   const missing = by('NotFound');
   const conds: ConditionInput[] = [
     acceptedCondition(targets, conflicted, missing),
-    enforcedCondition({ spec, live, missing, unsupported: [...by('Unsupported'), ...by('NotProgrammed')], conflicted, errors: input.errors, rendered }),
-    programmedCondition(spec, targets, input.errors),
-    compliantCondition(spec.mode, compliance, live.length > 0, loosened),
+    enforcedCondition({ spec, live, missing, unsupported: [...by('Unsupported'), ...by('NotProgrammed')], conflicted, errors: input.errors, failure: input.failure, rendered }),
+    programmedCondition(spec, targets, input.errors, input.failure),
+    input.errors.length && input.failure ? unevaluated(input.failure, 'writes failed, so what is in effect may not be what the policy declares') : compliantCondition(spec.mode, compliance, live.length > 0, loosened),
   ];
   if (conflicted.length) {
     const reason = conflicted.some((t) => t.ownedElsewhere) ? 'AnnotationOwned' : 'Conflicted';
@@ -156,9 +158,10 @@ const targetName = (t: TargetOutcome): string => `${t.ref.kind} ${t.ref.name}${t
  * of every target, True/PartiallyProgrammed when of some (naming the others), False when of none, with
  * the first cause as reason (FilterMissing for a Traefik route that does not chain the Middlewares).
  */
-export function programmedCondition(spec: ApiSecurityPolicySpec, targets: readonly TargetOutcome[], errors: readonly string[]): ConditionInput {
+export function programmedCondition(spec: ApiSecurityPolicySpec, targets: readonly TargetOutcome[], errors: readonly string[], failure?: string): ConditionInput {
   const no = (reason: string, message: string): ConditionInput => ({ type: 'Programmed', status: 'False', reason, message });
   if (spec.mode === 'Audit') return no('AuditMode', 'Audit mode: nothing is written');
+  if (errors.length && failure) return { type: 'Programmed', status: 'Unknown', reason: failure, message: failedWrites(errors) };
   if (errors.length) return no('ApplyFailed', errors.map((e) => e.slice(0, 300)).join('; '));
   const done = targets.filter((t) => t.state === 'Enforced');
   const rest = targets.filter((t) => t.state !== 'Enforced');
@@ -179,12 +182,22 @@ interface EnforcedInput {
   unsupported: readonly TargetOutcome[];
   conflicted: readonly TargetOutcome[];
   errors: readonly string[];
+  failure?: string | undefined;
   rendered: RenderOutput;
 }
 
-/** Enforced: True only when every write succeeded in Enforce mode and every target is live. */
+/** The messages of failed writes, each clipped, after what they mean for enforcement. */
+const failedWrites = (errors: readonly string[]): string =>
+  `Not known to be enforced: what the operator wrote before may still stand, this reconcile's writes did not all land (retried with backoff): ${listSome(errors.map((e) => e.slice(0, 1024)))}`;
+
+/**
+ * Enforced: True only when every write succeeded in Enforce mode and every target is live. A write the
+ * API refused or failed makes it Unknown, with the reason naming the error (src/k8s/errors.ts
+ * failureReason): earlier writes may still be in effect, this one is not.
+ */
 export function enforcedCondition(i: EnforcedInput): ConditionInput {
   const no = (reason: string, message: string): ConditionInput => ({ type: 'Enforced', status: 'False', reason, message });
+  if (i.errors.length && i.failure) return { type: 'Enforced', status: 'Unknown', reason: i.failure, message: failedWrites(i.errors) };
   if (i.errors.length) return no('ApplyFailed', i.errors.map((e) => e.slice(0, 300)).join('; '));
   if (i.spec.mode === 'Audit') return no('AuditMode', 'Audit mode: controls are evaluated and reported, nothing is written');
   if (i.missing.length) return no('TargetNotFound', i.missing.map((t) => t.message).join('; '));
@@ -225,6 +238,42 @@ export function refusedStatus(previous: ApiSecurityPolicyStatus | undefined, { g
       now,
     ),
   };
+}
+
+/**
+ * A reconcile that failed before it could assess the policy (its finalizer write refused, the API
+ * unreachable for a read it needs): Enforced, Programmed and Compliant Unknown with the reason naming the error,
+ * the rest of the status kept as it was.
+ */
+export function failedStatus(previous: ApiSecurityPolicyStatus | undefined, { generation, reason, message, now }: { generation: number; reason: string; message: string; now: Date }): ApiSecurityPolicyStatus {
+  const failed = mergeConditions(
+    previous?.conditions,
+    [
+      { type: 'Enforced', status: 'Unknown', reason, message: `Not known to be enforced: the reconcile failed (retried with backoff): ${message.slice(0, 1024)}` },
+      { type: 'Programmed', status: 'Unknown', reason, message: `Not known to be programmed: the reconcile failed: ${message.slice(0, 1024)}` },
+      unevaluated(reason, 'the reconcile failed before it assessed the policy'),
+    ],
+    generation,
+    now,
+  );
+  // In place of the previous ones (same order), or appended to a first status.
+  const conditions = (previous?.conditions ?? []).map((c) => failed.find((f) => f.type === c.type) ?? c);
+  for (const f of failed) if (!conditions.some((c) => c.type === f.type)) conditions.push(f);
+  return { ...previous, observedGeneration: generation, conditions };
+}
+
+/** Compliant when the controls were evaluated on what the operator meant to write, not on what is in effect. */
+const unevaluated = (reason: string, why: string): ConditionInput => ({ type: 'Compliant', status: 'Unknown', reason, message: `Not evaluated against what is in effect: ${why}` });
+
+/**
+ * While repairs are paused in a fight, what is in effect is the other writer's, not the policy's:
+ * Enforced is False and Compliant Unknown until a repair lands (after the pause) or the other writer stops.
+ */
+export function fightConditions(description: string): ConditionInput[] {
+  return [
+    { type: 'Enforced', status: 'False', reason: 'FightDetected', message: `Not enforced as declared: repairs are paused while another writer keeps changing ${description}` },
+    unevaluated('FightDetected', `another writer keeps changing ${description}`),
+  ];
 }
 
 /** Drifted stays True (naming the last drift) until the generation changes; False otherwise. */

@@ -57,6 +57,8 @@ export function describeDrift(items: DriftItem[]): string {
  */
 export class RepairBudget {
   private readonly repairs = new Map<string, number[]>();
+  /** When each key's current pause began (its first refused repair). */
+  private readonly paused = new Map<string, number>();
   readonly max: number;
   readonly windowMs: number;
   private readonly now: () => number;
@@ -84,8 +86,17 @@ export class RepairBudget {
     this.repairs.set(key, [...this.recent(key), this.now()]);
   }
 
+  /** True once per pause of a key (a window long): the time to say so, once (log line, Event). */
+  firstPause(key: string): boolean {
+    const since = this.paused.get(key);
+    if (since !== undefined && this.now() - since < this.windowMs) return false;
+    this.paused.set(key, this.now());
+    return true;
+  }
+
   forget(key: string): void {
     this.repairs.delete(key);
+    this.paused.delete(key);
   }
 
   get size(): number {

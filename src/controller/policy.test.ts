@@ -42,24 +42,47 @@ describe('PolicyReconciler', () => {
   });
 
   it.each([
-    ['409 conflict', new ApiError('conflict', 409, 'Conflict')],
-    ['429 throttled', new ApiError('slow down', 429, 'TooManyRequests')],
-    ['503', new ApiError('unavailable', 503, 'ServiceUnavailable')],
-    ['network error', new ApiError('ECONNRESET', 0, 'NetworkError')],
-  ])('a transient %s still writes status, then throws for a backoff retry', async (_name, err) => {
+    ['409 conflict', new ApiError('conflict', 409, 'Conflict'), 'WriteConflict'],
+    ['429 throttled', new ApiError('slow down', 429, 'TooManyRequests'), 'Throttled'],
+    ['503', new ApiError('unavailable', 503, 'ServiceUnavailable'), 'APIUnavailable'],
+    ['500', new ApiError('boom', 500, 'InternalError'), 'APIServerError'],
+    ['network error', new ApiError('ECONNRESET', 0, 'NetworkError'), 'APIUnreachable'],
+  ])('a transient %s still writes status (Enforced=Unknown naming it, once), then throws for a backoff retry', async (_name, err, reason) => {
     const { reconciler, calls, statuses } = setup(policyObject(spec), (call) => (call.startsWith('applyAnnotations') ? err : undefined));
     await expect(reconciler.reconcile('ns/p', reconcileContext())).rejects.toBe(err);
-    expect(calls).toContain('applyStatus');
-    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(calls.filter((c) => c === 'applyStatus')).toHaveLength(1);
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'Unknown', reason });
+    expect(conditionOf(statuses[0], 'Programmed')).toMatchObject({ status: 'Unknown', reason });
   });
 
-  it('a permanent 403 becomes ApplyFailed with a bounded re-check instead of a hot retry', async () => {
+  it('a permanent 403 becomes Enforced=Unknown, WriteForbidden, with a bounded re-check instead of a hot retry', async () => {
     const err = new ApiError('PATCH ingresses/web: 403 Forbidden: cannot patch', 403, 'Forbidden');
     const { reconciler, statuses } = setup(policyObject(spec), (call) => (call.startsWith('applyOwned') ? err : undefined));
     const res = await reconciler.reconcile('ns/p', reconcileContext());
     expect(res?.requeueAfterMs).toBe(5 * 60_000);
-    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'Unknown', reason: 'WriteForbidden' });
     expect(String(conditionOf(statuses[0], 'Enforced')?.message)).toContain('403 Forbidden');
+  });
+
+  it('a refused finalizer write (before anything is assessed) still shows in status, once, and is thrown for the backoff', async () => {
+    const err = new ApiError('PATCH apisecuritypolicies/p: 422 Invalid: denied by a ValidatingAdmissionPolicy', 422, 'Invalid');
+    const p = policyObject(spec, { finalizers: [] });
+    const { reconciler, calls, statuses } = setup(p, (call) => (call.startsWith('applyFinalizers') ? err : undefined));
+    await expect(reconciler.reconcile('ns/p', reconcileContext())).rejects.toBe(err);
+    expect(calls.filter((c) => !c.startsWith('applyFinalizers'))).toEqual(['applyStatus']);
+    expect(conditionOf(statuses[0], 'Enforced')).toMatchObject({ status: 'Unknown', reason: 'WriteInvalid' });
+    expect(String(conditionOf(statuses[0], 'Enforced')?.message)).toContain('denied by a ValidatingAdmissionPolicy');
+    // The retry finds the same status (the cache now holds it): no second write.
+    const again = setup({ ...p, status: statuses[0] } as KubeObject, (call) => (call.startsWith('applyFinalizers') ? err : undefined));
+    await expect(again.reconciler.reconcile('ns/p', reconcileContext())).rejects.toBe(err);
+    expect(again.calls.filter((c) => c === 'applyStatus')).toEqual([]);
+  });
+
+  it('a failing status write is not written twice in one reconcile', async () => {
+    const err = new ApiError('PATCH apisecuritypolicies/p/status: 503', 503, 'ServiceUnavailable');
+    const { reconciler, calls } = setup(policyObject(spec, { finalizers: [FINALIZER] }), (call) => (call === 'applyStatus' ? err : undefined));
+    await expect(reconciler.reconcile('ns/p', reconcileContext())).rejects.toBe(err);
+    expect(calls.filter((c) => c === 'applyStatus')).toHaveLength(1);
   });
 
   it('an invalid spec is terminal: a condition, no writes to targets, a TerminalError for the runtime', async () => {

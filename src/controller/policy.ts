@@ -13,9 +13,9 @@ import { CLIENT_CA_USE, secretRefusal, type SecretUse } from '../compliance/secr
 import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-plane-status.ts';
 import { sidecarCoverage, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
-import { converged, driftCondition, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
+import { converged, driftCondition, failedStatus, fightConditions, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
-import { TerminalError, isTransient } from '../k8s/errors.ts';
+import { TerminalError, failureReason, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
 import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
 import { sidecarConfigMapName } from '../render/sidecar-container.ts';
@@ -66,6 +66,8 @@ export interface PolicyReconcilerDeps {
 const OWNED: readonly OwnedResource[] = [Resources.networkPolicy, Resources.configMap, Resources.middleware, Resources.securityPolicy, Resources.backendTrafficPolicy];
 
 export class PolicyReconciler implements Reconciler {
+  /** Errors the status already shows, or of the status write itself: reportFailure leaves them. */
+  private readonly shown = new WeakSet<object>();
   private readonly deps: Required<Omit<PolicyReconcilerDeps, 'injection'>> & Pick<PolicyReconcilerDeps, 'injection'>;
 
   constructor(deps: PolicyReconcilerDeps) {
@@ -95,11 +97,28 @@ export class PolicyReconciler implements Reconciler {
       }
       return undefined;
     }
-    if (!policy.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.actions.applyFinalizers(Resources.policy, { namespace, name, uid: policy.metadata.uid }, [FINALIZER]);
-      ctx.writes.add();
+    try {
+      if (!policy.metadata.finalizers?.includes(FINALIZER)) {
+        await this.deps.actions.applyFinalizers(Resources.policy, { namespace, name, uid: policy.metadata.uid }, [FINALIZER]);
+        ctx.writes.add();
+      }
+      return await this.enforce(policy, ctx);
+    } catch (err) {
+      await this.reportFailure(policy, err, ctx);
+      throw err;
     }
-    return this.enforce(policy, ctx);
+  }
+
+  /**
+   * A reconcile that failed before its status said so (the finalizer write refused, a read it needs
+   * failed): Enforced, Programmed and Compliant Unknown, reason naming the error. Written only when it changes, so
+   * the runtime's backoff retries add no status writes; a failure of that write too is only logged.
+   */
+  private async reportFailure(policy: Policy, err: unknown, ctx: ReconcileContext): Promise<void> {
+    if (err instanceof TerminalError || (typeof err === 'object' && err !== null && this.shown.has(err))) return;
+    const message = err instanceof Error ? err.message : String(err);
+    const status = failedStatus(policy.status, { generation: policy.metadata.generation ?? 0, reason: failureReason(err), message, now: dateOf(ctx.clock) });
+    await this.writeStatus(policy, status, ctx).catch((e: unknown) => ctx.log.warn({ err: (e as Error).message }, 'Could not report the failure in status'));
   }
 
   /** Validate, apply baselines, assess, plan, apply, status. */
@@ -132,13 +151,17 @@ export class PolicyReconciler implements Reconciler {
     const now = dateOf(ctx.clock);
     const generation = policy.metadata.generation ?? 0;
     const sidecarPods = this.sidecarPods(policy, spec, assessment);
-    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now, sidecarPods });
+    const failure = errors.length ? failureReason(errors[0]) : undefined;
+    const status = policyStatus({ generation, previous: policy.status, spec, assessment, errors: messages, failure, baseline: { ...baseline, names: selecting.map((b) => b.name) }, now, sidecarPods });
     const suspicious = this.withFindings(policy, status, { drift: drift.length ? describeDrift(drift) : '', fight, foreign }, now);
     const digest = recordedDigest(plan.digest, policy.status?.appliedDigest, messages.length > 0);
     if (digest) status.appliedDigest = digest;
     await this.writeStatus(policy, status, ctx);
     const transient = errors.find(isTransient);
-    if (transient) throw transient;
+    if (transient) {
+      this.shown.add(transient as object);
+      throw transient;
+    }
     if (fight) return { requeueAfterMs: this.deps.repairBudget.windowMs };
     // Our own write is not in the cache yet: look again shortly rather than mistake it for drift.
     if (plan.waiting) return { requeueAfterMs: 1000 };
@@ -156,6 +179,7 @@ export class PolicyReconciler implements Reconciler {
     const previous = policy.status?.conditions;
     const generation = policy.metadata.generation ?? 0;
     status.conditions = [...(status.conditions ?? []), driftCondition(previous, generation, { description: found.drift, fight: found.fight }, now)];
+    if (found.fight) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, fightConditions(found.drift)), generation, now);
     if (found.foreign.length) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, foreignConditions(found.foreign)), generation, now);
     const suspicious = suspiciousCondition(this.suspiciousEvents(policy), previous, now);
     if (suspicious.condition) status.conditions = [...status.conditions, ...mergeConditions(previous, [suspicious.condition], generation, now)];
@@ -309,6 +333,8 @@ export class PolicyReconciler implements Reconciler {
     const kinds = drift.map((d) => d.object.split('/')[0] ?? '');
     if (fight) {
       this.deps.onDrift(kinds, true);
+      // One log line and one Event per pause: the other writer's pace must not set the operator's.
+      if (!this.deps.repairBudget.firstPause(`${policy.metadata.namespace}/${policy.metadata.name}`)) return [];
       ctx.log.warn({ drift: describeDrift(drift) }, 'Paused repairs: another writer keeps changing operator-owned fields');
       await this.event(policy, 'FightDetected', `Repairs paused: another writer keeps changing ${describeDrift(drift)}`, ctx);
       return [];
@@ -434,7 +460,10 @@ export class PolicyReconciler implements Reconciler {
     const { namespace, name } = policy.metadata;
     const key = `ApiSecurityPolicy/status/${namespace}/${name}/${createHash('sha256').update(wanted).digest('hex')}`;
     if (this.deps.pending.behind(key, policy)) return;
-    const after = await this.deps.actions.applyStatus(Resources.policy, namespace, name, status);
+    const after = await this.deps.actions.applyStatus(Resources.policy, namespace, name, status).catch((err: unknown) => {
+      if (typeof err === 'object' && err !== null) this.shown.add(err);
+      throw err;
+    });
     this.deps.pending.wrote(key, policy.metadata.resourceVersion, (after as KubeObject | undefined)?.metadata?.resourceVersion);
     ctx.writes.add();
   }

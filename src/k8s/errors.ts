@@ -40,6 +40,28 @@ export function isTransient(err: unknown): boolean {
   return err.status === 0 || err.status === 409 || err.status === 429 || err.status >= 500;
 }
 
+/**
+ * A condition reason naming why a request failed, from its status code (never from the server's own
+ * reason text, which an admission webhook chooses): what a policy whose reconcile keeps failing shows in
+ * `Enforced=Unknown`.
+ */
+export function failureReason(err: unknown): string {
+  if (!(err instanceof ApiError)) return 'ReconcileFailed';
+  const byCode: Record<number, string> = {
+    0: 'APIUnreachable',
+    400: 'WriteRefused',
+    401: 'Unauthorized',
+    403: 'WriteForbidden',
+    404: 'WriteNotFound',
+    409: 'WriteConflict',
+    422: 'WriteInvalid',
+    429: 'Throttled',
+    503: 'APIUnavailable',
+    504: 'RequestTimeout',
+  };
+  return byCode[err.status] ?? (err.status >= 500 ? 'APIServerError' : 'WriteRefused');
+}
+
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiError && err.status === 404;
 }

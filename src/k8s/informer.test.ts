@@ -54,4 +54,19 @@ describe('Informer indexes', () => {
     expect(seen).toEqual(['upsert one', 'upsert two', 'upsert one', 'upsert three', 'delete two']);
     await inf.stop();
   });
+
+  it('a resumed watch answered 410 Gone relists (counted as expired) and notices what was deleted meanwhile', async () => {
+    // First stream ends cleanly; the resumed one answers an ERROR 410, as the API server does for history compacted away.
+    const events = [[], [{ type: 'ERROR', object: { code: 410, message: 'too old resource version' } as unknown as KubeObject }]];
+    const lists = [[ing('a', 'one', 'svc-1', '1'), ing('a', 'two', 'svc-1', '2')], [ing('a', 'one', 'svc-1', '1')]];
+    const inf = new Informer(fakeClient(lists, events), Resources.ingress, pino({ level: 'silent' }), { backoffMs: [1, 1] });
+    const seen: string[] = [];
+    inf.on((o, kind) => seen.push(`${kind} ${o.metadata.name}`));
+    inf.start();
+    await inf.waitForSync();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual(['upsert one', 'upsert two', 'delete two']);
+    expect(inf.health()).toMatchObject({ restarts: 0, relists: 1, expired: 1, healthy: true });
+    await inf.stop();
+  });
 });

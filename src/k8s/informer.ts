@@ -32,6 +32,10 @@ export interface InformerHealth {
   synced: boolean;
   healthy: boolean;
   restarts: number;
+  /** Lists after the first (after an error, or a watch that answered 410 Gone). */
+  relists: number;
+  /** Watches resumed from a resourceVersion whose history was gone (410): each followed by a relist. */
+  expired: number;
   lastError?: string;
 }
 
@@ -48,6 +52,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private synced = false;
   private healthy = false;
   private restarts = 0;
+  private relists = 0;
+  private expired = 0;
   private lastError?: string;
   private syncWaiters: (() => void)[] = [];
 
@@ -138,6 +144,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       synced: this.synced,
       healthy: this.healthy,
       restarts: this.restarts,
+      relists: this.relists,
+      expired: this.expired,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
@@ -190,6 +198,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       } catch (err) {
         if (this.stopped) return;
         if (isGone(err)) {
+          this.expired++;
           this.log.info({ resource: this.resource.plural }, 'Watch expired, relisting');
           continue;
         }
@@ -213,6 +222,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       rv = page.resourceVersion;
     }
 
+    if (this.synced) this.relists++;
     // Replace the store and tell handlers what differs (a relist can hide missed deletes).
     const old = new Map(this.store);
     this.store.clear();

@@ -25,6 +25,7 @@ describe('operatorMetrics', () => {
       'apisec_api_requests_total counter',
       'apisec_informer_healthy gauge',
       'apisec_informer_restarts_total counter',
+      'apisec_informer_relists_total counter',
       'apisec_leader gauge',
       'apisec_leader_transitions_total counter',
       'apisec_writes_total counter',
@@ -49,7 +50,7 @@ describe('operatorMetrics', () => {
     expect(before).toContain('apisec_workqueue_retries_total{name="policyreport"} 0\n');
     expect(before).toContain('apisec_workqueue_depth{name="policyreport"} 0\n');
 
-    let health: InformerHealth[] = [{ resource: 'policyreports', synced: true, healthy: true, restarts: 2 }];
+    let health: InformerHealth[] = [{ resource: 'policyreports', synced: true, healthy: true, restarts: 2, relists: 3, expired: 1 }];
     c.observe({ queue: { depth: 3 }, health: () => health });
     c.queue.added();
     c.queue.added();
@@ -63,9 +64,11 @@ describe('operatorMetrics', () => {
     expect(after).toContain('apisec_reconcile_errors_total{controller="policyreport"} 1\n');
     expect(after).toContain('apisec_informer_healthy{resource="policyreports"} 1\n');
     expect(after).toContain('apisec_informer_restarts_total{resource="policyreports"} 2\n');
+    expect(after).toContain('apisec_informer_relists_total{resource="policyreports",cause="expired"} 1\n');
+    expect(after).toContain('apisec_informer_relists_total{resource="policyreports",cause="error"} 2\n');
 
     // A dead informer shows as 0; one that is gone (reports disabled) leaves no series.
-    health = [{ resource: 'policyreports', synced: true, healthy: false, restarts: 3 }];
+    health = [{ resource: 'policyreports', synced: true, healthy: false, restarts: 3, relists: 3, expired: 1 }];
     expect(await r.metrics()).toContain('apisec_informer_healthy{resource="policyreports"} 0\n');
     health = [];
     expect(await r.metrics()).not.toContain('apisec_informer_healthy{');

@@ -66,6 +66,7 @@ export interface OperatorMetrics {
   apiRequests: Counter<'verb' | 'resource' | 'code'>;
   informerHealthy: Gauge<'resource'>;
   informerRestarts: Counter<'resource'>;
+  informerRelists: Counter<'resource' | 'cause'>;
   isLeader: Gauge;
   leaderTransitions: Counter<'event'>;
   writesTotal: Counter<'kind' | 'operation'>;
@@ -86,6 +87,45 @@ function queueGauge(observed: ReadonlyMap<string, ObservedController>, registers
       for (const [n, c] of observed) this.set({ name: n }, value(c.queue));
     },
   });
+}
+
+/** The informers' health, restarts and relists, read at scrape time. */
+function informerMetrics(informers: () => InformerHealth[], registers: Registry[]): Pick<OperatorMetrics, 'informerHealthy' | 'informerRestarts' | 'informerRelists'> {
+  return {
+    informerHealthy: new Gauge({
+      name: 'apisec_informer_healthy',
+      help: 'Whether the informer is synced and watching (1) or not (0).',
+      labelNames: ['resource'],
+      registers,
+      collect(this: Gauge<'resource'>) {
+        this.reset(); // an informer that stopped (e.g. PolicyReports disabled) leaves no series behind
+        for (const h of informers()) this.set({ resource: h.resource }, h.synced && h.healthy ? 1 : 0);
+      },
+    }),
+    informerRestarts: new Counter({
+      name: 'apisec_informer_restarts_total',
+      help: 'Times the informer restarted after an error since the process started.',
+      labelNames: ['resource'],
+      registers,
+      collect(this: Counter<'resource'>) {
+        this.reset();
+        for (const h of informers()) this.inc({ resource: h.resource }, h.restarts);
+      },
+    }),
+    informerRelists: new Counter({
+      name: 'apisec_informer_relists_total',
+      help: 'Lists after the first, by resource and cause: error (a failed list or watch) or expired (a resumed watch answered 410 Gone).',
+      labelNames: ['resource', 'cause'],
+      registers,
+      collect(this: Counter<'resource' | 'cause'>) {
+        this.reset();
+        for (const h of informers()) {
+          this.inc({ resource: h.resource, cause: 'expired' }, h.expired);
+          this.inc({ resource: h.resource, cause: 'error' }, Math.max(0, h.relists - h.expired));
+        }
+      },
+    }),
+  };
 }
 
 export function operatorMetrics(registry: Registry): OperatorMetrics {
@@ -113,26 +153,7 @@ export function operatorMetrics(registry: Registry): OperatorMetrics {
     queueAdds: new Counter({ name: 'apisec_workqueue_adds_total', help: 'Keys added to the work queue.', labelNames: ['name'], registers }),
     queueRetries: new Counter({ name: 'apisec_workqueue_retries_total', help: 'Keys requeued with backoff after a failure.', labelNames: ['name'], registers }),
     apiRequests: new Counter({ name: 'apisec_api_requests_total', help: 'Requests to the Kubernetes API by verb, resource and status code (0: network error).', labelNames: ['verb', 'resource', 'code'], registers }),
-    informerHealthy: new Gauge({
-      name: 'apisec_informer_healthy',
-      help: 'Whether the informer is synced and watching (1) or not (0).',
-      labelNames: ['resource'],
-      registers,
-      collect(this: Gauge<'resource'>) {
-        this.reset(); // an informer that stopped (e.g. PolicyReports disabled) leaves no series behind
-        for (const h of informers()) this.set({ resource: h.resource }, h.synced && h.healthy ? 1 : 0);
-      },
-    }),
-    informerRestarts: new Counter({
-      name: 'apisec_informer_restarts_total',
-      help: 'Times the informer restarted after an error since the process started.',
-      labelNames: ['resource'],
-      registers,
-      collect(this: Counter<'resource'>) {
-        this.reset();
-        for (const h of informers()) this.inc({ resource: h.resource }, h.restarts);
-      },
-    }),
+    ...informerMetrics(informers, registers),
     isLeader: new Gauge({ name: 'apisec_leader', help: 'Whether this replica holds the leader lease (1) or not (0).', registers }),
     leaderTransitions: new Counter({ name: 'apisec_leader_transitions_total', help: 'Leader lease acquired or lost by this replica.', labelNames: ['event'], registers }),
     writesTotal: new Counter({ name: 'apisec_writes_total', help: "The operator's own mutating API requests, by kind and operation.", labelNames: ['kind', 'operation'], registers }),

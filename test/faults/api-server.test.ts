@@ -7,7 +7,7 @@ import type { ApiSecurityPolicyStatus } from '../../src/api/v1alpha1.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import { Resources, collectionPath, objectPath, type KubeObject } from '../../src/k8s/resources.ts';
 import { apiServerControl, serverControl, stopControlPlane, type ControlPlaneInfo } from '../support/controlplane.ts';
-import { startFaultCluster } from '../support/fault-cluster.ts';
+import { compactEtcd, startFaultCluster } from '../support/fault-cluster.ts';
 import { policy, service } from '../support/fixtures.ts';
 import { apply, eventually } from '../support/kube.ts';
 import { spawnOperator, type OperatorProcess } from '../support/operator-process.ts';
@@ -154,16 +154,3 @@ describe('faults of the API server and the connection to it', () => {
     report.stalledConnection = { convergedAfterMs: ms };
   }, 120_000);
 });
-
-/** Compacts etcd's history up to its current revision (etcd's HTTP gateway), so old resourceVersions are gone. */
-async function compactEtcd(etcdURL: string): Promise<void> {
-  const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
-    const res = await fetch(`${etcdURL}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
-    if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as Record<string, unknown>;
-  };
-  const range = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64'), limit: 1 });
-  const revision = (range.header as { revision?: string } | undefined)?.revision;
-  if (!revision) throw new Error('etcd returned no revision');
-  await post('/v3/kv/compaction', { revision, physical: true });
-}

@@ -182,6 +182,8 @@ export interface StartOptions {
   /** Where to keep state; a fresh temp dir by default. */
   workDir?: string;
   readyTimeoutMs?: number;
+  /** More kube-apiserver flags, e.g. `--watch-cache=false` (watches served from etcd, so a compacted history answers 410). */
+  apiserverArgs?: string[];
 }
 
 /** Starts a control plane, or describes the existing cluster the environment points at. */
@@ -294,6 +296,7 @@ async function startLocal(bins: Binaries, opts: StartOptions): Promise<ControlPl
         '--audit-log-format=json',
         '--audit-log-mode=blocking',
         '--v=1',
+        ...(opts.apiserverArgs ?? []),
       ];
     const apiserver = startGuarded(bins.apiserver, apiserverArgs, apiLog, guard);
     procs.push({ child: apiserver, log: apiLog, name: 'kube-apiserver' });

@@ -88,3 +88,15 @@ export async function spawnOperator(args: string[], kubeconfig: string, name = `
   await op.waitForLine(PORT_LINE, 30_000);
   return op;
 }
+
+/** The sum of a metric's series whose labels include `labels`, from the text exposition of /metrics. */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}(?:\\{([^}]*)\\})? ([0-9.e+-]+)$`).exec(line);
+    if (!m) continue;
+    const have = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[2]);
+  }
+  return sum;
+}
