@@ -4,7 +4,7 @@
 import type { ApiSecurityPolicySpec, TargetRef } from '../api/v1alpha1.ts';
 import { routeBackendServices, routeParents, type GatewayClassLike, type GatewayLike, type RouteLike } from '../render/gateway-api.ts';
 import { backendServices, render, type RenderOutput } from '../render/index.ts';
-import type { IngressLike, OperatorSettings, PolicyRef, Provider, RouteTarget, ServiceLike } from '../render/types.ts';
+import type { IngressLike, OperatorSettings, PolicyRef, Provider, RenderInput, RouteTarget, ServiceLike } from '../render/types.ts';
 import { governor, type PolicyClaim } from './claims.ts';
 import { evaluate, type ComplianceOutput } from './evaluate.ts';
 import { assertOutboundURLs } from './outbound.ts';
@@ -51,6 +51,8 @@ export interface AssessInput {
   held?: ReadonlyMap<string, string> | undefined;
   /** Gateways on which the data plane refused one of the policy's objects (data-plane-status.ts). */
   refusals?: readonly DataPlaneRefusal[] | undefined;
+  /** With sidecar injection: whether a Service's named targetPort reaches the sidecar in every pod behind it. */
+  namedPortServed?: RenderInput['namedPortServed'];
 }
 
 export interface Assessment {
@@ -149,7 +151,7 @@ export function assessPolicy(input: AssessInput): Assessment {
     .map((t) => ({ route: t.object as RouteLike, sectionName: t.ref.sectionName, parents: routeParents(t.object as RouteLike, parents) }));
   const services = servicesBehind(won, ingresses, lookup, routes);
   const policy = { name: input.policy.name, namespace: input.policy.namespace, uid: input.policy.uid };
-  const rendered = render({ policy, spec: input.spec, ingresses, services, settings: input.settings, allowedProviders: input.allowedProviders, routes });
+  const rendered = render({ policy, spec: input.spec, ingresses, services, settings: input.settings, allowedProviders: input.allowedProviders, routes, namedPortServed: input.namedPortServed });
   annotateOutcomes(targets, rendered);
   applyRefusals(targets, routes, input.refusals ?? []);
   const live = targets.filter((t) => t.state === 'Enforced' || t.state === 'Audit');

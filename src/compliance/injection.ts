@@ -23,6 +23,11 @@ export const ANNOTATION_CONFIG = 'apisec.dev/sidecar-config';
  * `5s`); pods without it (injected by an older operator) read nginx.conf only at start.
  */
 export const ANNOTATION_RELOAD = 'apisec.dev/sidecar-reload';
+/**
+ * Set by the webhook on a pod whose Service's named targetPort it moved to the sidecar: that name. The
+ * Service then reaches the sidecar in this pod, which the Service alone does not show.
+ */
+export const ANNOTATION_SERVES = 'apisec.dev/sidecar-serves';
 /** The longest reason the annotation keeps. */
 export const REFUSED_MAX = 256;
 
@@ -98,4 +103,14 @@ export interface SidecarCoverage {
   stale: string[];
   /** Pods with the sidecar that started with an older config and reload the current one in place. */
   reloading: string[];
+}
+
+/**
+ * Whether a Service's named targetPort reaches this policy's sidecar in every pod behind it: at least one
+ * pod, and every pod the Service selects (opted in or not: traffic reaches them all) carries the sidecar,
+ * with that name moved to it by the webhook.
+ */
+export function sidecarServesName(input: { policy: string; service: ServiceLike; name: string; pods: readonly PodMeta[] }): boolean {
+  const behind = input.pods.filter((p) => !p.metadata.deletionTimestamp && selects(input.service, p.metadata.labels));
+  return behind.length > 0 && behind.every((p) => p.metadata.annotations?.[ANNOTATION_INJECTED] === input.policy && p.metadata.annotations[ANNOTATION_SERVES] === input.name);
 }

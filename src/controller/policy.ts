@@ -11,7 +11,7 @@ import { mergeConditions } from '../compliance/conditions.ts';
 import { claimOf, type PolicyClaim } from '../compliance/claims.ts';
 import { CLIENT_CA_USE, secretRefusal, type SecretUse } from '../compliance/secret-consent.ts';
 import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-plane-status.ts';
-import { sidecarCoverage, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
+import { sidecarCoverage, sidecarServesName, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, failedStatus, fightConditions, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
@@ -239,8 +239,16 @@ export class PolicyReconciler implements Reconciler {
       },
       settings: this.deps.settings,
       refusals: this.refusals(ref),
+      namedPortServed: this.namedPortServed(namespace, name),
       ...limits,
     });
+  }
+
+  /** With sidecar injection: the pods' annotations say where the webhook moved a Service's named port to the sidecar. */
+  private namedPortServed(namespace: string, policy: string): AssessInput['namedPortServed'] {
+    const { pods } = this.deps.caches;
+    if (!pods || !this.deps.injection) return undefined;
+    return (service, name) => sidecarServesName({ policy, service, name, pods: pods.list(namespace) as PodMeta[] });
   }
 
   /** What Envoy Gateway said of this policy's objects (status.ancestors): the Gateways that refused them. */

@@ -235,6 +235,15 @@ describe('what the request path can vouch for', () => {
     expect(sidecarInPath(spec({ sidecar: { port: 8080, appPort: 3000 } }), services).inPath).toBe(inPath);
   });
 
+  it('sidecarInPath: a named port is in the path where the webhook moved it to the sidecar in every pod behind the Service', () => {
+    const named: ServiceLike[] = [{ metadata: { name: 's' }, spec: { ports: [{ port: 80, targetPort: 'http' }, { port: 81, targetPort: 8080 }] } }];
+    const asked: string[] = [];
+    const served = (svc: ServiceLike, name: string): boolean => (asked.push(`${svc.metadata.name}/${name}`), name === 'http');
+    expect(sidecarInPath(spec({ sidecar: { port: 8080 } }), named, served)).toEqual({ inPath: true });
+    expect(asked).toEqual(['s/http']);
+    expect(sidecarInPath(spec({ sidecar: { port: 8080 } }), named, () => false)).toMatchObject({ inPath: false, reason: expect.stringContaining('targets the named port http') });
+  });
+
   it('a bypassed sidecar does not lend its fidelity; a Service target without one enforces nothing but isolation', () => {
     const s = { ...spec({ requestLimits: { maxBodySize: '1Mi' }, network: {}, sidecar: { port: 8443, appPort: 3000 } }), targetRefs: [{ group: '' as const, kind: 'Service' as const, name: 'shop' }] };
     const bypassed = render({ policy, spec: s, ingresses: [], services: [service('shop', { app: 'shop' })], settings: defaultSettings });

@@ -133,9 +133,10 @@ export function manualWiring(service: string, index: number, sidecarPort: number
 /**
  * The sidecar enforces only what reaches it: every port of every Service behind the targets must send
  * traffic to the sidecar's port. A named targetPort cannot be checked from the Service alone: the
- * injection webhook moves that name to the sidecar in the pods it injects, which the Service does not show.
+ * injection webhook moves that name to the sidecar in the pods it injects, which the Service does not show;
+ * `namedPortServed` says whether it did so in every pod behind the Service (the pods' annotations).
  */
-export function sidecarInPath(spec: RenderInput['spec'], services: readonly ServiceLike[]): { inPath: boolean; reason?: string } {
+export function sidecarInPath(spec: RenderInput['spec'], services: readonly ServiceLike[], namedPortServed?: RenderInput['namedPortServed']): { inPath: boolean; reason?: string } {
   const port = spec.sidecar?.port;
   if (!spec.sidecar?.enabled || port === undefined) return { inPath: false, reason: 'the sidecar is not enabled' };
   if (services.length === 0) return { inPath: false, reason: 'no Service behind the targets sends traffic to it' };
@@ -144,6 +145,7 @@ export function sidecarInPath(spec: RenderInput['spec'], services: readonly Serv
       const target = p.targetPort ?? p.port;
       const name = svc.metadata.name;
       if (typeof target === 'string') {
+        if (namedPortServed?.(svc, target)) continue;
         return { inPath: false, reason: `Service ${name} port ${p.port} targets the named port ${target}, which the operator cannot match to the sidecar's port ${port} (the injection webhook gives that name to the sidecar in the pods it injects)` };
       }
       if (target !== port) return { inPath: false, reason: `Service ${name} port ${p.port} sends traffic to ${target}, past the sidecar's port ${port}: manual wiring needed, ${manualWiring(name, index, port)}` };
@@ -269,7 +271,7 @@ export function render(input: RenderInput): RenderOutput {
       ? { fidelity: 'Approximated', reason: `not isolable: ${net.skipped.map((s) => s.service).join(', ')}` }
       : { fidelity: 'Exact', reason: 'needs a CNI that enforces NetworkPolicy' };
   }
-  const path = sidecarInPath(spec, input.services);
+  const path = sidecarInPath(spec, input.services, input.namedPortServed);
   mergeSidecar(fidelity, spec, path, dataPath);
   // Service targets with neither an Ingress nor a served HTTPRoute in front: only the sidecar is in the path.
   if (input.ingresses.length === 0 && !servedRoute && input.services.length > 0) serviceOnly(fidelity, spec, input.services, path);

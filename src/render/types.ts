@@ -137,6 +137,8 @@ export interface RenderInput {
   allowedProviders?: readonly Provider[] | undefined;
   /** HTTPRoute targets this policy wins, each with one rule (sectionName) or all, and its parent Gateways. */
   routes?: readonly RouteTarget[] | undefined;
+  /** Whether a Service's named targetPort reaches the policy's sidecar in every pod behind it (the webhook moved it); unset: never known. */
+  namedPortServed?: ((service: ServiceLike, name: string) => boolean) | undefined;
 }
 
 /** An HTTPRoute target as render needs it (src/render/gateway-api.ts reads the route and its parents). */

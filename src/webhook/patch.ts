@@ -7,7 +7,7 @@
 // port or a volume name already in use, the moved port not the policy's appPort, or no appPort set and
 // none to resolve) gets no patch and a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
 import { SIDECAR_CONTAINER_NAME, SIDECAR_RELOAD_SECONDS, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
-import { ANNOTATION_CONFIG, ANNOTATION_INJECTED, ANNOTATION_RELOAD } from '../compliance/injection.ts';
+import { ANNOTATION_CONFIG, ANNOTATION_INJECTED, ANNOTATION_RELOAD, ANNOTATION_SERVES } from '../compliance/injection.ts';
 import { manualWiring } from '../render/index.ts';
 import type { ServiceLike } from '../render/types.ts';
 
@@ -159,11 +159,12 @@ export function annotationOps(pod: PodLike, values: Record<string, string>): Jso
 }
 
 /** The injected-by annotation (the policy's status counts the pods that carry it), the config nginx starts with, and that it reloads changes. */
-const annotate = (pod: PodLike, opts: Pick<InjectOptions, 'policy' | 'configDigest'>): JsonPatchOp[] =>
+const annotate = (pod: PodLike, opts: Pick<InjectOptions, 'policy' | 'configDigest'>, moved: string | undefined): JsonPatchOp[] =>
   annotationOps(pod, {
     [ANNOTATION_INJECTED]: opts.policy,
     ...(opts.configDigest ? { [ANNOTATION_CONFIG]: opts.configDigest } : {}),
     [ANNOTATION_RELOAD]: `${SIDECAR_RELOAD_SECONDS}s`,
+    ...(moved ? { [ANNOTATION_SERVES]: moved } : {}),
   });
 
 /** Whether a cluster of this version (/version gitVersion, e.g. v1.35.4) runs native sidecars by default: 1.29 or later. */
@@ -190,7 +191,7 @@ function sidecarOps(pod: PodLike, opts: InjectOptions, plan: Extract<PortMove, {
   const volumes = sidecarVolumes({ name: opts.policy });
   if (pod.spec?.volumes?.length) for (const v of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
   else patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
-  patch.push(...annotate(pod, opts));
+  patch.push(...annotate(pod, opts, move?.name));
   return { patch, container };
 }
 

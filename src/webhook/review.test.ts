@@ -4,7 +4,7 @@ import { manualWiring } from '../render/index.ts';
 import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, applyJsonPatch, injectSidecar, renamedPort, supportsNativeSidecars, type JsonPatchOp, type PodLike } from './patch.ts';
 import { BadReview, admissionRequest, review, type ReviewContext } from './review.ts';
 import { selectPolicy, type SelectInput } from './select.ts';
-import { ANNOTATION_RELOAD, sidecarCoverage } from '../compliance/injection.ts';
+import { ANNOTATION_RELOAD, ANNOTATION_SERVES, sidecarCoverage, sidecarServesName } from '../compliance/injection.ts';
 
 const NS = 'shop';
 const service = (name: string, targetPort: number | string, selector: Record<string, string> = { app: 'orders' }): ServiceLike => ({
@@ -84,9 +84,9 @@ describe('the patch', () => {
     expect(after.spec?.initContainers?.[0]).toEqual({ ...sidecarContainer({ image: opts.image, port: 8080, appPort: 3000 }), ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }], restartPolicy: 'Always' });
     expect(after.spec?.containers?.[0]?.ports).toEqual([{ name: 'app-http', containerPort: 3000 }]);
     expect(after.spec?.volumes).toEqual([{ name: 'data' }, ...sidecarVolumes({ name: 'orders' })]);
-    expect(after.metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', [ANNOTATION_RELOAD]: '5s' });
+    expect(after.metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', [ANNOTATION_RELOAD]: '5s', [ANNOTATION_SERVES]: 'http' });
     const stamped = injectSidecar(before, { ...opts, services: [service('orders', 'http')], configDigest: '0123abcd' });
-    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd', [ANNOTATION_RELOAD]: '5s' });
+    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd', [ANNOTATION_RELOAD]: '5s', [ANNOTATION_SERVES]: 'http' });
     expect(r.movedPort).toEqual({ name: 'http', container: 'app', renamedTo: 'app-http' });
     expect(r.manual).toEqual([]);
   });
@@ -252,5 +252,21 @@ describe('the AdmissionReview', () => {
     expect(() => admissionRequest({ kind: 'AdmissionReview' })).toThrow(BadReview);
     expect(() => admissionRequest({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} })).toThrow(/request.uid/);
     expect(admissionRequest({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x' } }).uid).toBe('x');
+  });
+});
+
+describe('a named Service port that reaches the sidecar', () => {
+  const svc = service('orders', 'http');
+  const pod = (name: string, annotations: Record<string, string> = {}, labels: Record<string, string> = { app: 'orders' }) => ({ metadata: { name, labels, annotations } });
+  const served = { [ANNOTATION_INJECTED]: 'orders', [ANNOTATION_SERVES]: 'http' };
+
+  it('is served only when every pod the Service selects carries this policy\'s sidecar with that name moved to it', () => {
+    const ask = (pods: ReturnType<typeof pod>[], name = 'http', policy = 'orders'): boolean => sidecarServesName({ policy, service: svc, name, pods });
+    expect(ask([pod('a', served), pod('b', served), pod('other', {}, { app: 'billing' })])).toBe(true);
+    expect(ask([])).toBe(false); // no pod: nothing is known
+    expect(ask([pod('a', served), pod('b')])).toBe(false); // one pod without the sidecar gets traffic past it
+    expect(ask([pod('a', { [ANNOTATION_INJECTED]: 'orders' })])).toBe(false); // injected, but the name was not moved
+    expect(ask([pod('a', served)], 'web')).toBe(false);
+    expect(ask([pod('a', served)], 'http', 'billing')).toBe(false);
   });
 });

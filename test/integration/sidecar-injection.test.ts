@@ -161,6 +161,32 @@ describe('sidecar injection webhook', () => {
     expect(lost.metadata.annotations?.['apisec.dev/sidecar-refused']).toMatch(/^set spec.sidecar.appPort: it is not set and Service orders targets port http, which no container of the pod names/);
   });
 
+  it("a named target port counts as reaching the sidecar only while every pod behind the Service carries it", async () => {
+    const ns = await createNamespace(admin, 'inject-served', { [LABEL]: 'enabled' });
+    await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: ns }, spec: { selector: { app: 'orders' }, ports: [{ port: 80, targetPort: 'http' }] } } as KubeObject);
+    await apply(admin, policy(ns, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080 } }));
+    const rateLimit = (p: KubeObject & { status?: ApiSecurityPolicyStatus }) => p.status?.controls?.find((c) => c.control === 'RateLimit');
+    // No pod yet: nothing shows that the name reaches the sidecar.
+    await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, ns, 'orders', (current) => {
+      expect(rateLimit(current)).toMatchObject({ enforcement: 'NotEnforced' });
+      expect(rateLimit(current)?.message).toContain('targets the named port http');
+    });
+    const injected = await eventually(async () => {
+      const p = await stored(await create(pod(ns)));
+      expect(p.metadata.annotations?.['apisec.dev/sidecar-serves']).toBe('http');
+      return p;
+    });
+    expect(sidecarOf(injected)?.ports?.[0]?.name).toBe('http');
+    await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, ns, 'orders', (current) => {
+      expect(rateLimit(current)).toMatchObject({ enforcement: 'Enforced', fidelity: 'Approximated' });
+    });
+    // A pod behind the Service without the sidecar (opted out) gets traffic past it: no longer enforced.
+    await create(pod(ns, { labels: { [LABEL]: 'disabled' } }));
+    await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, ns, 'orders', (current) => {
+      expect(rateLimit(current)).toMatchObject({ enforcement: 'NotEnforced' });
+    });
+  });
+
   it('a changed policy: injected pods are named as reloading it in place, one from before reloads as needing a rollout, a new pod starts with the new config', async () => {
     const before = await stored(await create(pod(optedIn)));
     const started = before.metadata.annotations?.['apisec.dev/sidecar-config'];

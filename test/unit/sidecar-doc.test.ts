@@ -23,7 +23,7 @@ describe('docs/sidecar.md', () => {
 });
 
 describe('examples/sidecar-api.yaml', () => {
-  it("is injected by the webhook's own patch: the named port moves to the sidecar, which forwards to the app's 3000", () => {
+  it("is injected by the webhook's own patch: the Service already targets the sidecar, which forwards to the app's 3000", () => {
     const docs = parseAllDocuments(readFileSync(join(root, 'examples', 'sidecar-api.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
     const namespace = docs.find((d) => d.kind === 'Namespace') as { metadata: { labels?: Record<string, string> } } | undefined;
     const service = docs.find((d) => d.kind === 'Service') as unknown as ServiceLike;
@@ -35,7 +35,7 @@ describe('examples/sidecar-api.yaml', () => {
     if (!r.changed || 'annotateOnly' in r) throw new Error(`not injected: ${JSON.stringify(r)}`);
     expect(r.manual).toEqual([]);
     expect(r.appPort).toBe(3000);
-    expect(r.movedPort).toEqual({ name: 'http', container: 'app', renamedTo: 'app-http' });
+    expect(r.movedPort).toBeUndefined();
     const after = applyJsonPatch(pod, r.patch);
     expect(after.spec?.initContainers?.[0]).toEqual(r.container);
     expect(r.container.env).toEqual([{ name: 'APISEC_APP_PORT', value: '3000' }]);
