@@ -64,7 +64,7 @@ await eventually(async () => {
   if (list.items.length === 0 || pending.length) throw new Error(`waiting for ${pending.map((p) => p.metadata.name).join(', ')}`);
 }, 60_000);
 
-// A pod of the partners example's Deployment without its hand-made sidecar, opted in by its label, as a
+// A pod of the partners example's Deployment (its namespace and this label opt it in), as a
 // dry run: the API server calls the webhook (once it has seen the configuration) and shows what it stores.
 type Pod = { metadata: { annotations?: Record<string, string> }; spec: { initContainers?: { name: string; image: string; restartPolicy?: string }[] } };
 const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'partner-api-', namespace: 'partners', labels: { app: 'partner-api', [LABEL_INJECT]: 'enabled' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/partner-api:1.4.2', ports: [{ containerPort: 3000 }] }] } };
