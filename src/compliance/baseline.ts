@@ -7,7 +7,7 @@ import { olderFirst } from './claims.ts';
 import { BlockList, isIP } from 'node:net';
 import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { storeUnavailable, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { delegatedEndpoint } from '../render/delegation.ts';
 import { admitsEveryNamespace, prefixLength } from './peers.ts';
 
@@ -137,6 +137,19 @@ function fixKey(c: Ctx, f: RateLimit, r: RateLimit): void {
   else delete r.header;
 }
 
+/** A Global floor holds for every policy, and a Deny floor while the store is down too. */
+function fixScope(c: Ctx, f: RateLimit, r: RateLimit): void {
+  if (f.scope !== 'Global') return;
+  if (r.scope !== 'Global') {
+    loosen(c, 'rateLimit.scope', 'the baseline counts the limit globally, across every replica');
+    r.scope = 'Global';
+  }
+  if (storeUnavailable(f) === 'Deny' && r.onStoreUnavailable === 'Allow') {
+    loosen(c, 'rateLimit.onStoreUnavailable', 'the baseline denies requests while the rate-limit store cannot be reached');
+    r.onStoreUnavailable = 'Deny';
+  } else if (r.onStoreUnavailable === undefined && f.onStoreUnavailable !== undefined) r.onStoreUnavailable = f.onStoreUnavailable;
+}
+
 function rateLimit(c: Ctx): void {
   const f = c.floors.rateLimit;
   if (!f) return;
@@ -157,6 +170,7 @@ function rateLimit(c: Ctx): void {
     r.maxConnections = f.maxConnections;
   }
   fixKey(c, f, r);
+  fixScope(c, f, r);
   c.out.rateLimit = r;
   from(c, 'rateLimit.rate', perSecond(r), perSecond(mine) > perSecond(f));
 }

@@ -8,6 +8,7 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardResponseHeaders } from './delegation.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
+import { globalCountGap } from './rate-limit-scope.ts';
 import type { FidelityNote, FidelityReport, PolicyRef } from './types.ts';
 
 export const ENVOY_GATEWAY_GROUP = 'gateway.envoyproxy.io';
@@ -268,6 +269,7 @@ const rateLimit: Part = (spec, b) => {
     // A client that omits the header is not counted at all: the limit it declares does not hold for it.
     ...(rl.key === 'Header' ? [`requests without header ${rl.header ?? ''}: Envoy Gateway counts only requests that carry it, so omitting it escapes the limit`] : []),
     ...(rl.maxConnections !== undefined ? [`maxConnections ${rl.maxConnections}: a route has no per-client connection limit`] : []),
+    ...globalCountGap(spec, 'the local rate limit of Envoy Gateway'),
   ];
   b.fidelity.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
 };

@@ -5,6 +5,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { ProviderRender } from './ingress-nginx.ts';
 import { unenforcedAuthorization } from './delegation.ts';
+import { globalCountGap } from './rate-limit-scope.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'haproxy.org/';
@@ -54,7 +55,7 @@ const rateLimit: Part = (spec, a, f) => {
   // No separate burst: stricter than declared, so an approximation rather than a gap.
   const reasons = ['counted per controller replica over a fixed period, without a separate burst'];
   if (rl.maxConnections !== undefined) reasons.push('maxConnections becomes pod-maxconn: connections per backend pod, not per client');
-  const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: the controller counts per source address only`] : [];
+  const unenforced = [...(rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: the controller counts per source address only`] : []), ...globalCountGap(spec, 'HAProxy')];
   f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
 };
 

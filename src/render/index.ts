@@ -242,7 +242,7 @@ export function render(input: RenderInput): RenderOutput {
   const providers: Provider[] = [];
   const fidelity: FidelityReport = {};
   const middlewares: TraefikMiddleware[] = [];
-  const dataPath: DataPath = { guard: settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy), trusted: settings.trustedProxies ?? [] };
+  const dataPath: DataPath = { guard: settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy), trusted: settings.trustedProxies ?? [], store: settings.rateLimitStore };
 
   for (const ing of [...input.ingresses].sort((a, b) => codeUnitOrder(a.metadata.name, b.metadata.name))) {
     const choice = resolveProvider(spec.provider, ing, settings, input.allowedProviders);

@@ -4,6 +4,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
+import { globalCountGap } from './rate-limit-scope.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
@@ -89,7 +90,7 @@ const rateLimit: Part = (spec, a, f) => {
   if (rl.maxConnections !== undefined) a[`${P}limit-connections`] = String(rl.maxConnections);
   const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429', CLIENT_ADDRESS];
   if (rl.burst !== undefined) reasons.push('burst rounded up to a multiple of the rate');
-  const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : [];
+  const unenforced = [...(rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : []), ...globalCountGap(spec, 'ingress-nginx')];
   f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
 };
 

@@ -14,6 +14,7 @@ import { sizeToBytes } from '../api/patterns.ts';
 import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { SIDECAR_CONFIG_KEY, sidecarCommandLine, sidecarConfigMapName } from './sidecar-container.ts';
+import { globalCountGap } from './rate-limit-scope.ts';
 import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
 
 export { SIDECAR_CONFIG_KEY };
@@ -234,7 +235,8 @@ export function sidecarFidelity(spec: ApiSecurityPolicySpec, path: DataPath = NO
   const { guard, trusted } = path;
   if (!spec.sidecar?.enabled) return {};
   const f: FidelityReport = guard !== undefined && guardDecides(spec.authentication) ? guardFidelity(spec, guard, 'auth_request in the sidecar') : {};
-  if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)' };
+  const gap = globalCountGap(spec, 'the sidecar');
+  if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)', ...(gap.length ? { unenforced: gap } : {}) };
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {
     f.IPAccess = trusted.length
