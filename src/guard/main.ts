@@ -4,7 +4,7 @@
 // synced in time) logs one line and exits 1: a guard that answers without policies would only deny.
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { ConfigError, parseAddress, parseDuration, type ListenAddress } from '../config.ts';
+import { ConfigError, parseAddress, parseDuration, parseStoreEndpoint, type ListenAddress } from '../config.ts';
 import { Writer } from '../k8s/apply.ts';
 import { connect } from '../k8s/connect.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -17,6 +17,7 @@ import { JwksCache } from './jwks.ts';
 import { guardMetrics } from './metrics.ts';
 import { startGuardServer, type GuardServer } from './server.ts';
 import { GuardState } from './state.ts';
+import { redisCounter, type StoreOptions } from './store.ts';
 
 export interface GuardConfig {
   address: ListenAddress;
@@ -31,6 +32,8 @@ export interface GuardConfig {
   failureWindowMs: number;
   /** Least time between two fetches of one issuer's keys for an unknown kid. */
   jwksCooldownMs: number;
+  /** The platform's rate-limit store, for Global rate limits. */
+  rateLimitStore?: StoreOptions;
 }
 
 export const GUARD_HELP = `Usage: apisec guard [flags]
@@ -51,6 +54,9 @@ authURL. Data planes call GET|POST /check/{namespace}/{policy}; 2xx allows, 401 
   --failure-window DURATION     the window (default 1m)
   --jwks-cooldown DURATION      least time between two key fetches of one issuer for an unknown kid
                                 (default 10s)
+  --rate-limit-store HOST:PORT  the Redis or Valkey that Global rate limits count in (the operator's
+                                --rate-limit-store); credentials from env APISEC_RATE_LIMIT_STORE_USERNAME
+                                and APISEC_RATE_LIMIT_STORE_PASSWORD
   --cache-sync-timeout DURATION exit if the caches have not synced by then (default 2m)
   --log-level LEVEL             trace|debug|info|warn|error (default info; env LOG_LEVEL)
 `;
@@ -92,6 +98,7 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
         'failure-threshold': { type: 'string' },
         'failure-window': { type: 'string' },
         'jwks-cooldown': { type: 'string' },
+        'rate-limit-store': { type: 'string' },
         'cache-sync-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -108,7 +115,9 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
   const kubeconfig = str('kubeconfig') ?? env.KUBECONFIG;
   const context = str('context');
   const caFile = str('ca-file');
+  const store = str('rate-limit-store');
   return {
+    ...(store ? { rateLimitStore: { endpoint: parseStoreEndpoint(store), username: env.APISEC_RATE_LIMIT_STORE_USERNAME, password: env.APISEC_RATE_LIMIT_STORE_PASSWORD } } : {}),
     address,
     metricsAddress,
     namespaces,
@@ -147,12 +156,14 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
     }
   }, { cooldownMs: config.jwksCooldownMs });
   const state = new GuardState(client, log, jwks, config.namespaces);
+  const counter = config.rateLimitStore ? redisCounter(config.rateLimitStore, log) : undefined;
   const events = new Writer(client, 'apisec-guard');
   state.start();
   const servers: (GuardServer | HttpServer)[] = [];
   const stop = async (): Promise<void> => {
     for (const s of servers.splice(0)) await s.close();
     await state.stop();
+    await counter?.close();
     await client.close();
   };
   try {
@@ -177,6 +188,7 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
       source: state,
       metrics,
       log,
+      counter,
       failures: new FailureWindow({ threshold: config.failureThreshold, windowMs: config.failureWindowMs }),
       onSuspicious: (s, policy) => {
         const note = `${s.failures} failed authentications from ${s.client} within ${s.windowMs / 1000}s (brute force or credential stuffing?)`;

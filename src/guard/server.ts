@@ -12,7 +12,9 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { FailureWindow, Suspicion } from './brute-force.ts';
 import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
 import type { GuardMetrics } from './metrics.ts';
+import { checkLimit } from './limit-check.ts';
 import { parseCheckPath } from './paths.ts';
+import type { Counter } from './store.ts';
 
 export interface GuardSource {
   lookup(namespace: string, name: string): PolicyLookup;
@@ -28,6 +30,8 @@ export interface GuardServerOptions {
   failures: FailureWindow;
   onSuspicious?: (s: Suspicion, policy: GuardPolicy) => void;
   now?: () => Date;
+  /** The rate-limit store's counter (--rate-limit-store), for Global limits. */
+  counter?: Counter | undefined;
 }
 
 export interface GuardServer {
@@ -66,6 +70,16 @@ export async function startGuardServer(opts: GuardServerOptions): Promise<GuardS
     const lookup = source.lookup(namespace, name);
     const keys = lookup.state === 'ready' ? source.keysFor(namespace, lookup.policy.spec) : {};
     const request: CheckRequest = target === undefined ? req : { headers: req.headers, pathRequest: { method: req.method ?? '', target } };
+    // The global limit counts every request of the policy, with or without valid credentials (brute force).
+    if (lookup.state === 'ready') {
+      const limit = await checkLimit(opts.counter, metrics, lookup.policy, { headers: req.headers, client: clientOf(req) });
+      if (limit.answer) {
+        res.writeHead(limit.status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...limit.headers }).end(JSON.stringify({ allow: false, reason: limit.reason, detail: limit.detail }));
+        metrics.decisions.inc({ policy: `${namespace}/${name}`, result: 'deny', reason: limit.reason });
+        metrics.latency.observe({ result: 'deny' }, Number(process.hrtime.bigint() - started) / 1e9);
+        return;
+      }
+    }
     let d: Decision;
     try {
       d = await decide(lookup, request, keys, now());

@@ -1,0 +1,38 @@
+// The guard's global rate limit for one check request: counts it in the store when the policy's limit is
+// Global and the guard has a store (--rate-limit-store), and says what to answer. A store that cannot
+// answer gives the policy's onStoreUnavailable: Allow (uncounted) or Deny (503), both counted in metrics.
+import { storeUnavailable } from '../api/v1alpha1.ts';
+import type { GuardPolicy } from './decide.ts';
+import type { GuardMetrics } from './metrics.ts';
+import { keyValue, limitHeaders, limitParams, storeKey } from './rate-limit.ts';
+import type { Counter } from './store.ts';
+
+export type LimitOutcome =
+  | { answer: false }
+  | { answer: true; status: 429 | 503; reason: 'RateLimited' | 'RateLimitStoreUnavailable'; headers: Record<string, string>; detail: string };
+
+const PASS: LimitOutcome = { answer: false };
+
+export async function checkLimit(counter: Counter | undefined, metrics: GuardMetrics, policy: GuardPolicy, req: { headers: Record<string, string | string[] | undefined>; client: string }): Promise<LimitOutcome> {
+  const rl = policy.spec.rateLimit;
+  if (!counter || rl?.scope !== 'Global') return PASS;
+  const name = `${policy.namespace}/${policy.name}`;
+  const value = keyValue(rl, req.headers, req.client);
+  // A Header key without the header: those requests share one count, as Traefik's do.
+  const p = limitParams(rl);
+  const key = storeKey(name, rl.key, value ?? '', p);
+  try {
+    const r = await counter.take(key, p);
+    metrics.storeUp.set(1);
+    metrics.rateLimited.inc({ policy: name, key: rl.key, result: r.allowed ? 'allowed' : 'limited' });
+    if (r.allowed) return PASS;
+    return { answer: true, status: 429, reason: 'RateLimited', headers: limitHeaders(p, r), detail: 'too many requests from this client (global rate limit)' };
+  } catch {
+    metrics.storeUp.set(0);
+    metrics.storeErrors.inc();
+    const action = storeUnavailable(rl);
+    metrics.rateLimited.inc({ policy: name, key: rl.key, result: action === 'Allow' ? 'store_unavailable_allowed' : 'store_unavailable_denied' });
+    if (action === 'Allow') return PASS;
+    return { answer: true, status: 503, reason: 'RateLimitStoreUnavailable', headers: { 'Retry-After': '1' }, detail: 'the rate-limit store cannot be reached and the policy denies meanwhile (onStoreUnavailable: Deny)' };
+  }
+}
