@@ -13,7 +13,33 @@ export type LimitOutcome =
 
 const PASS: LimitOutcome = { answer: false };
 
-export async function checkLimit(counter: Counter | undefined, metrics: GuardMetrics, policy: GuardPolicy, req: { headers: Record<string, string | string[] | undefined>; client: string }): Promise<LimitOutcome> {
+/** At most one report per policy per window of a store the guard cannot reach (entries older than it are pruned). */
+export class StoreReports {
+  private readonly last = new Map<string, number>();
+  private readonly windowMs: number;
+
+  constructor(windowMs = 60_000) {
+    this.windowMs = windowMs;
+  }
+
+  due(policy: string, nowMs: number): boolean {
+    for (const [p, t] of this.last) if (nowMs - t >= this.windowMs) this.last.delete(p);
+    if (this.last.has(policy)) return false;
+    this.last.set(policy, nowMs);
+    return true;
+  }
+}
+
+/** Called when a count failed: the policy and what its requests get meanwhile. */
+export type OnStoreUnavailable = (policy: GuardPolicy, action: 'Allow' | 'Deny') => void;
+
+export interface LimitContext {
+  counter: Counter | undefined;
+  metrics: GuardMetrics;
+  onStoreUnavailable?: OnStoreUnavailable | undefined;
+}
+
+export async function checkLimit({ counter, metrics, onStoreUnavailable }: LimitContext, policy: GuardPolicy, req: { headers: Record<string, string | string[] | undefined>; client: string }): Promise<LimitOutcome> {
   const rl = policy.spec.rateLimit;
   if (!counter || rl?.scope !== 'Global') return PASS;
   const name = `${policy.namespace}/${policy.name}`;
@@ -32,6 +58,7 @@ export async function checkLimit(counter: Counter | undefined, metrics: GuardMet
     metrics.storeErrors.inc();
     const action = storeUnavailable(rl);
     metrics.rateLimited.inc({ policy: name, key: rl.key, result: action === 'Allow' ? 'store_unavailable_allowed' : 'store_unavailable_denied' });
+    onStoreUnavailable?.(policy, action);
     if (action === 'Allow') return PASS;
     return { answer: true, status: 503, reason: 'RateLimitStoreUnavailable', headers: { 'Retry-After': '1' }, detail: 'the rate-limit store cannot be reached and the policy denies meanwhile (onStoreUnavailable: Deny)' };
   }

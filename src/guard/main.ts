@@ -10,7 +10,8 @@ import { connect } from '../k8s/connect.ts';
 import { createLogger } from '../observability/logger.ts';
 import { runtimeMetrics } from '../observability/metrics.ts';
 import { startHttpServer, type HttpServer } from '../observability/server.ts';
-import { LABEL_EVENT, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { LABEL_EVENT, RATE_LIMIT_STORE_EVENT, STORE_UNAVAILABLE_REASON, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { StoreReports } from './limit-check.ts';
 import { FailureWindow } from './brute-force.ts';
 import { httpsJsonFetcher } from './fetch.ts';
 import { JwksCache } from './jwks.ts';
@@ -157,6 +158,7 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
   }, { cooldownMs: config.jwksCooldownMs });
   const state = new GuardState(client, log, jwks, config.namespaces);
   const counter = config.rateLimitStore ? redisCounter(config.rateLimitStore, log) : undefined;
+  const storeReports = new StoreReports();
   const events = new Writer(client, 'apisec-guard');
   state.start();
   const servers: (GuardServer | HttpServer)[] = [];
@@ -189,6 +191,14 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
       metrics,
       log,
       counter,
+      // The operator, which owns the status, learns of an unreachable store from these Events (RateLimitStoreUnavailable).
+      onStoreUnavailable: (policy, action) => {
+        if (!storeReports.due(`${policy.namespace}/${policy.name}`, Date.now())) return;
+        const note = `the rate-limit store could not be reached: requests ${action === 'Allow' ? 'pass uncounted' : 'are refused (503)'} (onStoreUnavailable ${action})`;
+        void events
+          .recordEvent({ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: policy.name, namespace: policy.namespace }, { type: 'Warning', reason: STORE_UNAVAILABLE_REASON, note, action: 'RateLimit', labels: { [LABEL_EVENT]: RATE_LIMIT_STORE_EVENT } })
+          .then((err) => err && log.warn({ err: err.message }, 'Event not recorded'));
+      },
       failures: new FailureWindow({ threshold: config.failureThreshold, windowMs: config.failureWindowMs }),
       onSuspicious: (s, policy) => {
         const note = `${s.failures} failed authentications from ${s.client} within ${s.windowMs / 1000}s (brute force or credential stuffing?)`;

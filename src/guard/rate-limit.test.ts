@@ -1,5 +1,6 @@
 import { parseSpec } from '../api/v1alpha1.ts';
 import { countResult, keyValue, limitHeaders, limitParams, storeKey } from './rate-limit.ts';
+import { StoreReports } from './limit-check.ts';
 
 const limit = (rl: Record<string, unknown>): NonNullable<ReturnType<typeof rate>> => rate(rl)!;
 function rate(rl: Record<string, unknown>) {
@@ -45,5 +46,15 @@ describe('guard rate limit (pure part)', () => {
   it('reads the script reply; anything malformed is a refusal', () => {
     expect(countResult([1, 3, 0, 500])).toEqual({ allowed: true, remaining: 3, retryAfterUs: 0, resetUs: 500 });
     expect(countResult('nonsense').allowed).toBe(false);
+  });
+});
+
+describe('StoreReports', () => {
+  it('reports a policy once per window, and forgets policies whose window passed', () => {
+    const r = new StoreReports(1000);
+    expect(r.due('ns/a', 0)).toBe(true);
+    expect(r.due('ns/a', 500)).toBe(false);
+    expect(r.due('ns/b', 500)).toBe(true);
+    expect(r.due('ns/a', 1000)).toBe(true);
   });
 });

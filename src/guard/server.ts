@@ -12,7 +12,7 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { FailureWindow, Suspicion } from './brute-force.ts';
 import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
 import type { GuardMetrics } from './metrics.ts';
-import { checkLimit } from './limit-check.ts';
+import { checkLimit, type OnStoreUnavailable } from './limit-check.ts';
 import { parseCheckPath } from './paths.ts';
 import type { Counter } from './store.ts';
 
@@ -32,6 +32,7 @@ export interface GuardServerOptions {
   now?: () => Date;
   /** The rate-limit store's counter (--rate-limit-store), for Global limits. */
   counter?: Counter | undefined;
+  onStoreUnavailable?: OnStoreUnavailable;
 }
 
 export interface GuardServer {
@@ -72,7 +73,7 @@ export async function startGuardServer(opts: GuardServerOptions): Promise<GuardS
     const request: CheckRequest = target === undefined ? req : { headers: req.headers, pathRequest: { method: req.method ?? '', target } };
     // The global limit counts every request of the policy, with or without valid credentials (brute force).
     if (lookup.state === 'ready') {
-      const limit = await checkLimit(opts.counter, metrics, lookup.policy, { headers: req.headers, client: clientOf(req) });
+      const limit = await checkLimit({ counter: opts.counter, metrics, onStoreUnavailable: opts.onStoreUnavailable }, lookup.policy, { headers: req.headers, client: clientOf(req) });
       if (limit.answer) {
         res.writeHead(limit.status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...limit.headers }).end(JSON.stringify({ allow: false, reason: limit.reason, detail: limit.detail }));
         metrics.decisions.inc({ policy: `${namespace}/${name}`, result: 'deny', reason: limit.reason });

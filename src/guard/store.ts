@@ -1,6 +1,7 @@
 // The connection to the platform's rate-limit store (ioredis). Bounded everywhere: no offline queue and
 // no retries per request (a request the store cannot answer now is answered by onStoreUnavailable, not
 // queued), a command timeout, and reconnects with a capped backoff in the background.
+// bench/guard.ts measures what the counter costs a decision.
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { countResult, GCRA_SCRIPT, type CountResult, type LimitParams } from './rate-limit.ts';
@@ -30,6 +31,9 @@ export function redisCounter(opts: StoreOptions, log: Logger): Counter {
     ...(opts.username ? { username: opts.username } : {}),
     ...(opts.password ? { password: opts.password } : {}),
     enableOfflineQueue: false,
+    // No enableAutoPipelining: faster (39k → 57k scripts/s at 16 in flight, measured), but in ioredis 6.1
+    // a pipeline flushed while the connection is down throws outside the command's promise, which ends
+    // the process: a store outage must cost counts, never the guard.
     maxRetriesPerRequest: 0,
     commandTimeout: opts.timeoutMs ?? 50,
     connectTimeout: 1000,

@@ -13,7 +13,7 @@ import { LABEL_API_KEYS } from '../../src/render/labels.ts';
 import { ANNOTATION_MIDDLEWARES } from '../../src/render/traefik.ts';
 import { defaultSettings } from '../../src/render/types.ts';
 import { grantGuardRbac, startTestGuard } from '../support/guard.ts';
-import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, reconciledPolicy } from '../support/kube.ts';
+import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, policyCondition, reconciledPolicy } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
 import { startRedis, type RunningRedis } from '../support/redis.ts';
 import { call, installTraefikCrds, loopbackService, startEchoUpstream, startTraefik, waitForRouters, type LocalServer, type RunningTraefik } from '../support/traefik.ts';
@@ -206,6 +206,13 @@ describe('global rate limits on one Redis, real traffic', () => {
         expect(await metric(/^apisec_guard_rate_limit_total\{.*policy="[^"]*\/closed".*result="store_unavailable_denied"/)).toBeGreaterThanOrEqual(1);
         expect(await metric(/^apisec_guard_rate_limit_store_errors_total /)).toBeGreaterThanOrEqual(errorsBefore + 5);
         expect(await metric(/^apisec_guard_rate_limit_store_up /)).toBe(0);
+        // The guards' Events reach the policies' status through the operator.
+        for (const [name, says] of [['open', 'pass uncounted'], ['closed', 'are refused (503)']] as const) {
+          await eventually(async () => {
+            const p = await admin.request<KubeObject>('GET', `/apis/apisec.dev/v1alpha1/namespaces/${ns}/apisecuritypolicies/${name}`, { verb: 'get' });
+            expect(policyCondition(p as Parameters<typeof policyCondition>[0], 'RateLimitStoreUnavailable')).toMatchObject({ status: 'True', reason: 'GuardReported', message: expect.stringContaining(says) });
+          }, 30_000);
+        }
       } finally {
         await redis.start();
       }
