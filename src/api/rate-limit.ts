@@ -16,7 +16,10 @@ export const RateLimit = z
     requestsPerSecond: z.number().int().min(1).max(100000).optional().describe('Sustained requests per second per key.'),
     requestsPerMinute: z.number().int().min(1).max(6000000).optional().describe('Sustained requests per minute per key.'),
     burst: z.number().int().min(0).max(1000000).optional().describe('Extra requests allowed in a burst above the rate (default: equal to the rate).'),
-    key: z.enum(['ClientIP', 'Header']).default('ClientIP').describe('What a limit is counted per.'),
+    key: z
+      .enum(['ClientIP', 'Header', 'Subject'])
+      .default('ClientIP')
+      .describe('What a limit is counted per: the client address, a header value, or the authenticated identity (Subject: the JWT subject or API-key client id, counted by the apisec guard after it verified the credentials; needs scope Global and jwt, oidc or apiKey authentication without authURL).'),
     header: z.string().min(1).max(64).regex(new RegExp(P.HEADER_NAME)).optional().describe('Header whose value keys the limit when key is Header.'),
     maxConnections: z.number().int().min(1).max(P.MAX_CONNECTIONS).optional().describe(`Concurrent connections (or in-flight requests) per key; at most ${P.MAX_CONNECTIONS} (nginx limit_conn).`),
     scope: z
@@ -37,6 +40,7 @@ export const RateLimit = z
       { rule: '!has(self.burst) || (has(self.requestsPerSecond) ? self.burst >= self.requestsPerSecond : self.burst * 60 >= self.requestsPerMinute)', message: 'burst must be at least the per-second rate' },
       { rule: "self.key != 'Header' || has(self.header)", message: 'key Header needs header' },
       { rule: "!has(self.onStoreUnavailable) || self.scope == 'Global'", message: 'onStoreUnavailable applies to scope Global' },
+      { rule: "self.key != 'Subject' || self.scope == 'Global'", message: 'key Subject is counted by the apisec guard in the rate-limit store: it needs scope Global' },
     ),
   )
   .refine((r) => (r.requestsPerSecond === undefined) !== (r.requestsPerMinute === undefined), 'set exactly one of requestsPerSecond and requestsPerMinute')
@@ -45,7 +49,8 @@ export const RateLimit = z
     { message: 'burst must be at least the per-second rate', path: ['burst'] },
   )
   .refine((r) => r.key !== 'Header' || r.header !== undefined, { message: 'key Header needs header', path: ['header'] })
-  .refine((r) => r.onStoreUnavailable === undefined || r.scope === 'Global', { message: 'onStoreUnavailable applies to scope Global', path: ['onStoreUnavailable'] });
+  .refine((r) => r.onStoreUnavailable === undefined || r.scope === 'Global', { message: 'onStoreUnavailable applies to scope Global', path: ['onStoreUnavailable'] })
+  .refine((r) => r.key !== 'Subject' || r.scope === 'Global', { message: 'key Subject is counted by the apisec guard in the rate-limit store: it needs scope Global', path: ['key'] });
 export type RateLimit = z.infer<typeof RateLimit>;
 
 /** The store behaviour of a parsed limit: the declared one, else the default. */

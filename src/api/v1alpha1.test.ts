@@ -98,6 +98,7 @@ describe('parseSpec: rejects with field paths', () => {
     { name: '65536 connections', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, maxConnections: 65536 } }, path: 'spec.rateLimit.maxConnections' },
     { name: 'onStoreUnavailable on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, onStoreUnavailable: 'Allow' } }, path: 'spec.rateLimit.onStoreUnavailable' },
     { name: 'an unknown scope', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Cluster' } }, path: 'spec.rateLimit.scope' },
+    { name: 'key Subject on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, key: 'Subject' } }, path: 'spec.rateLimit.key' },
 
     // authentication
     {

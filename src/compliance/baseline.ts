@@ -131,7 +131,7 @@ function tightenBurst(c: Ctx, f: RateLimit, r: RateLimit): void {
 /** The key is fixed by the floor: a Header key lets a client rotate the header to escape the limit. */
 function fixKey(c: Ctx, f: RateLimit, r: RateLimit): void {
   if (r.key === f.key && (f.key !== 'Header' || r.header?.toLowerCase() === f.header?.toLowerCase())) return;
-  loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : 'client address'}`);
+  loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : f.key === 'Subject' ? 'authenticated identity' : 'client address'}`);
   r.key = f.key;
   if (f.key === 'Header' && f.header) r.header = f.header;
   else delete r.header;

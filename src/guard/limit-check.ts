@@ -4,7 +4,7 @@
 import { storeUnavailable } from '../api/v1alpha1.ts';
 import type { GuardPolicy } from './decide.ts';
 import type { GuardMetrics } from './metrics.ts';
-import { keyValue, limitHeaders, limitParams, storeKey } from './rate-limit.ts';
+import { keyValue, limitHeaders, limitParams, storeKey, type Counted } from './rate-limit.ts';
 import type { Counter } from './store.ts';
 
 export type LimitOutcome =
@@ -39,11 +39,16 @@ export interface LimitContext {
   onStoreUnavailable?: OnStoreUnavailable | undefined;
 }
 
-export async function checkLimit({ counter, metrics, onStoreUnavailable }: LimitContext, policy: GuardPolicy, req: { headers: Record<string, string | string[] | undefined>; client: string }): Promise<LimitOutcome> {
+/**
+ * `stage`: before the decision (ClientIP and Header keys: every request counts, bad credentials too), or
+ * after an allow (Subject: the identity the guard verified; a request without one is refused anyway).
+ */
+export async function checkLimit({ counter, metrics, onStoreUnavailable }: LimitContext, policy: GuardPolicy, req: Counted, stage: 'before' | 'after'): Promise<LimitOutcome> {
   const rl = policy.spec.rateLimit;
-  if (!counter || rl?.scope !== 'Global') return PASS;
+  if (!counter || rl?.scope !== 'Global' || (rl.key === 'Subject') !== (stage === 'after')) return PASS;
   const name = `${policy.namespace}/${policy.name}`;
-  const value = keyValue(rl, req.headers, req.client);
+  const value = keyValue(rl, req);
+  if (rl.key === 'Subject' && value === undefined) return PASS;
   // A Header key without the header: those requests share one count, as Traefik's do.
   const p = limitParams(rl);
   const key = storeKey(name, rl.key, value ?? '', p);

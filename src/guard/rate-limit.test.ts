@@ -21,11 +21,14 @@ describe('guard rate limit (pure part)', () => {
     expect(limitParams(limit(rl))).toEqual(params);
   });
 
-  it('keys by client address, or by the header (undefined without it)', () => {
-    expect(keyValue(limit({ requestsPerSecond: 1 }), {}, '192.0.2.1')).toBe('192.0.2.1');
+  it('keys by client address, by the header, or by the verified subject (undefined without them)', () => {
+    expect(keyValue(limit({ requestsPerSecond: 1 }), { headers: {}, client: '192.0.2.1', subject: 'alice' })).toBe('192.0.2.1');
     const byHeader = limit({ requestsPerSecond: 1, key: 'Header', header: 'X-Client-Id' });
-    expect(keyValue(byHeader, { 'x-client-id': 'acme' }, '192.0.2.1')).toBe('acme');
-    expect(keyValue(byHeader, {}, '192.0.2.1')).toBeUndefined();
+    expect(keyValue(byHeader, { headers: { 'x-client-id': 'acme' }, client: '192.0.2.1' })).toBe('acme');
+    expect(keyValue(byHeader, { headers: {}, client: '192.0.2.1' })).toBeUndefined();
+    const bySubject = limit({ requestsPerSecond: 1, key: 'Subject', scope: 'Global' });
+    expect(keyValue(bySubject, { headers: { 'x-auth-subject': 'forged' }, client: '192.0.2.1', subject: 'alice' })).toBe('alice');
+    expect(keyValue(bySubject, { headers: {}, client: '192.0.2.1' })).toBeUndefined();
   });
 
   it('a store key hashes the client and names the policy and the limit, so a changed limit starts afresh', () => {

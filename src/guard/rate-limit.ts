@@ -23,7 +23,7 @@ export interface CountResult {
   resetUs: number;
 }
 
-export type KeyKind = 'ClientIP' | 'Header';
+export type KeyKind = 'ClientIP' | 'Header' | 'Subject';
 
 /** The parameters of a policy's limit; the burst defaults as Traefik's and the sidecar's do (the per-second rate). */
 export function limitParams(rl: NonNullable<ApiSecurityPolicySpec['rateLimit']>): LimitParams {
@@ -43,8 +43,16 @@ export function storeKey(policy: string, kind: KeyKind, value: string, p: LimitP
   return `apisec:rl:${policy}:${p.intervalUs}:${p.burst}:${kind}:${client}`;
 }
 
+/** The request a limit counts: its headers, the client address, and the identity the guard verified (if any). */
+export interface Counted {
+  headers: Record<string, string | string[] | undefined>;
+  client: string;
+  subject?: string | undefined;
+}
+
 /** The value a request is counted by, or undefined when the request has none (a Header key without the header). */
-export function keyValue(rl: NonNullable<ApiSecurityPolicySpec['rateLimit']>, headers: Record<string, string | string[] | undefined>, client: string): string | undefined {
+export function keyValue(rl: NonNullable<ApiSecurityPolicySpec['rateLimit']>, { headers, client, subject }: Counted): string | undefined {
+  if (rl.key === 'Subject') return subject;
   if (rl.key !== 'Header') return client;
   const v = headers[(rl.header ?? '').toLowerCase()];
   return (Array.isArray(v) ? v.join(',') : v) ?? undefined;

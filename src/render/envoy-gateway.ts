@@ -8,6 +8,7 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardResponseHeaders } from './delegation.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
+import { subjectNote } from './rate-limit-scope.ts';
 import type { FidelityNote, FidelityReport, PolicyRef } from './types.ts';
 
 export const ENVOY_GATEWAY_GROUP = 'gateway.envoyproxy.io';
@@ -255,6 +256,9 @@ const cors: Part = (spec, b) => {
 const rateLimit: Part = (spec, b) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  // Envoy verifies JWTs itself and counts in its own service: nothing here counts per identity.
+  const bySubject = subjectNote(spec, { how: 'extAuth', passes429: true });
+  if (bySubject) return void (b.fidelity.RateLimit = bySubject);
   const perSecond = rl.requestsPerSecond !== undefined;
   const selectors: RateRule['clientSelectors'] =
     rl.key === 'Header' && rl.header

@@ -34,7 +34,7 @@ const STORE: RateLimitStore = { endpoint: 'redis.apisec-system.svc:6379', creden
 export type Column = { name: string; report: (spec: ApiSecurityPolicySpec, guard?: string, store?: RateLimitStore) => FidelityReport };
 
 export const COLUMNS: Column[] = [
-  { name: 'ingress-nginx', report: (s, g) => renderIngressNginx(s, 'ns', g).fidelity },
+  { name: 'ingress-nginx', report: (s, g, store) => renderIngressNginx(s, 'ns', g, store).fidelity },
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
   { name: 'Traefik', report: (s, g, store) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [], store }).fidelity },
   {

@@ -5,7 +5,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { ProviderRender } from './ingress-nginx.ts';
 import { unenforcedAuthorization } from './delegation.ts';
-import { globalCountGap } from './rate-limit-scope.ts';
+import { globalCountGap, subjectNote } from './rate-limit-scope.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'haproxy.org/';
@@ -47,6 +47,8 @@ const authorization: Part = (spec, _a, f) => {
 const rateLimit: Part = (spec, a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  const bySubject = subjectNote(spec, { how: 'none', passes429: false });
+  if (bySubject) return void (f.RateLimit = bySubject);
   const perSecond = rl.requestsPerSecond !== undefined;
   a[`${P}rate-limit-requests`] = String(rl.requestsPerSecond ?? rl.requestsPerMinute);
   a[`${P}rate-limit-period`] = perSecond ? '1s' : '1m';

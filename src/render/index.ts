@@ -28,7 +28,7 @@ type ProviderRenderer = (
 ) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
 
 const RENDERERS: Record<IngressProvider, ProviderRenderer> = {
-  'ingress-nginx': (spec, policy, path) => renderIngressNginx(spec, policy.namespace, path.guard),
+  'ingress-nginx': (spec, policy, path) => renderIngressNginx(spec, policy.namespace, path.guard, path.store),
   haproxy: (spec) => renderHaproxy(spec),
   traefik: (spec, policy, path) => renderTraefik(policy, spec, '', path),
 };

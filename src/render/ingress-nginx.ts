@@ -4,8 +4,8 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import { globalCountGap } from './rate-limit-scope.ts';
-import type { FidelityReport } from './types.ts';
+import { globalCountGap, subjectNote } from './rate-limit-scope.ts';
+import type { FidelityReport, RateLimitStore } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
 
@@ -23,7 +23,7 @@ export function nginxSize(bytes: number): string {
 }
 
 /** `at.guard`: the guard's check URL for this policy, when the operator knows a guard. */
-type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, at: { namespace: string; guard: string | undefined }) => void;
+type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, at: { namespace: string; guard: string | undefined; store?: RateLimitStore | undefined }) => void;
 
 const https: Part = (spec, a, f) => {
   if (!spec.tls?.httpsOnly) return;
@@ -78,9 +78,11 @@ const authorization: Part = (spec, _a, f) => {
  */
 const CLIENT_ADDRESS = "the client address is what the controller ConfigMap makes it (behind a load balancer: use-forwarded-headers and proxy-real-ip-cidr, or use-proxy-protocol), which the operator does not configure";
 
-const rateLimit: Part = (spec, a, f) => {
+const rateLimit: Part = (spec, a, f, { guard, store }) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  const bySubject = subjectNote(spec, { guard, store, how: 'auth-url', passes429: false });
+  if (bySubject) return void (f.RateLimit = bySubject);
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   a[`${P}${perSecond ? 'limit-rps' : 'limit-rpm'}`] = String(rate);
@@ -145,9 +147,10 @@ const logging: Part = (spec, a, f) => {
 
 const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, requestLimits, waf, logging];
 
-export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string, guard?: string): ProviderRender {
+/** `store`: the operator's rate-limit store, which the guard counts key Subject in. */
+export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string, guard?: string, store?: RateLimitStore): ProviderRender {
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, annotations, fidelity, { namespace, guard });
+  for (const part of PARTS) part(spec, annotations, fidelity, { namespace, guard, store });
   return { annotations, fidelity };
 }

@@ -14,7 +14,7 @@ import { sizeToBytes } from '../api/patterns.ts';
 import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { SIDECAR_CONFIG_KEY, sidecarCommandLine, sidecarConfigMapName } from './sidecar-container.ts';
-import { globalCountGap } from './rate-limit-scope.ts';
+import { globalCountGap, subjectNote } from './rate-limit-scope.ts';
 import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
 
 export { SIDECAR_CONFIG_KEY };
@@ -59,7 +59,8 @@ function rateDirectives(spec: ApiSecurityPolicySpec): { http: string[]; location
   const http: string[] = [];
   const location: string[] = [];
   const rl = spec.rateLimit;
-  if (!rl) return { http, location };
+  // key Subject: the guard counts per identity (auth_request); nginx has no identity to key on.
+  if (!rl || rl.key === 'Subject') return { http, location };
   let key = '$binary_remote_addr';
   if (rl.key === 'Header' && rl.header) {
     // Requests without the header are limited by address instead of escaping the limit.
@@ -236,7 +237,9 @@ export function sidecarFidelity(spec: ApiSecurityPolicySpec, path: DataPath = NO
   if (!spec.sidecar?.enabled) return {};
   const f: FidelityReport = guard !== undefined && guardDecides(spec.authentication) ? guardFidelity(spec, guard, 'auth_request in the sidecar') : {};
   const gap = globalCountGap(spec, 'the sidecar');
-  if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)', ...(gap.length ? { unenforced: gap } : {}) };
+  const bySubject = subjectNote(spec, { guard, store: path.store, how: 'auth_request in the sidecar', passes429: false });
+  if (bySubject) f.RateLimit = bySubject;
+  else if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)', ...(gap.length ? { unenforced: gap } : {}) };
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {
     f.IPAccess = trusted.length

@@ -460,6 +460,16 @@ describe('renderTraefik', () => {
       }
     });
 
+    it('key Subject: no Traefik limiter; Exact when the guard decides the authentication and has the store, else named as unenforced', () => {
+      const bySubject = { authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } }, rateLimit: { requestsPerSecond: 5, key: 'Subject', scope: 'Global' } } as const;
+      const guarded = renderTraefik(POLICY, spec(bySubject), 'api', { guard: 'http://guard.apisec.svc:8080/check/shop/shop-api', trusted: [], store });
+      expect(guarded.middlewares.map((m) => suffix(m.metadata.name))).toEqual(['forwardauth']);
+      expect(guarded.fidelity.RateLimit).toMatchObject({ fidelity: 'Exact' });
+      expect(guarded.fidelity.RateLimit?.reason).toContain('per authenticated identity');
+      const noGuard = renderTraefik(POLICY, spec(bySubject), 'api', { trusted: [], store });
+      expect(noGuard.fidelity.RateLimit?.unenforced).toEqual(["key Subject: needs the operator's --guard-url"]);
+    });
+
     it('a Local limit never uses the store, and says it counts per replica and per router', () => {
       const out = withStore({ rateLimit: { requestsPerSecond: 20 } }, store);
       expect(out.middlewares[0]?.spec.rateLimit?.redis).toBeUndefined();

@@ -7,7 +7,7 @@ import { storeUnavailable, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts
 import { sizeToBytes } from '../api/patterns.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import { storeWithoutCredentials } from './rate-limit-scope.ts';
+import { storeWithoutCredentials, subjectNote } from './rate-limit-scope.ts';
 import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef, type RateLimitStore } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
@@ -177,9 +177,11 @@ function globalStore(spec: ApiSecurityPolicySpec, store: RateLimitStore | undefi
 }
 
 /** `trusted`: the operator's trusted proxies (CIDRs), whose X-Forwarded-For names the client. */
-const rateLimit = ({ trusted, store }: DataPath): Part => (spec, m, _a, f) => {
+const rateLimit = ({ trusted, store, guard }: DataPath): Part => (spec, m, _a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  const bySubject = subjectNote(spec, { guard, store, how: 'forwardAuth', passes429: true });
+  if (bySubject) return void (f.RateLimit = bySubject);
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   // burst defaults to the per-second rate (as in the sidecar): Traefik's burst is the token-bucket size.

@@ -25,14 +25,15 @@ const REQUESTS = 100;
 // 6 per minute: over the few seconds a run takes, the refill adds at most a request or two to the burst.
 const LIMIT = { requestsPerMinute: 6, burst: BURST, scope: 'Global' } as const;
 const KEY = 'global-limit-test-key-0000000001';
+const KEY_2 = 'global-limit-test-key-0000000002';
 
 /** Accepted counts of every run, printed at the end (the issue's accuracy figures). */
 const runs: string[] = [];
 
 /** Sends `n` requests for one client, alternating between the replicas; returns the statuses. */
-async function spread(n: number, send: (replica: number) => Promise<number>, replicas = 2): Promise<number[]> {
+async function spread(n: number, send: (replica: number, i: number) => Promise<number>, replicas = 2): Promise<number[]> {
   const statuses: number[] = [];
-  for (let i = 0; i < n; i++) statuses.push(await send(i % replicas));
+  for (let i = 0; i < n; i++) statuses.push(await send(i % replicas, i));
   return statuses;
 }
 
@@ -157,17 +158,18 @@ describe('global rate limits on one Redis, real traffic', () => {
     };
 
     beforeAll(async () => {
-      await apply(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keys', namespace: ns, labels: { [LABEL_API_KEYS]: 'true' } }, data: { frontend: Buffer.from(KEY).toString('base64') } } as KubeObject);
-      const policy = (name: string, onStoreUnavailable: 'Allow' | 'Deny'): Promise<KubeObject> =>
+      await apply(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keys', namespace: ns, labels: { [LABEL_API_KEYS]: 'true' } }, data: { frontend: Buffer.from(KEY).toString('base64'), backend: Buffer.from(KEY_2).toString('base64') } } as KubeObject);
+      const policy = (name: string, onStoreUnavailable: 'Allow' | 'Deny', key: 'ClientIP' | 'Subject' = 'ClientIP'): Promise<KubeObject> =>
         apply(admin, {
           apiVersion: 'apisec.dev/v1alpha1',
           kind: 'ApiSecurityPolicy',
           metadata: { name, namespace: ns },
-          spec: { targetRefs: [{ group: '', kind: 'Service', name }], authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } }, rateLimit: { ...LIMIT, onStoreUnavailable } },
+          spec: { targetRefs: [{ group: '', kind: 'Service', name }], authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } }, rateLimit: { ...LIMIT, onStoreUnavailable, key } },
         });
       await policy('open', 'Allow');
       await policy('closed', 'Deny');
-      for (const g of guards) for (const name of ['open', 'closed']) await eventually(async () => expect(g.state.lookup(ns, name).state).toBe('ready'));
+      await policy('per-client', 'Deny', 'Subject');
+      for (const g of guards) for (const name of ['open', 'closed', 'per-client']) await eventually(async () => expect(g.state.lookup(ns, name).state).toBe('ready'));
       await eventually(async () => expect(await status(0, 'open', '192.0.2.1')).toBe(200), 30_000);
     });
 
@@ -186,6 +188,18 @@ describe('global rate limits on one Redis, real traffic', () => {
       expect(limited.headers.get('ratelimit-remaining')).toBe('0');
       expect(await limited.json()).toMatchObject({ allow: false, reason: 'RateLimited' });
       expect(await status(0, 'open', `192.0.2.${11 + run * 2}`)).toBe(200);
+    });
+
+    it('key Subject: one API-key client from changing addresses over both guards gets the one budget; another client its own', async () => {
+      const statuses = await spread(REQUESTS, (r, i) => check(r, 'per-client', `192.0.2.${50 + (i % 4)}`, KEY).then((x) => x.status));
+      runs.push(`guard, key Subject: ${count(statuses, 200)} accepted, ${count(statuses, 429)} answered 429 (limit ${BURST}, from 4 addresses)`);
+      expect(count(statuses, 200) + count(statuses, 429)).toBe(REQUESTS);
+      expect(count(statuses, 200)).toBeGreaterThanOrEqual(BURST);
+      expect(count(statuses, 200)).toBeLessThanOrEqual(Math.floor(BURST * 1.1));
+      // The other client, from the same address: its own budget; a forged identity header changes nothing.
+      expect((await check(0, 'per-client', '192.0.2.50', KEY_2)).status).toBe(200);
+      const forged = await fetch(`http://127.0.0.1:${guards[1]!.port}/check/${ns}/per-client`, { headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/x', 'X-Forwarded-For': '192.0.2.59', 'X-API-Key': KEY, 'X-Auth-Subject': 'backend' } });
+      expect(forged.status).toBe(429);
     });
 
     it('a wrong key counts too (brute force spends the budget)', async () => {
