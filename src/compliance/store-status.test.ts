@@ -15,6 +15,12 @@ describe('storeCondition', () => {
     expect(out.recheckInMs).toBe(STORE_REPORT_WINDOW_MS - 60_000);
   });
 
+  it('makes a forged note inert', () => {
+    const out = storeCondition([{ at: at(1000), note: '\u001b[2Jwiped\u202e' }], undefined, NOW);
+    expect(out.condition?.message).not.toContain('\u001b');
+    expect(out.condition?.message).toContain('\\u001b[2Jwiped\\u202e');
+  });
+
   it('turns False once the reports aged out, only if it was in status before', () => {
     const old = [{ at: at(STORE_REPORT_WINDOW_MS + 1), note: 'x' }];
     expect(storeCondition(old, undefined, NOW)).toEqual({});

@@ -1,7 +1,9 @@
 // RateLimitStoreUnavailable on a policy with a Global rate limit, from the guard's labelled Events: the
 // guard could not reach the platform's rate-limit store for this policy, so its requests were let
-// through uncounted or refused (onStoreUnavailable). The operator never talks to the store itself.
+// through uncounted or refused (onStoreUnavailable). The operator never talks to the store itself. Anyone who
+// may create Events in the namespace could write such a report: its note is made inert and clipped.
 import type { Condition } from '../api/v1alpha1.ts';
+import { inert } from '../render/text.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { SuspiciousEvent } from './status.ts';
 
@@ -15,7 +17,7 @@ export function storeCondition(reports: readonly SuspiciousEvent[], previous: re
   const type = 'RateLimitStoreUnavailable';
   if (latest) {
     return {
-      condition: { type, status: 'True', reason: 'GuardReported', message: `The apisec guard reported at ${latest.at}: ${latest.note}` },
+      condition: { type, status: 'True', reason: 'GuardReported', message: inert(`The apisec guard reported at ${latest.at}: ${latest.note}`, 512, true) },
       recheckInMs: Math.max(1000, latest.t + STORE_REPORT_WINDOW_MS - now.getTime()),
     };
   }
