@@ -407,6 +407,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const guardURL = given('guard-url');
   if (guardURL !== undefined) settings.guardURL = parseGuardURL(guardURL);
   const store = given('rate-limit-store');
+  if (store === undefined && given('rate-limit-store-secret') !== undefined) throw new ConfigError('--rate-limit-store-secret names the credentials of --rate-limit-store, which is not set');
   if (store !== undefined) settings.rateLimitStore = { endpoint: parseStoreEndpoint(store), credentials: given('rate-limit-store-secret') !== undefined };
   const kubeconfig = given('kubeconfig');
   const namespace = given('namespace');
