@@ -22,6 +22,20 @@ export const RateLimit = z
       .describe('What a limit is counted per: the client address, a header value, or the authenticated identity (Subject: the JWT subject or API-key client id, counted by the apisec guard after it verified the credentials; needs scope Global and jwt, oidc or apiKey authentication without authURL).'),
     header: z.string().min(1).max(64).regex(new RegExp(P.HEADER_NAME)).optional().describe('Header whose value keys the limit when key is Header.'),
     maxConnections: z.number().int().min(1).max(P.MAX_CONNECTIONS).optional().describe(`Concurrent connections (or in-flight requests) per key; at most ${P.MAX_CONNECTIONS} (nginx limit_conn).`),
+    windows: z
+      .array(
+        z
+          .object({
+            requests: z.number().int().min(1).max(1_000_000_000).describe('Requests allowed per key in one period.'),
+            period: z.enum(['Minute', 'Hour', 'Day']).describe('The period.'),
+          })
+          .describe('A further limit per key.'),
+      )
+      .max(3)
+      .optional()
+      .describe(
+        'Further limits per key that must hold as well, e.g. 10000 per Day beside 20 per second. Only with scope Global: the apisec guard counts them in the rate-limit store as sliding windows (the previous period, weighted by how much of it the window still covers, plus the current one).',
+      ),
     scope: z
       .enum(['Local', 'Global'])
       .default('Local')
@@ -40,6 +54,7 @@ export const RateLimit = z
       { rule: '!has(self.burst) || (has(self.requestsPerSecond) ? self.burst >= self.requestsPerSecond : self.burst * 60 >= self.requestsPerMinute)', message: 'burst must be at least the per-second rate' },
       { rule: "self.key != 'Header' || has(self.header)", message: 'key Header needs header' },
       { rule: "!has(self.onStoreUnavailable) || self.scope == 'Global'", message: 'onStoreUnavailable applies to scope Global' },
+      { rule: "!has(self.windows) || self.scope == 'Global'", message: 'windows are counted by the apisec guard in the rate-limit store: they need scope Global' },
       { rule: "self.key != 'Subject' || self.scope == 'Global'", message: 'key Subject is counted by the apisec guard in the rate-limit store: it needs scope Global' },
     ),
   )
@@ -50,6 +65,7 @@ export const RateLimit = z
   )
   .refine((r) => r.key !== 'Header' || r.header !== undefined, { message: 'key Header needs header', path: ['header'] })
   .refine((r) => r.onStoreUnavailable === undefined || r.scope === 'Global', { message: 'onStoreUnavailable applies to scope Global', path: ['onStoreUnavailable'] })
+  .refine((r) => r.windows === undefined || r.scope === 'Global', { message: 'windows are counted by the apisec guard in the rate-limit store: they need scope Global', path: ['windows'] })
   .refine((r) => r.key !== 'Subject' || r.scope === 'Global', { message: 'key Subject is counted by the apisec guard in the rate-limit store: it needs scope Global', path: ['key'] });
 export type RateLimit = z.infer<typeof RateLimit>;
 

@@ -99,6 +99,8 @@ describe('parseSpec: rejects with field paths', () => {
     { name: 'onStoreUnavailable on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, onStoreUnavailable: 'Allow' } }, path: 'spec.rateLimit.onStoreUnavailable' },
     { name: 'an unknown scope', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Cluster' } }, path: 'spec.rateLimit.scope' },
     { name: 'key Subject on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, key: 'Subject' } }, path: 'spec.rateLimit.key' },
+    { name: 'windows on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, windows: [{ requests: 10, period: 'Day' }] } }, path: 'spec.rateLimit.windows' },
+    { name: 'four windows', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Global', windows: Array.from({ length: 4 }, () => ({ requests: 10, period: 'Day' })) } }, path: 'spec.rateLimit.windows' },
 
     // authentication
     {

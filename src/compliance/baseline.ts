@@ -148,6 +148,8 @@ function fixScope(c: Ctx, f: RateLimit, r: RateLimit): void {
     loosen(c, 'rateLimit.onStoreUnavailable', 'the baseline denies requests while the rate-limit store cannot be reached');
     r.onStoreUnavailable = 'Deny';
   } else if (r.onStoreUnavailable === undefined && f.onStoreUnavailable !== undefined) r.onStoreUnavailable = f.onStoreUnavailable;
+  // The floor's windows are supplied where the policy has none (a policy's own windows are not compared yet).
+  if (f.windows && !r.windows) r.windows = f.windows;
 }
 
 function rateLimit(c: Ctx): void {

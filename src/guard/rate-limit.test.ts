@@ -17,6 +17,7 @@ describe('guard rate limit (pure part)', () => {
     [{ requestsPerMinute: 600 }, { intervalUs: 100_000, burst: 10 }],
     [{ requestsPerMinute: 30 }, { intervalUs: 2_000_000, burst: 1 }],
     [{ requestsPerSecond: 100000 }, { intervalUs: 10, burst: 100000 }],
+    [{ requestsPerSecond: 20, scope: 'Global', windows: [{ requests: 10000, period: 'Day' }, { requests: 600, period: 'Minute' }] }, { intervalUs: 50_000, burst: 20, windows: [{ periodUs: 86400e6, requests: 10000 }, { periodUs: 60e6, requests: 600 }] }],
   ])('limit %j → %j (the burst defaults as Traefik and the sidecar do)', (rl, params) => {
     expect(limitParams(limit(rl))).toEqual(params);
   });
@@ -34,7 +35,8 @@ describe('guard rate limit (pure part)', () => {
   it('a store key hashes the client and names the policy and the limit, so a changed limit starts afresh', () => {
     const p = { intervalUs: 50_000, burst: 20 };
     const k = storeKey('ns/api', 'Header', 'x'.repeat(10_000) + '\r\n', p);
-    expect(k).toMatch(/^apisec:rl:ns\/api:50000:20:Header:[A-Za-z0-9_-]{22}$/);
+    expect(k).toMatch(/^apisec:rl:ns\/api:50000:20::Header:[A-Za-z0-9_-]{22}$/);
+    expect(storeKey('ns/api', 'Header', 'a', p)).not.toBe(storeKey('ns/api', 'Header', 'a', { ...p, windows: [{ periodUs: 86400e6, requests: 10000 }] }));
     expect(storeKey('ns/api', 'Header', 'a', p)).not.toBe(storeKey('ns/api', 'Header', 'b', p));
     expect(storeKey('ns/api', 'Header', 'a', p)).not.toBe(storeKey('ns/api', 'Header', 'a', { ...p, burst: 21 }));
   });

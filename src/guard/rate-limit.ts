@@ -10,7 +10,11 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 export interface LimitParams {
   intervalUs: number;
   burst: number;
+  /** Further sliding windows (rateLimit.windows): at most `requests` per `periodUs`. */
+  windows?: { periodUs: number; requests: number }[];
 }
+
+const PERIOD_US = { Minute: 60e6, Hour: 3600e6, Day: 86400e6 } as const;
 
 /** What the store answered for one request. */
 export interface CountResult {
@@ -30,7 +34,8 @@ export function limitParams(rl: NonNullable<ApiSecurityPolicySpec['rateLimit']>)
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   const intervalUs = Math.max(1, Math.round((perSecond ? 1e6 : 60e6) / rate));
-  return { intervalUs, burst: Math.max(1, rl.burst ?? (perSecond ? rate : Math.ceil(rate / 60))) };
+  const windows = (rl.windows ?? []).map((w) => ({ periodUs: PERIOD_US[w.period], requests: w.requests }));
+  return { intervalUs, burst: Math.max(1, rl.burst ?? (perSecond ? rate : Math.ceil(rate / 60))), ...(windows.length ? { windows } : {}) };
 }
 
 /**
@@ -40,7 +45,8 @@ export function limitParams(rl: NonNullable<ApiSecurityPolicySpec['rateLimit']>)
  */
 export function storeKey(policy: string, kind: KeyKind, value: string, p: LimitParams): string {
   const client = createHash('sha256').update(value).digest('base64url').slice(0, 22);
-  return `apisec:rl:${policy}:${p.intervalUs}:${p.burst}:${kind}:${client}`;
+  const windows = (p.windows ?? []).map((w) => `${w.requests}/${w.periodUs}`).join(',');
+  return `apisec:rl:${policy}:${p.intervalUs}:${p.burst}:${windows}:${kind}:${client}`;
 }
 
 /** The request a limit counts: its headers, the client address, and the identity the guard verified (if any). */
@@ -68,9 +74,12 @@ export function limitHeaders(p: LimitParams, r: CountResult): Record<string, str
 }
 
 /**
- * GCRA in one script (KEYS[1] the key; ARGV interval and burst in µs and requests). The theoretical
- * arrival time (tat) is kept in µs on the store's clock (TIME), so the guards' clocks do not matter; the
- * key expires when the bucket is full again. Returns {allowed, remaining, retry after µs, reset µs}.
+ * GCRA in one script (KEYS[1] the key; ARGV interval in µs, burst, the number of windows, then each
+ * window's period in µs and requests). The theoretical arrival time (tat) is kept in µs on the store's
+ * clock (TIME), so the guards' clocks do not matter; the key expires when the bucket is full again. Each
+ * window is a sliding-window counter: this period's count plus the previous one's, weighted by how much
+ * of it the window still covers; its keys (KEYS[1]:period:slot) expire after two periods. Nothing is
+ * counted unless every limit allows the request. Returns {allowed, remaining, retry after µs, reset µs}.
  */
 export const GCRA_SCRIPT = `
 local t = redis.call('TIME')
@@ -82,6 +91,23 @@ if tat < now then tat = now end
 local ahead = tat - now
 if ahead > tolerance then
   return {0, 0, ahead - tolerance, ahead}
+end
+local slots = {}
+for i = 1, tonumber(ARGV[3] or '0') do
+  local period, limit = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+  local slot = math.floor(now / period)
+  local into = now - slot * period
+  local cur = KEYS[1] .. ':' .. string.format('%.0f', period) .. ':' .. string.format('%.0f', slot)
+  local prev = KEYS[1] .. ':' .. string.format('%.0f', period) .. ':' .. string.format('%.0f', slot - 1)
+  local counted = tonumber(redis.call('GET', prev) or '0') * (period - into) / period + tonumber(redis.call('GET', cur) or '0')
+  if counted + 1 > limit then
+    return {0, 0, period - into, period - into}
+  end
+  slots[i] = {cur, period}
+end
+for _, s in ipairs(slots) do
+  redis.call('INCR', s[1])
+  redis.call('PEXPIRE', s[1], math.ceil(2 * s[2] / 1000))
 end
 local next = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000))

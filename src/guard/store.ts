@@ -21,7 +21,7 @@ export interface Counter {
   close(): Promise<void>;
 }
 
-type WithGcra = Redis & { apisecGcra(key: string, intervalUs: number, burst: number): Promise<unknown> };
+type WithGcra = Redis & { apisecGcra(key: string, ...args: number[]): Promise<unknown> };
 
 export function redisCounter(opts: StoreOptions, log: Logger): Counter {
   const [host, port] = opts.endpoint.split(':') as [string, string];
@@ -50,7 +50,7 @@ export function redisCounter(opts: StoreOptions, log: Logger): Counter {
   redis.on('ready', () => seen(true));
   redis.on('error', (err: Error) => seen(false, err));
   return {
-    take: async (key, p) => countResult(await redis.apisecGcra(key, p.intervalUs, p.burst)),
+    take: async (key, p) => countResult(await redis.apisecGcra(key, p.intervalUs, p.burst, p.windows?.length ?? 0, ...(p.windows ?? []).flatMap((w) => [w.periodUs, w.requests]))),
     close: async () => {
       redis.disconnect();
       await Promise.resolve();

@@ -8,7 +8,7 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardResponseHeaders } from './delegation.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
-import { subjectNote } from './rate-limit-scope.ts';
+import { subjectNote, withWindows } from './rate-limit-scope.ts';
 import type { FidelityNote, FidelityReport, PolicyRef } from './types.ts';
 
 export const ENVOY_GATEWAY_GROUP = 'gateway.envoyproxy.io';
@@ -257,8 +257,9 @@ const rateLimit: Part = (spec, b) => {
   const rl = spec.rateLimit;
   if (!rl) return;
   // Envoy verifies JWTs itself and counts in its own service: nothing here counts per identity.
-  const bySubject = subjectNote(spec, { how: 'extAuth', passes429: true });
-  if (bySubject) return void (b.fidelity.RateLimit = bySubject);
+  const noCount = { how: 'extAuth', passes429: true };
+  const bySubject = subjectNote(spec, noCount);
+  if (bySubject) return void (b.fidelity.RateLimit = withWindows(bySubject, spec, noCount));
   const perSecond = rl.requestsPerSecond !== undefined;
   const selectors: RateRule['clientSelectors'] =
     rl.key === 'Header' && rl.header
@@ -281,7 +282,7 @@ const rateLimit: Part = (spec, b) => {
     ...(rl.key === 'Header' ? [`requests without header ${rl.header ?? ''}: Envoy Gateway counts only requests that carry it, so omitting it escapes the limit`] : []),
     ...(rl.maxConnections !== undefined ? [`maxConnections ${rl.maxConnections}: a route has no per-client connection limit`] : []),
   ];
-  b.fidelity.RateLimit = { fidelity: global ? 'Delegated' : 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
+  b.fidelity.RateLimit = withWindows({ fidelity: global ? 'Delegated' : 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) }, spec, noCount);
 };
 
 const requestLimits: Part = (spec, b) => {

@@ -4,7 +4,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import { globalCountGap, subjectNote } from './rate-limit-scope.ts';
+import { globalCountGap, subjectNote, withWindows } from './rate-limit-scope.ts';
 import type { FidelityReport, RateLimitStore } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
@@ -81,8 +81,9 @@ const CLIENT_ADDRESS = "the client address is what the controller ConfigMap make
 const rateLimit: Part = (spec, a, f, { guard, store }) => {
   const rl = spec.rateLimit;
   if (!rl) return;
-  const bySubject = subjectNote(spec, { guard, store, how: 'auth-url', passes429: false });
-  if (bySubject) return void (f.RateLimit = bySubject);
+  const viaGuard = { guard, store, how: 'auth-url', passes429: false };
+  const bySubject = subjectNote(spec, viaGuard);
+  if (bySubject) return void (f.RateLimit = withWindows(bySubject, spec, viaGuard));
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   a[`${P}${perSecond ? 'limit-rps' : 'limit-rpm'}`] = String(rate);
@@ -93,7 +94,7 @@ const rateLimit: Part = (spec, a, f, { guard, store }) => {
   const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429', CLIENT_ADDRESS];
   if (rl.burst !== undefined) reasons.push('burst rounded up to a multiple of the rate');
   const unenforced = [...(rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : []), ...globalCountGap(spec, 'ingress-nginx')];
-  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
+  f.RateLimit = withWindows({ fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) }, spec, viaGuard);
 };
 
 const ipAccess: Part = (spec, a, f) => {

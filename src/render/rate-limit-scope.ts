@@ -48,3 +48,18 @@ export function subjectNote(spec: ApiSecurityPolicySpec, path: GuardPath): Fidel
   const unavailable = storeUnavailable(rl) === 'Allow' ? 'passes uncounted' : 'is refused with 503';
   return { fidelity: conns.length ? 'Approximated' : 'Exact', reason: `${how}; while the store cannot be reached a request ${unavailable}`, ...(conns.length ? { unenforced: conns } : {}) };
 }
+
+/**
+ * rateLimit.windows: only the apisec guard counts them (sliding-window estimates in the store, so at best
+ * Approximated). The data plane's note with them: counted by the guard on `path`, or named as unenforced.
+ */
+export function withWindows(note: FidelityNote, spec: ApiSecurityPolicySpec, path: GuardPath): FidelityNote {
+  const w = spec.rateLimit?.windows;
+  if (!w?.length) return note;
+  const what = `windows ${w.map((x) => `${x.requests} per ${x.period}`).join(', ')}`;
+  if (path.guard === undefined || !guardDecides(spec.authentication) || !path.store) {
+    return { ...note, unenforced: [...(note.unenforced ?? []), `${what}: counted only by the apisec guard (it needs jwt, oidc or apiKey authentication without authURL, --guard-url and --rate-limit-store)`] };
+  }
+  const how = `${what} counted by the apisec guard (${path.how}) in the store, as sliding-window estimates (the previous period taken as evenly spread)${path.passes429 ? '' : `; ${path.how} answers 500 to a limited client, not 429`}`;
+  return { ...note, fidelity: note.fidelity === 'Exact' ? 'Approximated' : note.fidelity, reason: [note.reason, how].filter(Boolean).join('; ') };
+}

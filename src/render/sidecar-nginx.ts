@@ -14,7 +14,7 @@ import { sizeToBytes } from '../api/patterns.ts';
 import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { SIDECAR_CONFIG_KEY, sidecarCommandLine, sidecarConfigMapName } from './sidecar-container.ts';
-import { globalCountGap, subjectNote } from './rate-limit-scope.ts';
+import { globalCountGap, subjectNote, withWindows } from './rate-limit-scope.ts';
 import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
 
 export { SIDECAR_CONFIG_KEY };
@@ -237,9 +237,10 @@ export function sidecarFidelity(spec: ApiSecurityPolicySpec, path: DataPath = NO
   if (!spec.sidecar?.enabled) return {};
   const f: FidelityReport = guard !== undefined && guardDecides(spec.authentication) ? guardFidelity(spec, guard, 'auth_request in the sidecar') : {};
   const gap = globalCountGap(spec, 'the sidecar');
-  const bySubject = subjectNote(spec, { guard, store: path.store, how: 'auth_request in the sidecar', passes429: false });
-  if (bySubject) f.RateLimit = bySubject;
-  else if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)', ...(gap.length ? { unenforced: gap } : {}) };
+  const viaGuard = { guard, store: path.store, how: 'auth_request in the sidecar', passes429: false };
+  const bySubject = subjectNote(spec, viaGuard);
+  const local = { fidelity: 'Approximated' as const, reason: 'by the sidecar: per pod, each replica counts separately (429)', ...(gap.length ? { unenforced: gap } : {}) };
+  if (spec.rateLimit) f.RateLimit = withWindows(bySubject ?? local, spec, viaGuard);
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {
     f.IPAccess = trusted.length

@@ -470,6 +470,16 @@ describe('renderTraefik', () => {
       expect(noGuard.fidelity.RateLimit?.unenforced).toEqual(["key Subject: needs the operator's --guard-url"]);
     });
 
+    it('windows: counted by the guard when it decides the authentication (Approximated: sliding-window estimates), else unenforced', () => {
+      const windows: Fragment = { rateLimit: { requestsPerSecond: 20, scope: 'Global', windows: [{ requests: 10000, period: 'Day' }] } };
+      const keys = { authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } } } as const;
+      const guarded = renderTraefik(POLICY, spec({ ...windows, ...keys }), 'api', { guard: 'http://guard.apisec.svc:8080/check/shop/shop-api', trusted: [], store });
+      expect(guarded.fidelity.RateLimit).toMatchObject({ fidelity: 'Approximated' });
+      expect(guarded.fidelity.RateLimit?.reason).toContain('windows 10000 per Day counted by the apisec guard (forwardAuth)');
+      expect(guarded.fidelity.RateLimit?.unenforced).toBeUndefined();
+      expect(withStore(windows, store).fidelity.RateLimit?.unenforced).toEqual([expect.stringMatching(/^windows 10000 per Day: counted only by the apisec guard/)]);
+    });
+
     it('a Local limit never uses the store, and says it counts per replica and per router', () => {
       const out = withStore({ rateLimit: { requestsPerSecond: 20 } }, store);
       expect(out.middlewares[0]?.spec.rateLimit?.redis).toBeUndefined();

@@ -7,7 +7,7 @@ import { storeUnavailable, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts
 import { sizeToBytes } from '../api/patterns.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import { storeWithoutCredentials, subjectNote } from './rate-limit-scope.ts';
+import { storeWithoutCredentials, subjectNote, withWindows } from './rate-limit-scope.ts';
 import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef, type RateLimitStore } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
@@ -180,8 +180,9 @@ function globalStore(spec: ApiSecurityPolicySpec, store: RateLimitStore | undefi
 const rateLimit = ({ trusted, store, guard }: DataPath): Part => (spec, m, _a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
-  const bySubject = subjectNote(spec, { guard, store, how: 'forwardAuth', passes429: true });
-  if (bySubject) return void (f.RateLimit = bySubject);
+  const viaGuard = { guard, store, how: 'forwardAuth', passes429: true };
+  const bySubject = subjectNote(spec, viaGuard);
+  if (bySubject) return void (f.RateLimit = withWindows(bySubject, spec, viaGuard));
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   // burst defaults to the per-second rate (as in the sidecar): Traefik's burst is the token-bucket size.
@@ -195,7 +196,7 @@ const rateLimit = ({ trusted, store, guard }: DataPath): Part => (spec, m, _a, f
   else reasons.push(`keyed by ${clientAddress(trusted)}`);
   if (rl.maxConnections !== undefined) reasons.push(`maxConnections limits in-flight requests per key (inFlightReq), not TCP connections${rl.scope === 'Global' ? ', per Traefik replica' : ''}`);
   const exact = global.redis !== undefined && storeUnavailable(rl) === 'Deny' && rl.maxConnections === undefined;
-  f.RateLimit = { fidelity: exact ? 'Exact' : 'Approximated', reason: reasons.join('; '), ...(global.unenforced.length ? { unenforced: global.unenforced } : {}) };
+  f.RateLimit = withWindows({ fidelity: exact ? 'Exact' : 'Approximated', reason: reasons.join('; '), ...(global.unenforced.length ? { unenforced: global.unenforced } : {}) }, spec, viaGuard);
 };
 
 const ipAccess = (trusted: readonly string[]): Part => (spec, m, _a, f) => {

@@ -26,6 +26,7 @@ const REQUESTS = 100;
 const LIMIT = { requestsPerMinute: 6, burst: BURST, scope: 'Global' } as const;
 const KEY = 'global-limit-test-key-0000000001';
 const KEY_2 = 'global-limit-test-key-0000000002';
+const WINDOW = 30;
 
 /** Accepted counts of every run, printed at the end (the issue's accuracy figures). */
 const runs: string[] = [];
@@ -169,8 +170,16 @@ describe('global rate limits on one Redis, real traffic', () => {
       await policy('open', 'Allow');
       await policy('closed', 'Deny');
       await policy('per-client', 'Deny', 'Subject');
-      for (const g of guards) for (const name of ['open', 'closed', 'per-client']) await eventually(async () => expect(g.state.lookup(ns, name).state).toBe('ready'));
-      await eventually(async () => expect(await status(0, 'open', '192.0.2.1')).toBe(200), 30_000);
+      // A rate that never binds, and a window of 30 per minute that does.
+      await apply(admin, {
+        apiVersion: 'apisec.dev/v1alpha1',
+        kind: 'ApiSecurityPolicy',
+        metadata: { name: 'windowed', namespace: ns },
+        spec: { targetRefs: [{ group: '', kind: 'Service', name: 'windowed' }], authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } }, rateLimit: { requestsPerSecond: 1000, scope: 'Global', windows: [{ requests: WINDOW, period: 'Minute' }] } },
+      });
+      for (const g of guards) for (const name of ['open', 'closed', 'per-client', 'windowed']) await eventually(async () => expect(g.state.lookup(ns, name).state).toBe('ready'));
+      // Both guards connected to the store: until then the Deny policy answers 503 (and the Allow one would pass uncounted).
+      for (const g of [0, 1]) await eventually(async () => expect(await status(g, 'closed', `192.0.2.${1 + g}`)).toBe(200), 30_000);
     });
 
     it.each([1, 2, 3])('run %i: one client over both guards gets the one budget; 429 with Retry-After and RateLimit-*; another client its own', async (run) => {
@@ -200,6 +209,17 @@ describe('global rate limits on one Redis, real traffic', () => {
       expect((await check(0, 'per-client', '192.0.2.50', KEY_2)).status).toBe(200);
       const forged = await fetch(`http://127.0.0.1:${guards[1]!.port}/check/${ns}/per-client`, { headers: { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/x', 'X-Forwarded-For': '192.0.2.59', 'X-API-Key': KEY, 'X-Auth-Subject': 'backend' } });
       expect(forged.status).toBe(429);
+    });
+
+    it.each([1, 2])('windows, run %i: 30 per minute over both guards holds beside a rate that does not bind', async (run) => {
+      const client = `192.0.2.${70 + run}`;
+      const statuses = await spread(REQUESTS, (r) => status(r, 'windowed', client));
+      runs.push(`guard, window ${WINDOW}/min, run ${run}: ${count(statuses, 200)} accepted, ${count(statuses, 429)} answered 429`);
+      expect(count(statuses, 200) + count(statuses, 429)).toBe(REQUESTS);
+      expect(count(statuses, 200)).toBeGreaterThanOrEqual(WINDOW);
+      expect(count(statuses, 200)).toBeLessThanOrEqual(Math.floor(WINDOW * 1.1));
+      const limited = await check(0, 'windowed', client);
+      expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
     });
 
     it('a wrong key counts too (brute force spends the budget)', async () => {
