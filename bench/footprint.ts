@@ -1,6 +1,6 @@
 // Footprint benchmark against a real local kube-apiserver (test/support/controlplane.ts, 127.0.0.1 only).
 //
-//   npm run bench:footprint -- --policies N [--operator dist|src] [--node-flags=...] [--settle SECONDS] [--timeout SECONDS] [--out FILE] [--label L]
+//   npm run bench:footprint -- --policies N [--operator dist|src] [--memory-limit MiB] [--node-flags=...] [--settle SECONDS] [--timeout SECONDS] [--out FILE] [--label L]
 //
 // Creates one namespace with N policies, each on its own Ingress and HEADLESS Service (the test control
 // plane's small Service IP range would run out of ClusterIPs), then starts the operator as a child process
@@ -21,6 +21,7 @@ import { Resources, type KubeObject } from '../src/k8s/resources.ts';
 import { repoRoot, startControlPlane, stopControlPlane } from '../test/support/controlplane.ts';
 import { apply, installCrds } from '../test/support/kube.ts';
 import { grantOperatorRbac } from '../test/support/operator.ts';
+import { memoryLimitOption, podNodeFlags } from './node-flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,11 +32,14 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     out: { type: 'string', default: join(repoRoot, 'bench/results/footprint-latest.json') },
     label: { type: 'string', default: '' },
-    // Extra Node flags for the operator, e.g. --node-flags=--max-semi-space-size=16
+    // The chart's Node flags for this memory limit (bench/node-flags.ts); 0: Node's defaults.
+    'memory-limit': { type: 'string' },
+    // Extra Node flags for the operator, after those, e.g. --node-flags=--max-semi-space-size=16
     'node-flags': { type: 'string', default: '' },
   },
 });
 const n = Number(values.policies);
+const nodeFlags = [...podNodeFlags(memoryLimitOption(values['memory-limit'])), ...values['node-flags'].split(' ').filter(Boolean)];
 const settleMs = Number(values.settle) * 1000;
 const timeoutMs = Number(values.timeout) * 1000;
 const entry = values.operator === 'src' ? join(repoRoot, 'src/main.ts') : join(repoRoot, 'dist/main.js');
@@ -157,7 +161,7 @@ try {
   const probeFile = join(info.workDir ?? '/tmp', 'probe.json');
   const stderr: string[] = [];
   const started = performance.now();
-  child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), '--expose-gc', '--import', join(repoRoot, 'bench/probe.ts'), entry, '--kubeconfig', info.kubeconfigs.operator, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'warn'], {
+  child = spawn(process.execPath, [...nodeFlags, '--expose-gc', '--import', join(repoRoot, 'bench/probe.ts'), entry, '--kubeconfig', info.kubeconfigs.operator, '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0', '--log-level', 'warn'], {
     env: { ...process.env, APISEC_PROBE_FILE: probeFile, POD_NAME: 'bench' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -177,7 +181,7 @@ try {
     label: values.label,
     policies: n,
     operator: values.operator,
-    nodeFlags: values['node-flags'],
+    nodeFlags: nodeFlags.join(' '),
     node: process.version,
     createSeconds: +createSeconds.toFixed(1),
     convergenceSeconds: +convergenceSeconds.toFixed(1),

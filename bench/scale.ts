@@ -1,4 +1,4 @@
-// npm run bench -- --policies N [--namespaces M] [--workers W] [--operator src|dist] [--out FILE] [--quick]
+// npm run bench -- --policies N [--namespaces M] [--workers W] [--operator src|dist] [--memory-limit MiB] [--out FILE] [--quick]
 //                  [--updates U] [--rate R] [--idle SECONDS] [--timeout SECONDS] [--label TEXT]
 //
 // The operator at scale against the real local control plane (test/support/controlplane.ts: etcd and
@@ -28,12 +28,15 @@ import { recordColdWrites, replay, type BaselineResult } from './scale/baseline.
 import { createFixtures, createNamespace, type Layout } from './scale/fixtures.ts';
 import { runOperatorPhases } from './scale/run.ts';
 import { markdown, svg, type ScaleResult } from './scale/report.ts';
+import { memoryLimitOption, podNodeFlags } from './node-flags.ts';
 
 const { values } = parseArgs({
   options: {
     policies: { type: 'string' },
     namespaces: { type: 'string', default: '1' },
     workers: { type: 'string' },
+    /** The pod's memory limit the chart derives the operator's Node flags from (bench/node-flags.ts); 0: none. */
+    'memory-limit': { type: 'string' },
     operator: { type: 'string', default: 'src' },
     out: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -53,6 +56,8 @@ const int = (name: string, v: string | undefined, min: number): number => {
 };
 const policies = int('policies', values.policies ?? (quick ? '200' : '1000'), 1);
 const layoutOf = (prefix: string): Layout => ({ policies, namespaces: int('namespaces', values.namespaces, 1), prefix });
+const memoryLimitMiB = memoryLimitOption(values['memory-limit']);
+const nodeFlags = podNodeFlags(memoryLimitMiB);
 const operatorBuild = values.operator === 'dist' ? 'dist' : 'src';
 const out = values.out ?? join(repoRoot, `bench/results/${quick ? 'quick' : 'latest'}.json`);
 
@@ -114,6 +119,7 @@ async function main(): Promise<void> {
       layout: l,
       workers: config.workers,
       build: operatorBuild,
+      nodeFlags,
       baselineSeconds: base.seconds,
       latency: { updates: int('updates', values.updates, 1), rate: Number(values.rate) },
       idleSeconds: int('idle', values.idle ?? (quick ? '10' : '60'), 1),
@@ -125,7 +131,7 @@ async function main(): Promise<void> {
       command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGB: +(totalmem() / 2 ** 30).toFixed(1), kernel: release(), loadAverage: loadavg().map((x) => +x.toFixed(2)) },
       versions: versions(apiserver),
-      layout: { policies, namespaces: l.namespaces, workers: config.workers, operator: operatorBuild, quick },
+      layout: { policies, namespaces: l.namespaces, workers: config.workers, operator: operatorBuild, quick, memoryLimitMiB, nodeFlags: nodeFlags.join(' ') },
       setupSeconds: +setupSeconds.toFixed(1),
       baseline: base,
       ...phases,

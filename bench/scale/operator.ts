@@ -55,6 +55,8 @@ export interface OperatorOptions {
   workDir: string;
   /** Names the log file and the probe file. */
   label: string;
+  /** Node flags as the chart sets them for the pod's memory limit (bench/node-flags.ts). */
+  nodeFlags: string[];
   extraArgs?: string[];
 }
 
@@ -85,7 +87,7 @@ export class OperatorChild {
     const address = `127.0.0.1:${port}`;
     // BENCH_NODE_FLAGS: more flags for the operator's Node, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof.
     const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-    const args = [...flags, '--expose-gc', '--import', join(repoRoot, 'bench/probe.ts'), entry, '--kubeconfig', opts.kubeconfig, '--metrics-bind-address', address, '--health-probe-bind-address', address, '--workers', String(opts.workers), '--log-level', 'info', ...(opts.extraArgs ?? [])];
+    const args = [...opts.nodeFlags, ...flags, '--expose-gc', '--import', join(repoRoot, 'bench/probe.ts'), entry, '--kubeconfig', opts.kubeconfig, '--metrics-bind-address', address, '--health-probe-bind-address', address, '--workers', String(opts.workers), '--log-level', 'info', ...(opts.extraArgs ?? [])];
     const child = spawn(process.execPath, args, { env: { ...process.env, APISEC_PROBE_FILE: probe, APISEC_PROBE_GC: '0', POD_NAME: 'bench-operator' }, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     return new OperatorChild(child, port, { log, probe });

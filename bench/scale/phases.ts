@@ -57,7 +57,8 @@ async function sendUpdate(admin: KubeClient, watches: Watches, l: Layout, { i, r
 }
 
 /** `updates` policy updates at `rate` per second, each to a different policy; waits up to timeoutMs for the last. */
-export async function latencyPhase(admin: KubeClient, watches: Watches, l: Layout, opts: { updates: number; rate: number; timeoutMs: number }): Promise<LatencyResult> {
+/** `base`: the first rate limit written (each update a new value, so that every one changes the policy). */
+export async function latencyPhase(admin: KubeClient, watches: Watches, l: Layout, opts: { updates: number; rate: number; timeoutMs: number; base?: number }): Promise<LatencyResult> {
   const count = Math.min(opts.updates, l.policies);
   const started = performance.now();
   const sent: Promise<Pending>[] = [];
@@ -66,7 +67,7 @@ export async function latencyPhase(admin: KubeClient, watches: Watches, l: Layou
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     // Spread over the policies (and so the namespaces); a new value each time.
-    sent.push(sendUpdate(admin, watches, l, { i: Math.floor((k * l.policies) / count), rps: 1000 + k }));
+    sent.push(sendUpdate(admin, watches, l, { i: Math.floor((k * l.policies) / count), rps: (opts.base ?? 1000) + k }));
   }
   const all = await Promise.all(sent);
   const sendSeconds = (performance.now() - started) / 1000;

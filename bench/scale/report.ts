@@ -19,7 +19,7 @@ export interface ScaleResult {
   command: string;
   machine: { cpus: number; cpuModel: string; memoryGB: number; kernel: string; loadAverage: number[] };
   versions: { node: string; operator: string; commit: string; kubeApiserver: string };
-  layout: { policies: number; namespaces: number; workers: number; operator: 'src' | 'dist'; quick: boolean };
+  layout: { policies: number; namespaces: number; workers: number; operator: 'src' | 'dist'; quick: boolean; memoryLimitMiB?: number; nodeFlags?: string };
   setupSeconds: number;
   baseline: BaselineResult;
   cold: {
@@ -47,6 +47,8 @@ export interface ScaleResult {
     restartReconciles: number;
   };
   footprint: { atConvergence: Memory; afterIdle: Memory };
+  /** Updates sent while a periodic resync (--resync periodSeconds) re-checks every policy. */
+  resync?: LatencyResult & { periodSeconds: number; eventLoopMs: { p99: number; max: number }; resyncReconcilesDuring: number };
 }
 
 const r1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
@@ -57,6 +59,7 @@ export function markdown(r: ScaleResult): string {
   const mem = (m: Memory): string => `RSS ${r1(m.rssMB)} (peak ${r1(m.peakRssMB)}), heapUsed ${r1(m.heapUsedMB)}, external ${r1(m.externalMB)}`;
   const rows: [string, string][] = [
     ['policies / namespaces / workers', `${r.layout.policies} / ${r.layout.namespaces} / ${r.layout.workers} (${r.layout.operator})`],
+    ['Node flags (chart, memory limit)', `${r.layout.nodeFlags || 'none'} (${r.layout.memoryLimitMiB ? `${r.layout.memoryLimitMiB} MiB` : 'no limit'})`],
     ['baseline: the same writes by a bare client (s)', `${r1(r.baseline.seconds)} (${r.baseline.writes} writes, ${r1(r.baseline.writesPerSecond)}/s)`],
     ['cold convergence (s)', r1(cold.seconds)],
     ['cold / baseline', `${cold.ratioToBaseline.toFixed(2)}×`],
@@ -71,6 +74,14 @@ export function markdown(r: ScaleResult): string {
     ['per update: policy reconciles; writes (audit log)', `${l.reconcilesPerUpdate}; ${kv(l.writesPerUpdate)}`],
     [`writes in ${q.idleSeconds} s idle (audit log)`, `${q.idleWrites}${q.idleWrites ? ` (${kv(q.idleByRequest)})` : ''}`],
     ['writes after a restart (audit log)', `${q.restartWrites}${q.restartWrites ? ` (${kv(q.restartByRequest)})` : ''}; settled in ${r1(q.restartSettleSeconds)} s, ${q.restartReconciles} reconciles`],
+    ...(r.resync
+      ? ([
+          [
+            `… during a full resync (--resync ${r.resync.periodSeconds}s), ${r.resync.updates} at ${r.resync.ratePerSecond}/s: p50 / p95 / p99 (ms)`,
+            `${r1(r.resync.bothMs.p50)} / ${r1(r.resync.bothMs.p95)} / ${r1(r.resync.bothMs.p99)} (${r.resync.seen}/${r.resync.updates} seen; ${r.resync.resyncReconcilesDuring} resync reconciles meanwhile; event loop p99 / max ${r1(r.resync.eventLoopMs.p99)} / ${r1(r.resync.eventLoopMs.max)} ms)`,
+          ],
+        ] as [string, string][])
+      : []),
     ['memory at convergence (MB)', mem(f.atConvergence)],
     ['memory after idle (MB)', mem(f.afterIdle)],
   ];

@@ -15,13 +15,14 @@ export interface PhaseOptions {
   layout: Layout;
   workers: number;
   build: 'src' | 'dist';
+  nodeFlags: string[];
   baselineSeconds: number;
   latency: { updates: number; rate: number };
   idleSeconds: number;
   timeoutMs: number;
 }
 
-type Phases = Pick<ScaleResult, 'cold' | 'latency' | 'quiet' | 'footprint'>;
+type Phases = Pick<ScaleResult, 'cold' | 'latency' | 'quiet' | 'footprint' | 'resync'>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mb = (b: number): number => +(b / 1048576).toFixed(1);
@@ -54,7 +55,7 @@ function coldFigures(m: Map<string, Sample[]>, policies: number): Pick<Phases['c
 async function coldStart(o: PhaseOptions, watches: Watches): Promise<{ op: OperatorChild; cold: Phases['cold']; memory: Memory }> {
   const n = o.layout.policies;
   const conv = watches.allConverged(n);
-  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, workDir: o.info.workDir ?? '/tmp', label: 'cold' });
+  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, nodeFlags: o.nodeFlags, workDir: o.info.workDir ?? '/tmp', label: 'cold' });
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), o.timeoutMs).unref());
   const outcome = await Promise.race([conv.done.then(() => 'converged' as const), op.exited.then(() => 'exited' as const), timeout]);
   if (outcome !== 'converged') throw new Error(`operator ${outcome} with ${watches.convergedCount}/${n} policies converged\n${op.logTail()}`);
@@ -81,7 +82,7 @@ async function coldStart(o: PhaseOptions, watches: Watches): Promise<{ op: Opera
 async function restart(o: PhaseOptions, old: OperatorChild, writes: ReturnType<typeof writeCounter>): Promise<{ op: OperatorChild; quiet: Pick<Phases['quiet'], 'restartSettleSeconds' | 'restartWrites' | 'restartByRequest' | 'restartReconciles'> }> {
   await old.stop();
   const from = writes.mark();
-  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, workDir: o.info.workDir ?? '/tmp', label: 'restart' });
+  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, nodeFlags: o.nodeFlags, workDir: o.info.workDir ?? '/tmp', label: 'restart' });
   const deadline = Date.now() + o.timeoutMs;
   while (!(await op.ready()) && op.running && Date.now() < deadline) await sleep(100);
   if (!(await settled(op, { quietMs: 3000, timeoutMs: o.timeoutMs }))) throw new Error(`the restarted operator did not settle\n${op.logTail()}`);
@@ -90,6 +91,28 @@ async function restart(o: PhaseOptions, old: OperatorChild, writes: ReturnType<t
   const w = writes.since(from);
   const reconciles = sumBy(await op.metrics(), 'apisec_reconcile_total', 'controller').apisecuritypolicy ?? 0;
   return { op, quiet: { restartSettleSeconds: +settleSeconds.toFixed(1), restartWrites: w.total, restartByRequest: w.byRequest, restartReconciles: reconciles } };
+}
+
+/**
+ * Latency during a full resync: a third operator with a short --resync re-checks every policy once it
+ * has settled (in the low-priority lane of its queue), and updates are sent while that pass runs. The
+ * period is long enough for the start's own re-check to finish first (twice the restart's settle time,
+ * at least 30 s); the phase reports how many resync reconciles ran while the updates were measured.
+ */
+async function resyncLatency(o: PhaseOptions, old: OperatorChild, watches: Watches, restartSettleSeconds: number): Promise<{ op: OperatorChild; resync: Phases['resync'] }> {
+  await old.stop();
+  const periodSeconds = Math.max(30, Math.ceil(2 * restartSettleSeconds) + 10);
+  const op = await OperatorChild.start({ build: o.build, kubeconfig: o.info.kubeconfigs.operator, workers: o.workers, nodeFlags: o.nodeFlags, workDir: o.info.workDir ?? '/tmp', label: 'resync', extraArgs: ['--resync', `${periodSeconds}s`] });
+  if (!(await settled(op, { quietMs: 3000, timeoutMs: o.timeoutMs }))) throw new Error(`the operator did not settle before its resync\n${op.logTail()}`);
+  const wait = op.startedAt + periodSeconds * 1000 - performance.now();
+  if (wait > 0) await sleep(wait);
+  const before = await policyReconciles(op);
+  await op.probe();
+  const updates = Math.min(o.latency.updates, 100);
+  const latency = await latencyPhase(o.admin, watches, o.layout, { updates, rate: o.latency.rate, timeoutMs: 30_000, base: 5000 });
+  const loop = (await op.probe()).eventLoop;
+  const reconcilesDuring = (await policyReconciles(op)) - before - latency.updates;
+  return { op, resync: { periodSeconds, ...latency, eventLoopMs: { p99: loop.p99, max: loop.max }, resyncReconcilesDuring: Math.max(0, reconcilesDuring) } };
 }
 
 const policyReconciles = async (op: OperatorChild): Promise<number> => sumBy(await op.metrics(), 'apisec_reconcile_total', 'controller').apisecuritypolicy ?? 0;
@@ -120,7 +143,11 @@ export async function runOperatorPhases(o: PhaseOptions): Promise<Phases> {
     process.stderr.write('bench: restart\n');
     const again = await restart(o, op, writes);
     op = again.op;
+    process.stderr.write('bench: latency during a full resync\n');
+    const during = await resyncLatency(o, op, watches, again.quiet.restartSettleSeconds);
+    op = during.op;
     return {
+      resync: during.resync,
       cold: started.cold,
       latency: {
         ...latency,

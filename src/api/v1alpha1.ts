@@ -286,7 +286,13 @@ const Sidecar = z
   .object({
     enabled: z.boolean().default(true).describe('Generate a ConfigMap with a complete nginx reverse-proxy config for a sidecar.'),
     port: z.number().int().min(1024).max(65535).default(8080).describe('Port the sidecar listens on.'),
-    appPort: z.number().int().min(1).max(65535).describe('Port of the application inside the pod (127.0.0.1).'),
+    appPort: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('Port of the application inside the pod (127.0.0.1). Default: resolved for each pod by the injecting webhook from the port the Services send traffic to (the number of the named container port they target, or their numeric targetPort).'),
   })
   .describe('A rate-limiting reverse-proxy sidecar in front of the application.');
 

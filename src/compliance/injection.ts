@@ -18,6 +18,11 @@ export const ANNOTATION_INJECTED = 'apisec.dev/sidecar-injected';
 export const ANNOTATION_REFUSED = 'apisec.dev/sidecar-refused';
 /** Set by the webhook on a pod it injected: the digest of the policy's sidecar ConfigMap nginx started with. */
 export const ANNOTATION_CONFIG = 'apisec.dev/sidecar-config';
+/**
+ * Set by the webhook on a pod whose sidecar reloads a changed ConfigMap in place (every this often, e.g.
+ * `5s`); pods without it (injected by an older operator) read nginx.conf only at start.
+ */
+export const ANNOTATION_RELOAD = 'apisec.dev/sidecar-reload';
 /** The longest reason the annotation keeps. */
 export const REFUSED_MAX = 256;
 
@@ -67,21 +72,23 @@ export function sidecarCoverage(input: CoverageInput): SidecarCoverage {
   let expected = 0;
   const missing: string[] = [];
   const stale: string[] = [];
+  const reloading: string[] = [];
   for (const pod of input.pods) {
     if (pod.metadata.deletionTimestamp || !input.services.some((s) => selects(s, pod.metadata.labels))) continue;
     if (!optedIn({ ...input, pod: pod.metadata }).ok) continue;
     expected++;
     const annotations = pod.metadata.annotations;
     if (annotations?.[ANNOTATION_INJECTED] === input.policy) {
-      // Started with another nginx.conf than the one now in the ConfigMap (nginx reads it only at start).
+      // Started with another nginx.conf than the one now in the ConfigMap: reloaded in place by a current
+      // sidecar, read only at start by an older one.
       const started = annotations[ANNOTATION_CONFIG];
-      if (started !== undefined && input.configDigest !== undefined && started !== input.configDigest) stale.push(pod.metadata.name);
+      if (started !== undefined && input.configDigest !== undefined && started !== input.configDigest) (annotations[ANNOTATION_RELOAD] ? reloading : stale).push(pod.metadata.name);
       continue;
     }
     const refused = annotations?.[ANNOTATION_REFUSED];
     missing.push(refused ? `${pod.metadata.name} (refused: ${refused.slice(0, REFUSED_MAX)})` : pod.metadata.name);
   }
-  return { expected, missing: missing.sort(codeUnitOrder), stale: stale.sort(codeUnitOrder) };
+  return { expected, missing: missing.sort(codeUnitOrder), stale: stale.sort(codeUnitOrder), reloading: reloading.sort(codeUnitOrder) };
 }
 
 export interface SidecarCoverage {
@@ -89,4 +96,6 @@ export interface SidecarCoverage {
   missing: string[];
   /** Pods with the sidecar whose nginx started with an older config than the ConfigMap holds now. */
   stale: string[];
+  /** Pods with the sidecar that started with an older config and reload the current one in place. */
+  reloading: string[];
 }

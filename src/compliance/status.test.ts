@@ -161,7 +161,10 @@ describe('SidecarInjected', () => {
   });
 
   it('SidecarConfigCurrent names the pods to roll after a config change', () => {
-    expect(sidecarConfigCondition(['orders-a'])).toMatchObject({ type: 'SidecarConfigCurrent', status: 'False', reason: 'RolloutNeeded', message: expect.stringMatching(/^1 injected pod\(s\) run the sidecar with an older nginx.conf .*: orders-a\. Roll their workloads/) });
+    expect(sidecarConfigCondition(['orders-a'])).toMatchObject({ type: 'SidecarConfigCurrent', status: 'False', reason: 'RolloutNeeded', message: expect.stringMatching(/^1 injected pod\(s\) run a sidecar that reads nginx.conf only at start, .*: orders-a\. Roll their workloads/) });
     expect(sidecarConfigCondition([])).toMatchObject({ status: 'True', reason: 'ConfigCurrent' });
+    // Reloading sidecars are named, with what is and is not observed; a pod that needs a rollout wins.
+    expect(sidecarConfigCondition([], ['orders-b'])).toMatchObject({ status: 'True', reason: 'ReloadsInPlace', message: expect.stringMatching(/^1 injected pod\(s\) started with an older nginx.conf and reload .*not observed per pod\): orders-b$/) });
+    expect(sidecarConfigCondition(['orders-a'], ['orders-b'])).toMatchObject({ status: 'False', reason: 'RolloutNeeded' });
   });
 });

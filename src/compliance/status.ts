@@ -5,6 +5,7 @@
 import type { ApiSecurityPolicySpec, ApiSecurityPolicyStatus, Condition } from '../api/v1alpha1.ts';
 import type { ClusterApiSecurityPolicyStatus } from '../api/cluster-v1alpha1.ts';
 import type { RenderOutput } from '../render/index.ts';
+import { SIDECAR_RELOAD_SECONDS } from '../render/sidecar-container.ts';
 import { inert } from '../render/text.ts';
 import type { Assessment, TargetOutcome } from './assess.ts';
 import type { BaselineResult } from './baseline.ts';
@@ -21,7 +22,7 @@ export interface PolicyStatusInput {
   baseline: BaselineResult & { names: readonly string[] };
   now: Date;
   /** With sidecar injection: the opted-in pods behind the Services, and those without this policy's sidecar. */
-  sidecarPods?: { expected: number; missing: readonly string[]; stale?: readonly string[] } | undefined;
+  sidecarPods?: { expected: number; missing: readonly string[]; stale?: readonly string[]; reloading?: readonly string[] } | undefined;
 }
 
 /** Drift seen by this reconcile, already described (names, fields, managers). */
@@ -62,7 +63,7 @@ export function policyStatus(input: PolicyStatusInput): ApiSecurityPolicyStatus 
     );
   }
   if (baseline.conflicts.length) conds.push({ type: 'BaselinesConflict', status: 'True', reason: 'ConflictingBaselines', message: baseline.conflicts.join('; ') });
-  if (input.sidecarPods && spec.sidecar?.enabled && spec.mode === 'Enforce') conds.push(sidecarCondition(input.sidecarPods), sidecarConfigCondition(input.sidecarPods.stale ?? []));
+  if (input.sidecarPods && spec.sidecar?.enabled && spec.mode === 'Enforce') conds.push(sidecarCondition(input.sidecarPods), sidecarConfigCondition(input.sidecarPods.stale ?? [], input.sidecarPods.reloading ?? []));
 
   const status: ApiSecurityPolicyStatus = {
     observedGeneration: generation,
@@ -102,18 +103,30 @@ export function sidecarCondition({ expected, missing }: { expected: number; miss
 }
 
 /**
- * SidecarConfigCurrent: whether the injected pods' nginx started with the nginx.conf the ConfigMap holds
- * now (the digest the webhook stamped on each pod). nginx reads a changed ConfigMap only when it starts
- * or reloads, so a changed policy reaches the pods by a rollout, which this names.
+ * SidecarConfigCurrent: whether the injected pods' nginx runs the nginx.conf the ConfigMap holds now (the
+ * digest the webhook stamped on each pod at admission). A current sidecar reloads a changed ConfigMap in
+ * place (src/render/sidecar-container.ts); the kubelet's refresh of the mount and the reload are not seen
+ * from here, so such pods are named as reloading, not claimed current. A sidecar injected before reloads
+ * existed reads nginx.conf only at start: its pods need a rollout, which this names.
  */
-export function sidecarConfigCondition(stale: readonly string[]): ConditionInput {
-  if (stale.length === 0) return { type: 'SidecarConfigCurrent', status: 'True', reason: 'ConfigCurrent', message: 'The injected pods started with the sidecar configuration the ConfigMap holds now' };
-  return {
-    type: 'SidecarConfigCurrent',
-    status: 'False',
-    reason: 'RolloutNeeded',
-    message: `${stale.length} injected pod(s) run the sidecar with an older nginx.conf than the ConfigMap holds (nginx reads it at start): ${listSome(stale)}. Roll their workloads (kubectl rollout restart deployment/<name>)`,
-  };
+export function sidecarConfigCondition(stale: readonly string[], reloading: readonly string[] = []): ConditionInput {
+  if (stale.length) {
+    return {
+      type: 'SidecarConfigCurrent',
+      status: 'False',
+      reason: 'RolloutNeeded',
+      message: `${stale.length} injected pod(s) run a sidecar that reads nginx.conf only at start, with an older one than the ConfigMap holds: ${listSome(stale)}. Roll their workloads (kubectl rollout restart deployment/<name>)`,
+    };
+  }
+  if (reloading.length) {
+    return {
+      type: 'SidecarConfigCurrent',
+      status: 'True',
+      reason: 'ReloadsInPlace',
+      message: `${reloading.length} injected pod(s) started with an older nginx.conf and reload the ConfigMap's in place, without a restart (the kubelet refreshes the mount within about a minute; the sidecar checks it every ${SIDECAR_RELOAD_SECONDS} s; not observed per pod): ${listSome(reloading)}`,
+    };
+  }
+  return { type: 'SidecarConfigCurrent', status: 'True', reason: 'ConfigCurrent', message: 'The injected pods started with the sidecar configuration the ConfigMap holds now' };
 }
 
 /** Every owned object the renderers produced, in apply order. */

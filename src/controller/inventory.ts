@@ -61,12 +61,15 @@ export class InventoryReconciler implements Reconciler {
   /** Ingresses ("ns/name/uid") announced as uncovered; pruned to the current uncovered set each pass. */
   private readonly announced = new Set<string>();
   private snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, baseline: 0, none: 0 } };
+  /** How long the last pass computed (ms): a pass reads every policy, Ingress and Service. */
+  lastPassMs = 0;
 
   constructor(deps: InventoryDeps) {
     this.deps = deps;
   }
 
   async reconcile(_key: string, ctx: ReconcileContext): Promise<ReconcileOutcome> {
+    const started = performance.now();
     const all = inventoryOf(this.deps.sources, this.deps.baselineFor, this.deps.namespace);
     const snapshot: Snapshot = { uncovered: new Map(), coverage: { policy: 0, baseline: 0, none: 0 } };
     for (const e of all) {
@@ -78,6 +81,7 @@ export class InventoryReconciler implements Reconciler {
       snapshot.uncovered.set(k, s);
     }
     this.snapshot = snapshot;
+    this.lastPassMs = performance.now() - started;
     if (this.deps.events === false) return undefined;
     const leftOver = await this.announce(all, ctx);
     return leftOver ? { requeueAfterMs: this.deps.nextPassMs ?? 1000 } : undefined;

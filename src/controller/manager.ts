@@ -43,6 +43,8 @@ export interface ManagerOptions {
 
 type Policy = ApiSecurityPolicy & KubeObject;
 type AnyInformer = Pick<Informer, 'start' | 'stop' | 'waitForSync' | 'hasSynced' | 'health'>;
+/** How long a baseline waits to recount after a change in a namespace it selects: changes coalesce. */
+const BASELINE_RECOUNT_MS = 1000;
 
 export class Manager {
   readonly informers: {
@@ -283,9 +285,19 @@ export class Manager {
     for (const b of this.informers.baselines.list()) this.baselines.enqueue(b.metadata.name);
   }
 
+  /**
+   * A policy or Ingress of `namespace` changed: the baselines that select it recount (their policy and
+   * violation counts, protectUncovered), each at most once a second: a cold start changes thousands,
+   * and one baseline reconcile reads every policy it selects.
+   */
+  private recountBaselinesOf(namespace: string | undefined): void {
+    if (this.opts.namespace || !namespace) return;
+    for (const b of selectBaselines(this.informers, namespace)) this.baselines.enqueueAfter(b.name, BASELINE_RECOUNT_MS);
+  }
+
   private onPolicy(p: Policy): void {
     this.policies.enqueue(keyOf(p));
-    this.enqueueBaselines(); // their policy and violation counts
+    this.recountBaselinesOf(p.metadata.namespace);
     // Policies sharing a target decide a winner between them: re-check the others.
     for (const t of targetsOf(p)) {
       for (const other of this.policiesTargeting(p.metadata.namespace, t.kind, t.name)) if (other.metadata.name !== p.metadata.name) this.policies.enqueue(keyOf(other));
@@ -301,7 +313,7 @@ export class Manager {
     for (const p of this.policiesTargeting(ns, 'Ingress', o.metadata.name)) this.policies.enqueue(keyOf(p));
     const marker = o.metadata.annotations?.[ANNOTATION_POLICY];
     if (marker && ns) this.policies.enqueue(`${ns}/${marker}`);
-    this.enqueueBaselines(); // protectUncovered: a new, changed or released Ingress may need the floors
+    this.recountBaselinesOf(ns); // protectUncovered: a new, changed or released Ingress may need the floors
   }
 
   private onService(o: KubeObject): void {

@@ -141,3 +141,20 @@ describe('ReportsController without the PolicyReport API', () => {
     await reports.stop();
   });
 });
+
+describe('ReportsController inventory window', () => {
+  it('waits at least 10× the last pass after a change (at most 30 s), so big inventories do not hold the event loop', async () => {
+    const { reports, ingresses, idle } = setup();
+    reports.start();
+    await reports.settled;
+    await idle();
+    const inventory = (reports as unknown as { inventoryReconciler: { lastPassMs: number } }).inventoryReconciler;
+    inventory.lastPassMs = 200;
+    ingresses.put(ing('a', 'slow'));
+    // The next pass is scheduled 2 s out, not after the 5 ms window.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(reports.inventory.queue.scheduled).toBe(1);
+    expect(reports.uncoveredSamples()).toEqual([]);
+    await reports.stop();
+  });
+});

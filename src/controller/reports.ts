@@ -56,6 +56,9 @@ export interface ReportsOptions {
   onReconcile?: (outcome: ReconcileResult, seconds: number, writes: number) => void;
 }
 
+/** The longest the inventory waits after a change, however long its passes take. */
+const INVENTORY_MAX_WINDOW_MS = 30_000;
+
 export class ReportsController {
   readonly reports: Controller;
   readonly inventory: Controller;
@@ -163,12 +166,14 @@ export class ReportsController {
   /**
    * A change in a namespace: its report and the inventory are recomputed after a short window, so a burst
    * (a rollout of many policies, each status written in turn) costs one report write per window, not one
-   * per change.
+   * per change. The inventory's window is also at least 10× its last pass (at most 30 s), so a cluster
+   * large enough that a pass takes 200 ms spends at most a tenth of the event loop on it.
    */
   private touch(namespace: string | undefined): void {
     if (!this.started || this.stopped) return;
     if (namespace && this.api.state === 'enabled') this.reports.enqueueAfter(namespace, this.opts.reportDelayMs ?? 1000);
-    this.inventory.enqueueAfter(INVENTORY_KEY, this.opts.inventoryDelayMs ?? 1000);
+    const window = Math.max(this.opts.inventoryDelayMs ?? 1000, Math.min(INVENTORY_MAX_WINDOW_MS, 10 * this.inventoryReconciler.lastPassMs));
+    this.inventory.enqueueAfter(INVENTORY_KEY, window);
   }
 
   private namespaces(): Set<string> {

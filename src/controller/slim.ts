@@ -15,7 +15,7 @@
 //   - Pods (only with sidecar injection) are listed as metadata only: name, labels, the webhook's annotations.
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../k8s/resources.ts';
-import { ANNOTATION_CONFIG, ANNOTATION_INJECTED, ANNOTATION_REFUSED, REFUSED_MAX } from '../compliance/injection.ts';
+import { ANNOTATION_CONFIG, ANNOTATION_INJECTED, ANNOTATION_REFUSED, ANNOTATION_RELOAD, REFUSED_MAX } from '../compliance/injection.ts';
 import { LABEL_MANAGED_BY, LABEL_POLICY } from '../render/labels.ts';
 import { canonical } from './state.ts';
 import type { AncestorStatus } from '../compliance/data-plane-status.ts';
@@ -130,7 +130,7 @@ export function slimSecret(s: KubeObject): KubeObject {
 export function slimPod(p: KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion, labels, annotations, deletionTimestamp } = p.metadata;
   const kept = Object.fromEntries(
-    [ANNOTATION_INJECTED, ANNOTATION_REFUSED, ANNOTATION_CONFIG].flatMap((k) => (annotations?.[k] === undefined ? [] : [[k, annotations[k]!.slice(0, REFUSED_MAX)]])),
+    [ANNOTATION_INJECTED, ANNOTATION_REFUSED, ANNOTATION_CONFIG, ANNOTATION_RELOAD].flatMap((k) => (annotations?.[k] === undefined ? [] : [[k, annotations[k]!.slice(0, REFUSED_MAX)]])),
   );
   return {
     apiVersion: p.apiVersion,

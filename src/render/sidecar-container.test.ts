@@ -4,20 +4,22 @@ import {
   SIDECAR_CONFIG_DIR,
   SIDECAR_CONFIG_FILE,
   SIDECAR_PREFIX,
+  SIDECAR_START_SCRIPT,
   sidecarArgs,
-  sidecarCommandLine,
   sidecarContainer,
   sidecarVolumes,
 } from './sidecar-container.ts';
 import { SIDECAR_CONFIG_KEY } from './sidecar-nginx.ts';
 
 describe('sidecar container start contract', () => {
-  it('runs nginx in the emptyDir prefix with the read-only ConfigMap file and errors on stderr', () => {
-    expect(SIDECAR_COMMAND).toEqual(['nginx']);
-    expect(SIDECAR_ARGS).toEqual(['-p', '/tmp/nginx', '-e', 'stderr', '-c', '/etc/apisec/nginx.conf', '-g', 'daemon off;']);
+  it('runs the start script by sh with the emptyDir prefix and the read-only ConfigMap file', () => {
+    expect(SIDECAR_COMMAND).toEqual(['/bin/sh', '-c', SIDECAR_START_SCRIPT, 'apisec-sidecar']);
+    expect(SIDECAR_ARGS).toEqual(['/tmp/nginx', '/etc/apisec/nginx.conf']);
     expect(SIDECAR_CONFIG_FILE).toBe(`${SIDECAR_CONFIG_DIR}/${SIDECAR_CONFIG_KEY}`);
-    expect(sidecarArgs('/p', '/c/n.conf')).toEqual(['-p', '/p', '-e', 'stderr', '-c', '/c/n.conf', '-g', 'daemon off;']);
-    expect(sidecarCommandLine()).toBe("nginx -p /tmp/nginx -e stderr -c /etc/apisec/nginx.conf -g 'daemon off;'");
+    expect(sidecarArgs('/p', '/c/n.conf')).toEqual(['/p', '/c/n.conf']);
+    // nginx in the foreground, errors on stderr, in the prefix, with the config the script wrote there.
+    expect(SIDECAR_START_SCRIPT).toContain(`nginx -p "$prefix" -e stderr -c "$conf" -g 'daemon off;' &`);
+    expect(SIDECAR_START_SCRIPT).toContain('kill -HUP "$pid"');
   });
 
   it('keeps the config outside the writable prefix', () => {
@@ -26,8 +28,9 @@ describe('sidecar container start contract', () => {
   });
 
   it('is a non-root container with a read-only root filesystem, mounting exactly its two volumes', () => {
-    const c = sidecarContainer({ image: 'nginx:1.27-alpine', port: 8080 });
-    expect(c).toMatchObject({ name: 'apisec-sidecar', image: 'nginx:1.27-alpine', command: ['nginx'], args: [...SIDECAR_ARGS] });
+    const c = sidecarContainer({ image: 'nginx:1.27-alpine', port: 8080, appPort: 3000 });
+    expect(c).toMatchObject({ name: 'apisec-sidecar', image: 'nginx:1.27-alpine', command: [...SIDECAR_COMMAND], args: [...SIDECAR_ARGS] });
+    expect(c.env).toEqual([{ name: 'APISEC_APP_PORT', value: '3000' }]);
     expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     expect(c.securityContext.runAsUser).toBeGreaterThan(0);
     expect(c.volumeMounts).toEqual([
@@ -44,10 +47,10 @@ describe('sidecar container start contract', () => {
   });
 
   it('hands out copies, so a caller cannot change the contract', () => {
-    const c = sidecarContainer({ image: 'x', port: 8080 });
+    const c = sidecarContainer({ image: 'x', port: 8080, appPort: 1 });
     c.args.push('-q');
     c.volumeMounts[0]!.mountPath = '/elsewhere';
-    expect(sidecarContainer({ image: 'x', port: 8080 }).args).toEqual([...SIDECAR_ARGS]);
-    expect(sidecarContainer({ image: 'x', port: 8080 }).volumeMounts[0]!.mountPath).toBe('/etc/apisec');
+    expect(sidecarContainer({ image: 'x', port: 8080, appPort: 1 }).args).toEqual([...SIDECAR_ARGS]);
+    expect(sidecarContainer({ image: 'x', port: 8080, appPort: 1 }).volumeMounts[0]!.mountPath).toBe('/etc/apisec');
   });
 });

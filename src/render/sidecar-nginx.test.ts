@@ -1,6 +1,7 @@
 import type { ApiSecurityPolicySpec, ApiSecurityPolicySpecInput } from '../api/v1alpha1.ts';
 import { UnsafeValueError, headerVariable, renderSidecarConfigMap, renderSidecarNginxConf, sidecarFidelity } from './sidecar-nginx.ts';
 import { policySpec, type SpecFragment } from '../../test/support/builders.ts';
+import { APP_PORT_PLACEHOLDER } from './sidecar-container.ts';
 
 const policy = { name: 'orders', namespace: 'shop', uid: 'u-1' };
 const spec = (s: SpecFragment): ApiSecurityPolicySpec => policySpec({ sidecar: { appPort: 3000 }, ...s }, { kind: 'Service', name: 'orders' });
@@ -56,7 +57,7 @@ describe('sidecar nginx.conf', () => {
     const files = [...conf.matchAll(/^\s*(pid|error_log|access_log|include|lock_file|\w+_temp_path) (\S+?);?(?: |$)/gm)].map((m) => m[2]);
     expect(new Set(files.filter((f) => f?.startsWith('/')))).toEqual(new Set(['/dev/stdout']));
     expect(conf).not.toMatch(/^\s*(user|include|lock_file)\s/m);
-    expect(conf).toContain("# the operator rewrites this ConfigMap. Run with: nginx -p /tmp/nginx -e stderr -c /etc/apisec/nginx.conf -g 'daemon off;'");
+    expect(conf).toContain('proxy_pass http://127.0.0.1:3000;');
   });
 
   it('refuses values the schema should have refused, instead of writing them', () => {
@@ -82,5 +83,13 @@ describe('sidecar nginx.conf', () => {
     expect(f.RequestLimits?.fidelity).toBe('Exact');
     expect(f.RateLimit).toMatchObject({ fidelity: 'Approximated' });
     expect(f.RateLimit?.reason).toContain('per pod');
+  });
+});
+
+describe('sidecar nginx.conf without spec.sidecar.appPort', () => {
+  it("leaves the upstream's port to the start script, which fills in the port the webhook resolved", () => {
+    const conf = renderSidecarNginxConf(policy, policySpec({ sidecar: {} }, { kind: 'Service', name: 'orders' }));
+    expect(conf).toContain(`proxy_pass http://127.0.0.1:${APP_PORT_PLACEHOLDER};`);
+    expect(conf.split(APP_PORT_PLACEHOLDER)).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
 // The injection example of docs/sidecar.md (npm run gen:docs): a workload before injection and the pod
 // the API server stores after it, computed by the webhook's own patch, so the page cannot drift from it.
-import { SIDECAR_IMAGE } from '../render/sidecar-container.ts';
+import { SIDECAR_IMAGE, SIDECAR_START_SCRIPT } from '../render/sidecar-container.ts';
 import { manifestYaml, replaceBlock } from '../render/sidecar-doc.ts';
 import type { ServiceLike } from '../render/types.ts';
 import { applyJsonPatch, injectSidecar, type PodLike } from './patch.ts';
@@ -13,13 +13,20 @@ const POD: PodLike = {
   metadata: { labels: { app: 'orders' } },
   spec: { containers: [{ name: 'app', image: 'registry.example.com/orders:2.3.0', ports: [{ name: 'http', containerPort: 3000 }] }] },
 };
-const POLICY = { name: 'orders', port: 8080, appPort: 3000 };
+const POLICY = { name: 'orders', port: 8080 };
 
 /** The pod the example's policy, Service and opted-in namespace get from the webhook. */
 export function injectedExample(): { before: PodLike; after: PodLike } {
-  const r = injectSidecar(POD, { policy: POLICY.name, image: SIDECAR_IMAGE, port: POLICY.port, appPort: POLICY.appPort, services: [SERVICE] });
+  const r = injectSidecar(POD, { policy: POLICY.name, image: SIDECAR_IMAGE, port: POLICY.port, services: [SERVICE] });
   if (!r.changed) throw new Error(`the docs' example is not injected: ${r.reason}`);
   return { before: POD, after: applyJsonPatch(POD, r.patch) };
+}
+
+/** The pod with the sidecar's start script (printed once, in the block of sidecar-doc.ts) shown by name. */
+function scriptByName(pod: PodLike): PodLike {
+  const out = structuredClone(pod) as PodLike & { spec: { initContainers?: { command?: string[] }[] } };
+  for (const c of out.spec.initContainers ?? []) c.command = c.command?.map((a) => (a === SIDECAR_START_SCRIPT ? '<the start script, below>' : a));
+  return out;
 }
 
 export function injectionDocBlock(): string {
@@ -28,13 +35,14 @@ export function injectionDocBlock(): string {
 \`\`\`yaml
 # Before: the namespace shop is labelled apisec.dev/inject=enabled; the Service orders (selector
 # app: orders) sends port 80 to the named port http; the policy orders targets the Service with
-# sidecar: { port: ${POLICY.port}, appPort: ${POLICY.appPort} }. The Deployment's pod template:
+# sidecar: { port: ${POLICY.port} } (no appPort: the webhook forwards to the number of the port the
+# Service targets, here 3000). The Deployment's pod template:
 ${manifestYaml(before)}
 \`\`\`
 
 \`\`\`yaml
 # After: the pod the API server stores (the webhook's JSON Patch applied).
-${manifestYaml(after)}
+${manifestYaml(scriptByName(after))}
 \`\`\`
 ${INJECTION_DOC_END}`;
 }

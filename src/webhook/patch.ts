@@ -4,10 +4,10 @@
 // when the Services that select the pod send traffic to a port NAME, that name moved from the app's
 // container to the sidecar's port (the app's port keeps its number under another name), so traffic
 // passes the sidecar without editing the user's Service. A pod the patch would break (the sidecar's
-// port or a volume name already in use, or the moved port not the policy's appPort) gets no patch and
-// a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
-import { SIDECAR_CONTAINER_NAME, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
-import { ANNOTATION_CONFIG, ANNOTATION_INJECTED } from '../compliance/injection.ts';
+// port or a volume name already in use, the moved port not the policy's appPort, or no appPort set and
+// none to resolve) gets no patch and a reason instead; a pod that already carries the sidecar gets none either (reinvocation, upgrades).
+import { SIDECAR_CONTAINER_NAME, SIDECAR_RELOAD_SECONDS, SIDECAR_VOLUME_MOUNTS, sidecarContainer, sidecarVolumes, type SidecarContainer } from '../render/sidecar-container.ts';
+import { ANNOTATION_CONFIG, ANNOTATION_INJECTED, ANNOTATION_RELOAD } from '../compliance/injection.ts';
 import { manualWiring } from '../render/index.ts';
 import type { ServiceLike } from '../render/types.ts';
 
@@ -37,9 +37,9 @@ export type JsonPatchOp = { op: 'add' | 'replace'; path: string; value: unknown 
 export interface InjectOptions {
   policy: string;
   image: string;
-  /** spec.sidecar.port and spec.sidecar.appPort. */
+  /** spec.sidecar.port and spec.sidecar.appPort (unset: resolved from the port the Services target in this pod). */
   port: number;
-  appPort: number;
+  appPort?: number | undefined;
   /** The Services behind the policy that select this pod. */
   services: readonly ServiceLike[];
   /** Native sidecars (Kubernetes 1.29+; default): else the sidecar is appended to the containers. */
@@ -51,7 +51,7 @@ export interface InjectOptions {
 export type Injection =
   | { changed: false; reason: string; alreadyInjected?: boolean }
   | { changed: true; annotateOnly: true; patch: JsonPatchOp[]; reason: string; movedPort?: undefined; manual: [] }
-  | { changed: true; patch: JsonPatchOp[]; container: SidecarContainer; movedPort?: { name: string; container: string; renamedTo: string }; manual: string[] };
+  | { changed: true; patch: JsonPatchOp[]; container: SidecarContainer; appPort: number; movedPort?: { name: string; container: string; renamedTo: string }; manual: string[] };
 
 /** A JSON Pointer token (RFC 6901): `~` and `/` escaped. */
 export const pointerToken = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -109,15 +109,29 @@ export function renamedPort(name: string, taken: ReadonlySet<string>): string {
   return `app${taken.size + 1}-${name}`.slice(0, 15).replace(/-+$/, '');
 }
 
-type PortMove = { ok: true; move?: { name: string; containerIndex: number; portIndex: number; container: string; renamedTo: string }; manual: string[] } | { ok: false; reason: string };
+type Move = { name: string; containerIndex: number; portIndex: number; container: string; renamedTo: string };
+type PortMove = { ok: true; appPort: number; move?: Move; manual: string[] } | { ok: false; reason: string };
 
-/** Which port name moves to the sidecar, and what is left for the user to wire. */
+const NO_APP_PORT = 'set spec.sidecar.appPort: it is not set and';
+
+/** The explicit appPort, or the one numeric target the Services send past the sidecar; else why there is none. */
+function numericAppPort(opts: InjectOptions, numbers: readonly { target: number }[], manual: string[]): PortMove {
+  if (opts.appPort !== undefined) return { ok: true, appPort: opts.appPort, manual };
+  const ports = [...new Set(numbers.map((n) => n.target).filter((t) => t !== opts.port))];
+  if (ports.length === 1) return { ok: true, appPort: ports[0]!, manual };
+  if (ports.length === 0) return { ok: false, reason: `${NO_APP_PORT} the Services send traffic to no port of the app (only to the sidecar's port ${opts.port})` };
+  return { ok: false, reason: `${NO_APP_PORT} the Services send traffic to several ports (${ports.join(', ')})` };
+}
+
+/** Which port name moves to the sidecar, the app's port the sidecar forwards to, and what is left for the user to wire. */
 function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
   const { names, numbers } = targets(opts.services);
   const manual = numbers.filter((n) => n.target !== opts.port).map((n) => `Service ${n.service} port ${n.port} sends traffic to ${n.target}, past the sidecar: ${manualWiring(n.service, n.index, opts.port)}`);
-  if (names.size === 0) return { ok: true, manual };
+  if (names.size === 0) return numericAppPort(opts, numbers, manual);
   if (names.size > 1) {
-    return { ok: true, manual: [...manual, `the Services target several port names (${[...names.keys()].join(', ')}); the sidecar takes none: point them at port ${opts.port}`] };
+    const several = `the Services target several port names (${[...names.keys()].join(', ')}); the sidecar takes none: point them at port ${opts.port}`;
+    if (opts.appPort === undefined) return { ok: false, reason: `${NO_APP_PORT} ${several}` };
+    return { ok: true, appPort: opts.appPort, manual: [...manual, several] };
   }
   const [name, service] = [...names][0]!;
   const containers = pod.spec?.containers ?? [];
@@ -125,13 +139,15 @@ function planPorts(pod: PodLike, opts: InjectOptions): PortMove {
     const portIndex = (c.ports ?? []).findIndex((p) => p.name === name && isTcp(p.protocol));
     if (portIndex < 0) continue;
     const found = c.ports![portIndex]!;
-    if (found.containerPort !== opts.appPort) {
+    if (opts.appPort !== undefined && found.containerPort !== opts.appPort) {
       return { ok: false, reason: `Service ${service} targets port ${name}, which is ${found.containerPort} on container ${c.name}, but the sidecar would forward to spec.sidecar.appPort ${opts.appPort}: set appPort to ${found.containerPort}` };
     }
     const taken = new Set((c.ports ?? []).map((p) => p.name).filter((n): n is string => n !== undefined));
-    return { ok: true, move: { name, containerIndex, portIndex, container: c.name, renamedTo: renamedPort(name, taken) }, manual };
+    return { ok: true, appPort: found.containerPort, move: { name, containerIndex, portIndex, container: c.name, renamedTo: renamedPort(name, taken) }, manual };
   }
-  return { ok: true, manual: [...manual, `Service ${service} targets port ${name}, which no container of the pod names: name the sidecar's port ${opts.port} ${name}`] };
+  const unnamed = `Service ${service} targets port ${name}, which no container of the pod names`;
+  if (opts.appPort === undefined) return { ok: false, reason: `${NO_APP_PORT} ${unnamed}` };
+  return { ok: true, appPort: opts.appPort, manual: [...manual, `${unnamed}: name the sidecar's port ${opts.port} ${name}`] };
 }
 
 const hasSidecar = (pod: PodLike): boolean => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === SIDECAR_CONTAINER_NAME);
@@ -142,9 +158,13 @@ export function annotationOps(pod: PodLike, values: Record<string, string>): Jso
   return Object.entries(values).map(([k, v]) => ({ op: 'add' as const, path: `/metadata/annotations/${pointerToken(k)}`, value: v }));
 }
 
-/** The injected-by annotation (the policy's status counts the pods that carry it) and the config nginx starts with. */
+/** The injected-by annotation (the policy's status counts the pods that carry it), the config nginx starts with, and that it reloads changes. */
 const annotate = (pod: PodLike, opts: Pick<InjectOptions, 'policy' | 'configDigest'>): JsonPatchOp[] =>
-  annotationOps(pod, { [ANNOTATION_INJECTED]: opts.policy, ...(opts.configDigest ? { [ANNOTATION_CONFIG]: opts.configDigest } : {}) });
+  annotationOps(pod, {
+    [ANNOTATION_INJECTED]: opts.policy,
+    ...(opts.configDigest ? { [ANNOTATION_CONFIG]: opts.configDigest } : {}),
+    [ANNOTATION_RELOAD]: `${SIDECAR_RELOAD_SECONDS}s`,
+  });
 
 /** Whether a cluster of this version (/version gitVersion, e.g. v1.35.4) runs native sidecars by default: 1.29 or later. */
 export function supportsNativeSidecars(gitVersion: string): boolean {
@@ -153,12 +173,11 @@ export function supportsNativeSidecars(gitVersion: string): boolean {
   return Number(m[1]) > 1 || Number(m[2]) >= 29;
 }
 
-type Move = Extract<PortMove, { ok: true }>['move'];
-
 /** The ops that add the sidecar (native, or next to the app), its volumes and the annotation, and move the port name. */
-function sidecarOps(pod: PodLike, opts: InjectOptions, move: Move): { patch: JsonPatchOp[]; container: SidecarContainer } {
+function sidecarOps(pod: PodLike, opts: InjectOptions, plan: Extract<PortMove, { ok: true }>): { patch: JsonPatchOp[]; container: SidecarContainer } {
+  const { move, appPort } = plan;
   const native = opts.native ?? true;
-  const base = sidecarContainer({ image: opts.image, port: opts.port });
+  const base = sidecarContainer({ image: opts.image, port: opts.port, appPort });
   const ports = [{ name: move?.name ?? SIDECAR_PORT_NAME, containerPort: opts.port, protocol: 'TCP' }];
   const container = native ? { ...base, ports, restartPolicy: 'Always' as const } : { ...base, ports };
   const patch: JsonPatchOp[] = [];
@@ -187,7 +206,7 @@ export function injectSidecar(pod: PodLike, opts: InjectOptions): Injection {
   if (broken) return { changed: false, reason: broken };
   const ports = planPorts(pod, opts);
   if (!ports.ok) return { changed: false, reason: ports.reason };
-  const { patch, container } = sidecarOps(pod, opts, ports.move);
+  const { patch, container } = sidecarOps(pod, opts, ports);
   const movedPort = ports.move ? { name: ports.move.name, container: ports.move.container, renamedTo: ports.move.renamedTo } : undefined;
-  return { changed: true, patch, container, ...(movedPort ? { movedPort } : {}), manual: ports.manual };
+  return { changed: true, patch, container, appPort: ports.appPort, ...(movedPort ? { movedPort } : {}), manual: ports.manual };
 }

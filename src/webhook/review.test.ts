@@ -4,7 +4,7 @@ import { manualWiring } from '../render/index.ts';
 import { ANNOTATION_INJECTED, SIDECAR_PORT_NAME, applyJsonPatch, injectSidecar, renamedPort, supportsNativeSidecars, type JsonPatchOp, type PodLike } from './patch.ts';
 import { BadReview, admissionRequest, review, type ReviewContext } from './review.ts';
 import { selectPolicy, type SelectInput } from './select.ts';
-import { sidecarCoverage } from '../compliance/injection.ts';
+import { ANNOTATION_RELOAD, sidecarCoverage } from '../compliance/injection.ts';
 
 const NS = 'shop';
 const service = (name: string, targetPort: number | string, selector: Record<string, string> = { app: 'orders' }): ServiceLike => ({
@@ -81,12 +81,12 @@ describe('the patch', () => {
     if (!r.changed) throw new Error(r.reason);
     const after = applyJsonPatch(before, r.patch);
     expect(after.spec?.initContainers?.map((c) => c.name)).toEqual([SIDECAR_CONTAINER_NAME, 'migrate']);
-    expect(after.spec?.initContainers?.[0]).toEqual({ ...sidecarContainer({ image: opts.image, port: 8080 }), ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }], restartPolicy: 'Always' });
+    expect(after.spec?.initContainers?.[0]).toEqual({ ...sidecarContainer({ image: opts.image, port: 8080, appPort: 3000 }), ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }], restartPolicy: 'Always' });
     expect(after.spec?.containers?.[0]?.ports).toEqual([{ name: 'app-http', containerPort: 3000 }]);
     expect(after.spec?.volumes).toEqual([{ name: 'data' }, ...sidecarVolumes({ name: 'orders' })]);
-    expect(after.metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders' });
+    expect(after.metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', [ANNOTATION_RELOAD]: '5s' });
     const stamped = injectSidecar(before, { ...opts, services: [service('orders', 'http')], configDigest: '0123abcd' });
-    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd' });
+    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd', [ANNOTATION_RELOAD]: '5s' });
     expect(r.movedPort).toEqual({ name: 'http', container: 'app', renamedTo: 'app-http' });
     expect(r.manual).toEqual([]);
   });
@@ -99,9 +99,9 @@ describe('the patch', () => {
     expect(after.spec?.initContainers?.map((c) => c.name)).toEqual([SIDECAR_CONTAINER_NAME]);
     expect(after.spec?.initContainers?.[0]?.ports).toEqual([{ name: SIDECAR_PORT_NAME, containerPort: 8080, protocol: 'TCP' }]);
     expect(after.spec?.volumes).toEqual(sidecarVolumes({ name: 'orders' }));
-    expect(after.metadata?.annotations).toEqual({ team: 'a', [ANNOTATION_INJECTED]: 'orders' });
+    expect(after.metadata?.annotations).toEqual({ team: 'a', [ANNOTATION_INJECTED]: 'orders', [ANNOTATION_RELOAD]: '5s' });
     const stamped = injectSidecar(before, { ...opts, services: [service('orders', 8080)], configDigest: '0123abcd' });
-    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ team: 'a', [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd' });
+    expect(stamped.changed && applyJsonPatch(before, stamped.patch).metadata?.annotations).toEqual({ team: 'a', [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': '0123abcd', [ANNOTATION_RELOAD]: '5s' });
     expect(r.manual).toEqual([]);
   });
 
@@ -110,6 +110,25 @@ describe('the patch', () => {
     expect(r.changed && r.patch.some((op) => op.path.includes('/ports/'))).toBe(false);
     expect(r.changed && r.manual).toEqual([`Service orders port 80 sends traffic to 3000, past the sidecar: ${manualWiring('orders', 0, 8080)}`]);
     expect(manualWiring('orders', 0, 8080)).toContain(`kubectl patch service orders --type=json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'`);
+  });
+
+  it('without spec.sidecar.appPort forwards to the port the Service targets in this pod, by name or by number', () => {
+    const byName = injectSidecar(pod({ ports: [{ name: 'http', containerPort: 4000 }] }), { ...opts, appPort: undefined, services: [service('orders', 'http')] });
+    expect(byName).toMatchObject({ changed: true, appPort: 4000, movedPort: { name: 'http', renamedTo: 'app-http' } });
+    expect(byName.changed && 'container' in byName && byName.container.env).toEqual([{ name: 'APISEC_APP_PORT', value: '4000' }]);
+    const byNumber = injectSidecar(pod(), { ...opts, appPort: undefined, services: [service('orders', 3000)] });
+    expect(byNumber).toMatchObject({ changed: true, appPort: 3000 });
+    expect(byNumber.changed && byNumber.manual).toHaveLength(1); // and the Service still needs its targetPort changed
+  });
+
+  it.each<[string, PodLike, ReturnType<typeof service>[], RegExp]>([
+    ['the Service already targets the sidecar', pod(), [service('orders', 8080)], /set spec.sidecar.appPort: .*only to the sidecar's port 8080/],
+    ['several numeric targets', pod(), [service('orders', 3000), service('orders-b', 3001)], /send traffic to several ports \(3000, 3001\)/],
+    ['a port name no container has', pod({ ports: [{ containerPort: 3000 }] }), [service('orders', 'http')], /set spec.sidecar.appPort: .*targets port http, which no container of the pod names/],
+  ])('without spec.sidecar.appPort, none when %s, with the reason', (_what, before, services, reason) => {
+    const r = injectSidecar(before, { ...opts, appPort: undefined, services });
+    expect(r.changed).toBe(false);
+    expect(!r.changed && r.reason).toMatch(reason);
   });
 
   it.each<[string, PodLike, RegExp]>([
@@ -170,7 +189,7 @@ describe("the pods that should carry a policy's sidecar", () => {
       podMeta('opted-out', { 'apisec.dev/inject': 'disabled' }),
       { metadata: { name: 'not-selected', labels: { app: 'billing', 'apisec.dev/inject': 'enabled' } } },
     ];
-    expect(sidecarCoverage({ ...base, pods })).toEqual({ expected: 3, missing: ['b-missing', 'other-policy'], stale: [] });
+    expect(sidecarCoverage({ ...base, pods })).toEqual({ expected: 3, missing: ['b-missing', 'other-policy'], stale: [], reloading: [] });
     const refused = podMeta('c-refused', { 'apisec.dev/inject': 'enabled' }, { 'apisec.dev/sidecar-refused': 'container app already uses port 8080' });
     expect(sidecarCoverage({ ...base, pods: [refused] }).missing).toEqual(['c-refused (refused: container app already uses port 8080)']);
     expect(sidecarCoverage({ ...base, namespaceLabels: { 'apisec.dev/inject': 'enabled' }, pods }).expected).toBe(4);
@@ -180,7 +199,10 @@ describe("the pods that should carry a policy's sidecar", () => {
   it('names the injected pods whose nginx started with another config than the ConfigMap holds now', () => {
     const injected = (name: string, config?: string) => podMeta(name, { 'apisec.dev/inject': 'enabled' }, { [ANNOTATION_INJECTED]: 'orders', ...(config ? { 'apisec.dev/sidecar-config': config } : {}) });
     const pods = [injected('new', 'bbbb'), injected('old', 'aaaa'), injected('unstamped')];
-    expect(sidecarCoverage({ ...base, pods, configDigest: 'bbbb' })).toEqual({ expected: 3, missing: [], stale: ['old'] });
+    expect(sidecarCoverage({ ...base, pods, configDigest: 'bbbb' })).toEqual({ expected: 3, missing: [], stale: ['old'], reloading: [] });
+    // A sidecar that reloads in place is named as reloading, not as needing a rollout.
+    const reloads = podMeta('reloads', { 'apisec.dev/inject': 'enabled' }, { [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': 'aaaa', [ANNOTATION_RELOAD]: '5s' });
+    expect(sidecarCoverage({ ...base, pods: [...pods, reloads], configDigest: 'bbbb' })).toMatchObject({ expected: 4, stale: ['old'], reloading: ['reloads'] });
     expect(sidecarCoverage({ ...base, pods }).stale).toEqual([]); // the ConfigMap is not known: nothing to compare
   });
 });

@@ -26,7 +26,7 @@ import { policy } from '../support/fixtures.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, installPolicyReportCrd, reconciledPolicy } from '../support/kube.ts';
 import { bindOperatorRole, grantOperatorRbac, sidecarInjectionRules, startOperator, type RunningOperator } from '../support/operator.ts';
 
-type Container = { name: string; image?: string; restartPolicy?: string; ports?: { name?: string; containerPort: number; protocol?: string }[] };
+type Container = { name: string; image?: string; restartPolicy?: string; env?: { name: string; value?: string }[]; ports?: { name?: string; containerPort: number; protocol?: string }[] };
 type Pod = {
   apiVersion: 'v1';
   kind: 'Pod';
@@ -66,11 +66,12 @@ describe('sidecar injection webhook', () => {
     other = await createNamespace(admin, 'inject-off');
     for (const ns of [optedIn, other]) {
       await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: ns }, spec: { selector: { app: 'orders' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] } } as KubeObject);
-      await apply(admin, policy(ns, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
+      // No appPort: the webhook forwards to the number of the port the Service targets (http: 3000).
+      await apply(admin, policy(ns, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080 } }));
     }
-    // A Service that targets a port number: the sidecar is injected, the Service needs wiring by hand.
-    await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: optedIn }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80, targetPort: 3000 }] } } as KubeObject);
-    await apply(admin, policy(optedIn, 'legacy', { targetRefs: [{ group: '', kind: 'Service', name: 'legacy' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080, appPort: 3000 } }));
+    // A Service that targets a port number: the sidecar is injected (forwarding to that number), the Service needs wiring by hand.
+    await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: optedIn }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80, targetPort: 3001 }] } } as KubeObject);
+    await apply(admin, policy(optedIn, 'legacy', { targetRefs: [{ group: '', kind: 'Service', name: 'legacy' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080 } }));
     await bindOperatorRole(admin, 'apisec-test-sidecar-injection', sidecarInjectionRules);
     await installPolicyReportCrd(admin);
     op = await startOperator({ sidecarInjection: { operatorNamespace: 'apisec-system' } });
@@ -116,7 +117,7 @@ describe('sidecar injection webhook', () => {
     expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBe('orders');
     expect(p.spec.initContainers?.map((c) => c.name)).toEqual(['apisec-sidecar']);
     const sidecar = sidecarOf(p)!;
-    const expected = sidecarContainer({ image: SIDECAR_IMAGE, port: 8080 });
+    const expected = sidecarContainer({ image: SIDECAR_IMAGE, port: 8080, appPort: 3000 });
     expect(sidecar).toMatchObject({ ...expected, restartPolicy: 'Always', ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] });
     // The Service's targetPort "http" is now the sidecar's; the app keeps its port under another name.
     expect(p.spec.containers[0]?.ports).toEqual([{ name: 'app-http', containerPort: 3000, protocol: 'TCP' }]);
@@ -137,6 +138,7 @@ describe('sidecar injection webhook', () => {
     const p = await stored(await create(pod(optedIn, { labels: { app: 'legacy' } })));
     expect(p.metadata.annotations?.[ANNOTATION_INJECTED]).toBe('legacy');
     expect(sidecarOf(p)?.ports).toEqual([{ name: 'apisec-proxy', containerPort: 8080, protocol: 'TCP' }]);
+    expect(sidecarOf(p)?.env).toEqual([{ name: 'APISEC_APP_PORT', value: '3001' }]);
     expect(p.spec.containers[0]?.ports?.map((x) => x.name)).toEqual(['http']);
     const change = `kubectl patch service legacy --type=json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'`;
     await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'legacy', (current) => {
@@ -144,14 +146,43 @@ describe('sidecar injection webhook', () => {
     });
   });
 
-  it('a changed policy: the pods injected before are named for a rollout, a new pod starts with the new config', async () => {
+  it("without spec.sidecar.appPort, a pod whose port the Service's name does not find is admitted as it is, with the reason", async () => {
+    // Its own namespace: the other cases count the pods, refusals and Events of theirs.
+    const ns = await createNamespace(admin, 'inject-lost', { [LABEL]: 'enabled' });
+    await apply(admin, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: ns }, spec: { selector: { app: 'orders' }, ports: [{ port: 80, targetPort: 'http' }] } } as KubeObject);
+    await apply(admin, policy(ns, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 10 }, sidecar: { port: 8080 } }));
+    const lost = await eventually(async () => {
+      const p = await create(pod(ns, { ports: [{ name: 'web', containerPort: 3000 }] }), true);
+      expect(p.metadata.annotations?.['apisec.dev/sidecar-refused']).toBeDefined();
+      return p;
+    });
+    expect(sidecarOf(lost)).toBeUndefined();
+    expect(lost.spec.containers[0]?.ports).toEqual([{ name: 'web', containerPort: 3000, protocol: 'TCP' }]);
+    expect(lost.metadata.annotations?.['apisec.dev/sidecar-refused']).toMatch(/^set spec.sidecar.appPort: it is not set and Service orders targets port http, which no container of the pod names/);
+  });
+
+  it('a changed policy: injected pods are named as reloading it in place, one from before reloads as needing a rollout, a new pod starts with the new config', async () => {
     const before = await stored(await create(pod(optedIn)));
     const started = before.metadata.annotations?.['apisec.dev/sidecar-config'];
     expect(started).toMatch(/^[0-9a-f]{16}$/);
-    await apply(admin, policy(optedIn, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 20 }, sidecar: { port: 8080, appPort: 3000 } }));
+    expect(before.metadata.annotations?.['apisec.dev/sidecar-reload']).toBe('5s');
+    // A pod as an operator before in-place reloads injected it: the sidecar, the annotations, no reload annotation.
+    const sidecar = sidecarContainer({ image: SIDECAR_IMAGE, port: 8080, appPort: 3000 });
+    const older = pod(optedIn, { ports: [{ name: 'app-http', containerPort: 3000 }], extra: { initContainers: [{ ...sidecar, ports: [{ name: 'http', containerPort: 8080 }], restartPolicy: 'Always' }], volumes: sidecarVolumes({ name: 'orders' }) } });
+    older.metadata.annotations = { [ANNOTATION_INJECTED]: 'orders', 'apisec.dev/sidecar-config': started ?? '' };
+    const old = await stored(await create(older));
+    expect(old.metadata.annotations?.['apisec.dev/sidecar-reload']).toBeUndefined();
+    await apply(admin, policy(optedIn, 'orders', { targetRefs: [{ group: '', kind: 'Service', name: 'orders' }], rateLimit: { requestsPerSecond: 20 }, sidecar: { port: 8080 } }));
     await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'orders', (current) => {
       const c = current.status?.conditions?.find((x) => x.type === 'SidecarConfigCurrent');
       expect(c).toMatchObject({ status: 'False', reason: 'RolloutNeeded' });
+      expect(c?.message).toContain(old.metadata.name);
+      expect(c?.message).not.toContain(before.metadata.name);
+    });
+    await admin.request('DELETE', objectPath(Resources.pod, optedIn, old.metadata.name ?? ''), { verb: 'delete', query: { gracePeriodSeconds: '0' } });
+    await reconciledPolicy<KubeObject & { status?: ApiSecurityPolicyStatus }>(admin, optedIn, 'orders', (current) => {
+      const c = current.status?.conditions?.find((x) => x.type === 'SidecarConfigCurrent');
+      expect(c).toMatchObject({ status: 'True', reason: 'ReloadsInPlace' });
       expect(c?.message).toContain(before.metadata.name);
     });
     const after = await eventually(async () => {

@@ -20,14 +20,29 @@ async function sidecarFor(
   spec: Omit<ApiSecurityPolicySpecInput, 'targetRefs' | 'sidecar'>,
   appPort: number,
   trustedProxies: string[] = [],
+  opts: { appPortInSpec?: boolean } = {},
 ): Promise<{ nginx: RunningNginx; port: number; cm: KubeObject }> {
   const port = await freePort();
-  const parsed = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name }], sidecar: { port, appPort }, ...spec });
+  // The webhook sets APISEC_APP_PORT on every sidecar; the spec may leave appPort to it.
+  const sidecar = opts.appPortInSpec === false ? { port } : { port, appPort };
+  const parsed = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name }], sidecar, ...spec });
   const cm = renderSidecarConfigMap({ name, namespace: 'traffic', uid: 'uid-1' }, parsed, { trusted: trustedProxies ?? [] }) as unknown as KubeObject;
-  const conf = (cm as unknown as { data: Record<string, string> }).data['nginx.conf'] ?? '';
-  const t = nginxTest(conf);
+  const conf = configOf(cm);
+  const t = nginxTest(conf, appPort);
   if (!t.ok) throw new Error(`nginx -t refused the generated config:\n${t.output}\n${conf}`);
-  return { nginx: await startNginx(conf, port), port, cm };
+  return { nginx: await startNginx(conf, port, { appPort }), port, cm };
+}
+
+const configOf = (cm: KubeObject): string => (cm as unknown as { data: Record<string, string> }).data['nginx.conf'] ?? '';
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 describe('sidecar nginx.conf under real traffic', () => {
@@ -53,12 +68,13 @@ describe('sidecar nginx.conf under real traffic', () => {
     expect(uid).not.toBe(0);
 
     // Everything in the prefix was made by nginx itself, as the user the pod runs it as.
-    expect(readdirSync(prefix).sort()).toEqual(['client_body_temp', 'fastcgi_temp', 'nginx.pid', 'proxy_temp', 'scgi_temp', 'uwsgi_temp']);
+    // The start script wrote the config nginx runs; nginx made the rest.
+    expect(readdirSync(prefix).sort()).toEqual(['client_body_temp', 'fastcgi_temp', 'nginx.conf', 'nginx.pid', 'proxy_temp', 'scgi_temp', 'uwsgi_temp']);
     for (const entry of readdirSync(prefix)) expect(statSync(join(prefix, entry)).uid).toBe(uid);
     const master = readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim();
     expect(readFileSync(`/proc/${master}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s`, 'm'));
-    expect(readdirSync(configDir)).toEqual(['nginx.conf']);
-    expect(statSync(configDir).mode & 0o777).toBe(0o555);
+    expect(readdirSync(configDir).sort()).toEqual(['..data', '..v1', 'nginx.conf']);
+    expect(statSync(join(configDir, '..data')).mode & 0o777).toBe(0o555);
 
     // A body over client_body_buffer_size goes through client_body_temp, written by a worker.
     const body = 'x'.repeat(100 * 1024);
@@ -68,6 +84,48 @@ describe('sidecar nginx.conf under real traffic', () => {
     expect(s.nginx.output().some((l) => l.includes(`buffered to a temporary file ${join(prefix, 'client_body_temp')}/`))).toBe(true);
     // No startup complaint (e.g. a compiled-in error log path it could not open).
     expect(s.nginx.output().filter((l) => /\[(emerg|alert|crit|error)\]/.test(l))).toEqual([]);
+  });
+
+  it("without spec.sidecar.appPort forwards to the port the webhook set (APISEC_APP_PORT), and refuses to start without it", async () => {
+    const s = await sidecarFor('default-port', { requestLimits: { maxBodySize: '1Ki' } }, upstream.port, [], { appPortInSpec: false });
+    running.push(s.nginx);
+    expect(configOf(s.cm)).toContain('proxy_pass http://127.0.0.1:__APISEC_APP_PORT__;');
+    expect(readFileSync(join(s.nginx.dirs.prefix, 'nginx.conf'), 'utf8')).toContain(`proxy_pass http://127.0.0.1:${upstream.port};`);
+    const r = await httpRequest({ port: s.port, path: '/hello' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ url: '/hello' });
+    expect(record('payload too large', (await httpRequest({ port: s.port, method: 'POST', body: 'x'.repeat(2048) })).status)).toBe(413);
+    // Without the variable (a hand-wired pod that forgot it), or with anything but a number, no nginx starts.
+    for (const appPort of [undefined, Number.NaN]) {
+      const t = nginxTest(configOf(s.cm), appPort);
+      expect(t).toMatchObject({ ok: false, output: expect.stringContaining("apisec-sidecar: APISEC_APP_PORT must be the app's port number") });
+    }
+  });
+
+  it('reloads a changed ConfigMap in place: the new limits apply without a restart, a refused config keeps the old one serving', async () => {
+    const s = await sidecarFor('reload', { requestLimits: { maxBodySize: '1Ki' } }, upstream.port);
+    running.push(s.nginx);
+    const { prefix } = s.nginx.dirs;
+    const master = readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim();
+    const post = async (): Promise<number> => (await httpRequest({ port: s.port, method: 'POST', body: 'x'.repeat(2048) })).status;
+    expect(await post()).toBe(413);
+
+    // The kubelet's way: a new version directory, then ..data swapped atomically.
+    const larger = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'reload' }], sidecar: { port: s.port, appPort: upstream.port }, requestLimits: { maxBodySize: '4Ki' } });
+    s.nginx.dirs.update(configOf(renderSidecarConfigMap({ name: 'reload', namespace: 'traffic', uid: 'uid-1' }, larger) as unknown as KubeObject));
+    const started = Date.now();
+    await eventually('the larger body limit', async () => ((await post()) === 200 ? true : undefined));
+    console.log(`sidecar reload: new ConfigMap version served ${Date.now() - started} ms after the mount changed (checked every 5 s)`);
+    expect(s.nginx.output().some((l) => l.includes('apisec-sidecar: reloaded nginx with the new config'))).toBe(true);
+    // The same master: reloaded, not restarted (and still the sidecar's process).
+    expect(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim()).toBe(master);
+    expect(s.nginx.proc.exitCode).toBeNull();
+
+    // A config nginx refuses (a hand edit) is logged and not loaded: the previous one keeps serving.
+    s.nginx.dirs.update('events {}\nhttp { this is not nginx; }\n');
+    await eventually('the refusal', async () => (s.nginx.output().some((l) => l.includes('apisec-sidecar: the new config was refused; still serving the previous one')) ? true : undefined));
+    expect(await post()).toBe(200);
+    expect(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim()).toBe(master);
   });
 
   it('passes allowed requests, and answers 413, 405, 415 and 403 for what the policy refuses', async () => {

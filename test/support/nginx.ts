@@ -1,13 +1,15 @@
 // Runs a real nginx (Debian's nginx-light, found or installed by test/tools/prepare.ts) with a generated
-// configuration exactly as the sidecar container starts it (src/render/sidecar-container.ts): the same arguments, the config in
-// its own read-only directory, the prefix a brand-new empty directory (nothing pre-created), and as a
-// non-root user. Plus small upstream helpers. Used by the sidecar traffic and hostile-input tests.
+// configuration exactly as the sidecar container starts it (src/render/sidecar-container.ts): the same
+// command (the start script, by /bin/sh) and arguments, the config in its own read-only directory laid
+// out as the kubelet mounts a ConfigMap (a `..data` link swapped on update), the prefix a brand-new empty
+// directory (nothing pre-created), APISEC_APP_PORT as the webhook sets it, and as a non-root user. Plus
+// small upstream helpers. Used by the sidecar traffic and hostile-input tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SIDECAR_COMMAND, SIDECAR_CONFIG_KEY, sidecarArgs } from '../../src/render/sidecar-container.ts';
+import { delimiter, dirname, join } from 'node:path';
+import { APP_PORT_ENV, SIDECAR_COMMAND, SIDECAR_CONFIG_KEY, sidecarArgs } from '../../src/render/sidecar-container.ts';
 import { findNginx } from '../tools/prepare.ts';
 
 let nginxPath: string | undefined;
@@ -19,10 +21,15 @@ export function nginxBinary(): string {
   throw new Error('nginx not found: run `npm run prepare:test` (as root on Debian/Ubuntu it installs nginx-light) or set NGINX=<path to nginx>');
 }
 
-/** nginx's environment without NGINX: nginx reads that variable as inherited listening sockets. */
-function nginxEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+/**
+ * The container's environment: nginx on PATH (as in the image), APISEC_APP_PORT when given (as the
+ * webhook sets it), and no NGINX, which nginx reads as inherited listening sockets.
+ */
+function nginxEnv(appPort?: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(nginxBinary())}${delimiter}${process.env.PATH ?? ''}` };
   delete env.NGINX;
+  delete env[APP_PORT_ENV];
+  if (appPort !== undefined) env[APP_PORT_ENV] = String(appPort);
   return env;
 }
 
@@ -35,27 +42,29 @@ export function nginxUid(): number | undefined {
 }
 
 /**
- * The process to spawn: the container's command and args, only the binary resolved here and, when
- * the tests run as root, dropped to nobody by setpriv (util-linux). Without setpriv, root tests fail
+ * The process to spawn: the container's command and args (`extra` appended: `-t` only checks), when
+ * the tests run as root dropped to nobody by setpriv (util-linux). Without setpriv, root tests fail
  * loudly rather than silently testing another start.
  */
 export function nginxCommand(prefix: string, configFile: string, extra: string[] = []): { file: string; args: string[] } {
   const [program, ...commandArgs] = SIDECAR_COMMAND;
-  if (program !== 'nginx') throw new Error(`unexpected sidecar command ${JSON.stringify(SIDECAR_COMMAND)}`);
-  const args = [...commandArgs, ...extra, ...sidecarArgs(prefix, configFile)];
+  if (program !== '/bin/sh') throw new Error(`unexpected sidecar command ${JSON.stringify(SIDECAR_COMMAND)}`);
+  const args = [...commandArgs, ...sidecarArgs(prefix, configFile), ...extra];
   const uid = nginxUid();
-  if (uid === undefined) return { file: nginxBinary(), args };
+  if (uid === undefined) return { file: program, args };
   if (spawnSync('setpriv', ['--version']).status !== 0) throw new Error('tests run as root but setpriv (util-linux) is missing: cannot start nginx as a non-root user');
-  return { file: 'setpriv', args: [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', nginxBinary(), ...args] };
+  return { file: 'setpriv', args: [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', program, ...args] };
 }
 
 export interface SidecarDirs {
   root: string;
   /** The emptyDir: brand new and empty, world-writable as kubelet creates an emptyDir. */
   prefix: string;
-  /** The ConfigMap mount: nginx.conf 0444 in a 0555 directory. */
+  /** The ConfigMap mount as the kubelet makes it: nginx.conf → ..data/nginx.conf, ..data → a 0555 directory holding the 0444 file. */
   configDir: string;
   configFile: string;
+  /** A new ConfigMap version, swapped in as the kubelet does (a new directory, then an atomic rename of ..data). */
+  update(conf: string): void;
   /** The container's stdout+stderr (a file: nginx cannot open node's socket pipes as /dev/stdout). */
   stdout: string;
   remove(): void;
@@ -72,9 +81,22 @@ export function sidecarDirs(conf: string): SidecarDirs {
   mkdirSync(prefix);
   chmodSync(prefix, 0o777);
   mkdirSync(configDir);
-  writeFileSync(configFile, conf);
-  chmodSync(configFile, 0o444);
-  chmodSync(configDir, 0o555);
+  let version = 0;
+  const writeVersion = (text: string): string => {
+    const dir = `..v${++version}`;
+    mkdirSync(join(configDir, dir));
+    writeFileSync(join(configDir, dir, SIDECAR_CONFIG_KEY), text);
+    chmodSync(join(configDir, dir, SIDECAR_CONFIG_KEY), 0o444);
+    chmodSync(join(configDir, dir), 0o555);
+    return dir;
+  };
+  symlinkSync(writeVersion(conf), join(configDir, '..data'));
+  symlinkSync(join('..data', SIDECAR_CONFIG_KEY), configFile);
+  const update = (text: string): void => {
+    const next = writeVersion(text);
+    symlinkSync(next, join(configDir, '..data_tmp'));
+    renameSync(join(configDir, '..data_tmp'), join(configDir, '..data'));
+  };
   const stdout = join(root, 'stdout.log');
   writeFileSync(stdout, '');
   // The container runtime hands its stdio to the container's user; so does this.
@@ -85,20 +107,21 @@ export function sidecarDirs(conf: string): SidecarDirs {
     configDir,
     configFile,
     stdout,
+    update,
     remove() {
-      chmodSync(configDir, 0o755);
+      for (let v = 1; v <= version; v++) chmodSync(join(configDir, `..v${v}`), 0o755);
       rmSync(root, { recursive: true, force: true });
     },
   };
 }
 
-/** `nginx -t` on a config, started as the container starts; returns the exit status and output. */
-export function nginxTest(conf: string): { ok: boolean; output: string } {
+/** `nginx -t` on a config, by the container's start script (`-t`); returns the exit status and output. */
+export function nginxTest(conf: string, appPort?: number): { ok: boolean; output: string } {
   const dirs = sidecarDirs(conf);
   try {
-    const cmd = nginxCommand(dirs.prefix, dirs.configFile, ['-t', '-q']);
+    const cmd = nginxCommand(dirs.prefix, dirs.configFile, ['-t']);
     const fd = openSync(dirs.stdout, 'a');
-    const r = spawnSync(cmd.file, cmd.args, { stdio: ['ignore', fd, fd], env: nginxEnv() });
+    const r = spawnSync(cmd.file, cmd.args, { stdio: ['ignore', fd, fd], env: nginxEnv(appPort) });
     closeSync(fd);
     return { ok: r.status === 0, output: readFileSync(dirs.stdout, 'utf8') };
   } finally {
@@ -118,13 +141,14 @@ export interface RunningNginx {
 const GUARD = `parent=$1; shift; "$@" & child=$!; trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
 while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null; wait $child`;
 
-export async function startNginx(conf: string, port: number): Promise<RunningNginx> {
+/** The sidecar as its container starts it, listening on `port`; `appPort` is the APISEC_APP_PORT the webhook would set. */
+export async function startNginx(conf: string, port: number, opts: { appPort?: number } = {}): Promise<RunningNginx> {
   const dirs = sidecarDirs(conf);
   const cmd = nginxCommand(dirs.prefix, dirs.configFile);
   const fd = openSync(dirs.stdout, 'a');
   const proc = spawn('bash', ['-c', GUARD, 'guard', String(process.pid), cmd.file, ...cmd.args], {
     stdio: ['ignore', fd, fd],
-    env: nginxEnv(),
+    env: nginxEnv(opts.appPort),
   });
   closeSync(fd);
   const out = (): string[] => readFileSync(dirs.stdout, 'utf8').split('\n').filter(Boolean);

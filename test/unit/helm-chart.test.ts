@@ -12,6 +12,7 @@ import { KUBE_VERSION, chartDir, helm, helmBinary, helmOk } from '../support/hel
 import { guardRules } from '../support/guard.ts';
 import { metricsAuthRules, operatorRules, sidecarInjectionRules } from '../support/operator.ts';
 import { webhookConfiguration } from '../../src/webhook/configuration.ts';
+import { podNodeFlags } from '../../bench/node-flags.ts';
 
 interface Obj {
   apiVersion: string;
@@ -29,7 +30,7 @@ interface Container {
   name: string;
   image: string;
   args: string[];
-  env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[];
+  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[];
   ports: { name: string; containerPort: number }[];
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
@@ -102,6 +103,21 @@ describe('the Helm chart', () => {
       guards[v] = all.filter(isGuard);
     }
   }, 15 * 60_000);
+
+  it.each<[string, number | undefined]>([
+    ['256Mi', 256],
+    ['1Gi', 1024],
+    ['1536Mi', 1536],
+    ['128Mi', 128],
+    ['1G', 953],
+    ['268435456', undefined],
+  ])("sizes V8's heap from a memory limit of %s as the benchmarks run it (bench/node-flags.ts)", async (limit, mib) => {
+    const env = podSpec((await render('default', ['--set', `resources.limits.memory=${limit}`]).then(objects)).filter((o) => !isGuard(o))).containers[0]!.env;
+    const flags = env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    expect(flags).toBe(mib === undefined ? '--max-semi-space-size=16' : podNodeFlags(mib).join(' '));
+    const own = podSpec(objects(await render('default', ['--set', 'nodeOptions=--max-old-space-size=900'])).filter((o) => !isGuard(o))).containers[0]!.env;
+    expect(own.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=900');
+  });
 
   it.each(variants)('passes helm lint --strict with the %s values', async (variant) => {
     const out = await helmOk(['lint', chartDir, '--strict', '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valuesArgs(variant)]);

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { sidecarContainer, sidecarVolumes } from '../../src/render/sidecar-container.ts';
+import { INJECT_ENABLED, LABEL_INJECT } from '../../src/compliance/injection.ts';
+import { SIDECAR_IMAGE, sidecarVolumes } from '../../src/render/sidecar-container.ts';
+import type { ServiceLike } from '../../src/render/types.ts';
+import { applyJsonPatch, injectSidecar, type PodLike } from '../../src/webhook/patch.ts';
 import { withSidecarDocBlock } from '../../src/render/sidecar-doc.ts';
 import { withInjectionDocBlock } from '../../src/webhook/doc.ts';
 
@@ -20,14 +23,22 @@ describe('docs/sidecar.md', () => {
 });
 
 describe('examples/sidecar-api.yaml', () => {
-  it('runs exactly the sidecar container and volumes of the start contract', () => {
+  it("is injected by the webhook's own patch: the named port moves to the sidecar, which forwards to the app's 3000", () => {
     const docs = parseAllDocuments(readFileSync(join(root, 'examples', 'sidecar-api.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
-    type Pod = { containers: { name: string; image: string }[]; volumes: unknown[] };
-    const deployment = docs.find((d) => d.kind === 'Deployment') as { spec: { template: { spec: Pod } } } | undefined;
-    const policy = docs.find((d) => d.kind === 'ApiSecurityPolicy') as { metadata: { name: string }; spec: { sidecar: { port: number } } } | undefined;
-    const pod = deployment?.spec.template.spec;
-    const sidecar = pod?.containers.find((c) => c.name === 'apisec-sidecar');
-    expect(sidecar).toEqual(sidecarContainer({ image: sidecar?.image ?? '', port: policy?.spec.sidecar.port ?? 0 }));
-    expect(pod?.volumes).toEqual(sidecarVolumes({ name: policy?.metadata.name ?? '' }));
+    const namespace = docs.find((d) => d.kind === 'Namespace') as { metadata: { labels?: Record<string, string> } } | undefined;
+    const service = docs.find((d) => d.kind === 'Service') as unknown as ServiceLike;
+    const deployment = docs.find((d) => d.kind === 'Deployment') as { spec: { template: PodLike } } | undefined;
+    const policy = docs.find((d) => d.kind === 'ApiSecurityPolicy') as { metadata: { name: string }; spec: { sidecar: { port: number; appPort?: number } } } | undefined;
+    expect(namespace?.metadata.labels?.[LABEL_INJECT]).toBe(INJECT_ENABLED);
+    const pod = deployment!.spec.template;
+    const r = injectSidecar(pod, { policy: policy!.metadata.name, image: SIDECAR_IMAGE, port: policy!.spec.sidecar.port, appPort: policy!.spec.sidecar.appPort, services: [service] });
+    if (!r.changed || 'annotateOnly' in r) throw new Error(`not injected: ${JSON.stringify(r)}`);
+    expect(r.manual).toEqual([]);
+    expect(r.appPort).toBe(3000);
+    expect(r.movedPort).toEqual({ name: 'http', container: 'app', renamedTo: 'app-http' });
+    const after = applyJsonPatch(pod, r.patch);
+    expect(after.spec?.initContainers?.[0]).toEqual(r.container);
+    expect(r.container.env).toEqual([{ name: 'APISEC_APP_PORT', value: '3000' }]);
+    expect(after.spec?.volumes).toEqual(sidecarVolumes({ name: policy!.metadata.name }));
   });
 });

@@ -44,6 +44,31 @@ app.kubernetes.io/part-of: api-security-operator
 {{- end }}
 {{- end }}
 
+{{/*
+The operator's Node.js flags: nodeOptions, or a 16 MB young generation and an old space of the memory
+limit minus 128 MiB (at least 64), so that V8 collects before the pod reaches its limit instead of
+growing its heap with the garbage of a cold start (bench/footprint.ts: 1,000 policies at 379 MB RSS
+without a cap, 217 MB with 128 MB). A limit in other units than Mi/Gi/M/G gets no old-space flag.
+*/}}
+{{- define "apisec.nodeOptions" -}}
+{{- if .Values.nodeOptions }}
+{{- .Values.nodeOptions }}
+{{- else }}
+{{- $limit := toString (((.Values.resources).limits).memory | default "") }}
+{{- $mib := 0 }}
+{{- if hasSuffix "Gi" $limit }}{{ $mib = mul (trimSuffix "Gi" $limit | int) 1024 }}
+{{- else if hasSuffix "Mi" $limit }}{{ $mib = trimSuffix "Mi" $limit | int }}
+{{- else if hasSuffix "G" $limit }}{{ $mib = div (mul (trimSuffix "G" $limit | int) 1000000000) 1048576 }}
+{{- else if hasSuffix "M" $limit }}{{ $mib = div (mul (trimSuffix "M" $limit | int) 1000000) 1048576 }}
+{{- end }}
+{{- if gt (int $mib) 0 }}
+{{- printf "--max-semi-space-size=16 --max-old-space-size=%d" (max 64 (sub $mib 128) | int) }}
+{{- else }}
+{{- "--max-semi-space-size=16" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "apisec.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
