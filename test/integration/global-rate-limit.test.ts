@@ -73,6 +73,16 @@ describe('global rate limits on one Redis, real traffic', () => {
     await redis?.close();
   });
 
+  it.each([
+    ['a store named in the policy (the store is the platform\'s)', { requestsPerSecond: 1, scope: 'Global', store: { endpoint: 'tenant-redis.evil:6379' } }, /unknown field/],
+    ['onStoreUnavailable on a Local limit', { requestsPerSecond: 1, onStoreUnavailable: 'Allow' }, /onStoreUnavailable applies to scope Global/],
+    ['key Subject on a Local limit', { requestsPerSecond: 1, key: 'Subject' }, /key Subject .* needs scope Global/],
+    ['windows on a Local limit', { requestsPerSecond: 1, windows: [{ requests: 10, period: 'Day' }] }, /windows .* need scope Global/],
+  ])('the API server refuses %s', async (_name, rateLimit, message) => {
+    const bad = { apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', metadata: { name: 'refused', namespace: ns }, spec: { targetRefs: [{ group: '', kind: 'Service', name: 'api' }], rateLimit } };
+    await expect(apply(admin, bad, 'apisec-test', 'Strict')).rejects.toThrow(message);
+  });
+
   describe('two Traefik instances (rateLimit.redis)', () => {
     const via = (replica: number, from: string): Promise<number> => call({ port: traefiks[replica]!.web, host: HOST, localAddress: from }).then((r) => r.status);
 
