@@ -74,7 +74,7 @@ describe('global rate limits on one Redis, real traffic', () => {
   });
 
   it.each([
-    ['a store named in the policy (the store is the platform\'s)', { requestsPerSecond: 1, scope: 'Global', store: { endpoint: 'tenant-redis.evil:6379' } }, /unknown field/],
+    ['a store named in the policy (the store is the platform\'s)', { requestsPerSecond: 1, scope: 'Global', store: { endpoint: 'tenant-redis.evil:6379' } }, /field not declared in schema|unknown field/],
     ['onStoreUnavailable on a Local limit', { requestsPerSecond: 1, onStoreUnavailable: 'Allow' }, /onStoreUnavailable applies to scope Global/],
     ['key Subject on a Local limit', { requestsPerSecond: 1, key: 'Subject' }, /key Subject .* needs scope Global/],
     ['windows on a Local limit', { requestsPerSecond: 1, windows: [{ requests: 10, period: 'Day' }] }, /windows .* need scope Global/],
