@@ -50,6 +50,20 @@ export function subjectNote(spec: ApiSecurityPolicySpec, path: GuardPath): Fidel
 }
 
 /**
+ * A Global limit by ClientIP or Header counted by the apisec guard on `path` (it calls the guard for the
+ * policy's authentication and passes its 429), in the store: the note, or undefined where the guard does
+ * not count it (the data plane's own per-replica count is then all there is, and the global count a gap).
+ */
+export function guardGlobalNote(spec: ApiSecurityPolicySpec, path: GuardPath): FidelityNote | undefined {
+  const rl = spec.rateLimit;
+  if (rl?.scope !== 'Global' || rl.key === 'Subject' || !path.passes429 || path.guard === undefined || !path.store || !guardDecides(spec.authentication)) return undefined;
+  const unavailable = storeUnavailable(rl) === 'Allow' ? 'passes uncounted' : 'is refused with 503';
+  const reason = `counted across every replica by the apisec guard (${path.how}) in the platform's store: 429 with Retry-After and RateLimit-*; while the store cannot be reached a request ${unavailable}`;
+  if (rl.maxConnections === undefined) return { fidelity: 'Exact', reason };
+  return { fidelity: 'Approximated', reason: `${reason}; maxConnections ${rl.maxConnections} counted per replica` };
+}
+
+/**
  * rateLimit.windows: only the apisec guard counts them (sliding-window estimates in the store, so at best
  * Approximated). The data plane's note with them: counted by the guard on `path`, or named as unenforced.
  */

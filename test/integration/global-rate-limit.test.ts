@@ -5,13 +5,17 @@
 // are accepted up to the one global budget, not twice it; another client has its own; with the store
 // stopped the declared onStoreUnavailable holds (and shows in the guard's metrics); with it back,
 // counting resumes. Every loop is bounded; nothing here asserts on time.
-import type { ApiSecurityPolicySpecInput } from '../../src/api/v1alpha1.ts';
+import { parseSpec, type ApiSecurityPolicySpecInput } from '../../src/api/v1alpha1.ts';
 import type { RunningGuard } from '../../src/guard/main.ts';
 import type { KubeClient } from '../../src/k8s/client.ts';
 import type { KubeObject } from '../../src/k8s/resources.ts';
 import { LABEL_API_KEYS } from '../../src/render/labels.ts';
 import { ANNOTATION_MIDDLEWARES } from '../../src/render/traefik.ts';
 import { defaultSettings } from '../../src/render/types.ts';
+import { guardCheckURL } from '../../src/render/delegation.ts';
+import { renderSidecarConfigMap, sidecarFidelity } from '../../src/render/sidecar-nginx.ts';
+import { freePort } from '../support/controlplane.ts';
+import { httpRequest, nginxTest, startNginx, type RunningNginx } from '../support/nginx.ts';
 import { grantGuardRbac, startTestGuard } from '../support/guard.ts';
 import { apply, clientAs, controlPlane, createNamespace, eventually, installCrds, policyCondition, reconciledPolicy } from '../support/kube.ts';
 import { grantOperatorRbac, startOperator, type RunningOperator } from '../support/operator.ts';
@@ -48,6 +52,7 @@ describe('global rate limits on one Redis, real traffic', () => {
   const traefiks: RunningTraefik[] = [];
   const guards: RunningGuard[] = [];
   let operator: RunningOperator | undefined;
+  const sidecars: RunningNginx[] = [];
 
   beforeAll(async () => {
     admin = clientAs('admin');
@@ -67,6 +72,7 @@ describe('global rate limits on one Redis, real traffic', () => {
   afterAll(async () => {
     if (runs.length) console.log(`Global rate limit, accepted of ${REQUESTS} requests per client over two replicas (burst ${BURST}, 6/min):\n${runs.map((r) => `  ${r}`).join('\n')}`);
     await operator?.stop();
+    for (const n of sidecars) await n.stop();
     for (const g of guards) await g.stop();
     for (const t of traefiks) await t.stop();
     await upstream?.close();
@@ -230,6 +236,47 @@ describe('global rate limits on one Redis, real traffic', () => {
       expect(count(statuses, 200)).toBeLessThanOrEqual(Math.floor(WINDOW * 1.1));
       const limited = await check(0, 'windowed', client);
       expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    });
+
+    it("through two sidecars (nginx auth_request, one per guard): one client gets the one budget, the guard's 429 reaches it with Retry-After and RateLimit-*", async () => {
+      const name = 'through-nginx';
+      const ports = [await freePort(), await freePort()];
+      const created = await apply(admin, {
+        apiVersion: 'apisec.dev/v1alpha1',
+        kind: 'ApiSecurityPolicy',
+        metadata: { name, namespace: ns },
+        spec: { targetRefs: [{ group: '', kind: 'Service', name }], authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } }, rateLimit: { ...LIMIT, onStoreUnavailable: 'Deny' }, sidecar: { port: ports[0]!, appPort: upstream.port } },
+      });
+      const parsed = parseSpec(created.spec);
+      if (!parsed.ok) throw new Error(parsed.message);
+      for (const g of guards) await eventually(async () => expect(g.state.lookup(ns, name).state).toBe('ready'));
+      const store = { endpoint: redis.endpoint, credentials: false };
+      for (const [i, g] of guards.entries()) {
+        // Each replica's sidecar asks its own guard; the two guards share the store.
+        const spec = { ...parsed.spec, sidecar: { ...parsed.spec.sidecar!, port: ports[i]! } };
+        const cm = renderSidecarConfigMap({ name, namespace: ns, uid: created.metadata.uid ?? '' }, spec, { guard: guardCheckURL(`http://127.0.0.1:${g.port}`, { namespace: ns, name }), trusted: [], store });
+        const conf = cm?.data['nginx.conf'] ?? '';
+        const t = nginxTest(conf);
+        if (!t.ok) throw new Error(`nginx -t refused the generated config:\n${t.output}\n${conf}`);
+        sidecars.push(await startNginx(conf, ports[i]!));
+        expect(sidecarFidelity(spec, { guard: 'http://apisec-guard.apisec-system.svc:8080/check/a/b', trusted: [], store }).RateLimit).toMatchObject({ fidelity: 'Exact' });
+      }
+      const send = (replica: number, localAddress: string) => httpRequest({ port: ports[replica]!, path: '/v1/x', headers: { 'X-API-Key': KEY }, localAddress });
+      // 60 requests: 30 per sidecar stay within each one's own per-pod burst, so every 429 is the guard's global one.
+      const n = Math.round(1.5 * BURST);
+      const statuses = await spread(n, (r) => send(r, '127.0.0.77').then((x) => x.status));
+      const accepted = count(statuses, 200);
+      runs.push(`two sidecars (nginx → guard): ${accepted} of ${n} accepted, ${count(statuses, 429)} answered 429 (limit ${BURST}; two local budgets would be ${2 * BURST})`);
+      expect(accepted + count(statuses, 429)).toBe(n);
+      expect(accepted).toBeGreaterThanOrEqual(BURST);
+      expect(accepted).toBeLessThanOrEqual(Math.floor(BURST * 1.1));
+      const limited = await send(1, '127.0.0.77');
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(limited.headers['ratelimit-limit']).toBe(String(BURST));
+      expect(limited.headers['ratelimit-remaining']).toBe('0');
+      // Another client has its own budget.
+      expect((await send(0, '127.0.0.78')).status).toBe(200);
     });
 
     it('a wrong key counts too (brute force spends the budget)', async () => {
