@@ -11,7 +11,7 @@ const apiClients = {
 const pureOnly = {
   patterns: [
     ...apiClients.patterns,
-    { group: ['node:fs', 'node:child_process', 'node:http', 'node:https', 'pino', '**/controller/*', '**/k8s/*'], message: 'render/, compliance/, api/ and util/ are pure: no I/O, no controller or k8s imports.', allowTypeImports: true },
+    { group: ['node:fs', 'node:child_process', 'node:http', 'node:https', 'pino', 'ioredis', '**/controller/*', '**/k8s/*'], message: 'render/, compliance/, api/ and util/ are pure: no I/O, no controller or k8s imports.', allowTypeImports: true },
   ],
 };
 

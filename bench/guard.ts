@@ -5,7 +5,9 @@
 // closed-loop at a fixed concurrency (throughput), then paced at a fixed rate (latency under load).
 // Then, where nginx is installed (npm run prepare:test), requests/s through the generated nginx sidecar
 // in front of a loopback upstream (its own process), without auth and with the guard (API key), at the
-// same concurrency. Prints figures and ratios; asserts nothing about time.
+// same concurrency. Where redis-server is installed, the API key case again with a Global rate limit
+// counted in a local redis-server (one Lua script per decision): decisions/s with and without the counter
+// and the p99 it adds at the paced rate. Prints figures and ratios; asserts nothing about time.
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +20,13 @@ import { JwksCache } from '../src/guard/jwks.ts';
 import { keySetFromData } from '../src/guard/apikeys.ts';
 import { guardMetrics } from '../src/guard/metrics.ts';
 import { startGuardServer } from '../src/guard/server.ts';
+import { redisCounter } from '../src/guard/store.ts';
 import { guardCheckURL } from '../src/render/delegation.ts';
 import { renderSidecarNginxConf } from '../src/render/sidecar-nginx.ts';
 import { freePort } from '../test/support/controlplane.ts';
 import { startNginx } from '../test/support/nginx.ts';
-import { findNginx } from '../test/tools/prepare.ts';
+import { startRedis, type RunningRedis } from '../test/support/redis.ts';
+import { findNginx, findRedisServer } from '../test/tools/prepare.ts';
 import { TokenCache } from '../src/guard/token-cache.ts';
 
 const ISS = 'https://id.example.com';
@@ -45,7 +49,10 @@ async function serve(): Promise<void> {
     rs: spec({ jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders'] } }),
     es: spec({ jwt: { issuer: ISS, jwksURI: `${ISS}/jwks`, audiences: ['orders'] } }),
     key: spec({ apiKey: { header: 'X-API-Key', secretRef: { name: 'k' } } }, false),
+    // A limit no request reaches, so every decision is counted and allowed.
+    'key-global': { ...spec({ apiKey: { header: 'X-API-Key', secretRef: { name: 'k' } } }, false), rateLimit: { requestsPerSecond: 100000, burst: 1000000, key: 'ClientIP', scope: 'Global' } },
   };
+  const store = process.env.BENCH_REDIS;
   const apiKeys = keySetFromData(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`client-${i}`, Buffer.from(i === 7 ? API_KEY : `other-key-${i}-000000000000000000`).toString('base64')])));
   const server = await startGuardServer({
     host: '127.0.0.1',
@@ -53,6 +60,7 @@ async function serve(): Promise<void> {
     log: pino({ level: 'silent' }),
     metrics: guardMetrics(),
     failures: new FailureWindow(),
+    counter: store ? redisCounter({ endpoint: store }, pino({ level: 'silent' })) : undefined,
     source: {
       lookup: (ns, name): PolicyLookup => (policies[name] ? { state: 'ready', policy: { namespace: ns, name, spec: policies[name] } } : { state: 'unknown' }),
       keysFor: (_ns, s): Keys => (s.authentication?.apiKey ? { apiKeys } : { jwt: cache.resolver({ jwksURI: `${ISS}/jwks` }), jwtSource: `${ISS}/jwks`, ...(verified ? { verified } : {}) }),
@@ -203,6 +211,29 @@ async function cpuPerDecision(jwks: { keys: JWK[] }, tokens: Record<string, stri
   return `decide() alone, ${N} decisions each (CPU time, so less sensitive to other load than the rates above):\n${out.join('\n')}`;
 }
 
+/** One count at a time against the store, in this process: the round trip a decision waits for when nothing queues. */
+async function storeRoundTrip(endpoint: string): Promise<string> {
+  const N = Number(process.env.DECISIONS ?? 5000);
+  const counter = redisCounter({ endpoint }, pino({ level: 'silent' }));
+  const p = { intervalUs: 10, burst: 1_000_000 };
+  const lat: number[] = [];
+  try {
+    // Warm-up: the connection (a count before it is up fails, as in the guard), then the script.
+    for (let i = 0, ok = 0; ok < 200 && i < 1000; i++) ok += await counter.take('apisec:bench', p).then(() => 1, async () => (await new Promise((r) => setTimeout(r, 10)), 0));
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const a = performance.now();
+      await counter.take('apisec:bench', p);
+      lat.push(performance.now() - a);
+    }
+    const cpu = process.cpuUsage(t0);
+    const s = lat.sort((a, b) => a - b);
+    return `store round trip, one count in flight, ${N} counts: p50 ${quantile(s, 0.5).toFixed(3)} ms, p99 ${quantile(s, 0.99).toFixed(3)} ms, ${((cpu.user + cpu.system) / N).toFixed(1)} µs CPU per count in the guard's process`;
+  } finally {
+    await counter.close();
+  }
+}
+
 async function main(): Promise<void> {
   const rsa = await generateKeyPair('RS256');
   const ec = await generateKeyPair('ES256');
@@ -212,13 +243,15 @@ async function main(): Promise<void> {
   const rsToken = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'rs' }).sign(rsa.privateKey);
   const esToken = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'es' }).sign(ec.privateKey);
 
-  const guard = await child('--serve', { BENCH_JWKS: JSON.stringify(jwks) });
+  const redis: RunningRedis | undefined = findRedisServer() ? await startRedis() : undefined;
+  const guard = await child('--serve', { BENCH_JWKS: JSON.stringify(jwks), ...(redis ? { BENCH_REDIS: redis.endpoint } : {}) });
   const port = guard.port;
   const forward = (uri: string): Record<string, string> => ({ 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': uri });
   const cases: [string, string, Record<string, string>][] = [
     ['JWT RS256', '/check/bench/rs', { ...forward('/v1/orders/1'), Authorization: `Bearer ${rsToken}` }],
     ['JWT ES256', '/check/bench/es', { ...forward('/v1/orders/1'), Authorization: `Bearer ${esToken}` }],
     ['API key (50 clients)', '/check/bench/key', { ...forward('/v1/orders/1'), 'X-API-Key': API_KEY }],
+    ...(redis ? [['API key + global limit', '/check/bench/key-global', { ...forward('/v1/orders/1'), 'X-API-Key': API_KEY }] as [string, string, Record<string, string>]] : []),
   ];
   console.log(`guard alone, one process; closed loop: ${REQUESTS} requests at concurrency ${CONCURRENCY}; paced: ${RATE}/s for ${PACED_SECONDS}s`);
   const rows: { name: string; closed: Result; paced: Result }[] = [];
@@ -229,9 +262,11 @@ async function main(): Promise<void> {
       rows.push({ name, closed: await closedLoop(port, path, headers), paced: await paced(port, path, headers) });
     }
     throughSidecar = await sidecar(port);
+    if (redis) console.log(await storeRoundTrip(redis.endpoint));
   } finally {
     guard.kill();
     agent.destroy();
+    await redis?.close();
   }
   const f = (n: number, d = 2): string => n.toFixed(d);
   for (const r of rows) {
@@ -242,6 +277,13 @@ async function main(): Promise<void> {
   }
   const base = rows[2]!.closed.count / rows[2]!.closed.seconds;
   console.log(`ratios to the API key: ${rows.map((r) => `${r.name} ${f(r.closed.count / r.closed.seconds / base)}`).join(', ')}`);
+  const counted = rows[3];
+  if (counted) {
+    const plain = rows[2]!;
+    console.log(
+      `global limit (Redis counter) / none: ${f(counted.closed.count / counted.closed.seconds / base)} of the decisions/s; added p99: closed loop ${f(counted.closed.p99 - plain.closed.p99)} ms, at ${RATE}/s ${f(counted.paced.p99 - plain.paced.p99)} ms (goal ≤ 1 ms on loopback)`,
+    );
+  } else console.log('global limit: redis-server not found (npm run prepare:test, or REDIS_SERVER), skipped');
   console.log(throughSidecar ?? 'sidecar: nginx not found (npm run prepare:test), skipped');
   console.log(await cpuPerDecision(jwks, { rs: rsToken, es: esToken }));
 }

@@ -134,6 +134,14 @@ describe('parseConfig', () => {
     }
   });
 
+  it('takes --rate-limit-store HOST:PORT, with or without credentials, and refuses anything else', () => {
+    expect(parse([]).settings.rateLimitStore).toBeUndefined();
+    expect(parse(['--rate-limit-store', 'redis.apisec-system.svc:6379']).settings.rateLimitStore).toEqual({ endpoint: 'redis.apisec-system.svc:6379', credentials: false });
+    expect(parse(['--rate-limit-store=10.0.0.5:6380', '--rate-limit-store-secret=redis-auth']).settings.rateLimitStore).toEqual({ endpoint: '10.0.0.5:6380', credentials: true });
+    for (const bad of ['redis', 'redis:99999', 'Redis:6379', 'redis:6379/0', 'redis://x:6379']) expect(() => parse(['--rate-limit-store', bad])).toThrow(/--rate-limit-store must be HOST:PORT/);
+    expect(() => parse(['--rate-limit-store-secret', 'x'])).toThrow(/which is not set/);
+  });
+
   it('takes --trusted-proxy CIDRs (repeatable) and refuses anything else', () => {
     expect(parse(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy=fd00::/8']).settings.trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
     expect(parse([]).settings.trustedProxies).toBeUndefined();

@@ -108,6 +108,8 @@ export const FLAGS: readonly Flag[] = [
   { name: 'guard-url', kind: 'string', value: 'URL', env: 'APISEC_GUARD_URL', help: 'base URL of the apisec guard (e.g. http://apisec-guard.apisec-system.svc:8080); jwt, oidc and apiKey without authURL are pointed at it, and without it they are reported Unsupported' },
   { name: 'allowed-auth-host', kind: 'list', value: 'HOST', help: 'a host that auth URLs of policies may name (repeatable): exact, or *.suffix for the names below a domain; with any, other hosts are refused; an IP address or localhost only when listed exactly' },
   { name: 'trusted-proxy', kind: 'list', value: 'CIDR', help: 'a proxy in front of the data planes (load balancer; the ingress controller before a sidecar) whose X-Forwarded-For names the client (repeatable); Traefik and the sidecar then key allow-lists and rate limits on the client, not the previous hop' },
+  { name: 'rate-limit-store', kind: 'string', value: 'HOST:PORT', env: 'APISEC_RATE_LIMIT_STORE', help: "the Redis or Valkey that rateLimit.scope Global counts in, set by the platform team (policies cannot name one); Traefik's rateLimit.redis and the guard use it; without it Global limits are reported not enforced" },
+  { name: 'rate-limit-store-secret', kind: 'string', value: 'NAME', help: "the store needs credentials, which the guard reads (username, password of this Secret in the operator's namespace); never copied to tenants' namespaces, so Traefik cannot use such a store" },
   { name: 'help', kind: 'boolean', help: 'show this help' },
   { name: 'version', kind: 'boolean', help: 'print the version' },
   { name: 'metrics-port', kind: 'string', value: 'PORT', deprecated: 'use --metrics-bind-address=HOST:PORT (a host-only --metrics-bind-address is deprecated too)', help: 'port of /metrics, and of /healthz and /readyz unless --health-probe-bind-address is set; --metrics-bind-address then takes a host only (e.g. 0.0.0.0)' },
@@ -289,6 +291,12 @@ function parseSettings({ classes, controllers, authHosts, trustedProxies, gatewa
   return settings;
 }
 
+/** --rate-limit-store: host:port, a lower-case DNS name or IPv4 address; it reaches Middlewares verbatim. */
+export function parseStoreEndpoint(v: string): string {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[0-9]{1,5}$/.test(v) || Number(v.split(':')[1]) > 65535) throw new ConfigError(`--rate-limit-store must be HOST:PORT with a lower-case DNS name or IPv4 host, got "${v}"`);
+  return v;
+}
+
 /** http(s)://host[:port] only: the data planes append /check/{namespace}/{policy}; it reaches nginx configs verbatim. */
 export function parseGuardURL(v: string): string {
   const m = /^(https?:\/\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?)\/?$/.exec(v);
@@ -398,6 +406,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   });
   const guardURL = given('guard-url');
   if (guardURL !== undefined) settings.guardURL = parseGuardURL(guardURL);
+  const store = given('rate-limit-store');
+  if (store === undefined && given('rate-limit-store-secret') !== undefined) throw new ConfigError('--rate-limit-store-secret names the credentials of --rate-limit-store, which is not set');
+  if (store !== undefined) settings.rateLimitStore = { endpoint: parseStoreEndpoint(store), credentials: given('rate-limit-store-secret') !== undefined };
   const kubeconfig = given('kubeconfig');
   const namespace = given('namespace');
   const context = given('context');

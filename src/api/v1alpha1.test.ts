@@ -40,7 +40,7 @@ describe('parseSpec: accepts and defaults', () => {
       provider: 'auto',
       tls: { httpsOnly: true, hsts: { maxAgeSeconds: 31536000, includeSubDomains: true, preload: false } },
       authorization: { defaultAction: 'Deny', rules: fullSpec.authorization?.rules },
-      rateLimit: { requestsPerSecond: 20, burst: 40, maxConnections: 100, key: 'ClientIP' },
+      rateLimit: { requestsPerSecond: 20, burst: 40, maxConnections: 100, key: 'ClientIP', scope: 'Local' },
       cors: { ...fullSpec.cors, maxAgeSeconds: 600 },
       waf: { enabled: true, mode: 'Block', ruleSet: 'OWASPCoreRuleSet' },
       network: { defaultDeny: true, allowFrom: fullSpec.network?.allowFrom },
@@ -62,6 +62,8 @@ describe('parseSpec: accepts and defaults', () => {
     { name: 'explicit Audit and provider', spec: { targetRefs, mode: 'Audit', provider: 'traefik' }, expected: { mode: 'Audit', provider: 'traefik' } },
     { name: 'rpm with burst at the per-second rate', spec: { targetRefs, rateLimit: { requestsPerMinute: 600, burst: 10 } }, expected: { rateLimit: { requestsPerMinute: 600, burst: 10, key: 'ClientIP' } } },
     { name: 'key Header with header', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, key: 'Header', header: 'X-Tenant' } }, expected: { rateLimit: { requestsPerSecond: 1, key: 'Header', header: 'X-Tenant' } } },
+    { name: 'a Global limit, onStoreUnavailable defaults later (unset)', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Global' } }, expected: { rateLimit: { requestsPerSecond: 1, key: 'ClientIP', scope: 'Global' } } },
+    { name: 'a Global limit that allows while the store is down', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Global', onStoreUnavailable: 'Allow' } }, expected: { rateLimit: { scope: 'Global', onStoreUnavailable: 'Allow' } } },
     { name: 'wildcard origin without credentials', spec: { targetRefs, cors: { allowOrigins: ['*'] } }, expected: { cors: { allowOrigins: ['*'], allowCredentials: false, maxAgeSeconds: 600 } } },
   ])('$name', ({ spec, expected }) => {
     const res = parseSpec(spec);
@@ -94,6 +96,11 @@ describe('parseSpec: rejects with field paths', () => {
     { name: 'a body size of 65Gi', spec: { targetRefs, requestLimits: { maxBodySize: '65Gi' } }, path: 'spec.requestLimits.maxBodySize' },
     { name: 'a body size of 69G', spec: { targetRefs, requestLimits: { maxBodySize: '69G' } }, path: 'spec.requestLimits.maxBodySize' },
     { name: '65536 connections', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, maxConnections: 65536 } }, path: 'spec.rateLimit.maxConnections' },
+    { name: 'onStoreUnavailable on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, onStoreUnavailable: 'Allow' } }, path: 'spec.rateLimit.onStoreUnavailable' },
+    { name: 'an unknown scope', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Cluster' } }, path: 'spec.rateLimit.scope' },
+    { name: 'key Subject on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, key: 'Subject' } }, path: 'spec.rateLimit.key' },
+    { name: 'windows on a Local limit', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, windows: [{ requests: 10, period: 'Day' }] } }, path: 'spec.rateLimit.windows' },
+    { name: 'four windows', spec: { targetRefs, rateLimit: { requestsPerSecond: 1, scope: 'Global', windows: Array.from({ length: 4 }, () => ({ requests: 10, period: 'Day' })) } }, path: 'spec.rateLimit.windows' },
 
     // authentication
     {

@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import * as P from './patterns.ts';
 import type { ApiSecurityPolicyStatus } from './status-v1alpha1.ts';
+import { RateLimit } from './rate-limit.ts';
+
+export { RateLimit, RATE_LIMIT_STORE_DEFAULT, storeUnavailable } from './rate-limit.ts';
 
 export const GROUP = 'apisec.dev';
 export const VERSION = 'v1alpha1';
@@ -46,7 +49,6 @@ export type HttpMethod = z.infer<typeof HttpMethod>;
 const methods = (description: string): z.ZodArray<typeof HttpMethod> =>
   z.array(HttpMethod).min(1).max(7).describe(description);
 
-const positive = (max: number, description: string): z.ZodNumber => z.number().int().min(1).max(max).describe(description);
 
 export const LabelSelector = z
   .object({
@@ -219,30 +221,6 @@ const Authorization = z
     rules: z.array(AuthorizationRule).max(64).default([]).describe('Allow rules, evaluated in order.'),
   })
   .describe('Least-privilege authorization by method and path.');
-
-export const RateLimit = z
-  .object({
-    requestsPerSecond: positive(100000, 'Sustained requests per second per key.').optional(),
-    requestsPerMinute: positive(6000000, 'Sustained requests per minute per key.').optional(),
-    burst: z.number().int().min(0).max(1000000).optional().describe('Extra requests allowed in a burst above the rate (default: equal to the rate).'),
-    key: z.enum(['ClientIP', 'Header']).default('ClientIP').describe('What a limit is counted per.'),
-    header: headerName('Header whose value keys the limit when key is Header.').optional(),
-    maxConnections: positive(P.MAX_CONNECTIONS, `Concurrent connections (or in-flight requests) per key; at most ${P.MAX_CONNECTIONS} (nginx limit_conn).`).optional(),
-  })
-  .describe('Rate limiting against brute force and denial of service. Exceeding it answers 429 where the data plane can.')
-  .meta(
-    cel(
-      { rule: 'has(self.requestsPerSecond) != has(self.requestsPerMinute)', message: 'set exactly one of requestsPerSecond and requestsPerMinute' },
-      { rule: '!has(self.burst) || (has(self.requestsPerSecond) ? self.burst >= self.requestsPerSecond : self.burst * 60 >= self.requestsPerMinute)', message: 'burst must be at least the per-second rate' },
-      { rule: "self.key != 'Header' || has(self.header)", message: 'key Header needs header' },
-    ),
-  )
-  .refine((r) => (r.requestsPerSecond === undefined) !== (r.requestsPerMinute === undefined), 'set exactly one of requestsPerSecond and requestsPerMinute')
-  .refine(
-    (r) => r.burst === undefined || (r.requestsPerSecond !== undefined ? r.burst >= r.requestsPerSecond : r.burst * 60 >= (r.requestsPerMinute ?? 0)),
-    { message: 'burst must be at least the per-second rate', path: ['burst'] },
-  )
-  .refine((r) => r.key !== 'Header' || r.header !== undefined, { message: 'key Header needs header', path: ['header'] });
 
 export const IpAccess = z
   .object({

@@ -68,6 +68,8 @@ describe('applyBaselines', () => {
     ['rateLimit.rate', { rateLimit: { requestsPerMinute: 60000 } }, { rateLimit: { requestsPerSecond: 100 } }, (e: ApiSecurityPolicySpec) => e.rateLimit?.requestsPerSecond === 100],
     ['rateLimit.burst', { rateLimit: { requestsPerSecond: 10, burst: 500 } }, { rateLimit: { requestsPerSecond: 100, burst: 200 } }, (e: ApiSecurityPolicySpec) => e.rateLimit?.burst === 200],
     ['rateLimit.maxConnections', { rateLimit: { requestsPerSecond: 1, maxConnections: 99 } }, { rateLimit: { requestsPerSecond: 10, maxConnections: 10 } }, (e: ApiSecurityPolicySpec) => e.rateLimit?.maxConnections === 10],
+    ['rateLimit.scope', { rateLimit: { requestsPerSecond: 1 } }, { rateLimit: { requestsPerSecond: 10, scope: 'Global' } }, (e: ApiSecurityPolicySpec) => e.rateLimit?.scope === 'Global'],
+    ['rateLimit.onStoreUnavailable', { rateLimit: { requestsPerSecond: 1, scope: 'Global', onStoreUnavailable: 'Allow' } }, { rateLimit: { requestsPerSecond: 10, scope: 'Global' } }, (e: ApiSecurityPolicySpec) => e.rateLimit?.onStoreUnavailable === 'Deny'],
     ['requestLimits.maxBodySize', { requestLimits: { maxBodySize: '10Mi' } }, { requestLimits: { maxBodySize: '1Mi' } }, (e: ApiSecurityPolicySpec) => e.requestLimits?.maxBodySize === '1Mi'],
     ['requestLimits.allowedMethods', { requestLimits: { allowedMethods: ['GET', 'DELETE'] } }, { requestLimits: { allowedMethods: ['GET', 'POST'] } }, (e: ApiSecurityPolicySpec) => e.requestLimits?.allowedMethods?.join() === 'GET'],
     ['ipAccess.allow', { ipAccess: { allow: ['0.0.0.0/0'] } }, { ipAccess: { allow: ['10.0.0.0/8'] } }, (e: ApiSecurityPolicySpec) => e.ipAccess?.allow?.join() === '10.0.0.0/8'],

@@ -7,7 +7,7 @@ import { olderFirst } from './claims.ts';
 import { BlockList, isIP } from 'node:net';
 import type { BaselineFloors } from '../api/cluster-v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
-import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { storeUnavailable, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { delegatedEndpoint } from '../render/delegation.ts';
 import { admitsEveryNamespace, prefixLength } from './peers.ts';
 
@@ -131,10 +131,25 @@ function tightenBurst(c: Ctx, f: RateLimit, r: RateLimit): void {
 /** The key is fixed by the floor: a Header key lets a client rotate the header to escape the limit. */
 function fixKey(c: Ctx, f: RateLimit, r: RateLimit): void {
   if (r.key === f.key && (f.key !== 'Header' || r.header?.toLowerCase() === f.header?.toLowerCase())) return;
-  loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : 'client address'}`);
+  loosen(c, 'rateLimit.key', `the baseline counts the limit per ${f.key === 'Header' ? `header ${f.header ?? ''}` : f.key === 'Subject' ? 'authenticated identity' : 'client address'}`);
   r.key = f.key;
   if (f.key === 'Header' && f.header) r.header = f.header;
   else delete r.header;
+}
+
+/** A Global floor holds for every policy, and a Deny floor while the store is down too. */
+function fixScope(c: Ctx, f: RateLimit, r: RateLimit): void {
+  if (f.scope !== 'Global') return;
+  if (r.scope !== 'Global') {
+    loosen(c, 'rateLimit.scope', 'the baseline counts the limit globally, across every replica');
+    r.scope = 'Global';
+  }
+  if (storeUnavailable(f) === 'Deny' && r.onStoreUnavailable === 'Allow') {
+    loosen(c, 'rateLimit.onStoreUnavailable', 'the baseline denies requests while the rate-limit store cannot be reached');
+    r.onStoreUnavailable = 'Deny';
+  } else if (r.onStoreUnavailable === undefined && f.onStoreUnavailable !== undefined) r.onStoreUnavailable = f.onStoreUnavailable;
+  // The floor's windows are supplied where the policy has none (a policy's own windows are not compared yet).
+  if (f.windows && !r.windows) r.windows = f.windows;
 }
 
 function rateLimit(c: Ctx): void {
@@ -157,6 +172,7 @@ function rateLimit(c: Ctx): void {
     r.maxConnections = f.maxConnections;
   }
   fixKey(c, f, r);
+  fixScope(c, f, r);
   c.out.rateLimit = r;
   from(c, 'rateLimit.rate', perSecond(r), perSecond(mine) > perSecond(f));
 }

@@ -80,7 +80,8 @@ function checkRateLimit(i: ComplianceInput): Verdict {
   const r = i.spec.rateLimit;
   if (!r) return fail('no rate limit: open to brute force and floods', 'set spec.rateLimit');
   const rate = r.requestsPerSecond !== undefined ? `${r.requestsPerSecond}/s` : `${r.requestsPerMinute}/min`;
-  return pass(`limited to ${rate} per ${r.key === 'Header' ? `header ${r.header}` : 'client'}`);
+  const per = r.key === 'Header' ? `header ${r.header}` : r.key === 'Subject' ? 'authenticated identity' : 'client';
+  return pass(`limited to ${rate} per ${per}${r.scope === 'Global' ? ', across every replica' : ''}`);
 }
 
 function checkIpAccess(i: ComplianceInput): Verdict {

@@ -9,7 +9,7 @@ import { isServed } from '../k8s/discovery.ts';
 import { Informer, type InformerHealth } from '../k8s/informer.ts';
 import { Resources, keyOf, type KubeObject, type ResourceType } from '../k8s/resources.ts';
 import type { ControllerMetrics, ReconcileResult } from '../observability/metrics.ts';
-import { ANNOTATION_POLICY, LABEL_API_KEYS, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { ANNOTATION_POLICY, LABEL_API_KEYS, LABEL_CLIENT_CA, LABEL_EVENT, LABEL_MANAGED_BY, MANAGED_BY, RATE_LIMIT_STORE_EVENT, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
 import type { OperatorSettings } from '../render/types.ts';
 import { BaselineReconciler, selectBaselines } from './baseline.ts';
 import { slimEvent, slimObject, slimOwned, slimPod, slimSecret } from './slim.ts';
@@ -141,7 +141,7 @@ export class Manager {
       baselines: cluster(Resources.baseline),
       middlewares: inf(Resources.middleware, owned),
       // Only the guard's labelled Events, and of each only what the status names: Events live an hour.
-      suspiciousEvents: new Informer(client, Resources.event, log.child({ informer: 'events' }), { namespace, labelSelector: `${LABEL_EVENT}=${SUSPICIOUS_ACTIVITY}`, transform: slimEvent }),
+      suspiciousEvents: new Informer(client, Resources.event, log.child({ informer: 'events' }), { namespace, labelSelector: `${LABEL_EVENT} in (${SUSPICIOUS_ACTIVITY},${RATE_LIMIT_STORE_EVENT})`, transform: slimEvent }),
       // Whether a Secret consents to be a client CA: its name, from a metadata-only watch (never its data).
       clientCAs: new Informer(client, Resources.secret, log.child({ informer: 'secrets' }), { namespace, labelSelector: `${LABEL_CLIENT_CA}=true`, metadataOnly: true, transform: slimSecret }),
       apiKeySecrets: new Informer(client, Resources.secret, log.child({ informer: 'api-key-secrets' }), { namespace, labelSelector: `${LABEL_API_KEYS}=true`, metadataOnly: true, transform: slimSecret }),

@@ -14,10 +14,11 @@ import { dataPlaneRefusals, type DataPlaneRefusal } from '../compliance/data-pla
 import { sidecarCoverage, sidecarServesName, type PodMeta, type SidecarCoverage } from '../compliance/injection.ts';
 import { describeAnnotationConflicts } from '../compliance/managed-fields.ts';
 import { converged, driftCondition, failedStatus, fightConditions, generatedObjects, policyStatus, recordedDigest, refusedStatus, suspiciousCondition, type SuspiciousEvent } from '../compliance/status.ts';
+import { storeCondition } from '../compliance/store-status.ts';
 import { FIELD_MANAGER } from '../k8s/client.ts';
 import { TerminalError, failureReason, isTransient } from '../k8s/errors.ts';
 import { Resources, type KubeObject } from '../k8s/resources.ts';
-import { ANNOTATION_POLICY, LABEL_POLICY, labelValue } from '../render/labels.ts';
+import { ANNOTATION_POLICY, LABEL_POLICY, labelValue, STORE_UNAVAILABLE_REASON } from '../render/labels.ts';
 import { sidecarConfigMapName } from '../render/sidecar-container.ts';
 import { UnsafeValueError } from '../render/sidecar-nginx.ts';
 import type { IngressLike, OperatorSettings, PolicyRef, ServiceLike } from '../render/types.ts';
@@ -181,9 +182,13 @@ export class PolicyReconciler implements Reconciler {
     status.conditions = [...(status.conditions ?? []), driftCondition(previous, generation, { description: found.drift, fight: found.fight }, now)];
     if (found.fight) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, fightConditions(found.drift)), generation, now);
     if (found.foreign.length) status.conditions = mergeConditions(previous, overrideConditions(status.conditions, foreignConditions(found.foreign)), generation, now);
-    const suspicious = suspiciousCondition(this.suspiciousEvents(policy), previous, now);
-    if (suspicious.condition) status.conditions = [...status.conditions, ...mergeConditions(previous, [suspicious.condition], generation, now)];
-    return suspicious.recheckInMs === undefined ? {} : { recheckInMs: suspicious.recheckInMs };
+    const reports = this.guardReports(policy);
+    const suspicious = suspiciousCondition(reports.filter((e) => e.reason !== STORE_UNAVAILABLE_REASON), previous, now);
+    const store = storeCondition(reports.filter((e) => e.reason === STORE_UNAVAILABLE_REASON), previous, now);
+    const reported = [suspicious.condition, store.condition].filter((c) => c !== undefined);
+    if (reported.length) status.conditions = [...status.conditions, ...mergeConditions(previous, reported, generation, now)];
+    const recheck = Math.min(suspicious.recheckInMs ?? Infinity, store.recheckInMs ?? Infinity);
+    return Number.isFinite(recheck) ? { recheckInMs: recheck } : {};
   }
 
   /** With sidecar injection: which opted-in pods behind the Services lack this policy's sidecar. */
@@ -413,12 +418,12 @@ export class PolicyReconciler implements Reconciler {
     if (err) ctx.log.warn({ err: err.message }, 'Failed to record Event');
   }
 
-  /** The guard's SuspiciousActivity reports about this policy (Events it labelled). */
-  private suspiciousEvents(policy: Policy): SuspiciousEvent[] {
+  /** The guard's reports about this policy (Events it labelled: SuspiciousActivity, RateLimitStoreUnavailable). */
+  private guardReports(policy: Policy): (SuspiciousEvent & { reason: string })[] {
     return this.deps.caches.suspiciousEvents
       .list(policy.metadata.namespace)
       .filter((e) => (e.regarding as { name?: string } | undefined)?.name === policy.metadata.name)
-      .map((e) => ({ at: String(e.eventTime ?? ''), note: String(e.note ?? '') }))
+      .map((e) => ({ at: String(e.eventTime ?? ''), note: String(e.note ?? ''), reason: String(e.reason ?? '') }))
       .filter((e) => !Number.isNaN(Date.parse(e.at)));
   }
 

@@ -139,9 +139,9 @@ export function slimPod(p: KubeObject): KubeObject {
   };
 }
 
-/** What the status needs of a SuspiciousActivity Event: whom it is about, when, and what it says (clipped). */
+/** What the status needs of a guard's Event (SuspiciousActivity, RateLimitStoreUnavailable): whom it is about, when, why, and what it says (clipped). */
 export function slimEvent(e: KubeObject): KubeObject {
-  const { regarding, eventTime, note, series } = e as KubeObject & { regarding?: { kind?: string; name?: string }; eventTime?: string; note?: string; series?: { lastObservedTime?: string } };
+  const { regarding, eventTime, note, series, reason } = e as KubeObject & { regarding?: { kind?: string; name?: string }; eventTime?: string; note?: string; reason?: string; series?: { lastObservedTime?: string } };
   const { name, namespace, resourceVersion, uid, creationTimestamp } = e.metadata;
   return {
     apiVersion: e.apiVersion,
@@ -150,5 +150,6 @@ export function slimEvent(e: KubeObject): KubeObject {
     regarding: { kind: regarding?.kind, name: regarding?.name },
     eventTime: series?.lastObservedTime ?? eventTime ?? creationTimestamp,
     note: typeof note === 'string' ? note.slice(0, 256) : '',
+    reason: typeof reason === 'string' ? reason.slice(0, 64) : '',
   } as KubeObject;
 }

@@ -4,19 +4,21 @@
 // synced in time) logs one line and exits 1: a guard that answers without policies would only deny.
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { ConfigError, parseAddress, parseDuration, type ListenAddress } from '../config.ts';
+import { ConfigError, parseAddress, parseDuration, parseStoreEndpoint, type ListenAddress } from '../config.ts';
 import { Writer } from '../k8s/apply.ts';
 import { connect } from '../k8s/connect.ts';
 import { createLogger } from '../observability/logger.ts';
 import { runtimeMetrics } from '../observability/metrics.ts';
 import { startHttpServer, type HttpServer } from '../observability/server.ts';
-import { LABEL_EVENT, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { LABEL_EVENT, RATE_LIMIT_STORE_EVENT, STORE_UNAVAILABLE_REASON, SUSPICIOUS_ACTIVITY } from '../render/labels.ts';
+import { StoreReports } from './limit-check.ts';
 import { FailureWindow } from './brute-force.ts';
 import { httpsJsonFetcher } from './fetch.ts';
 import { JwksCache } from './jwks.ts';
 import { guardMetrics } from './metrics.ts';
 import { startGuardServer, type GuardServer } from './server.ts';
 import { GuardState } from './state.ts';
+import { redisCounter, type StoreOptions } from './store.ts';
 
 export interface GuardConfig {
   address: ListenAddress;
@@ -31,6 +33,8 @@ export interface GuardConfig {
   failureWindowMs: number;
   /** Least time between two fetches of one issuer's keys for an unknown kid. */
   jwksCooldownMs: number;
+  /** The platform's rate-limit store, for Global rate limits. */
+  rateLimitStore?: StoreOptions;
 }
 
 export const GUARD_HELP = `Usage: apisec guard [flags]
@@ -51,6 +55,9 @@ authURL. Data planes call GET|POST /check/{namespace}/{policy}; 2xx allows, 401 
   --failure-window DURATION     the window (default 1m)
   --jwks-cooldown DURATION      least time between two key fetches of one issuer for an unknown kid
                                 (default 10s)
+  --rate-limit-store HOST:PORT  the Redis or Valkey that Global rate limits count in (the operator's
+                                --rate-limit-store); credentials from env APISEC_RATE_LIMIT_STORE_USERNAME
+                                and APISEC_RATE_LIMIT_STORE_PASSWORD
   --cache-sync-timeout DURATION exit if the caches have not synced by then (default 2m)
   --log-level LEVEL             trace|debug|info|warn|error (default info; env LOG_LEVEL)
 `;
@@ -92,6 +99,7 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
         'failure-threshold': { type: 'string' },
         'failure-window': { type: 'string' },
         'jwks-cooldown': { type: 'string' },
+        'rate-limit-store': { type: 'string' },
         'cache-sync-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -108,7 +116,9 @@ export function parseGuardConfig(argv: string[], env: NodeJS.ProcessEnv): GuardC
   const kubeconfig = str('kubeconfig') ?? env.KUBECONFIG;
   const context = str('context');
   const caFile = str('ca-file');
+  const store = str('rate-limit-store');
   return {
+    ...(store ? { rateLimitStore: { endpoint: parseStoreEndpoint(store), username: env.APISEC_RATE_LIMIT_STORE_USERNAME, password: env.APISEC_RATE_LIMIT_STORE_PASSWORD } } : {}),
     address,
     metricsAddress,
     namespaces,
@@ -147,12 +157,15 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
     }
   }, { cooldownMs: config.jwksCooldownMs });
   const state = new GuardState(client, log, jwks, config.namespaces);
+  const counter = config.rateLimitStore ? redisCounter(config.rateLimitStore, log) : undefined;
+  const storeReports = new StoreReports();
   const events = new Writer(client, 'apisec-guard');
   state.start();
   const servers: (GuardServer | HttpServer)[] = [];
   const stop = async (): Promise<void> => {
     for (const s of servers.splice(0)) await s.close();
     await state.stop();
+    await counter?.close();
     await client.close();
   };
   try {
@@ -177,6 +190,15 @@ export async function startGuard(config: GuardConfig, log: Logger, client = conn
       source: state,
       metrics,
       log,
+      counter,
+      // The operator, which owns the status, learns of an unreachable store from these Events (RateLimitStoreUnavailable).
+      onStoreUnavailable: (policy, action) => {
+        if (!storeReports.due(`${policy.namespace}/${policy.name}`, Date.now())) return;
+        const note = `the rate-limit store could not be reached: requests ${action === 'Allow' ? 'pass uncounted' : 'are refused (503)'} (onStoreUnavailable ${action})`;
+        void events
+          .recordEvent({ apiVersion: 'apisec.dev/v1alpha1', kind: 'ApiSecurityPolicy', name: policy.name, namespace: policy.namespace }, { type: 'Warning', reason: STORE_UNAVAILABLE_REASON, note, action: 'RateLimit', labels: { [LABEL_EVENT]: RATE_LIMIT_STORE_EVENT } })
+          .then((err) => err && log.warn({ err: err.message }, 'Event not recorded'));
+      },
       failures: new FailureWindow({ threshold: config.failureThreshold, windowMs: config.failureWindowMs }),
       onSuspicious: (s, policy) => {
         const note = `${s.failures} failed authentications from ${s.client} within ${s.windowMs / 1000}s (brute force or credential stuffing?)`;

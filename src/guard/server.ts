@@ -12,7 +12,9 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { FailureWindow, Suspicion } from './brute-force.ts';
 import { decide, type CheckRequest, type Decision, type GuardPolicy, type Keys, type PolicyLookup } from './decide.ts';
 import type { GuardMetrics } from './metrics.ts';
+import { checkLimit, type OnStoreUnavailable } from './limit-check.ts';
 import { parseCheckPath } from './paths.ts';
+import type { Counter } from './store.ts';
 
 export interface GuardSource {
   lookup(namespace: string, name: string): PolicyLookup;
@@ -28,6 +30,9 @@ export interface GuardServerOptions {
   failures: FailureWindow;
   onSuspicious?: (s: Suspicion, policy: GuardPolicy) => void;
   now?: () => Date;
+  /** The rate-limit store's counter (--rate-limit-store), for Global limits. */
+  counter?: Counter | undefined;
+  onStoreUnavailable?: OnStoreUnavailable;
 }
 
 export interface GuardServer {
@@ -66,6 +71,19 @@ export async function startGuardServer(opts: GuardServerOptions): Promise<GuardS
     const lookup = source.lookup(namespace, name);
     const keys = lookup.state === 'ready' ? source.keysFor(namespace, lookup.policy.spec) : {};
     const request: CheckRequest = target === undefined ? req : { headers: req.headers, pathRequest: { method: req.method ?? '', target } };
+    const counted = { headers: req.headers, client: clientOf(req) };
+    /** The global limit's answer, if it refuses the request (then written here). */
+    const limited = async (stage: 'before' | 'after', subject?: string): Promise<boolean> => {
+      if (lookup.state !== 'ready') return false;
+      const limit = await checkLimit({ counter: opts.counter, metrics, onStoreUnavailable: opts.onStoreUnavailable }, lookup.policy, { ...counted, subject }, stage);
+      if (!limit.answer) return false;
+      res.writeHead(limit.status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...limit.headers }).end(JSON.stringify({ allow: false, reason: limit.reason, detail: limit.detail }));
+      metrics.decisions.inc({ policy: `${namespace}/${name}`, result: 'deny', reason: limit.reason });
+      metrics.latency.observe({ result: 'deny' }, Number(process.hrtime.bigint() - started) / 1e9);
+      return true;
+    };
+    // ClientIP and Header limits count every request, with or without valid credentials (brute force).
+    if (await limited('before')) return;
     let d: Decision;
     try {
       d = await decide(lookup, request, keys, now());
@@ -74,6 +92,8 @@ export async function startGuardServer(opts: GuardServerOptions): Promise<GuardS
       log.error({ err: err instanceof Error ? err.message : String(err), namespace, name }, 'Decision failed');
       d = { allow: false, status: 403, reason: 'InternalError', detail: 'the guard could not decide: denied (fail closed)' };
     }
+    // A Subject limit counts the identity the guard just verified.
+    if (d.allow && (await limited('after', d.subject))) return;
     answer(res, d);
     const policy = lookup.state === 'unknown' ? '' : `${namespace}/${name}`;
     const result = d.allow ? 'allow' : 'deny';

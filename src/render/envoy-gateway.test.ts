@@ -104,6 +104,14 @@ describe('renderEnvoyGateway', () => {
     expect(header.fidelity.RateLimit?.unenforced).toEqual([expect.stringContaining('requests without header X-Client')]);
   });
 
+  it('a Global limit goes to Envoy Gateway\'s global rate limit service: Delegated (its store is the EnvoyGateway\'s, not the operator\'s)', () => {
+    const out = render({ rateLimit: { requestsPerSecond: 10, scope: 'Global', onStoreUnavailable: 'Allow' } });
+    expect(of(out.objects, 'BackendTrafficPolicy')!.rateLimit).toMatchObject({ type: 'Global', global: { rules: [{ limit: { requests: 10, unit: 'Second' } }, { limit: { requests: 10, unit: 'Second' } }] } });
+    expect(out.fidelity.RateLimit).toMatchObject({ fidelity: 'Delegated' });
+    expect(out.fidelity.RateLimit?.reason).toContain('onStoreUnavailable is not expressed');
+    expect(out.fidelity.RateLimit?.unenforced).toBeUndefined();
+  });
+
   it('bounds the request body in bytes (413), and reports what a route cannot say', () => {
     const { objects, fidelity } = render({ requestLimits: { maxBodySize: '1Mi', allowedMethods: ['GET'] }, tls: { httpsOnly: true }, waf: { enabled: true }, logging: { accessLog: true }, authentication: { mtls: { caSecretRef: 'ca' } } });
     expect(of(objects, 'BackendTrafficPolicy')!.requestBuffer).toEqual({ limit: '1048576' });

@@ -8,6 +8,7 @@ import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardResponseHeaders } from './delegation.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
+import { subjectNote, withWindows } from './rate-limit-scope.ts';
 import type { FidelityNote, FidelityReport, PolicyRef } from './types.ts';
 
 export const ENVOY_GATEWAY_GROUP = 'gateway.envoyproxy.io';
@@ -48,9 +49,11 @@ export interface SecurityPolicySpec {
   cors?: { allowOrigins: string[]; allowMethods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[]; allowCredentials: boolean; maxAge: string };
 }
 
+type RateRule = { clientSelectors: ({ sourceCIDR: { type: 'Distinct'; value: string } } | { headers: { name: string; type: 'Distinct' }[] })[]; limit: { requests: number; unit: 'Second' | 'Minute' } };
+
 export interface BackendTrafficPolicySpec {
   targetRefs: TargetRefs;
-  rateLimit?: { type: 'Local'; local: { rules: { clientSelectors: ({ sourceCIDR: { type: 'Distinct'; value: string } } | { headers: { name: string; type: 'Distinct' }[] })[]; limit: { requests: number; unit: 'Second' | 'Minute' } }[] } };
+  rateLimit?: { type: 'Local'; local: { rules: RateRule[] } } | { type: 'Global'; global: { rules: RateRule[] } };
   requestBuffer?: { limit: string };
 }
 
@@ -253,23 +256,33 @@ const cors: Part = (spec, b) => {
 const rateLimit: Part = (spec, b) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  // Envoy verifies JWTs itself and counts in its own service: nothing here counts per identity.
+  const noCount = { how: 'extAuth', passes429: true };
+  const bySubject = subjectNote(spec, noCount);
+  if (bySubject) return void (b.fidelity.RateLimit = withWindows(bySubject, spec, noCount));
   const perSecond = rl.requestsPerSecond !== undefined;
-  const selectors: NonNullable<BackendTrafficPolicySpec['rateLimit']>['local']['rules'][number]['clientSelectors'] =
+  const selectors: RateRule['clientSelectors'] =
     rl.key === 'Header' && rl.header
       ? [{ headers: [{ name: rl.header, type: 'Distinct' }] }]
       : [{ sourceCIDR: { type: 'Distinct', value: '0.0.0.0/0' } }, { sourceCIDR: { type: 'Distinct', value: '::/0' } }];
   const limit = { requests: rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1, unit: perSecond ? ('Second' as const) : ('Minute' as const) };
   // One rule per address family: a client selector list is ANDed, so each family is its own rule.
   const rules = rl.key === 'Header' ? [{ clientSelectors: selectors, limit }] : selectors.map((s) => ({ clientSelectors: [s], limit }));
-  b.traffic.rateLimit = { type: 'Local', local: { rules } };
-  const reasons = ["counted per Envoy replica and per route (Envoy's local rate limit, a token bucket), answering 429", `no separate burst: the bucket holds one period of requests${rl.burst !== undefined ? ` (burst ${rl.burst} is not expressed)` : ''}`];
+  const global = rl.scope === 'Global';
+  b.traffic.rateLimit = global ? { type: 'Global', global: { rules } } : { type: 'Local', local: { rules } };
+  const reasons = [
+    global
+      ? "counted once for every Envoy replica by Envoy Gateway's global rate limit service, whose store (and what happens while it is down: onStoreUnavailable is not expressed per route) the platform configures in the EnvoyGateway's rateLimit backend, which the operator neither writes nor checks; answering 429"
+      : "counted per Envoy replica and per route (Envoy's local rate limit, a token bucket), answering 429",
+    `no separate burst: ${global ? 'a fixed window of' : 'the bucket holds'} one period of requests${rl.burst !== undefined ? ` (burst ${rl.burst} is not expressed)` : ''}`,
+  ];
   reasons.push(rl.key === 'Header' ? `keyed by header ${rl.header ?? ''}` : `keyed by ${CLIENT_ADDRESS}`);
   const unenforced = [
     // A client that omits the header is not counted at all: the limit it declares does not hold for it.
     ...(rl.key === 'Header' ? [`requests without header ${rl.header ?? ''}: Envoy Gateway counts only requests that carry it, so omitting it escapes the limit`] : []),
     ...(rl.maxConnections !== undefined ? [`maxConnections ${rl.maxConnections}: a route has no per-client connection limit`] : []),
   ];
-  b.fidelity.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
+  b.fidelity.RateLimit = withWindows({ fidelity: global ? 'Delegated' : 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) }, spec, noCount);
 };
 
 const requestLimits: Part = (spec, b) => {

@@ -7,7 +7,7 @@ import { sidecarFidelity } from './sidecar-nginx.ts';
 import { renderTraefik } from './traefik.ts';
 import { routeFidelity } from './traefik-routes.ts';
 import { guardServiceOf, renderEnvoyGateway } from './envoy-gateway.ts';
-import type { FidelityReport } from './types.ts';
+import type { FidelityReport, RateLimitStore } from './types.ts';
 
 const FULL: ApiSecurityPolicySpecInput = {
   targetRefs: [{ group: 'networking.k8s.io', kind: 'Ingress', name: 'api' }],
@@ -26,17 +26,20 @@ const MTLS: ApiSecurityPolicySpecInput = { ...FULL, authentication: { mtls: { ca
 /** The same policy without authURL: the apisec guard decides (given the operator's --guard-url). */
 const GUARDED: ApiSecurityPolicySpecInput = { ...FULL, authentication: { oidc: { issuerURL: 'https://id.example.com', audiences: ['api'] } } };
 const GUARD = 'http://apisec-guard.apisec-system.svc:8080/check/ns/api';
+/** The same policy with a Global limit, given the operator's --rate-limit-store (no credentials). */
+const GLOBAL: ApiSecurityPolicySpecInput = { ...FULL, rateLimit: { requestsPerSecond: 10, burst: 20, scope: 'Global' } };
+const STORE: RateLimitStore = { endpoint: 'redis.apisec-system.svc:6379', credentials: false };
 
 /** `guard`: the guard's check URL, when the operator knows one. */
-export type Column = { name: string; report: (spec: ApiSecurityPolicySpec, guard?: string) => FidelityReport };
+export type Column = { name: string; report: (spec: ApiSecurityPolicySpec, guard?: string, store?: RateLimitStore) => FidelityReport };
 
 export const COLUMNS: Column[] = [
-  { name: 'ingress-nginx', report: (s, g) => renderIngressNginx(s, 'ns', g).fidelity },
+  { name: 'ingress-nginx', report: (s, g, store) => renderIngressNginx(s, 'ns', g, store).fidelity },
   { name: 'HAProxy (haproxytech)', report: (s) => renderHaproxy(s).fidelity },
-  { name: 'Traefik', report: (s, g) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [] }).fidelity },
+  { name: 'Traefik', report: (s, g, store) => renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [], store }).fidelity },
   {
     name: 'Traefik (HTTPRoute, ExtensionRef filters)',
-    report: (s, g) => ({ ...renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [] }).fidelity, ...routeFidelity(s) }),
+    report: (s, g, store) => ({ ...renderTraefik({ name: 'api', namespace: 'ns', uid: 'u' }, s, 'api', { guard: g, trusted: [], store }).fidelity, ...routeFidelity(s) }),
   },
   { name: 'sidecar (nginx)', report: (s, g) => sidecarFidelity(s, { guard: g, trusted: [] }) },
   {
@@ -61,6 +64,8 @@ export function fidelityTable(columns: Column[] = COLUMNS): string {
   const mtlsReports = columns.map((col) => col.report(mtls));
   const guarded = ApiSecurityPolicySpec.parse(GUARDED);
   const guardReports = columns.map((col) => col.report(guarded, GUARD));
+  const global = ApiSecurityPolicySpec.parse(GLOBAL);
+  const globalReports = columns.map((col) => col.report(global, undefined, STORE));
   const rows = CONTROLS.flatMap((c) => {
     const row = `| ${c}${c === 'Authentication' ? ' (OIDC, JWT, API key, external, with authURL)' : c === 'Authorization' ? ' (with authURL, or mTLS)' : ''} | ${reports.map((r) => cell(r, c)).join(' | ')} |`;
     if (c === 'Authentication') {
@@ -71,6 +76,7 @@ export function fidelityTable(columns: Column[] = COLUMNS): string {
       ];
     }
     if (c === 'Authorization') return [row, `| Authorization (the apisec guard) | ${guardReports.map((r) => cell(r, c)).join(' | ')} |`];
+    if (c === 'RateLimit') return [row, `| RateLimit (scope Global, --rate-limit-store without credentials, no maxConnections) | ${globalReports.map((r) => cell(r, c)).join(' | ')} |`];
     return [row];
   });
   return [`| control | ${columns.map((c) => c.name).join(' | ')} |`, `|---|${columns.map(() => '---').join('|')}|`, ...rows].join('\n');

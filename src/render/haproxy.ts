@@ -5,6 +5,7 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import type { ProviderRender } from './ingress-nginx.ts';
 import { unenforcedAuthorization } from './delegation.ts';
+import { globalCountGap, subjectNote, withWindows } from './rate-limit-scope.ts';
 import type { FidelityReport } from './types.ts';
 
 const P = 'haproxy.org/';
@@ -46,6 +47,9 @@ const authorization: Part = (spec, _a, f) => {
 const rateLimit: Part = (spec, a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  const noGuard = { how: 'none', passes429: false };
+  const bySubject = subjectNote(spec, noGuard);
+  if (bySubject) return void (f.RateLimit = withWindows(bySubject, spec, noGuard));
   const perSecond = rl.requestsPerSecond !== undefined;
   a[`${P}rate-limit-requests`] = String(rl.requestsPerSecond ?? rl.requestsPerMinute);
   a[`${P}rate-limit-period`] = perSecond ? '1s' : '1m';
@@ -54,8 +58,8 @@ const rateLimit: Part = (spec, a, f) => {
   // No separate burst: stricter than declared, so an approximation rather than a gap.
   const reasons = ['counted per controller replica over a fixed period, without a separate burst'];
   if (rl.maxConnections !== undefined) reasons.push('maxConnections becomes pod-maxconn: connections per backend pod, not per client');
-  const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: the controller counts per source address only`] : [];
-  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
+  const unenforced = [...(rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: the controller counts per source address only`] : []), ...globalCountGap(spec, 'HAProxy')];
+  f.RateLimit = withWindows({ fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) }, spec, noGuard);
 };
 
 const ipAccess: Part = (spec, a, f) => {

@@ -264,7 +264,7 @@ describe('what the request path can vouch for', () => {
     const s = spec({ requestLimits: { maxBodySize: '1Mi' } });
     const huge = { ...s, requestLimits: { maxBodySize: '9999999999Gi' } };
     expect(() => render({ policy, spec: huge, ingresses: [], services: [], settings: defaultSettings })).toThrow(UnsafeValueError);
-    const conns = { ...s, rateLimit: { requestsPerSecond: 1, key: 'ClientIP' as const, maxConnections: 100000 } };
+    const conns = { ...s, rateLimit: { requestsPerSecond: 1, key: 'ClientIP' as const, scope: 'Local' as const, maxConnections: 100000 } };
     expect(() => render({ policy, spec: conns, ingresses: [], services: [], settings: defaultSettings })).toThrow(UnsafeValueError);
   });
 

@@ -28,7 +28,7 @@ type ProviderRenderer = (
 ) => { annotations: Record<string, string>; fidelity: FidelityReport; middlewares?: TraefikMiddleware[] };
 
 const RENDERERS: Record<IngressProvider, ProviderRenderer> = {
-  'ingress-nginx': (spec, policy, path) => renderIngressNginx(spec, policy.namespace, path.guard),
+  'ingress-nginx': (spec, policy, path) => renderIngressNginx(spec, policy.namespace, path.guard, path.store),
   haproxy: (spec) => renderHaproxy(spec),
   traefik: (spec, policy, path) => renderTraefik(policy, spec, '', path),
 };
@@ -244,7 +244,7 @@ export function render(input: RenderInput): RenderOutput {
   const providers: Provider[] = [];
   const fidelity: FidelityReport = {};
   const middlewares: TraefikMiddleware[] = [];
-  const dataPath: DataPath = { guard: settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy), trusted: settings.trustedProxies ?? [] };
+  const dataPath: DataPath = { guard: settings.guardURL === undefined ? undefined : guardCheckURL(settings.guardURL, policy), trusted: settings.trustedProxies ?? [], store: settings.rateLimitStore };
 
   for (const ing of [...input.ingresses].sort((a, b) => codeUnitOrder(a.metadata.name, b.metadata.name))) {
     const choice = resolveProvider(spec.provider, ing, settings, input.allowedProviders);

@@ -4,7 +4,8 @@
 import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import type { FidelityReport } from './types.ts';
+import { globalCountGap, subjectNote, withWindows } from './rate-limit-scope.ts';
+import type { FidelityReport, RateLimitStore } from './types.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
 
@@ -22,7 +23,7 @@ export function nginxSize(bytes: number): string {
 }
 
 /** `at.guard`: the guard's check URL for this policy, when the operator knows a guard. */
-type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, at: { namespace: string; guard: string | undefined }) => void;
+type Part = (spec: ApiSecurityPolicySpec, a: Record<string, string>, f: FidelityReport, at: { namespace: string; guard: string | undefined; store?: RateLimitStore | undefined }) => void;
 
 const https: Part = (spec, a, f) => {
   if (!spec.tls?.httpsOnly) return;
@@ -77,9 +78,12 @@ const authorization: Part = (spec, _a, f) => {
  */
 const CLIENT_ADDRESS = "the client address is what the controller ConfigMap makes it (behind a load balancer: use-forwarded-headers and proxy-real-ip-cidr, or use-proxy-protocol), which the operator does not configure";
 
-const rateLimit: Part = (spec, a, f) => {
+const rateLimit: Part = (spec, a, f, { guard, store }) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  const viaGuard = { guard, store, how: 'auth-url', passes429: false };
+  const bySubject = subjectNote(spec, viaGuard);
+  if (bySubject) return void (f.RateLimit = withWindows(bySubject, spec, viaGuard));
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   a[`${P}${perSecond ? 'limit-rps' : 'limit-rpm'}`] = String(rate);
@@ -89,8 +93,8 @@ const rateLimit: Part = (spec, a, f) => {
   if (rl.maxConnections !== undefined) a[`${P}limit-connections`] = String(rl.maxConnections);
   const reasons = ['limits are per controller replica', 'answers 503 unless the controller ConfigMap sets limit-req-status-code: 429', CLIENT_ADDRESS];
   if (rl.burst !== undefined) reasons.push('burst rounded up to a multiple of the rate');
-  const unenforced = rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : [];
-  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) };
+  const unenforced = [...(rl.key === 'Header' ? [`key Header ${rl.header ?? ''}: ingress-nginx counts per client address only`] : []), ...globalCountGap(spec, 'ingress-nginx')];
+  f.RateLimit = withWindows({ fidelity: 'Approximated', reason: reasons.join('; '), ...(unenforced.length ? { unenforced } : {}) }, spec, viaGuard);
 };
 
 const ipAccess: Part = (spec, a, f) => {
@@ -144,9 +148,10 @@ const logging: Part = (spec, a, f) => {
 
 const PARTS: Part[] = [https, authentication, authorization, rateLimit, ipAccess, cors, requestLimits, waf, logging];
 
-export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string, guard?: string): ProviderRender {
+/** `store`: the operator's rate-limit store, which the guard counts key Subject in. */
+export function renderIngressNginx(spec: ApiSecurityPolicySpec, namespace: string, guard?: string, store?: RateLimitStore): ProviderRender {
   const annotations: Record<string, string> = {};
   const fidelity: FidelityReport = {};
-  for (const part of PARTS) part(spec, annotations, fidelity, { namespace, guard });
+  for (const part of PARTS) part(spec, annotations, fidelity, { namespace, guard, store });
   return { annotations, fidelity };
 }

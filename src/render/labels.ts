@@ -10,6 +10,9 @@ export const ANNOTATION_POLICY = 'apisec.dev/policy';
 /** On the guard's SuspiciousActivity Events, so the operator caches those and no other Event. */
 export const LABEL_EVENT = 'apisec.dev/event';
 export const SUSPICIOUS_ACTIVITY = 'suspicious-activity';
+/** On the guard's Events that it could not reach the rate-limit store for a policy (reason below). */
+export const RATE_LIMIT_STORE_EVENT = 'rate-limit-store';
+export const STORE_UNAVAILABLE_REASON = 'RateLimitStoreUnavailable';
 /**
  * On a Secret, its owner's consent to be an mTLS client CA (`apisec.dev/client-ca: "true"`): a policy may
  * name only such a Secret, so no policy makes, say, a ServiceAccount token's ca.crt (the cluster CA) one.

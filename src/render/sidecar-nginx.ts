@@ -16,6 +16,7 @@ import { sizeToBytes } from '../api/patterns.ts';
 import { credentialHeaders, guardDecides, guardFidelity, guardResponseHeaders } from './delegation.ts';
 import { ownedLabels, ownerReference } from './labels.ts';
 import { APP_PORT_PLACEHOLDER, SIDECAR_CONFIG_KEY, sidecarConfigMapName } from './sidecar-container.ts';
+import { globalCountGap, guardGlobalNote, subjectNote, withWindows } from './rate-limit-scope.ts';
 import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
 
 export { SIDECAR_CONFIG_KEY };
@@ -60,7 +61,8 @@ function rateDirectives(spec: ApiSecurityPolicySpec): { http: string[]; location
   const http: string[] = [];
   const location: string[] = [];
   const rl = spec.rateLimit;
-  if (!rl) return { http, location };
+  // key Subject: the guard counts per identity (auth_request); nginx has no identity to key on.
+  if (!rl || rl.key === 'Subject') return { http, location };
   let key = '$binary_remote_addr';
   if (rl.key === 'Header' && rl.header) {
     // Requests without the header are limited by address instead of escaping the limit.
@@ -84,8 +86,13 @@ function rateDirectives(spec: ApiSecurityPolicySpec): { http: string[]; location
  * with only the credential header, the method and the URI, so a client cannot forge the request the
  * guard judges). 2xx proceeds with the guard's identity headers (a client's own are replaced, or
  * dropped when empty); 401 and 403 are answered with the guard's WWW-Authenticate; a guard that does
- * not answer is a 500: refused, never let through.
+ * not answer is a 500: refused, never let through. auth_request turns every other status into a 500,
+ * so the guard's own status is kept and a named location answers its 429 (a global rate limit, with
+ * Retry-After and RateLimit-*) and 503 (the store down, onStoreUnavailable Deny) as the guard did.
  */
+/** The guard's rate-limit answer headers (draft-ietf-httpapi-ratelimit-headers), passed to the client. */
+const LIMIT_HEADERS = ['Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] as const;
+
 function guardDirectives(spec: ApiSecurityPolicySpec, guard: string | undefined): { http: string[]; server: string[]; location: string[] } {
   const auth = spec.authentication;
   if (!auth || guard === undefined || !guardDecides(auth)) return { http: [], server: [], location: [] };
@@ -111,11 +118,24 @@ function guardDirectives(spec: ApiSecurityPolicySpec, guard: string | undefined)
       '    proxy_connect_timeout 2s;',
       '    proxy_read_timeout 5s;',
       '}',
+      'location @apisec_guard_answer {',
+      ...LIMIT_HEADERS.map((h) => `    add_header ${h} ${v(h)} always;`),
+      '    if ($apisec_guard_status = 429) {',
+      '        return 429;',
+      '    }',
+      '    if ($apisec_guard_status = 503) {',
+      '        return 503;',
+      '    }',
+      '    return 500;',
+      '}',
     ],
     location: [
       'auth_request /.apisec/auth;',
-      ...[...identity, 'WWW-Authenticate'].map((h) => `auth_request_set ${v(h)} $upstream_http_${h.toLowerCase().replace(/-/g, '_')};`),
+      'auth_request_set $apisec_guard_status $upstream_status;',
+      ...[...identity, 'WWW-Authenticate', ...LIMIT_HEADERS].map((h) => `auth_request_set ${v(h)} $upstream_http_${h.toLowerCase().replace(/-/g, '_')};`),
+      'error_page 500 = @apisec_guard_answer;',
       `add_header WWW-Authenticate ${v('WWW-Authenticate')} always;`,
+      ...LIMIT_HEADERS.filter((h) => h !== 'Retry-After').map((h) => `add_header ${h} ${v(h)} always;`),
       ...identity.map((h) => `proxy_set_header ${h} ${v(h)};`),
     ],
   };
@@ -236,7 +256,11 @@ export function sidecarFidelity(spec: ApiSecurityPolicySpec, path: DataPath = NO
   const { guard, trusted } = path;
   if (!spec.sidecar?.enabled) return {};
   const f: FidelityReport = guard !== undefined && guardDecides(spec.authentication) ? guardFidelity(spec, guard, 'auth_request in the sidecar') : {};
-  if (spec.rateLimit) f.RateLimit = { fidelity: 'Approximated', reason: 'by the sidecar: per pod, each replica counts separately (429)' };
+  const gap = globalCountGap(spec, 'the sidecar');
+  const viaGuard = { guard, store: path.store, how: 'auth_request in the sidecar', passes429: true };
+  const bySubject = subjectNote(spec, viaGuard);
+  const local = { fidelity: 'Approximated' as const, reason: 'by the sidecar: per pod, each replica counts separately (429)', ...(gap.length ? { unenforced: gap } : {}) };
+  if (spec.rateLimit) f.RateLimit = withWindows(bySubject ?? guardGlobalNote(spec, viaGuard) ?? local, spec, viaGuard);
   if (spec.requestLimits) f.RequestLimits = { fidelity: 'Exact', reason: 'by the sidecar (413, 405, 415)' };
   if (spec.ipAccess) {
     f.IPAccess = trusted.length

@@ -434,4 +434,57 @@ describe('renderTraefik', () => {
     expect(Object.keys(out.fidelity).sort()).toEqual(['Authentication', 'Authorization', 'CORS', 'HTTPSOnly', 'IPAccess', 'Logging', 'RateLimit', 'RequestLimits', 'WAF']);
     expect(out).toMatchSnapshot();
   });
+
+  describe('rateLimit.scope Global', () => {
+    const global = { rateLimit: { requestsPerSecond: 20, scope: 'Global' } } as const;
+    const store = { endpoint: 'redis.apisec-system.svc:6379', credentials: false };
+    const withStore = (fragment: Fragment, s: typeof store | undefined): ReturnType<typeof renderTraefik> => renderTraefik(POLICY, spec(fragment), 'api', { trusted: [], store: s });
+
+    it('counts in the platform store (rateLimit.redis): Exact with the default Deny', () => {
+      const out = withStore(global, store);
+      expect(out.middlewares[0]?.spec.rateLimit).toEqual({ average: 20, period: '1s', burst: 20, sourceCriterion: IP, redis: { endpoints: [store.endpoint] } });
+      expect(out.fidelity.RateLimit).toMatchObject({ fidelity: 'Exact' });
+      expect(out.fidelity.RateLimit?.unenforced).toBeUndefined();
+    });
+
+    it('Allow is not expressed (Traefik fails closed): Approximated, saying so', () => {
+      const out = withStore({ rateLimit: { ...global.rateLimit, onStoreUnavailable: 'Allow' } }, store);
+      expect(out.fidelity.RateLimit?.fidelity).toBe('Approximated');
+      expect(out.fidelity.RateLimit?.reason).toContain('Traefik answers 500');
+    });
+
+    it('without a store, or with one that needs credentials, the global count is unenforced and the bucket stays local', () => {
+      for (const out of [withStore(global, undefined), withStore(global, { ...store, credentials: true })]) {
+        expect(out.middlewares[0]?.spec.rateLimit?.redis).toBeUndefined();
+        expect(out.fidelity.RateLimit?.unenforced?.[0]).toMatch(/^global count \(scope Global\)/);
+      }
+    });
+
+    it('key Subject: no Traefik limiter; Exact when the guard decides the authentication and has the store, else named as unenforced', () => {
+      const bySubject = { authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } }, rateLimit: { requestsPerSecond: 5, key: 'Subject', scope: 'Global' } } as const;
+      const guarded = renderTraefik(POLICY, spec(bySubject), 'api', { guard: 'http://guard.apisec.svc:8080/check/shop/shop-api', trusted: [], store });
+      expect(guarded.middlewares.map((m) => suffix(m.metadata.name))).toEqual(['forwardauth']);
+      expect(guarded.fidelity.RateLimit).toMatchObject({ fidelity: 'Exact' });
+      expect(guarded.fidelity.RateLimit?.reason).toContain('per authenticated identity');
+      const noGuard = renderTraefik(POLICY, spec(bySubject), 'api', { trusted: [], store });
+      expect(noGuard.fidelity.RateLimit?.unenforced).toEqual(["key Subject: needs the operator's --guard-url"]);
+    });
+
+    it('windows: counted by the guard when it decides the authentication (Approximated: sliding-window estimates), else unenforced', () => {
+      const windows: Fragment = { rateLimit: { requestsPerSecond: 20, scope: 'Global', windows: [{ requests: 10000, period: 'Day' }] } };
+      const keys = { authentication: { apiKey: { header: 'X-API-Key', secretRef: { name: 'keys' } } } } as const;
+      const guarded = renderTraefik(POLICY, spec({ ...windows, ...keys }), 'api', { guard: 'http://guard.apisec.svc:8080/check/shop/shop-api', trusted: [], store });
+      expect(guarded.fidelity.RateLimit).toMatchObject({ fidelity: 'Approximated' });
+      expect(guarded.fidelity.RateLimit?.reason).toContain('windows 10000 per Day counted by the apisec guard (forwardAuth)');
+      expect(guarded.fidelity.RateLimit?.unenforced).toBeUndefined();
+      expect(withStore(windows, store).fidelity.RateLimit?.unenforced).toEqual([expect.stringMatching(/^windows 10000 per Day: counted only by the apisec guard/)]);
+    });
+
+    it('a Local limit never uses the store, and says it counts per replica and per router', () => {
+      const out = withStore({ rateLimit: { requestsPerSecond: 20 } }, store);
+      expect(out.middlewares[0]?.spec.rateLimit?.redis).toBeUndefined();
+      expect(out.fidelity.RateLimit).toMatchObject({ fidelity: 'Approximated' });
+      expect(out.fidelity.RateLimit?.reason).toContain('per Traefik replica and per router');
+    });
+  });
 });

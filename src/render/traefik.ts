@@ -3,11 +3,12 @@
 // `traefik.ingress.kubernetes.io/router.middlewares` that chains them onto the Ingress's routers.
 // Values are built only from schema-validated fields (src/api/patterns.ts); no plugin, no raw config.
 // What Traefik cannot express per Ingress is reported as Unsupported, not faked.
-import type { ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
+import { storeUnavailable, type ApiSecurityPolicySpec } from '../api/v1alpha1.ts';
 import { sizeToBytes } from '../api/patterns.ts';
 import { generatedName, ownedLabels, ownerReference } from './labels.ts';
 import { credentialHeaders, delegatedAuthentication, delegatedEndpoint, guardDecides, guardFidelity, guardResponseHeaders, unenforcedAuthorization } from './delegation.ts';
-import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef } from './types.ts';
+import { storeWithoutCredentials, subjectNote, withWindows } from './rate-limit-scope.ts';
+import { NO_DATA_PATH, type DataPath, type FidelityReport, type PolicyRef, type RateLimitStore } from './types.ts';
 
 export const TRAEFIK_GROUP = 'traefik.io';
 export const TRAEFIK_VERSION = 'v1alpha1';
@@ -32,7 +33,7 @@ interface SourceCriterion {
 export interface TraefikMiddlewareSpec {
   redirectScheme?: { scheme: 'https'; permanent: boolean };
   ipAllowList?: { sourceRange: string[]; ipStrategy?: IpStrategy };
-  rateLimit?: { average: number; period: '1s' | '1m'; burst: number; sourceCriterion: SourceCriterion };
+  rateLimit?: { average: number; period: '1s' | '1m'; burst: number; sourceCriterion: SourceCriterion; redis?: { endpoints: string[] } };
   inFlightReq?: { amount: number; sourceCriterion: SourceCriterion };
   buffering?: { maxRequestBodyBytes: number };
   headers?: {
@@ -164,22 +165,38 @@ const authorization: Part = (spec, _m, _a, f) => {
   f.Authorization = { fidelity: 'Unsupported', reason: 'Traefik OSS has no authorization by method, path or scope', ...(unenforced.length ? { unenforced } : {}) };
 };
 
+/** Where a Global limit counts in Traefik (rateLimit.redis, Traefik 3.4 and later), or what it lacks. */
+function globalStore(spec: ApiSecurityPolicySpec, store: RateLimitStore | undefined): { redis?: { endpoints: string[] }; unenforced: string[]; reasons: string[] } {
+  const rl = spec.rateLimit;
+  if (rl?.scope !== 'Global') return { unenforced: [], reasons: ['counted per Traefik replica and per router (in-memory token bucket: each router using the Middleware has its own, traefik#13706)'] };
+  const s = storeWithoutCredentials(store, 'Traefik');
+  if ('gap' in s) return { unenforced: [s.gap], reasons: ['counted per Traefik replica and per router (in-memory token bucket)'] };
+  const reasons = ["one count per key for every Traefik replica and router, in the platform's store (rateLimit.redis, Traefik 3.4 or later)"];
+  if (storeUnavailable(rl) === 'Allow') reasons.push('onStoreUnavailable Allow is not expressed: while the store cannot be reached Traefik answers 500 (it fails closed)');
+  return { redis: { endpoints: [s.endpoint] }, unenforced: [], reasons };
+}
+
 /** `trusted`: the operator's trusted proxies (CIDRs), whose X-Forwarded-For names the client. */
-const rateLimit = (trusted: readonly string[]): Part => (spec, m, _a, f) => {
+const rateLimit = ({ trusted, store, guard }: DataPath): Part => (spec, m, _a, f) => {
   const rl = spec.rateLimit;
   if (!rl) return;
+  const viaGuard = { guard, store, how: 'forwardAuth', passes429: true };
+  const bySubject = subjectNote(spec, viaGuard);
+  if (bySubject) return void (f.RateLimit = withWindows(bySubject, spec, viaGuard));
   const perSecond = rl.requestsPerSecond !== undefined;
   const rate = rl.requestsPerSecond ?? rl.requestsPerMinute ?? 1;
   // burst defaults to the per-second rate (as in the sidecar): Traefik's burst is the token-bucket size.
   const burst = Math.max(1, rl.burst ?? (perSecond ? rate : Math.ceil(rate / 60)));
   const criterion = sourceCriterion(spec, trusted);
-  m.ratelimit = { rateLimit: { average: rate, period: perSecond ? '1s' : '1m', burst, sourceCriterion: criterion } };
+  const global = globalStore(spec, store);
+  m.ratelimit = { rateLimit: { average: rate, period: perSecond ? '1s' : '1m', burst, sourceCriterion: criterion, ...(global.redis ? { redis: global.redis } : {}) } };
   if (rl.maxConnections !== undefined) m.inflightreq = { inFlightReq: { amount: rl.maxConnections, sourceCriterion: { ...criterion } } };
-  const reasons = ['counted per Traefik replica (in-memory token bucket)', 'burst is the bucket size: up to burst requests at once, then the rate'];
+  const reasons = [...global.reasons, 'burst is the bucket size: up to burst requests at once, then the rate'];
   if (rl.key === 'Header') reasons.push('requests without the header share one bucket');
   else reasons.push(`keyed by ${clientAddress(trusted)}`);
-  if (rl.maxConnections !== undefined) reasons.push('maxConnections limits in-flight requests per key (inFlightReq), not TCP connections');
-  f.RateLimit = { fidelity: 'Approximated', reason: reasons.join('; ') };
+  if (rl.maxConnections !== undefined) reasons.push(`maxConnections limits in-flight requests per key (inFlightReq), not TCP connections${rl.scope === 'Global' ? ', per Traefik replica' : ''}`);
+  const exact = global.redis !== undefined && storeUnavailable(rl) === 'Deny' && rl.maxConnections === undefined;
+  f.RateLimit = withWindows({ fidelity: exact ? 'Exact' : 'Approximated', reason: reasons.join('; '), ...(global.unenforced.length ? { unenforced: global.unenforced } : {}) }, spec, viaGuard);
 };
 
 const ipAccess = (trusted: readonly string[]): Part => (spec, m, _a, f) => {
@@ -241,7 +258,7 @@ const logging: Part = (spec, _m, a, f) => {
   };
 };
 
-const parts = ({ guard, trusted }: DataPath): Part[] => [https, authentication(guard), authorization, rateLimit(trusted), ipAccess(trusted), cors, requestLimits, waf, logging];
+const parts = (path: DataPath): Part[] => [https, authentication(path.guard), authorization, rateLimit(path), ipAccess(path.trusted), cors, requestLimits, waf, logging];
 
 /**
  * Traefik artifacts of one policy for one Ingress. The Middlewares are per policy (the same for every

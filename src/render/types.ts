@@ -76,6 +76,20 @@ export interface ControllerPeer {
 export interface DataPath {
   guard?: string | undefined;
   trusted: readonly string[];
+  /** The platform's rate-limit store, for `rateLimit.scope: Global` (--rate-limit-store). */
+  store?: RateLimitStore | undefined;
+}
+
+/**
+ * The Redis (or Valkey) that Global rate limits count in, named by the platform team in the operator's
+ * flags: a tenant's policy can never name one. `credentials`: the store needs a username and password
+ * (from a Secret in the operator's namespace, read by the guard); they are never copied to tenants'
+ * namespaces, so data planes that read credentials only from there (Traefik) cannot use such a store.
+ */
+export interface RateLimitStore {
+  /** host:port. */
+  endpoint: string;
+  credentials: boolean;
 }
 
 export const NO_DATA_PATH: DataPath = { trusted: [] };
@@ -99,6 +113,8 @@ export interface OperatorSettings {
    * Empty: the address of the connection (the previous hop).
    */
   trustedProxies?: readonly string[];
+  /** The store Global rate limits count in (--rate-limit-store); none: Global is reported not enforced. */
+  rateLimitStore?: RateLimitStore;
 }
 
 export const defaultSettings: OperatorSettings = {

@@ -24,6 +24,7 @@ const SHAPES: [string, Omit<ApiSecurityPolicySpecInput, 'targetRefs'>][] = [
   ['API keys natively, rules without scopes, a per-header limit per minute', { authentication: { apiKey: { header: 'X-Api-Key', secretRef: { name: 'keys' } } }, authorization: { rules: [{ methods: ['DELETE'], paths: ['/admin/*'] }] }, rateLimit: { requestsPerMinute: 6000000, key: 'Header', header: 'X-Client-Id' } }],
   ['OIDC through the guard, with claim headers', { authentication: { oidc: { issuerURL: 'https://id.example.com', claimHeaders: [{ claim: 'tenant', header: 'X-Auth-Tenant' }] } }, authorization: { rules: [{ methods: ['GET'], paths: ['/*'], requireScopes: ['read'] }] }, requestLimits: { maxBodySize: '1' } }],
   ['API keys through the guard? no: a user endpoint with response headers', { authentication: { external: { authURL: 'http://authz.auth.svc.cluster.local:9000/check', responseHeaders: ['X-User', 'X-Tenant'] } }, cors: { allowOrigins: ['*'], maxAgeSeconds: 0 } }],
+  ['a Global limit (the global rate limit service)', { rateLimit: { requestsPerSecond: 50, scope: 'Global' } }],
   ['client ranges only', { ipAccess: { allow: ['192.0.2.0/24'] } }],
   ['deny ranges only', { ipAccess: { deny: ['198.51.100.0/24', '2001:db8::/32'] } }],
 ];

@@ -1,5 +1,5 @@
 // The one preparation step of the tests (`npm run prepare:test`; also run by the integration project's
-// jest globalSetup): finds or provides every tool the tests run. System tools (nginx; setpriv when the
+// jest globalSetup): finds or provides every tool the tests run. System tools (nginx, redis-server; setpriv when the
 // tests run as root) are found by their environment variable, on PATH or in the usual places, and
 // installed with apt-get when this runs as root on Debian/Ubuntu; otherwise it stops with one line per
 // missing tool naming the Debian package and the variable that points at an existing binary. The Go-built
@@ -53,6 +53,8 @@ export interface SystemTool {
 
 export const NGINX: SystemTool = { name: 'nginx', packages: ['nginx-light', 'nginx'], envVar: { name: 'NGINX', holds: '<path to nginx>' } };
 // The sidecar traffic tests start nginx as nobody through setpriv when they run as root.
+// The global rate-limit traffic tests share one redis-server between two Traefiks and two guards.
+export const REDIS: SystemTool = { name: 'redis-server', packages: ['redis-server'], envVar: { name: 'REDIS_SERVER', holds: '<path to redis-server>' } };
 export const SETPRIV: SystemTool = { name: 'setpriv', packages: ['util-linux'] };
 
 export interface Missing {
@@ -94,21 +96,36 @@ function run(file: string, args: string[]): { ok: boolean; out: string } {
   return { ok: !r.error && r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
+/** Where a server binary is looked for: its variable alone when set, else PATH and the usual sbin folders. */
+function serverCandidates(name: string, given: string | undefined, env: NodeJS.ProcessEnv, extra: string[] = []): string[] {
+  if (given) return [given];
+  const path = (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, name));
+  return [...new Set([...path, `/usr/sbin/${name}`, `/usr/local/sbin/${name}`, ...extra])];
+}
+
+/** The first candidate whose version command succeeds, with the version read from its output. */
+function firstWorking(candidates: string[], args: string[], version: RegExp): Found | undefined {
+  for (const p of candidates) {
+    if (!existsSync(p)) continue;
+    const r = run(p, args);
+    if (r.ok) return { path: p, version: version.exec(r.out)?.[1] ?? 'unknown version' };
+  }
+  return undefined;
+}
+
 /** Where nginx is looked for: NGINX alone when set, else PATH and the usual sbin folders. */
 export function nginxCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
-  if (env.NGINX) return [env.NGINX];
-  const path = (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'nginx'));
-  return [...new Set([...path, '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'])];
+  return serverCandidates('nginx', env.NGINX, env, ['/usr/local/nginx/sbin/nginx']);
 }
 
 /** A working nginx (`nginx -v` succeeds), or undefined. */
 export function findNginx(env: NodeJS.ProcessEnv = process.env): Found | undefined {
-  for (const p of nginxCandidates(env)) {
-    if (!existsSync(p)) continue;
-    const r = run(p, ['-v']);
-    if (r.ok) return { path: p, version: /nginx\/(\S+)/.exec(r.out)?.[1] ?? 'unknown version' };
-  }
-  return undefined;
+  return firstWorking(nginxCandidates(env), ['-v'], /nginx\/(\S+)/);
+}
+
+/** A working redis-server (`redis-server --version`): REDIS_SERVER alone when set, else PATH and the sbin folders. */
+export function findRedisServer(env: NodeJS.ProcessEnv = process.env): Found | undefined {
+  return firstWorking(serverCandidates('redis-server', env.REDIS_SERVER, env), ['--version'], /v=(\S+)/);
 }
 
 function findSetpriv(env: NodeJS.ProcessEnv): Found | undefined {
@@ -164,6 +181,7 @@ interface SystemResult {
 function systemTools(p: Platform): SystemResult[] {
   return [
     { tool: NGINX, find: findNginx, needed: true },
+    { tool: REDIS, find: findRedisServer, needed: true },
     { tool: SETPRIV, find: findSetpriv, needed: p.uid === 0 },
   ];
 }

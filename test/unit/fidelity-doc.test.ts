@@ -10,9 +10,9 @@ describe('docs/fidelity.md', () => {
   it('has a row per control and a column per data plane', () => {
     const lines = fidelityTable().split('\n');
     expect(lines[0]).toContain('ingress-nginx');
-    // 9 controls, plus mTLS, and Authentication and Authorization where the apisec guard decides.
+    // 9 controls, plus mTLS, Authentication and Authorization where the apisec guard decides, and a Global rate limit.
     const rows = lines.filter((l) => l.startsWith('| ') && !l.startsWith('| control'));
-    expect(rows).toHaveLength(12);
+    expect(rows).toHaveLength(13);
     expect(rows.filter((l) => l.includes('the apisec guard)') || l.startsWith('| Authorization (the apisec guard)'))).toHaveLength(2);
   });
 });

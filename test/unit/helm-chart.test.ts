@@ -30,7 +30,7 @@ interface Container {
   name: string;
   image: string;
   args: string[];
-  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[];
   ports: { name: string; containerPort: number }[];
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
@@ -372,6 +372,19 @@ describe('the Helm chart', () => {
       const operatorSelector = (one(rendered.default!, 'Deployment') as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
       expect(operatorSelector['app.kubernetes.io/name']).not.toBe(selector['app.kubernetes.io/name']);
       expect(flags(rendered.default!).settings.guardURL).toBe(`http://${GUARD}.${NAMESPACE}.svc:8080`);
+    });
+
+    it('gives the operator and the guard the same rate-limit store, and only the guard its credentials (from the Secret)', async () => {
+      expect(flags(rendered.default!).settings.rateLimitStore).toBeUndefined();
+      expect(flags(rendered['single-replica']!).settings.rateLimitStore).toEqual({ endpoint: 'redis.apisec-system.svc:6379', credentials: true });
+      const c = guardPod(guards['single-replica']!).containers[0]!;
+      const { parseGuardConfig } = await import('../../src/guard/main.ts');
+      expect(parseGuardConfig(c.args, {})).toMatchObject({ rateLimitStore: { endpoint: 'redis.apisec-system.svc:6379' } });
+      expect(c.env?.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name, e.valueFrom?.secretKeyRef?.key])).toEqual([
+        ['APISEC_RATE_LIMIT_STORE_USERNAME', 'apisec-redis', 'username'],
+        ['APISEC_RATE_LIMIT_STORE_PASSWORD', 'apisec-redis', 'password'],
+      ]);
+      expect((guardPod(guards.default!).containers[0] as { env?: unknown }).env).toBeUndefined();
     });
 
     it('has its own ServiceAccount, read-only on policies and Secrets (plus Events), cluster-wide or per watched namespace', () => {
