@@ -238,7 +238,7 @@ describe('global rate limits on one Redis, real traffic', () => {
       expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
     });
 
-    it("through two sidecars (nginx auth_request, one per guard): one client gets the one budget, the guard's 429 reaches it with Retry-After and RateLimit-*", async () => {
+    it("through two sidecars (nginx auth_request, one per guard): one client gets the one budget, the guard's 429 and 503 reach it as the guard answered", async () => {
       const name = 'through-nginx';
       const ports = [await freePort(), await freePort()];
       const created = await apply(admin, {
@@ -277,6 +277,17 @@ describe('global rate limits on one Redis, real traffic', () => {
       expect(limited.headers['ratelimit-remaining']).toBe('0');
       // Another client has its own budget.
       expect((await send(0, '127.0.0.78')).status).toBe(200);
+      // The store down and the policy Deny: the guard's 503 reaches the client through nginx, not a 500.
+      await redis.stop();
+      try {
+        const refused = await send(1, '127.0.0.79');
+        expect(refused.status).toBe(503);
+        expect(refused.headers['retry-after']).toBe('1');
+      } finally {
+        await redis.start();
+      }
+      await eventually(async () => expect((await send(0, '127.0.0.80')).status).toBe(200), 30_000, 500);
+      await eventually(async () => expect((await send(1, '127.0.0.80')).status).toBe(200), 30_000, 500);
     });
 
     it('a wrong key counts too (brute force spends the budget)', async () => {
