@@ -20,8 +20,13 @@ export function manifestYaml(value: unknown): string {
   return doc.toString({ lineWidth: 0, flowCollectionPadding: false }).trimEnd();
 }
 
+/** A command with the sidecar's start script (printed once, in this block) shown by name. */
+export function scriptByName(command: readonly string[]): string[] {
+  return command.map((a) => (a === SIDECAR_START_SCRIPT ? '<the start script, below>' : a));
+}
+
 export function sidecarDocBlock(): string {
-  const container = { ...sidecarContainer({ image: SIDECAR_IMAGE, port: 8080, appPort: 3000 }), command: SIDECAR_COMMAND.map((a) => (a === SIDECAR_START_SCRIPT ? '<the start script, below>' : a)) };
+  const container = { ...sidecarContainer({ image: SIDECAR_IMAGE, port: 8080, appPort: 3000 }), command: scriptByName(SIDECAR_COMMAND) };
   const pod = { containers: [container], volumes: sidecarVolumes({ name: '<policy>' }) };
   return `${SIDECAR_DOC_BEGIN}
 \`\`\`yaml

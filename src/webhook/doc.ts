@@ -1,7 +1,7 @@
 // The injection example of docs/sidecar.md (npm run gen:docs): a workload before injection and the pod
 // the API server stores after it, computed by the webhook's own patch, so the page cannot drift from it.
-import { SIDECAR_IMAGE, SIDECAR_START_SCRIPT } from '../render/sidecar-container.ts';
-import { manifestYaml, replaceBlock } from '../render/sidecar-doc.ts';
+import { SIDECAR_IMAGE } from '../render/sidecar-container.ts';
+import { manifestYaml, replaceBlock, scriptByName } from '../render/sidecar-doc.ts';
 import type { ServiceLike } from '../render/types.ts';
 import { applyJsonPatch, injectSidecar, type PodLike } from './patch.ts';
 
@@ -23,9 +23,9 @@ export function injectedExample(): { before: PodLike; after: PodLike } {
 }
 
 /** The pod with the sidecar's start script (printed once, in the block of sidecar-doc.ts) shown by name. */
-function scriptByName(pod: PodLike): PodLike {
+function withScriptByName(pod: PodLike): PodLike {
   const out = structuredClone(pod) as PodLike & { spec: { initContainers?: { command?: string[] }[] } };
-  for (const c of out.spec.initContainers ?? []) c.command = c.command?.map((a) => (a === SIDECAR_START_SCRIPT ? '<the start script, below>' : a));
+  for (const c of out.spec.initContainers ?? []) if (c.command) c.command = scriptByName(c.command);
   return out;
 }
 
@@ -42,7 +42,7 @@ ${manifestYaml(before)}
 
 \`\`\`yaml
 # After: the pod the API server stores (the webhook's JSON Patch applied).
-${manifestYaml(scriptByName(after))}
+${manifestYaml(withScriptByName(after))}
 \`\`\`
 ${INJECTION_DOC_END}`;
 }

@@ -9,7 +9,7 @@ import { ApiSecurityPolicySpec, type ApiSecurityPolicySpecInput } from '../../sr
 import type { KubeObject } from '../../src/k8s/resources.ts';
 import { renderSidecarConfigMap } from '../../src/render/sidecar-nginx.ts';
 import { freePort } from '../support/controlplane.ts';
-import { apply, clientAs, createNamespace } from '../support/kube.ts';
+import { apply, clientAs, createNamespace, eventually } from '../support/kube.ts';
 import { httpRequest, nginxTest, nginxUid, startNginx, startUpstream, type RunningNginx } from '../support/nginx.ts';
 
 const seen: Record<string, number[]> = {};
@@ -34,16 +34,6 @@ async function sidecarFor(
 }
 
 const configOf = (cm: KubeObject): string => (cm as unknown as { data: Record<string, string> }).data['nginx.conf'] ?? '';
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('sidecar nginx.conf under real traffic', () => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
@@ -114,7 +104,7 @@ describe('sidecar nginx.conf under real traffic', () => {
     const larger = ApiSecurityPolicySpec.parse({ targetRefs: [{ group: '', kind: 'Service', name: 'reload' }], sidecar: { port: s.port, appPort: upstream.port }, requestLimits: { maxBodySize: '4Ki' } });
     s.nginx.dirs.update(configOf(renderSidecarConfigMap({ name: 'reload', namespace: 'traffic', uid: 'uid-1' }, larger) as unknown as KubeObject));
     const started = Date.now();
-    await eventually('the larger body limit', async () => ((await post()) === 200 ? true : undefined));
+    await eventually(async () => expect(await post()).toBe(200), 30_000, 250);
     console.log(`sidecar reload: new ConfigMap version served ${Date.now() - started} ms after the mount changed (checked every 5 s)`);
     expect(s.nginx.output().some((l) => l.includes('apisec-sidecar: reloaded nginx with the new config'))).toBe(true);
     // The same master: reloaded, not restarted (and still the sidecar's process).
@@ -123,7 +113,7 @@ describe('sidecar nginx.conf under real traffic', () => {
 
     // A config nginx refuses (a hand edit) is logged and not loaded: the previous one keeps serving.
     s.nginx.dirs.update('events {}\nhttp { this is not nginx; }\n');
-    await eventually('the refusal', async () => (s.nginx.output().some((l) => l.includes('apisec-sidecar: the new config was refused; still serving the previous one')) ? true : undefined));
+    await eventually(async () => expect(s.nginx.output()).toContainEqual(expect.stringContaining('apisec-sidecar: the new config was refused; still serving the previous one')), 30_000, 250);
     expect(await post()).toBe(200);
     expect(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim()).toBe(master);
   });
